@@ -1,0 +1,118 @@
+"""Profile section ``jupyterhub``: the hub, who may log in, storage, and the notebook images offered."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from installer.config.base import Section
+from installer.config.validators import ImageRef, Quantity, Slug, UserName
+
+
+class AuthSettings(Section):
+    """Who can log in. JupyterHub 5 lets nobody in unless users are allowed explicitly."""
+
+    type: Literal["native", "dummy"] = "native"
+    """``native``: users sign up and an admin approves them (NativeAuthenticator).
+    ``dummy``: every allowed user logs in with one shared password (labs, demos)."""
+    open_signup: bool = False
+    """With ``native``: accounts work without admin approval."""
+    password: SecretStr | None = None
+    """With ``dummy``: the shared password (at least 8 characters). Never logged; saved
+    profiles hold it only when asked."""
+
+    @model_validator(mode="after")
+    def _password_for_dummy(self) -> AuthSettings:
+        if self.type == "dummy":
+            secret = self.password.get_secret_value() if self.password else ""
+            if len(secret) < 8:
+                msg = "auth type 'dummy' needs 'password' of at least 8 characters"
+                raise ValueError(msg)
+        return self
+
+
+class StorageSettings(Section):
+    """Each user's home volume."""
+
+    class_name: str = "microk8s-hostpath"
+    """StorageClass of user volumes (MicroK8s's hostpath-storage addon creates this one)."""
+    size: Quantity = "10Gi"
+    """Size of each user's home volume."""
+
+
+class ServiceSettings(Section):
+    """How the hub is reached from the network."""
+
+    type: Literal["NodePort", "LoadBalancer", "ClusterIP"] = "NodePort"
+    """NodePort exposes the hub on every node's IP at ``node_port``."""
+    node_port: int = Field(30080, ge=30000, le=32767)
+    """Port of the hub on the node (the Kubernetes NodePort range is 30000-32767)."""
+
+
+class NotebookImage(Section):
+    """One entry of the catalog users choose from when they start a server."""
+
+    name: Slug
+    """Short id (``scipy``, ``pytorch-gpu``)."""
+    display_name: str = Field(min_length=1, max_length=80)
+    """What users see in the list."""
+    image: ImageRef
+    """Image reference; the image must be in the bundle."""
+    description: str = ""
+    """One line under the display name."""
+    enabled: bool = True
+    """Disabled entries stay in the profile but are not offered."""
+    default: bool = False
+    """Pre-selected in the list."""
+    cpu_limit: float | None = Field(None, gt=0, le=512)
+    """CPU cores a server may use."""
+    mem_limit: Quantity | None = None
+    """Memory a server may use, e.g. ``16G``."""
+    gpus: int = Field(0, ge=0, le=16)
+    """NVIDIA GPUs per server (needs the GPU Operator)."""
+    rdma: bool = False
+    """Give servers an RDMA device (needs the RDMA plugin)."""
+    shm_size: Quantity | None = None
+    """Size of a memory-backed ``/dev/shm`` (PyTorch data loaders need more than 64M)."""
+
+
+def _default_images() -> list[NotebookImage]:
+    return [NotebookImage(name="minimal", display_name="Minimal Python",
+                          image="quay.io/jupyterhub/k8s-singleuser-sample:4.2.0",
+                          description="Python with JupyterLab", default=True, cpu_limit=2, mem_limit="4G")]
+
+
+class JupyterHubSettings(Section):
+    """JupyterHub (the z2jh Helm chart) options."""
+
+    chart_version: str = "4.2.0"
+    """z2jh chart version; its archive ``jupyterhub-<version>.tgz`` must be in the bundle."""
+    namespace: Slug = "jupyterhub"
+    """Kubernetes namespace of the release."""
+    admin_users: list[UserName] = Field(default_factory=lambda: ["admin"], min_length=1)
+    """Users with admin rights (they approve sign-ups with ``native`` auth)."""
+    allowed_users: list[UserName] = Field(default_factory=list)
+    """Users allowed to log in besides admins."""
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    """Authentication."""
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    """User home volumes."""
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    """How the hub is exposed."""
+    images: list[NotebookImage] = Field(default_factory=_default_images, min_length=1)
+    """The notebook image catalog."""
+    ready_timeout: int = Field(600, ge=30, le=7200)
+    """Seconds to wait until the hub answers."""
+
+    @model_validator(mode="after")
+    def _catalog_is_usable(self) -> JupyterHubSettings:
+        names = [i.name for i in self.images]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            msg = f"notebook image names must be unique; repeated: {', '.join(duplicates)}"
+            raise ValueError(msg)
+        if not any(i.enabled for i in self.images):
+            msg = "at least one notebook image must be enabled"
+            raise ValueError(msg)
+        return self

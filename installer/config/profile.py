@@ -1,0 +1,247 @@
+"""The install profile: what ``--profile FILE`` reads and what the wizard writes.
+
+Who reads what:
+
+=================  ==========================================  =====================
+section            meaning                                     owner module
+=================  ==========================================  =====================
+``bundle``         the offline-images folder                   installer.bundle
+``preflight``      thresholds, checks to skip                  this module
+``microk8s``       Kubernetes base                             components.microk8s
+``gpu_operator``   NVIDIA GPU Operator                         components.gpu_operator
+``rdma``           RDMA shared device plugin                   components.rdma
+``jupyterhub``     the hub and its notebook images             components.jupyterhub
+=================  ==========================================  =====================
+
+Loading errors name the file, the line, the key path and the bad value, and
+suggest the nearest valid key for a typo.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+from installer.components.gpu_operator.settings import GpuOperatorSettings
+from installer.components.jupyterhub.settings import JupyterHubSettings
+from installer.components.microk8s.settings import MicroK8sSettings
+from installer.components.rdma.settings import RdmaSettings
+from installer.config.base import Section
+from installer.errors import ProfileError
+
+PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
+DEFAULT_BUNDLE: Final = PROJECT_ROOT / "offline-images"
+MAX_PROFILE_BYTES: Final = 1 << 20
+
+
+class PreflightSettings(Section):
+    """Preflight thresholds; the bundle's size adds to the disk requirement."""
+
+    min_memory_gib: float = Field(8, ge=0)
+    """Memory below this fails the check (MicroK8s + the hub need about 4 GiB; users need the rest)."""
+    disk_headroom_gib: float = Field(20, ge=0)
+    """Free space kept on top of the bundle's unpacked images, so kubelet does not start
+    evicting images right after install (it evicts below 1 GiB free by default)."""
+    skip_checks: list[str] = Field(default_factory=list)
+    """Check ids to skip (same as ``--skip-check``); the log records each one."""
+
+
+class Profile(Section):
+    """A whole install profile."""
+
+    bundle: Path | None = None
+    """The offline-images folder; relative paths are relative to the profile file.
+    Default: ``offline-images`` next to ``install.sh``."""
+    preflight: PreflightSettings = Field(default_factory=PreflightSettings)
+    """Preflight thresholds."""
+    microk8s: MicroK8sSettings = Field(default_factory=MicroK8sSettings)
+    """MicroK8s base."""
+    gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings)
+    """NVIDIA GPU Operator (optional)."""
+    rdma: RdmaSettings = Field(default_factory=RdmaSettings)
+    """RDMA shared device plugin (optional)."""
+    jupyterhub: JupyterHubSettings = Field(default_factory=JupyterHubSettings)
+    """JupyterHub."""
+
+    source: Path | None = Field(None, exclude=True)
+    """Where the profile was loaded from (not part of the file)."""
+
+    def bundle_dir(self) -> Path:
+        """The bundle folder, resolved."""
+        if self.bundle is None:
+            return DEFAULT_BUNDLE
+        if self.bundle.is_absolute() or self.source is None:
+            return self.bundle
+        return (self.source.parent / self.bundle).resolve()
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the profile, for the redactor."""
+        password = self.jupyterhub.auth.password
+        return [password.get_secret_value()] if password else []
+
+
+def profile_schema() -> dict[str, Any]:
+    """The JSON schema of profile files (checked in as ``profiles/profile-schema.json``)."""
+    schema = Profile.model_json_schema(mode="validation")
+    schema["properties"].pop("source", None)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "JupyterHub offline installer profile"
+    return schema
+
+
+# --- loading with precise errors -------------------------------------------------------
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that keeps the line of each mapping key and value."""
+
+
+def _compose_lines(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError:
+        return None
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest node on ``loc`` that exists in the YAML."""
+    node, line = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    line = key.start_mark.line + 1
+                    node = value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the mapping at ``loc``, to suggest its field names."""
+    model: Any = Profile
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    names = [n for n in model.model_fields if n != "source"]
+    close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"valid keys here: {', '.join(names)}"
+
+
+def _format_errors(path: Path, root: yaml.Node | None, error: ValidationError) -> ProfileError:
+    lines: list[tuple[int, str]] = []
+    hint = ""
+    for item in error.errors():
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "(top level)"
+        line = _line_of(root, loc)
+        where = f"{path}:{line}" if line else str(path)
+        if item["type"] == "extra_forbidden":
+            suggestion = _suggest(loc)
+            lines.append((line or 0, f"{where}: unknown key '{key}'" + (f"; {suggestion}" if suggestion else "")))
+            hint = hint or "Fix or remove the key; `./install.sh schema` prints every valid key."
+        else:
+            value = item.get("input")
+            shown = "" if isinstance(value, (dict, list)) or value is None or repr(value) in item["msg"] else f" (got {value!r})"
+            lines.append((line or 0, f"{where}: {key}: {item['msg']}{shown}"))
+    message = "\n".join(text for _, text in sorted(lines, key=lambda pair: pair[0]))
+    return ProfileError(message, hint or "Correct the value in the profile; `./install.sh schema` documents each key.")
+
+
+def load_profile(path: Path | str) -> Profile:
+    """Read and validate a profile file.
+
+    Raises:
+        ProfileError: naming the file, the line, the key and the value.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_PROFILE_BYTES:
+            msg = f"{path}: a profile is a small YAML file; this one is over {MAX_PROFILE_BYTES // 1024} KiB"
+            raise ProfileError(msg, "Check that --profile names the right file.")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"profile not found: {path}"
+        raise ProfileError(msg, "Give the path of a profile, e.g. --profile profiles/cpu.yaml.") from None
+    except IsADirectoryError:
+        msg = f"{path} is a folder, not a profile file"
+        raise ProfileError(msg, "Give the path of a .yaml file, e.g. profiles/cpu.yaml.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read profile {path}: {exc}"
+        raise ProfileError(msg, "Check the file's permissions and that it is UTF-8 text.") from None
+    return parse_profile(text, path)
+
+
+def parse_profile(text: str, path: Path) -> Profile:
+    """Validate profile ``text`` read from ``path`` (used for error messages and relative paths)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        msg = f"{where}: not valid YAML: {problem}"
+        raise ProfileError(msg, "Check indentation and quoting around that line.") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        msg = f"{path}: a profile must be a YAML mapping of sections (microk8s:, jupyterhub:, ...), got {type(data).__name__}"
+        raise ProfileError(msg, "See profiles/cpu.yaml for the layout.")
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise _format_errors(path, _compose_lines(text), exc) from None
+    profile.source = path.resolve()
+    return profile
+
+
+def dump_profile(profile: Profile, *, include_secrets: bool = False) -> str:
+    """The profile as YAML, the same format ``--profile`` reads.
+
+    Secrets are written as ``null`` with a comment unless ``include_secrets`` is set.
+    """
+    data = profile.model_dump(mode="json", exclude_none=True, exclude={"source"})
+    password = profile.jupyterhub.auth.password
+    auth = data["jupyterhub"]["auth"]
+    if password is not None:
+        auth["password"] = password.get_secret_value() if include_secrets else "CHANGE-ME"
+    if data.get("bundle") is None:
+        data.pop("bundle", None)
+    header = "# JupyterHub offline installer profile (replay with: sudo ./install.sh --profile THIS_FILE)\n"
+    if password is not None and not include_secrets:
+        header += "# The password was not saved: replace CHANGE-ME before replaying.\n"
+    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def schema_json() -> str:
+    """The schema as stable, pretty JSON."""
+    return json.dumps(profile_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,345 @@
+"""The one place the installer starts external programs.
+
+Every command is an argv list (never a shell string, never ``shell=True``), has a
+timeout, is logged with its duration, keeps its output for the log file and shows
+it to the operator only on failure, and has secrets replaced by ``***`` before
+anything is logged or raised.
+
+Three runners share one interface:
+
+* :class:`RealRunner` runs programs.
+* :class:`DryRunRunner` records commands that would change the host and runs only
+  read-only probes (``mutates=False``), so a dry-run plan reflects the real host.
+* :class:`RecordingRunner` answers from a script: the stand-in for MicroK8s and
+  the Kubernetes API in tests, which cannot run on development machines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Final, Union
+
+from installer.engine.events import CommandRan, EventSink, NullSink
+from installer.errors import CommandFailed
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+TAIL_CHARS: Final = 2000
+"""How much of a failed command's output goes into the error message."""
+
+Stdin = Union[bytes, IO[bytes], Iterable[bytes], None]
+"""What a command may read: nothing, bytes, a binary file, or an iterator of chunks."""
+
+
+class Redactor:
+    """Replaces every registered secret with ``***`` in any text.
+
+    One instance is shared by the runner, the sinks and the file writer, so a
+    password given once in the profile is hidden everywhere it could surface.
+    """
+
+    MASK: Final = "***"
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        """Register a secret; empty and very short values are ignored (they would mask noise)."""
+        if secret and len(secret) >= 3:
+            with self._lock:
+                self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        """Return ``text`` with every secret masked, longest first."""
+        if not text:
+            return text
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, self.MASK)
+        return text
+
+    def argv(self, argv: Sequence[str]) -> tuple[str, ...]:
+        """Redact each argument."""
+        return tuple(self(arg) for arg in argv)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did. ``returncode`` is ``None`` when it timed out."""
+
+    argv: tuple[str, ...]
+    returncode: int | None
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.returncode == 0
+
+
+def _tail(text: str, limit: int = TAIL_CHARS) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+class CommandRunner:
+    """Interface and shared behaviour of the runners.
+
+    Subclasses implement :meth:`_execute`; :meth:`run` adds logging, redaction,
+    events and the failure check so they are the same for every backend.
+    """
+
+    dry_run: bool = False
+
+    def __init__(self, sink: EventSink | None = None, redactor: Redactor | None = None) -> None:
+        self.sink: EventSink = sink or NullSink()
+        self.redact = redactor or Redactor()
+        self.step_id: str | None = None
+        """The step running now, stamped on every :class:`CommandRan` event."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = 120.0,
+        check: bool = True,
+        stdin: Stdin = None,
+        env: dict[str, str] | None = None,
+        mutates: bool = True,
+        hint: str = "",
+        on_stdout_line: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` and return its result.
+
+        Args:
+            argv: program and arguments; never a shell string.
+            timeout: seconds before the command is killed; ``None`` waits forever
+                (only for commands that stream a known, finite input).
+            check: raise :class:`CommandFailed` on a non-zero exit or timeout.
+            stdin: bytes, a binary file, or an iterator of chunks fed to the program.
+            env: extra environment variables.
+            mutates: ``False`` for read-only probes; a dry-run still runs those.
+            hint: what the operator should do if it fails (goes into the error).
+            on_stdout_line: called with each stdout line as it arrives (progress).
+        """
+        if isinstance(argv, str):  # a shell string would be a bug, never a feature
+            msg = f"command must be an argv list, got a string: {argv!r}"
+            raise TypeError(msg)
+        argv = tuple(str(a) for a in argv)
+        shown = self.redact.argv(argv)
+        result = self._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
+                               on_stdout_line=on_stdout_line)
+        stdout, stderr = self.redact(result.stdout), self.redact(result.stderr)
+        result = CommandResult(shown, result.returncode, stdout, stderr, result.duration, result.dry_run)
+        self.sink.emit(CommandRan(argv=shown, returncode=result.returncode, duration=result.duration,
+                                  stdout_tail=_tail(stdout), stderr_tail=_tail(stderr),
+                                  dry_run=result.dry_run, step_id=self.step_id))
+        _LOGGER.debug("%s -> %s in %.2fs", " ".join(shown), result.returncode, result.duration)
+        if check and not result.ok:
+            raise command_failed(result, hint, timeout)
+        return result
+
+    def which(self, program: str) -> str | None:
+        """Where ``program`` is on PATH, or None."""
+        return shutil.which(program)
+
+    def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
+                 env: dict[str, str] | None, mutates: bool,
+                 on_stdout_line: Callable[[str], None] | None) -> CommandResult:
+        raise NotImplementedError
+
+
+def command_failed(result: CommandResult, hint: str = "", timeout: float | None = None) -> CommandFailed:
+    """Build the error for a failed result: the command, how it ended, its last output."""
+    command = " ".join(result.argv)
+    if result.returncode is None:
+        how = f"did not finish within {timeout:g} s and was stopped"
+    elif result.returncode == 127:
+        how = "could not be started (program not found)"
+    else:
+        how = f"exited with code {result.returncode}"
+    output = _tail(result.stderr or result.stdout, 800)
+    message = f"`{command}` {how}" + (f":\n{output}" if output else "")
+    return CommandFailed(message, hint or "See the log file for the full output.")
+
+
+def _feed(pipe: IO[bytes], stdin: Stdin, errors: list[BaseException]) -> None:
+    """Write ``stdin`` into the child's pipe from a thread, so big inputs never sit in memory."""
+    try:
+        if isinstance(stdin, (bytes, bytearray)):
+            pipe.write(stdin)
+        elif hasattr(stdin, "read"):
+            reader = stdin  # type: ignore[assignment]
+            while chunk := reader.read(1 << 20):  # type: ignore[union-attr]
+                pipe.write(chunk)
+        elif stdin is not None:
+            for chunk in stdin:  # type: ignore[union-attr]
+                pipe.write(chunk)
+    except BrokenPipeError:
+        pass  # the program exited early; its exit code tells why
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the caller thread
+        errors.append(exc)
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def _drain(pipe: IO[bytes], sink: list[str], on_line: Callable[[str], None] | None) -> None:
+    for raw in iter(pipe.readline, b""):
+        line = raw.decode("utf-8", "replace")
+        sink.append(line)
+        if on_line is not None:
+            on_line(line.rstrip("\n"))
+    pipe.close()
+
+
+class RealRunner(CommandRunner):
+    """Runs programs for real."""
+
+    def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
+                 env: dict[str, str] | None, mutates: bool,
+                 on_stdout_line: Callable[[str], None] | None) -> CommandResult:
+        full_env = {**os.environ, **(env or {})}
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - argv list, no shell, by design
+                argv,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=full_env,
+                start_new_session=True,  # Ctrl-C reaches the installer, which stops children itself
+            )
+        except FileNotFoundError:
+            return CommandResult(argv, 127, "", f"{argv[0]}: not found", time.monotonic() - start)
+        except PermissionError as exc:
+            return CommandResult(argv, 126, "", f"{argv[0]}: {exc}", time.monotonic() - start)
+        out: list[str] = []
+        err: list[str] = []
+        feed_errors: list[BaseException] = []
+        threads = [
+            threading.Thread(target=_drain, args=(proc.stdout, out, on_stdout_line), daemon=True),
+            threading.Thread(target=_drain, args=(proc.stderr, err, None), daemon=True),
+        ]
+        if stdin is not None:
+            threads.append(threading.Thread(target=_feed, args=(proc.stdin, stdin, feed_errors), daemon=True))
+        for thread in threads:
+            thread.start()
+        returncode: int | None
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            returncode = None
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        for thread in threads:
+            thread.join(timeout=5)
+        if feed_errors:
+            raise feed_errors[0]
+        return CommandResult(argv, returncode, "".join(out), "".join(err), time.monotonic() - start)
+
+
+Answer = Union[CommandResult, Callable[[tuple[str, ...]], CommandResult]]
+
+
+@dataclass
+class RecordingRunner(CommandRunner):
+    """Answers commands from a script and records every call.
+
+    ``answers`` maps an argv *prefix* to a result (or a function of the argv); the
+    longest matching prefix wins. Unscripted commands succeed with empty output,
+    unless ``strict`` is set. This stands in only for what cannot run here
+    (MicroK8s, Helm against a cluster, the Kubernetes API).
+    """
+
+    answers: dict[tuple[str, ...], Answer] = field(default_factory=dict)
+    strict: bool = False
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    stdin_seen: list[bytes] = field(default_factory=list)
+    sink_: EventSink | None = None
+    redactor_: Redactor | None = None
+
+    def __post_init__(self) -> None:
+        CommandRunner.__init__(self, self.sink_, self.redactor_)
+
+    def answer(self, prefix: Sequence[str], stdout: str = "", returncode: int = 0, stderr: str = "") -> None:
+        """Script the result of every command starting with ``prefix``."""
+        self.answers[tuple(prefix)] = CommandResult(tuple(prefix), returncode, stdout, stderr)
+
+    def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
+                 env: dict[str, str] | None, mutates: bool,
+                 on_stdout_line: Callable[[str], None] | None) -> CommandResult:
+        self.calls.append(argv)
+        if isinstance(stdin, (bytes, bytearray)):
+            self.stdin_seen.append(bytes(stdin))
+        match = max((p for p in self.answers if argv[: len(p)] == p), key=len, default=None)
+        if match is None:
+            if self.strict:
+                return CommandResult(argv, 127, "", f"unscripted command: {' '.join(argv)}")
+            return CommandResult(argv, 0)
+        answer = self.answers[match]
+        result = answer(argv) if callable(answer) else answer
+        if on_stdout_line is not None:
+            for line in result.stdout.splitlines():
+                on_stdout_line(line)
+        return CommandResult(argv, result.returncode, result.stdout, result.stderr, 0.0)
+
+    def which(self, program: str) -> str | None:
+        """Pretend every scripted program exists."""
+        return f"/usr/bin/{program}" if any(p and p[0] == program for p in self.answers) else None
+
+    def ran(self, *prefix: str) -> list[tuple[str, ...]]:
+        """The recorded calls starting with ``prefix``."""
+        return [c for c in self.calls if c[: len(prefix)] == prefix]
+
+
+class DryRunRunner(CommandRunner):
+    """Records commands that would change the host; runs read-only probes for real.
+
+    The probes go through ``probe_runner`` (a :class:`RealRunner` by default), so a
+    dry-run shows what the real host would need rather than a guess.
+    """
+
+    dry_run = True
+
+    def __init__(self, sink: EventSink | None = None, redactor: Redactor | None = None,
+                 probe_runner: CommandRunner | None = None) -> None:
+        super().__init__(sink, redactor)
+        self.probe = probe_runner or RealRunner(NullSink(), self.redact)
+        self.recorded: list[tuple[str, ...]] = []
+
+    def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
+                 env: dict[str, str] | None, mutates: bool,
+                 on_stdout_line: Callable[[str], None] | None) -> CommandResult:
+        if not mutates:
+            return self.probe._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=False,
+                                       on_stdout_line=on_stdout_line)
+        self.recorded.append(argv)
+        if hasattr(stdin, "close"):
+            stdin.close()  # type: ignore[union-attr]
+        return CommandResult(argv, 0, "", "", 0.0, dry_run=True)
+
+    def which(self, program: str) -> str | None:
+        """Probe PATH through the probe runner."""
+        return self.probe.which(program)

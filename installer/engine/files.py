@@ -1,0 +1,78 @@
+"""Writing files on the host, atomically, with the right mode; or, in dry-run, showing them.
+
+Steps never call ``open(..., "w")`` on host paths themselves: they go through a
+:class:`FileWriter`, so ``--dry-run`` can print every file the install would write
+and a crash can never leave a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from installer.engine.commands import Redactor
+from installer.engine.events import EventSink, FileWritten, NullSink
+from installer.errors import InstallerError
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` through a temp file + fsync + rename.
+
+    The temp file is created with ``mode`` from the start, so a secret is never
+    readable by others, not even for a moment.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class FileWriter:
+    """Writes host files for steps and reports each one as a :class:`FileWritten` event."""
+
+    dry_run = False
+
+    def __init__(self, sink: EventSink | None = None, redactor: Redactor | None = None) -> None:
+        self.sink: EventSink = sink or NullSink()
+        self.redact = redactor or Redactor()
+        self.step_id: str | None = None
+        self.written: dict[Path, str] = {}
+
+    def write(self, path: Path | str, content: str, mode: int = 0o644) -> Path:
+        """Write ``content`` to ``path`` (atomically) unless this is a dry-run."""
+        path = Path(path)
+        if not self.dry_run:
+            try:
+                atomic_write(path, content.encode(), mode)
+            except OSError as exc:
+                msg = f"cannot write {path}: {exc.strerror or exc}"
+                raise InstallerError(msg, "Check that the folder exists, is writable and the disk is not full.") from exc
+        self.written[path] = content
+        self.sink.emit(FileWritten(path=str(path), mode=mode, content=self.redact(content),
+                                   dry_run=self.dry_run, step_id=self.step_id))
+        return path
+
+    def same_content(self, path: Path | str, content: str) -> bool:
+        """True when ``path`` already holds exactly ``content`` (an idempotency check)."""
+        try:
+            return Path(path).read_text() == content
+        except (OSError, UnicodeDecodeError):
+            return False
+
+
+class DryRunFileWriter(FileWriter):
+    """Reports files without writing them."""
+
+    dry_run = True

@@ -1,0 +1,115 @@
+"""Runs a plan: each step in order, skipping what is already done, stopping at a failure.
+
+The runner owns the step lifecycle events and the journal; steps only do work.
+A failed step stops the plan (later steps build on it). Cancellation is checked
+between steps and inside long steps via ``ctx.check_cancelled()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from installer.engine.events import LogLine, PlanFinished, PlanStarted, StepFinished, StepStarted, StepStatus
+from installer.engine.journal import Journal
+from installer.engine.plan import Plan, Step, StepContext
+from installer.errors import ExitCode, InstallerError, Interrupted
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """How one step ended."""
+
+    step_id: str
+    title: str
+    status: StepStatus | Literal["not_run"]
+    reason: str = ""
+    hint: str = ""
+
+
+@dataclass
+class RunResult:
+    """How the plan ended, with one outcome per step."""
+
+    status: Literal["ok", "failed", "interrupted"]
+    exit_code: ExitCode
+    outcomes: list[StepOutcome] = field(default_factory=list)
+    error: InstallerError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every step is ok or skipped."""
+        return self.status == "ok"
+
+
+def _decide_skip(step: Step, ctx: StepContext, journal: Journal) -> str | None:
+    """Why ``step`` can be skipped, or None to run it."""
+    done = step.is_done(ctx)
+    if done is True:
+        return "already done on this host"
+    if done is None and journal.finished(step.id, step.fingerprint()):
+        return "finished by a previous run (journal)"
+    if done is False:
+        journal.forget(step.id)
+    return None
+
+
+def _run_step(step: Step, ctx: StepContext, journal: Journal) -> StepOutcome:
+    reason = _decide_skip(step, ctx, journal)
+    if reason is not None:
+        return StepOutcome(step.id, step.title, "skipped", reason)
+    step.run(ctx)
+    if not ctx.dry_run:
+        journal.record(step.id, step.fingerprint())
+    return StepOutcome(step.id, step.title, "ok")
+
+
+def _set_step(ctx: StepContext, step_id: str | None) -> None:
+    ctx.step_id = step_id
+    ctx.runner.step_id = step_id
+    ctx.files.step_id = step_id
+
+
+def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
+    """Run every step of ``plan`` and report each through ``ctx.sink``."""
+    ctx.sink.emit(PlanStarted(steps=plan.outline(), dry_run=ctx.dry_run))
+    outcomes: list[StepOutcome] = []
+    result = RunResult("ok", ExitCode.OK, outcomes)
+    total = len(plan.steps)
+    for index, step in enumerate(plan.steps, start=1):
+        if result.status != "ok":
+            outcomes.append(StepOutcome(step.id, step.title, "not_run"))
+            continue
+        _set_step(ctx, step.id)
+        ctx.sink.emit(StepStarted(step_id=step.id, title=step.title, index=index, total=total))
+        started = time.monotonic()
+        try:
+            ctx.check_cancelled()
+            outcome = _run_step(step, ctx, journal)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            error = exc if isinstance(exc, Interrupted) else Interrupted(
+                "the install was interrupted", "Run the same command again to resume; finished steps are skipped.")
+            outcome = StepOutcome(step.id, step.title, "failed", error.message, error.hint)
+            result = RunResult("interrupted", ExitCode.INTERRUPTED, outcomes, error)
+        except InstallerError as exc:
+            outcome = StepOutcome(step.id, step.title, "failed", exc.message, exc.hint)
+            result = RunResult("failed", exc.exit_code, outcomes, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must still end in a clear failure, logged in full
+            ctx.sink.emit(LogLine(level="debug", message=traceback.format_exc(), step_id=step.id))
+            error = InstallerError(f"unexpected error in step {step.id}: {exc!r}",
+                                   "This is a bug in the installer; the log file has the traceback.")
+            outcome = StepOutcome(step.id, step.title, "failed", error.message, error.hint)
+            result = RunResult("failed", ExitCode.STEP_FAILED, outcomes, error)
+        outcomes.append(outcome)
+        ctx.sink.emit(StepFinished(step_id=step.id, status=outcome.status, reason=outcome.reason,  # type: ignore[arg-type]
+                                   hint=outcome.hint, duration=time.monotonic() - started))
+    _set_step(ctx, None)
+    done = sum(o.status in ("ok", "skipped") for o in outcomes)
+    summary = f"{done} of {total} steps done" + (" (dry-run: nothing was changed)" if ctx.dry_run else "")
+    ctx.sink.emit(PlanFinished(status=result.status, summary=summary, exit_code=int(result.exit_code)))
+    return result
