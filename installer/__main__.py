@@ -1,0 +1,7 @@
+"""``python -m installer`` (what install.sh runs)."""
+
+import sys
+
+from installer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""One installer at a time: a lock file that says who holds it.
+
+``flock`` is released by the kernel when the holder dies (even by SIGKILL), so a
+crashed run never leaves a stale lock; the file's content only says who holds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+from types import TracebackType
+
+from installer.errors import LockHeld
+
+
+class InstallLock:
+    """Exclusive, non-blocking lock on ``path``; a second holder gets :class:`LockHeld`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> InstallLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "an unknown process"
+            os.close(fd)
+            msg = f"another installer is running ({holder}); lock file {self.path}"
+            raise LockHeld(msg, "Wait for it to finish, or stop it; a run that died releases the lock by itself.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,67 @@
+"""The unattended install: ``./install.sh --profile FILE`` (and its ``--dry-run``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+from installer.engine.events import EventSink, FanOut
+from installer.engine.logfile import LogFileSink
+from installer.engine.runner import RunResult
+from installer.errors import ExitCode, Interrupted, UsageError
+from installer.headless.console import ConsoleSink, JsonLinesSink
+from installer.session import InstallOptions, make_redactor, run_install
+
+
+def require_root(dry_run: bool) -> None:
+    """A real install changes the host: refuse early, in one line, when not root."""
+    if not dry_run and os.geteuid() != 0:
+        msg = "a real install changes the host and must run as root: sudo ./install.sh ..."
+        raise UsageError(msg, "Add --dry-run to see the plan without root.")
+
+
+def confirm(options: InstallOptions, assume_yes: bool) -> None:
+    """Ask before changing the host when a person is at the terminal."""
+    if options.dry_run or assume_yes or not sys.stdin.isatty():
+        return
+    sys.stderr.write(f"This will install JupyterHub on this host from {options.bundle()}. Continue? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        msg = "cancelled at the confirmation prompt; nothing was changed"
+        raise Interrupted(msg, "Run again and answer y, or pass --yes.")
+
+
+def make_sinks(output: str, log_file: Path | None, options: InstallOptions, verbose: bool) -> tuple[FanOut, LogFileSink | None]:
+    """Console or JSON lines on stdout, plus the log file."""
+    redactor = make_redactor(options.profile)
+    screen: EventSink = JsonLinesSink(sys.stdout) if output == "jsonl" else ConsoleSink(sys.stdout, verbose=verbose)
+    sinks = FanOut(screen)
+    log = LogFileSink(log_file, redactor) if log_file is not None else None
+    if log is not None:
+        sinks.add(log)
+    return sinks, log
+
+
+def run_headless(options: InstallOptions, *, output: str, log_file: Path | None, assume_yes: bool,
+                 verbose: bool = False) -> ExitCode:
+    """Run the plan with console (or JSON-lines) output and return the exit code."""
+    require_root(options.dry_run)
+    confirm(options, assume_yes)
+    sinks, log = make_sinks(output, log_file, options, verbose)
+    if log is not None and output != "jsonl":
+        sys.stderr.write(f"log: {log.path}\n")
+    try:
+        result: RunResult = run_install(options, sinks, cancel=threading.Event())
+    finally:
+        if log is not None:
+            log.close()
+    if result.status == "interrupted":
+        sys.stderr.write("interrupted: run the same command again to resume; finished steps are skipped.\n")
+    elif result.error is not None:
+        sys.stderr.write(f"error: {result.error.message}\n")
+        if result.error.hint:
+            sys.stderr.write(f"hint: {result.error.hint}\n")
+    return result.exit_code

@@ -1,0 +1,108 @@
+"""One install run, whatever the front end: options in, events out, a result back.
+
+The headless console and the wizard both call :func:`run_install`; they differ only
+in the sink they pass. This module wires the runner (real or dry-run), the file
+writer, the journal, the lock and the plan built by the components.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from installer.config.profile import Profile
+from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
+from installer.engine.events import EventSink, LogLine
+from installer.engine.files import DryRunFileWriter, FileWriter
+from installer.engine.journal import Journal
+from installer.engine.lock import InstallLock
+from installer.engine.plan import Plan, StepContext
+from installer.engine.runner import RunResult, run_plan
+
+DEFAULT_STATE_DIR: Final = Path("/var/lib/jupyterhub-offline-installer")
+DEFAULT_CONTAINERD_SOCKET: Final = Path("/var/snap/microk8s/common/run/containerd.sock")
+
+
+def default_state_dir() -> Path:
+    """Root keeps state in /var/lib; others (dry-runs, tests) in a per-user folder."""
+    if os.geteuid() == 0:
+        return DEFAULT_STATE_DIR
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "jupyterhub-offline-installer"
+
+
+@dataclass
+class InstallOptions:
+    """What a run needs besides the profile's content."""
+
+    profile: Profile
+    dry_run: bool = False
+    state_dir: Path = field(default_factory=default_state_dir)
+    host_root: Path = Path("/")
+    skip_checks: frozenset[str] = frozenset()
+    bundle_dir: Path | None = None
+    """Overrides ``profile.bundle``."""
+    containerd_socket: Path = DEFAULT_CONTAINERD_SOCKET
+    namespace: str = "k8s.io"
+    jobs: int = 2
+    """Parallel image import lanes."""
+    microk8s_dry_run: bool = False
+    """Run only the MicroK8s/Helm/kubectl commands as a dry-run (the demo, where MicroK8s is absent)."""
+
+    def bundle(self) -> Path:
+        """The bundle folder in effect."""
+        return self.bundle_dir or self.profile.bundle_dir()
+
+    def all_skipped_checks(self) -> frozenset[str]:
+        """Checks skipped by the command line or the profile."""
+        return self.skip_checks | frozenset(self.profile.preflight.skip_checks)
+
+
+def make_redactor(profile: Profile) -> Redactor:
+    """A redactor that knows every secret in ``profile``."""
+    return Redactor(profile.secrets())
+
+
+def build_plan(options: InstallOptions) -> Plan:
+    """The ordered steps for ``options`` (assembled by the components' registry)."""
+    from installer.components.registry import build_plan as build_components_plan
+
+    return build_components_plan(options)
+
+
+def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor,
+                 runner: CommandRunner | None = None, cancel: threading.Event | None = None) -> StepContext:
+    """The step context for a run: dry-run runner and file writer when nothing may change."""
+    if runner is None:
+        runner = DryRunRunner(sink, redactor) if options.dry_run else RealRunner(sink, redactor)
+    files = DryRunFileWriter(sink, redactor) if options.dry_run else FileWriter(sink, redactor)
+    state_dir = options.state_dir
+    if options.dry_run and not os.access(state_dir if state_dir.exists() else state_dir.parent, os.W_OK):
+        state_dir = Path(tempfile.gettempdir()) / "jupyterhub-offline-installer-dry-run"
+    return StepContext(runner=runner, files=files, sink=sink, profile=options.profile, state_dir=state_dir,
+                       cancel=cancel or threading.Event(), host_root=options.host_root,
+                       skip_checks=options.all_skipped_checks())
+
+
+def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor | None = None,
+                runner: CommandRunner | None = None, cancel: threading.Event | None = None) -> RunResult:
+    """Run the whole install (or dry-run) and return how it ended.
+
+    Raises:
+        LockHeld: another installer is running on this host.
+        InstallerError: the plan could not be built (bad bundle, bad profile).
+    """
+    redactor = redactor or make_redactor(options.profile)
+    ctx = make_context(options, sink, redactor=redactor, runner=runner, cancel=cancel)
+    ctx.shared["options"] = options
+    plan = build_plan(options)
+    if options.dry_run:
+        return run_plan(plan, ctx, Journal(None))
+    with InstallLock(ctx.state_dir / "install.lock"):
+        journal = Journal(ctx.state_dir / "journal.json")
+        if journal.entries:
+            sink.emit(LogLine(level="info", message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
+        return run_plan(plan, ctx, journal)

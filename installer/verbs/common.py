@@ -1,0 +1,53 @@
+"""Options and helpers shared by the subcommands, so every verb spells them the same way."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from installer.config.profile import Profile, load_profile
+
+
+def add_profile_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """``--profile FILE``."""
+    parser.add_argument("--profile", type=Path, metavar="FILE", required=required,
+                        help="profile YAML (default: built-in defaults)" if not required else "profile YAML")
+
+
+def add_bundle_option(parser: argparse.ArgumentParser) -> None:
+    """``--bundle DIR``."""
+    parser.add_argument("--bundle", type=Path, metavar="DIR",
+                        help="offline-images folder (default: the profile's, else offline-images/ next to install.sh)")
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """``--json``."""
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def profile_from_args(args: argparse.Namespace) -> Profile:
+    """The profile named by ``--profile``, or the defaults."""
+    path = getattr(args, "profile", None)
+    return load_profile(path) if path else Profile()
+
+
+def bundle_from_args(args: argparse.Namespace, profile: Profile | None = None) -> Path:
+    """``--bundle`` if given, else the profile's bundle folder."""
+    if getattr(args, "bundle", None):
+        return Path(args.bundle)
+    return (profile or profile_from_args(args)).bundle_dir()
+
+
+def emit_json(document: Any) -> None:
+    """Print exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def stderr(message: str) -> None:
+    """A diagnostic line (never on stdout, which belongs to results)."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()

@@ -1,0 +1,104 @@
+"""The command runner: real programs, timeouts, streaming stdin, redaction, dry-run, recording."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from installer.engine.commands import DryRunRunner, RealRunner, RecordingRunner, Redactor
+from installer.engine.events import CollectingSink, CommandRan
+from installer.errors import CommandFailed
+
+PY = sys.executable
+
+
+def test_real_runner_captures_output_and_emits_event() -> None:
+    sink = CollectingSink()
+    result = RealRunner(sink).run([PY, "-c", "print('hello'); import sys; print('warn', file=sys.stderr)"])
+    assert result.ok
+    assert result.stdout == "hello\n"
+    assert result.stderr == "warn\n"
+    [event] = sink.of(CommandRan)
+    assert event.argv[0] == PY
+    assert event.returncode == 0
+
+
+def test_non_zero_exit_raises_with_command_tail_and_hint() -> None:
+    runner = RealRunner()
+    with pytest.raises(CommandFailed) as err:
+        runner.run([PY, "-c", "import sys; print('boom happened', file=sys.stderr); sys.exit(3)"], hint="do X")
+    assert "exited with code 3" in str(err.value)
+    assert "boom happened" in str(err.value)
+    assert err.value.hint == "do X"
+    assert not runner.run([PY, "-c", "import sys; sys.exit(4)"], check=False).ok
+
+
+def test_timeout_kills_and_says_so() -> None:
+    with pytest.raises(CommandFailed, match="did not finish within 0.5 s"):
+        RealRunner().run([PY, "-c", "import time; print('started', flush=True); time.sleep(30)"], timeout=0.5)
+
+
+def test_missing_program_is_127() -> None:
+    result = RealRunner().run(["definitely-not-a-program-xyz"], check=False)
+    assert result.returncode == 127
+    with pytest.raises(CommandFailed, match="could not be started"):
+        RealRunner().run(["definitely-not-a-program-xyz"])
+
+
+def test_shell_strings_are_refused() -> None:
+    with pytest.raises(TypeError, match="argv list"):
+        RealRunner().run("echo hi")  # type: ignore[arg-type]
+
+
+def test_metacharacters_are_passed_literally() -> None:
+    nasty = "$(touch /tmp/pwned-by-test); `id` && echo; 'q\"\nx"
+    result = RealRunner().run([PY, "-c", "import sys; sys.stdout.write(sys.argv[1])", nasty])
+    assert result.stdout == nasty
+
+
+def test_streaming_stdin_from_iterator() -> None:
+    chunks = (b"x" * 65536 for _ in range(64))  # 4 MiB, never held at once
+    result = RealRunner().run([PY, "-c", "import sys; print(len(sys.stdin.buffer.read()))"], stdin=chunks)
+    assert result.stdout.strip() == str(64 * 65536)
+
+
+def test_stdout_lines_callback() -> None:
+    seen: list[str] = []
+    RealRunner().run([PY, "-c", "print('a'); print('b')"], on_stdout_line=seen.append)
+    assert seen == ["a", "b"]
+
+
+def test_secrets_are_redacted_everywhere() -> None:
+    sink = CollectingSink()
+    runner = RealRunner(sink, Redactor(["hunter2-secret"]))
+    with pytest.raises(CommandFailed) as err:
+        runner.run([PY, "-c", "import sys; print(sys.argv[1], file=sys.stderr); sys.exit(1)", "hunter2-secret"])
+    [event] = sink.of(CommandRan)
+    assert "hunter2-secret" not in repr(event)
+    assert "hunter2-secret" not in str(err.value)
+    assert "***" in " ".join(event.argv)
+
+
+def test_dry_run_records_mutations_and_runs_probes() -> None:
+    sink = CollectingSink()
+    runner = DryRunRunner(sink)
+    marker = "would-have-run"
+    result = runner.run([PY, "-c", f"print('{marker}')"])
+    assert result.dry_run and result.stdout == ""
+    probe = runner.run([PY, "-c", "print('probed')"], mutates=False)
+    assert probe.stdout == "probed\n"
+    assert runner.recorded == [(PY, "-c", f"print('{marker}')")]
+    assert [e.dry_run for e in sink.of(CommandRan)] == [True, False]
+
+
+def test_recording_runner_longest_prefix_and_strict() -> None:
+    runner = RecordingRunner(strict=True)
+    runner.answer(["microk8s", "status"], stdout="microk8s is running")
+    runner.answer(["microk8s", "status", "--format", "yaml"], stdout="addons: []")
+    assert runner.run(["microk8s", "status", "--format", "yaml"]).stdout == "addons: []"
+    assert runner.run(["microk8s", "status", "--wait-ready"]).stdout == "microk8s is running"
+    with pytest.raises(CommandFailed, match="unscripted"):
+        runner.run(["helm", "list"])
+    assert runner.ran("microk8s", "status") == [
+        ("microk8s", "status", "--format", "yaml"), ("microk8s", "status", "--wait-ready")]
