@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from installer.components.registry import DEFAULT_CONTAINERD_SOCKET, PlanOptions
+from installer.components.registry import build_plan as build_components_plan
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
 from installer.engine.events import EventSink, LogLine
@@ -24,7 +26,6 @@ from installer.engine.plan import Plan, StepContext
 from installer.engine.runner import RunResult, run_plan
 
 DEFAULT_STATE_DIR: Final = Path("/var/lib/jupyterhub-offline-installer")
-DEFAULT_CONTAINERD_SOCKET: Final = Path("/var/snap/microk8s/common/run/containerd.sock")
 
 
 def default_state_dir() -> Path:
@@ -56,6 +57,11 @@ class InstallOptions:
         """The bundle folder in effect."""
         return self.bundle_dir or self.profile.bundle_dir()
 
+    def plan_options(self) -> PlanOptions:
+        """What the components' plan builder needs of these options."""
+        return PlanOptions(dry_run=self.dry_run, host_root=self.host_root, bundle_dir=self.bundle(),
+                           containerd_socket=self.containerd_socket, namespace=self.namespace, jobs=self.jobs)
+
     def all_skipped_checks(self) -> frozenset[str]:
         """Checks skipped by the command line or the profile."""
         return self.skip_checks | frozenset(self.profile.preflight.skip_checks)
@@ -68,21 +74,26 @@ def make_redactor(profile: Profile) -> Redactor:
 
 def build_plan(options: InstallOptions) -> Plan:
     """The ordered steps for ``options`` (assembled by the components' registry)."""
-    from installer.components.registry import build_plan as build_components_plan
-
-    return build_components_plan(options)
+    return build_components_plan(options.profile, options.plan_options())
 
 
 def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor,
                  runner: CommandRunner | None = None, cancel: threading.Event | None = None) -> StepContext:
     """The step context for a run: dry-run runner and file writer when nothing may change."""
+    if runner is None and options.microk8s_dry_run and not options.dry_run:
+        from installer.demo import StepScopedDryRunRunner
+
+        runner = StepScopedDryRunRunner(sink, redactor)
     if runner is None:
         runner = DryRunRunner(sink, redactor) if options.dry_run else RealRunner(sink, redactor)
     files = DryRunFileWriter(sink, redactor) if options.dry_run else FileWriter(sink, redactor)
     state_dir = options.state_dir
     if options.dry_run and not os.access(state_dir if state_dir.exists() else state_dir.parent, os.W_OK):
         state_dir = Path(tempfile.gettempdir()) / "jupyterhub-offline-installer-dry-run"
-    return StepContext(runner=runner, files=files, sink=sink, profile=options.profile, state_dir=state_dir,
+    profile = options.profile
+    if options.bundle_dir is not None:  # --bundle wins over the profile, for every step
+        profile = profile.model_copy(update={"bundle": options.bundle_dir.resolve()})
+    return StepContext(runner=runner, files=files, sink=sink, profile=profile, state_dir=state_dir,
                        cancel=cancel or threading.Event(), host_root=options.host_root,
                        skip_checks=options.all_skipped_checks())
 

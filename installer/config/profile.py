@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from installer.components.gpu_operator.settings import GpuOperatorSettings
-from installer.components.jupyterhub.settings import JupyterHubSettings
+from installer.components.jupyterhub.settings import PASSWORD_PLACEHOLDER, JupyterHubSettings
 from installer.components.microk8s.settings import MicroK8sSettings
 from installer.components.rdma.settings import RdmaSettings
 from installer.config.base import Section
@@ -233,12 +233,12 @@ def dump_profile(profile: Profile, *, include_secrets: bool = False) -> str:
     password = profile.jupyterhub.auth.password
     auth = data["jupyterhub"]["auth"]
     if password is not None:
-        auth["password"] = password.get_secret_value() if include_secrets else "CHANGE-ME"
+        auth["password"] = password.get_secret_value() if include_secrets else PASSWORD_PLACEHOLDER
     if data.get("bundle") is None:
         data.pop("bundle", None)
     header = "# JupyterHub offline installer profile (replay with: sudo ./install.sh --profile THIS_FILE)\n"
     if password is not None and not include_secrets:
-        header += "# The password was not saved: replace CHANGE-ME before replaying.\n"
+        header += f"# The password was not saved: replace {PASSWORD_PLACEHOLDER} before replaying.\n"
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 

@@ -16,15 +16,20 @@ Three runners share one interface:
 
 from __future__ import annotations
 
+import ctypes
+import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Final, Union
+
+import yaml
 
 from installer.engine.events import CommandRan, EventSink, NullSink
 from installer.errors import CommandFailed
@@ -57,7 +62,7 @@ class Redactor:
         """Register a secret; empty and very short values are ignored (they would mask noise)."""
         if secret and len(secret) >= 3:
             with self._lock:
-                self._secrets.add(secret)
+                self._secrets.update(v for v in serialized_forms(secret) if len(v) >= 3)
 
     def __call__(self, text: str) -> str:
         """Return ``text`` with every secret masked, longest first."""
@@ -73,6 +78,20 @@ class Redactor:
     def argv(self, argv: Sequence[str]) -> tuple[str, ...]:
         """Redact each argument."""
         return tuple(self(arg) for arg in argv)
+
+
+def serialized_forms(secret: str) -> set[str]:
+    """``secret`` as it appears raw and inside JSON and YAML text (values files, ``helm get values``).
+
+    A password with a quote, a backslash or a newline is escaped differently by each
+    format, so masking only the raw value would let the escaped copy through.
+    """
+    forms = {secret, json.dumps(secret)[1:-1], secret.replace("'", "''")}
+    for style in ('"', "'"):
+        for unicode in (True, False):
+            dumped = yaml.safe_dump(secret, default_style=style, width=1 << 30, allow_unicode=unicode)
+            forms.add(dumped.strip().removesuffix("...").strip()[1:-1])
+    return {form for form in forms if form}
 
 
 @dataclass(frozen=True)
@@ -148,7 +167,7 @@ class CommandRunner:
         result = CommandResult(shown, result.returncode, stdout, stderr, result.duration, result.dry_run)
         self.sink.emit(CommandRan(argv=shown, returncode=result.returncode, duration=result.duration,
                                   stdout_tail=_tail(stdout), stderr_tail=_tail(stderr),
-                                  dry_run=result.dry_run, step_id=self.step_id))
+                                  dry_run=result.dry_run, step_id=self.step_id, probe=not mutates))
         _LOGGER.debug("%s -> %s in %.2fs", " ".join(shown), result.returncode, result.duration)
         if check and not result.ok:
             raise command_failed(result, hint, timeout)
@@ -164,15 +183,25 @@ class CommandRunner:
         raise NotImplementedError
 
 
+def describe_end(result: CommandResult, timeout: float | None = None) -> str:
+    """How a command ended, in words: a timeout, a crash (signal), a missing program, an exit code."""
+    if result.returncode is None:
+        return f"did not finish within {timeout:g} s and was stopped" if timeout else "did not finish and was stopped"
+    if result.returncode == 127:
+        return "could not be started (program not found)"
+    if result.returncode < 0:
+        try:
+            name = signal.Signals(-result.returncode).name
+        except ValueError:
+            name = f"signal {-result.returncode}"
+        return f"crashed (killed by {name})"
+    return f"exited with code {result.returncode}"
+
+
 def command_failed(result: CommandResult, hint: str = "", timeout: float | None = None) -> CommandFailed:
     """Build the error for a failed result: the command, how it ended, its last output."""
     command = " ".join(result.argv)
-    if result.returncode is None:
-        how = f"did not finish within {timeout:g} s and was stopped"
-    elif result.returncode == 127:
-        how = "could not be started (program not found)"
-    else:
-        how = f"exited with code {result.returncode}"
+    how = describe_end(result, timeout)
     output = _tail(result.stderr or result.stdout, 800)
     message = f"`{command}` {how}" + (f":\n{output}" if output else "")
     return CommandFailed(message, hint or "See the log file for the full output.")
@@ -210,8 +239,45 @@ def _drain(pipe: IO[bytes], sink: list[str], on_line: Callable[[str], None] | No
     pipe.close()
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None  # not Linux: children outlive a killed installer (documented limitation)
+
+
+_PRCTL: Final = _load_prctl()
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def _die_with_installer() -> None:
+    """In the child, before exec: get SIGKILL when the installer dies, even by SIGKILL.
+
+    Without this a ``ctr images import`` or ``helm upgrade`` started by a killed
+    installer runs on unseen, and races the re-run the operator starts next. It only
+    calls a function resolved before the fork (no lock, no allocation worth naming),
+    which keeps it safe in a threaded parent.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the command and everything it started (it leads its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
 class RealRunner(CommandRunner):
-    """Runs programs for real."""
+    """Runs programs for real.
+
+    Each command leads its own process group (Ctrl-C reaches only the installer, which
+    stops the command itself), is killed with everything it started on a timeout, and
+    dies with the installer if the installer is killed.
+    """
 
     def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
                  env: dict[str, str] | None, mutates: bool,
@@ -226,6 +292,7 @@ class RealRunner(CommandRunner):
                 stderr=subprocess.PIPE,
                 env=full_env,
                 start_new_session=True,  # Ctrl-C reaches the installer, which stops children itself
+                preexec_fn=_die_with_installer if _PRCTL is not None else None,  # noqa: PLW1509 - see its docstring
             )
         except FileNotFoundError:
             return CommandResult(argv, 127, "", f"{argv[0]}: not found", time.monotonic() - start)
@@ -246,12 +313,10 @@ class RealRunner(CommandRunner):
         try:
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            _kill_group(proc)
             returncode = None
         except BaseException:
-            proc.kill()
-            proc.wait()
+            _kill_group(proc)
             raise
         for thread in threads:
             thread.join(timeout=5)

@@ -132,6 +132,8 @@ class CommandRan(Event):
     stderr_tail: str = ""
     dry_run: bool = False
     step_id: str | None = None
+    probe: bool = False
+    """A read-only look at the host (``mutates=False``): a non-zero exit is an answer, not a failure."""
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,8 @@ class ConsoleSink:
                 self._line(f"      {_MARK[event.status]:>4}  {event.item}{reason}")
         elif isinstance(event, StepFinished):
             reason = f" ({event.reason})" if event.reason else ""
-            self._line(f"      {_MARK[event.status]:>4}  {event.step_id}{reason} [{event.duration:.1f}s]")
+            mark = "plan" if self.dry_run and event.status == "ok" else _MARK[event.status]
+            self._line(f"      {mark:>4}  {event.step_id}{reason} [{event.duration:.1f}s]")
             if event.status == "failed" and event.hint:
                 self._line(f"      hint: {event.hint}")
         elif isinstance(event, CommandRan):
@@ -114,7 +115,7 @@ class ConsoleSink:
         shown = " ".join(event.argv)
         if event.dry_run:
             self._line(f"      $ {shown}")
-        elif event.returncode != 0:
+        elif event.returncode != 0 and not (event.probe and not self.verbose):
             self._line(f"      $ {shown}  -> {'timeout' if event.returncode is None else event.returncode}")
             for text in (event.stderr_tail or event.stdout_tail).splitlines()[-15:]:
                 self._line(f"        | {text}")

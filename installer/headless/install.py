@@ -15,9 +15,9 @@ from installer.headless.console import ConsoleSink, JsonLinesSink
 from installer.session import InstallOptions, make_redactor, run_install
 
 
-def require_root(dry_run: bool) -> None:
+def require_root(options: InstallOptions) -> None:
     """A real install changes the host: refuse early, in one line, when not root."""
-    if not dry_run and os.geteuid() != 0:
+    if not (options.dry_run or options.microk8s_dry_run) and os.geteuid() != 0:
         msg = "a real install changes the host and must run as root: sudo ./install.sh ..."
         raise UsageError(msg, "Add --dry-run to see the plan without root.")
 
@@ -48,7 +48,7 @@ def make_sinks(output: str, log_file: Path | None, options: InstallOptions, verb
 def run_headless(options: InstallOptions, *, output: str, log_file: Path | None, assume_yes: bool,
                  verbose: bool = False) -> ExitCode:
     """Run the plan with console (or JSON-lines) output and return the exit code."""
-    require_root(options.dry_run)
+    require_root(options)
     confirm(options, assume_yes)
     sinks, log = make_sinks(output, log_file, options, verbose)
     if log is not None and output != "jsonl":

@@ -7,4 +7,10 @@ from __future__ import annotations
 
 VERBS: tuple[str, ...] = (
     "schema",
+    "export",
+    "preflight",
+    "plan",
+    "verify",
+    "import_",
+    "bundle",
 )

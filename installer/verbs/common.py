@@ -13,13 +13,14 @@ from installer.config.profile import Profile, load_profile
 
 def add_profile_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
     """``--profile FILE``."""
-    parser.add_argument("--profile", type=Path, metavar="FILE", required=required,
+    # SUPPRESS: an option given before the verb (`install.sh --profile P plan`) is not reset by the verb's parser.
+    parser.add_argument("--profile", type=Path, metavar="FILE", required=required, default=argparse.SUPPRESS,
                         help="profile YAML (default: built-in defaults)" if not required else "profile YAML")
 
 
 def add_bundle_option(parser: argparse.ArgumentParser) -> None:
     """``--bundle DIR``."""
-    parser.add_argument("--bundle", type=Path, metavar="DIR",
+    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS,
                         help="offline-images folder (default: the profile's, else offline-images/ next to install.sh)")
 
 

@@ -102,3 +102,9 @@ def test_recording_runner_longest_prefix_and_strict() -> None:
         runner.run(["helm", "list"])
     assert runner.ran("microk8s", "status") == [
         ("microk8s", "status", "--format", "yaml"), ("microk8s", "status", "--wait-ready")]
+
+
+def test_secrets_are_masked_in_their_json_escaped_form_too() -> None:
+    redact = Redactor(['pa"ss\\word'])
+    assert redact('{"password": "pa\\"ss\\\\word"}') == '{"password": "***"}'
+    assert redact('raw pa"ss\\word') == "raw ***"

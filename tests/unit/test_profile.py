@@ -96,6 +96,8 @@ def test_dump_round_trips_and_hides_password(tmp_path: Path) -> None:
     hidden = dump_profile(profile)
     assert "s3cret-pass" not in hidden
     assert "CHANGE-ME" in hidden
+    with pytest.raises(ProfileError, match="still the placeholder CHANGE-ME"):
+        parse_profile(hidden, tmp_path / "saved.yaml")
     clear = dump_profile(profile, include_secrets=True)
     again = parse_profile(clear, tmp_path / "again.yaml")
     assert again.jupyterhub.auth.password is not None

@@ -10,6 +10,10 @@ from installer.config.base import Section
 from installer.config.validators import ImageRef, Quantity, Slug, UserName
 
 
+PASSWORD_PLACEHOLDER = "CHANGE-ME"
+"""Written instead of the password when a profile is saved without secrets; refused on load."""
+
+
 class AuthSettings(Section):
     """Who can log in. JupyterHub 5 lets nobody in unless users are allowed explicitly."""
 
@@ -28,6 +32,10 @@ class AuthSettings(Section):
             secret = self.password.get_secret_value() if self.password else ""
             if len(secret) < 8:
                 msg = "auth type 'dummy' needs 'password' of at least 8 characters"
+                raise ValueError(msg)
+            if secret == PASSWORD_PLACEHOLDER:
+                msg = (f"'password' is still the placeholder {PASSWORD_PLACEHOLDER} written by a saved profile: "
+                       "put the real shared password there")
                 raise ValueError(msg)
         return self
 

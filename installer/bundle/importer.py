@@ -1,0 +1,622 @@
+"""Import the bundle's image archives into containerd (or Docker), fast and safely.
+
+The work, per archive:
+
+1. **Skip** it when every image it holds is already present under its refs with the
+   same image ID (config digest). One ``ctr images ls`` answers for the whole
+   bundle; the ID of a present ref comes from the ``sha256:<id>`` alias the CRI
+   plugin keeps for each image, else from one ``ctr content get``. A different
+   image under the same tag is therefore re-imported, not skipped.
+2. **Verify** size and sha256 against the manifest, in a thread that runs ahead of
+   the imports, so hashing the next file overlaps importing this one.
+3. **Import** by streaming the file through an in-process decompressor into
+   ``ctr images import -`` (containerd 1.6/1.7 do not decompress), in a few parallel
+   lanes, retrying errors that come from concurrent imports sharing layers.
+4. **Pin** each ref (``io.cri-containerd.pinned=pinned``, so kubelet's image GC leaves
+   it alone), add the normalised name where an OCI archive used a short one, and
+   check that the ref now holds the expected image ID.
+
+One failing archive does not stop the others: the report lists every failure with
+its reason. Memory stays at a few chunks per lane whatever the archive size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol
+
+from installer.bundle.archive import decompressed_chunks, hash_file
+from installer.bundle.manifest import ImageEntry, host_platform, normalize_ref
+from installer.bundle.scan import ScanResult
+from installer.engine.commands import CommandRunner
+from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepProgress
+from installer.errors import ExitCode, InstallerError, StepFailed
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+MICROK8S_SOCKET: Final = Path("/var/snap/microk8s/common/run/containerd.sock")
+MICROK8S_CTR: Final = Path("/snap/microk8s/current/bin/ctr")
+DEFAULT_NAMESPACE: Final = "k8s.io"
+PINNED_LABEL: Final = "io.cri-containerd.pinned"
+PROGRESS_INTERVAL: Final = 0.1
+"""Seconds between progress events of one archive (front ends need no more)."""
+_NOT_RETRYABLE: Final = ("archive/tar", "unexpected eof", "unrecognized image format", "invalid tar header",
+                         "no such file", "not a readable", "zstd", "gzip", "program not found")
+_INDEX_TYPES: Final = ("application/vnd.oci.image.index.v1+json",
+                       "application/vnd.docker.distribution.manifest.list.v2+json")
+
+ItemStatus = Literal["ok", "skipped", "failed"]
+
+
+# --- what to import ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectedImage:
+    """One image an archive should put in the store."""
+
+    refs: tuple[str, ...]
+    """Normalised refs."""
+    digest: str
+    """Config digest (image ID)."""
+    raw_refs: tuple[str, ...] = ()
+    """Names ``ctr`` creates when they differ from ``refs`` (OCI short names); empty means the same."""
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One archive to import."""
+
+    name: str
+    """How it is shown: the path relative to the bundle."""
+    path: Path
+    size: int
+    sha256: str | None
+    """Expected sha256; None for a hand-assembled folder (nothing to verify against)."""
+    images: tuple[ExpectedImage, ...]
+    component: str = ""
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every normalised ref of the archive."""
+        return tuple(ref for image in self.images for ref in image.refs)
+
+    @classmethod
+    def from_entry(cls, bundle: Path, component: str, entry: ImageEntry) -> ImportItem:
+        """An item from a manifest entry."""
+        return cls(entry.file, bundle / entry.file, entry.size, entry.sha256,
+                   tuple(ExpectedImage(tuple(i.refs), i.digest) for i in entry.contents()), component)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """How one archive ended."""
+
+    item: ImportItem
+    status: ItemStatus
+    reason: str = ""
+    attempts: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    bad_bundle: bool = False
+    """True when the file itself is wrong (missing, checksum), not the store."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (see offline-images/README.md)."""
+        return {"file": self.item.name, "component": self.item.component, "refs": list(self.item.refs),
+                "status": self.status, "reason": self.reason, "attempts": self.attempts,
+                "bytes": self.bytes, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class ImportReport:
+    """Every archive's outcome."""
+
+    target: str
+    results: list[ItemResult] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and the run was not cancelled."""
+        return not self.cancelled and all(r.status != "failed" for r in self.results)
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        """The failures, in bundle order."""
+        return [r for r in self.results if r.status == "failed"]
+
+    def count(self, status: ItemStatus) -> int:
+        """How many archives ended with ``status``."""
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 all done; 2 a file of the bundle is wrong; 1 the store refused an image; 130 cancelled."""
+        if self.cancelled:
+            return ExitCode.INTERRUPTED
+        if any(r.bad_bundle for r in self.failed):
+            return ExitCode.BAD_INPUT
+        return ExitCode.STEP_FAILED if self.failed else ExitCode.OK
+
+    def summary(self) -> str:
+        """One line for people."""
+        size = sum(r.bytes for r in self.results if r.status == "ok")
+        text = (f"{self.count('ok')} imported ({size / 1e6:.0f} MB), {self.count('skipped')} already present, "
+                f"{self.count('failed')} failed in {self.seconds:.1f} s")
+        return text + (" (cancelled)" if self.cancelled else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``import --json`` document."""
+        return {"target": self.target, "ok": self.ok, "cancelled": self.cancelled,
+                "seconds": round(self.seconds, 3),
+                "counts": {s: self.count(s) for s in ("ok", "skipped", "failed")},
+                "bytes_total": sum(r.item.size for r in self.results),
+                "bytes_imported": sum(r.bytes for r in self.results if r.status == "ok"),
+                "items": [r.to_dict() for r in self.results]}
+
+
+# --- where images go -----------------------------------------------------------------------
+
+
+class ImageStore(Protocol):
+    """A place images are imported into: containerd (through ``ctr``) or Docker."""
+
+    description: str
+
+    def present(self, refs: Iterable[str]) -> dict[str, str]:
+        """``ref -> image ID`` for those of ``refs`` the store holds."""
+
+    def load(self, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
+        """Import one uncompressed archive read from ``chunks``; raise CommandFailed on failure."""
+
+    def after_load(self, item: ImportItem) -> None:
+        """Name and pin what was just imported."""
+
+    def ensure_pinned(self, refs: Iterable[str]) -> None:
+        """Pin refs that are present but not pinned (a skipped archive from an older run)."""
+
+    def discard(self, item: ImportItem) -> None:
+        """Remove what a failed import left under the item's refs, so a re-run does not skip it."""
+
+
+def default_ctr(runner: CommandRunner) -> str:
+    """MicroK8s's own ``ctr`` when installed (it matches its containerd), else ``ctr`` on PATH."""
+    return str(MICROK8S_CTR) if MICROK8S_CTR.exists() else "ctr"
+
+
+class ContainerdStore:
+    """containerd through ``ctr -a SOCKET -n NAMESPACE`` (what ``microk8s ctr`` runs)."""
+
+    def __init__(self, runner: CommandRunner, socket: Path = MICROK8S_SOCKET, namespace: str = DEFAULT_NAMESPACE,
+                 ctr: str | None = None, platform: str | None = None) -> None:
+        self.runner = runner
+        self.socket = Path(socket)
+        self.namespace = namespace
+        self.ctr = ctr or default_ctr(runner)
+        self.platform = platform or host_platform()
+        self.description = f"containerd at {self.socket} (namespace {namespace})"
+        self._configs: dict[str, str] = {}
+        """Target digest -> config digest; content-addressed, so never stale."""
+        self._labels: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.ctr, "-a", str(self.socket), "-n", self.namespace, *args]
+
+    def _hint(self) -> str:
+        return (f"Is containerd running on {self.socket}? For MicroK8s: `microk8s status --wait-ready`; "
+                "for another containerd pass --containerd-socket PATH (and --namespace).")
+
+    def _listing(self) -> list[tuple[str, str, set[str]]]:
+        if not self.socket.exists():
+            if self.runner.dry_run:
+                return []  # MicroK8s not installed yet: nothing is present (ctr would wait 10 s to say so)
+            msg = f"cannot list images in {self.description}: the socket does not exist"
+            raise StepFailed(msg, self._hint())
+        result = self.runner.run(self._argv("images", "ls"), timeout=60, check=False, mutates=False)
+        if not result.ok:
+            if self.runner.dry_run:
+                return []
+            detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            msg = f"cannot list images in {self.description}: {detail[0]}"
+            raise StepFailed(msg, self._hint())
+        rows = []
+        for line in result.stdout.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) < 4 or not parts[2].startswith("sha256:"):
+                continue
+            labels = set(parts[-1].split(",")) if "=" in parts[-1] else set()
+            rows.append((parts[0], parts[2], labels))
+        return rows
+
+    def _config_of(self, target: str) -> str | None:
+        for _ in range(4):
+            result = self.runner.run(self._argv("content", "get", target), timeout=60, check=False, mutates=False)
+            if not result.ok:
+                return None
+            try:
+                document = json.loads(result.stdout)
+            except ValueError:
+                return None
+            if document.get("mediaType") in _INDEX_TYPES or "manifests" in document:
+                wanted = self.platform.split("/")
+                chosen = [m for m in document.get("manifests") or []
+                          if [(m.get("platform") or {}).get(k) for k in ("os", "architecture")] == wanted[:2]]
+                if not chosen:
+                    return None
+                target = chosen[0]["digest"]
+                continue
+            return (document.get("config") or {}).get("digest")
+        return None
+
+    def present(self, refs: Iterable[str]) -> dict[str, str]:
+        """``ref -> image ID``: one listing, plus ``ctr content get`` for refs without a CRI alias."""
+        wanted = set(refs)
+        rows = self._listing()
+        aliases = {target: ref for ref, target, _ in rows if ref.startswith("sha256:")}
+        found: dict[str, str] = {}
+        with self._lock:
+            self._labels = {ref: labels for ref, _, labels in rows}
+        for ref, target, _ in rows:
+            if ref not in wanted:
+                continue
+            with self._lock:
+                config = self._configs.get(target) or aliases.get(target)
+            if config is None:
+                config = self._config_of(target)
+            if config is not None:
+                with self._lock:
+                    self._configs[target] = config
+                found[ref] = config
+        return found
+
+    def load(self, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
+        """``ctr images import -`` fed with the decompressed stream."""
+        self.runner.run(self._argv("images", "import", "-"), stdin=chunks, timeout=timeout, hint=hint)
+
+    def after_load(self, item: ImportItem) -> None:
+        """Add the normalised name where ``ctr`` kept a short OCI one (``bar:3``), then pin every ref.
+
+        Kubernetes asks for normalised refs (``docker.io/library/bar:3``), so a short
+        name alone would make the image invisible to pods.
+        """
+        present = {ref for ref, _, _ in self._listing()}
+        short = {normalize_ref(ref): ref for ref in present if not ref.startswith("sha256:")}
+        for image in item.images:
+            for ref in image.refs:
+                if ref not in present and ref in short:
+                    self.runner.run(self._argv("images", "tag", "--force", short[ref], ref), timeout=60)
+        for ref in item.refs:
+            self.runner.run(self._argv("images", "label", ref, f"{PINNED_LABEL}=pinned"), timeout=60)
+
+    def ensure_pinned(self, refs: Iterable[str]) -> None:
+        """Pin present refs that lack the label (one call each, only where needed)."""
+        with self._lock:
+            labels = dict(self._labels)
+        for ref in refs:
+            if f"{PINNED_LABEL}=pinned" not in labels.get(ref, set()):
+                self.runner.run(self._argv("images", "label", ref, f"{PINNED_LABEL}=pinned"), timeout=60)
+
+
+    def discard(self, item: ImportItem) -> None:
+        """Remove the refs a failed import created.
+
+        containerd records the image before unpacking it, so a layer it cannot unpack
+        leaves a ref with the right image ID but no usable snapshot; left there, the
+        next run would skip it as present.
+        """
+        if item.refs:
+            self.runner.run(self._argv("images", "rm", *item.refs), timeout=60, check=False)
+
+
+class DockerStore:
+    """Docker through ``docker load`` (for hosts that run Docker instead of MicroK8s)."""
+
+    def __init__(self, runner: CommandRunner, host: str | None = None, docker: str = "docker") -> None:
+        self.runner = runner
+        self.docker = docker
+        self.host = host
+        self.description = f"docker at {host}" if host else "docker"
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.docker, *(["-H", self.host] if self.host else []), *args]
+
+    def present(self, refs: Iterable[str]) -> dict[str, str]:
+        """``ref -> image ID`` from one ``docker image ls``."""
+        wanted = set(refs)
+        result = self.runner.run(self._argv("image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"),
+                                 timeout=60, check=False, mutates=False)
+        if not result.ok:
+            if self.runner.dry_run:
+                return {}
+            msg = f"cannot list images in {self.description}: {(result.stderr or result.stdout).strip()[-300:]}"
+            raise StepFailed(msg, "Is the Docker daemon running? Pass its socket with --docker-host.")
+        found = {}
+        for line in result.stdout.splitlines():
+            name, _, image_id = line.strip().partition(" ")
+            if "<none>" in name or not image_id:
+                continue
+            ref = normalize_ref(name)
+            if ref in wanted:
+                found[ref] = image_id
+        return found
+
+    def load(self, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
+        """``docker load`` fed with the decompressed stream."""
+        self.runner.run(self._argv("load", "-q"), stdin=chunks, timeout=timeout, hint=hint)
+
+    def after_load(self, item: ImportItem) -> None:
+        """Docker has no pin label; nothing to do."""
+
+    def ensure_pinned(self, refs: Iterable[str]) -> None:
+        """Docker has no pin label; nothing to do."""
+
+    def discard(self, item: ImportItem) -> None:
+        """``docker load`` is all-or-nothing; nothing to clean."""
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Bytes per archive and overall; emits throttled :class:`StepProgress` events."""
+
+    def __init__(self, sink: EventSink, step_id: str, overall_total: int, already: int) -> None:
+        self.sink = sink
+        self.step_id = step_id
+        self.total = overall_total
+        self.base = already
+        self.done: dict[str, int] = {}
+        self.last: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def update(self, item: ImportItem, done: int, message: str, *, force: bool = False, counts: bool = True) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if counts:
+                self.done[item.name] = done
+            if not force and now - self.last.get(item.name, 0.0) < PROGRESS_INTERVAL:
+                return
+            self.last[item.name] = now
+            overall = self.base + sum(self.done.values())
+        self.sink.emit(StepProgress(step_id=self.step_id, done=done, total=item.size, item=item.name,
+                                    overall_done=overall, overall_total=self.total, message=message))
+
+
+# --- the importer --------------------------------------------------------------------------
+
+
+def _reason(error: BaseException) -> str:
+    text = error.message if isinstance(error, InstallerError) else (str(error) or type(error).__name__)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _retryable(reason: str) -> bool:
+    lowered = reason.lower()
+    return not any(marker in lowered for marker in _NOT_RETRYABLE)
+
+
+class ImageImporter:
+    """Skips, verifies, imports and pins a list of archives into one :class:`ImageStore`.
+
+    Args:
+        store: where the images go.
+        sink: receives ``StepProgress`` (bytes per archive and overall) and ``ItemFinished``.
+        step_id: stamped on the events.
+        jobs: parallel import lanes (containerd is CPU-bound: 2 is right for most hosts).
+        retries: extra attempts after a failure that may be transient.
+        cancel: set it to stop; the archive being streamed is cut short and not imported.
+    """
+
+    def __init__(self, store: ImageStore, *, sink: EventSink | None = None, step_id: str = "import-images",
+                 jobs: int = 2, retries: int = 2, retry_delay: float = 1.0,
+                 cancel: threading.Event | None = None) -> None:
+        self.store = store
+        self.sink: EventSink = sink or NullSink()
+        self.step_id = step_id
+        self.jobs = max(1, jobs)
+        self.retries = max(0, retries)
+        self.retry_delay = retry_delay
+        self.cancel = cancel or threading.Event()
+
+    # public ----------------------------------------------------------------------------
+
+    def missing(self, items: Sequence[ImportItem]) -> list[ImportItem]:
+        """The items whose images are not all present with the expected ID (one listing)."""
+        present = self.store.present({ref for item in items for ref in item.refs})
+        return [item for item in items if not self._is_present(item, present)]
+
+    def run(self, items: Sequence[ImportItem]) -> ImportReport:
+        """Import ``items``; never raises for one bad archive (see the report)."""
+        start = time.monotonic()
+        report = ImportReport(self.store.description)
+        present = self.store.present({ref for item in items for ref in item.refs})
+        results: dict[str, ItemResult] = {}
+        todo = []
+        for item in items:
+            if self._is_present(item, present):
+                results[item.name] = ItemResult(item, "skipped", "already present with the same image ID")
+            else:
+                todo.append(item)
+        skipped = [r.item for r in results.values()]
+        if skipped:
+            self.store.ensure_pinned(ref for item in skipped for ref in item.refs)
+        for result in results.values():
+            self._finished(result)
+        progress = _Progress(self.sink, self.step_id, sum(i.size for i in items), sum(i.size for i in skipped))
+        results.update(self._pipeline(todo, progress))
+        report.results = [results[item.name] for item in items if item.name in results]
+        report.cancelled = self.cancel.is_set()
+        report.seconds = time.monotonic() - start
+        self.sink.emit(LogLine(level="info" if report.ok else "error", message=f"images: {report.summary()}",
+                               step_id=self.step_id))
+        return report
+
+    # internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _is_present(item: ImportItem, present: dict[str, str]) -> bool:
+        return bool(item.refs) and all(present.get(ref) == image.digest for image in item.images for ref in image.refs)
+
+    def _finished(self, result: ItemResult) -> None:
+        self.sink.emit(ItemFinished(step_id=self.step_id, item=result.item.name,
+                                    status=result.status, reason=result.reason))
+        # The ItemFinished event is what screens show; this line is for the log file's reader.
+        verb = {"ok": "imported", "skipped": "already present", "failed": "FAILED"}[result.status]
+        tail = f": {result.reason}" if result.status == "failed" else ""
+        self.sink.emit(LogLine(level="debug", message=f"{verb}: {result.item.name}{tail}", step_id=self.step_id))
+
+    def _verify(self, item: ImportItem, progress: _Progress) -> ItemResult | None:
+        """None when the file is fine to import, else the failure."""
+        try:
+            size = item.path.stat().st_size
+        except OSError:
+            return ItemResult(item, "failed", f"{item.path} is missing from the bundle", bad_bundle=True)
+        if size != item.size:
+            return ItemResult(item, "failed", f"size mismatch: expected {item.size} bytes, found {size}",
+                              bad_bundle=True)
+        if item.sha256 is None:
+            return None
+        seen = 0
+
+        def on_bytes(count: int) -> None:
+            nonlocal seen
+            seen += count
+            progress.update(item, seen, "verifying", counts=False)
+
+        try:
+            digest, _ = hash_file(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
+        except InterruptedError:
+            return ItemResult(item, "failed", "not imported: cancelled")
+        except OSError as exc:
+            return ItemResult(item, "failed", f"cannot read {item.path}: {exc}", bad_bundle=True)
+        if digest != item.sha256:
+            return ItemResult(item, "failed", f"sha256 mismatch: expected {item.sha256}, found {digest}",
+                              bad_bundle=True)
+        return None
+
+    def _import(self, item: ImportItem, progress: _Progress) -> ItemResult:
+        start = time.monotonic()
+        attempts = 0
+        reason = ""
+        while attempts <= self.retries:
+            if self.cancel.is_set():
+                return ItemResult(item, "failed", "not imported: cancelled", attempts)
+            attempts += 1
+            seen = 0
+
+            def on_bytes(count: int) -> None:
+                nonlocal seen
+                seen += count
+                progress.update(item, seen, "importing", force=seen >= item.size)
+
+            progress.update(item, 0, "importing", force=True)
+            try:
+                chunks = decompressed_chunks(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
+                timeout = 600 + item.size / 2e6
+                self.store.load(chunks, timeout=timeout, hint=f"The archive {item.name} was not imported.")
+                if self.cancel.is_set():
+                    return ItemResult(item, "failed", "not imported: cancelled", attempts)
+                return self._check_imported(item, attempts, time.monotonic() - start)
+            except Exception as exc:  # noqa: BLE001 - any failure of one archive is reported, others go on
+                reason = _reason(exc)
+                _LOGGER.debug("import of %s failed (attempt %d): %s", item.name, attempts, reason)
+                progress.update(item, 0, "retrying", force=True)
+                self._discard(item)
+                if not _retryable(reason) or self.cancel.is_set():
+                    break
+                self.sink.emit(LogLine(level="warning", step_id=self.step_id,
+                                       message=f"retrying {item.name} after: {reason}"))
+                time.sleep(self.retry_delay * attempts)
+        return ItemResult(item, "failed", reason, attempts, seconds=time.monotonic() - start)
+
+    def _discard(self, item: ImportItem) -> None:
+        try:
+            self.store.discard(item)
+        except Exception as exc:  # noqa: BLE001 - cleanup is best effort; the failure is already reported
+            _LOGGER.warning("could not remove what the failed import of %s left: %s", item.name, exc)
+
+    def _check_imported(self, item: ImportItem, attempts: int, seconds: float) -> ItemResult:
+        """Name, pin and check what was imported (no re-import on failure: the data is in already)."""
+        try:
+            self.store.after_load(item)
+            present = self.store.present(item.refs)
+        except Exception as exc:  # noqa: BLE001 - reported as this archive's failure
+            return ItemResult(item, "failed", f"imported, but naming or pinning failed: {_reason(exc)}", attempts,
+                              item.size, seconds)
+        for image in item.images:
+            for ref in image.refs:
+                if present.get(ref) != image.digest:
+                    found = present.get(ref, "nothing")
+                    reason = (f"after import {ref} holds {found}, expected {image.digest} "
+                              "(the archive does not hold what the manifest says)")
+                    return ItemResult(item, "failed", reason, attempts, item.size, seconds, bad_bundle=True)
+        return ItemResult(item, "ok", "", attempts, item.size, seconds)
+
+    def _pipeline(self, todo: list[ImportItem], progress: _Progress) -> dict[str, ItemResult]:
+        """A verify thread feeds ``jobs`` import lanes through a short queue."""
+        results: dict[str, ItemResult] = {}
+        lock = threading.Lock()
+        ready: queue.Queue[ImportItem | None] = queue.Queue(maxsize=self.jobs)
+
+        def record(result: ItemResult) -> None:
+            with lock:
+                results[result.item.name] = result
+            self._finished(result)
+
+        def verifier() -> None:
+            try:
+                for item in todo:
+                    if self.cancel.is_set():
+                        record(ItemResult(item, "failed", "not imported: cancelled"))
+                        continue
+                    failure = self._verify(item, progress)
+                    if failure is not None:
+                        record(failure)
+                    else:
+                        ready.put(item)
+            finally:
+                for _ in range(self.jobs):
+                    ready.put(None)
+
+        def lane() -> None:
+            while (item := ready.get()) is not None:
+                record(self._import(item, progress))
+
+        threads = [threading.Thread(target=verifier, name="import-verify", daemon=True)]
+        threads += [threading.Thread(target=lane, name=f"import-lane-{n}", daemon=True) for n in range(self.jobs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+
+def items_from_scan(scan: ScanResult) -> list[ImportItem]:
+    """Import items for a hand-assembled folder: refs and IDs from each archive's index, no checksum."""
+    items = []
+    for scanned in scan.images:
+        images = tuple(ExpectedImage(i.refs, i.config_digest, i.raw_refs) for i in scanned.info.images if i.refs)
+        items.append(ImportItem(scanned.file, scan.bundle / scanned.file, scanned.size, scanned.sha256, images, "extra"))
+    return items
+
+
+def items_from_manifest(bundle: Path, entries: Iterable[tuple[str, ImageEntry]]) -> list[ImportItem]:
+    """Import items for manifest entries ``(component, entry)``; an archive listed twice is imported once."""
+    seen: set[str] = set()
+    items = []
+    for component, entry in entries:
+        if entry.file not in seen:
+            seen.add(entry.file)
+            items.append(ImportItem.from_entry(bundle, component, entry))
+    return items

@@ -1,0 +1,179 @@
+"""Which artifacts the chosen components need, and which of them the bundle lacks.
+
+Called before anything changes on the host: a missing image for a chosen
+component is reported up front (with the file it should be in), rather than as a
+pod stuck in ``ImagePullBackOff`` after half an hour of installing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Final, Literal
+
+from installer.bundle.manifest import MANIFEST_NAME, Manifest, load_manifest, normalize_ref
+from installer.bundle.scan import NO_CHECKSUM_HINT, NO_CHECKSUM_WARNING, ScanResult, scan_folder
+from installer.errors import BundleError
+
+if TYPE_CHECKING:
+    from installer.config.profile import Profile
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+COMPONENT_MODULES: Final = ("microk8s", "jupyterhub", "gpu_operator", "rdma")
+
+
+def _artifacts(component: str) -> ModuleType:
+    return importlib.import_module(f"installer.components.{component}.artifacts")
+
+
+def chosen_components(profile: Profile) -> list[str]:
+    """The components this profile installs, in install order."""
+    chosen = ["microk8s", "jupyterhub"]
+    if profile.gpu_operator.enabled:
+        chosen.append("gpu_operator")
+    if profile.rdma.enabled:
+        chosen.append("rdma")
+    return [c for c in COMPONENT_MODULES if c in chosen]
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one component needs."""
+
+    component: str
+    images: tuple[str, ...]
+    charts: tuple[tuple[str, str], ...]
+    snaps: tuple[str, ...]
+
+
+def component_needs(profile: Profile, component: str) -> Needs:
+    """Images (normalised refs), charts ``(name, version)`` and snaps of ``component``."""
+    module = _artifacts(component)
+    return Needs(component, tuple(normalize_ref(r) for r in module.required_images(profile)),
+                 tuple(module.required_charts(profile)), tuple(module.required_snaps(profile)))
+
+
+def known_refs(profile: Profile) -> dict[str, str]:
+    """``ref -> component`` over every component (enabled or not): where ``bundle lock`` files an image."""
+    refs: dict[str, str] = {}
+    for component in COMPONENT_MODULES:
+        for ref in component_needs(profile, component).images:
+            refs.setdefault(ref, component)
+    return refs
+
+
+def chart_components(profile: Profile) -> dict[str, str]:
+    """``chart name -> component``."""
+    return {name: component for component in COMPONENT_MODULES
+            for name, _ in component_needs(profile, component).charts}
+
+
+@dataclass
+class BundleContents:
+    """A bundle folder as the installer sees it: from its manifest, or scanned when it has none."""
+
+    path: Path
+    manifest: Manifest | None = None
+    scan: ScanResult | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        """True when checksums are known (a manifest exists)."""
+        return self.manifest is not None
+
+    def image_refs(self) -> dict[str, str]:
+        """``ref -> file`` of every image the bundle holds."""
+        if self.manifest is not None:
+            return {ref: entry.file for _, entry in self.manifest.images() for ref in entry.all_refs()}
+        assert self.scan is not None
+        return {ref: image.file for ref, image in self.scan.refs().items()}
+
+    def has_chart(self, name: str, version: str) -> str | None:
+        """The chart's file, or None."""
+        if self.manifest is not None:
+            chart = self.manifest.find_chart(name, version)
+            return chart.file if chart else None
+        assert self.scan is not None
+        found = [c.file for c in self.scan.charts if c.name == name and c.version.lstrip("v") == version.lstrip("v")]
+        return found[0] if found else None
+
+    def has_snap(self, name: str) -> str | None:
+        """The snap's file, or None."""
+        if self.manifest is not None:
+            snap = self.manifest.find_snap(name)
+            return snap.file if snap else None
+        assert self.scan is not None
+        found = [s.file for s in self.scan.snaps if s.name == name]
+        return found[0] if found else None
+
+
+def load_bundle(path: Path, *, jobs: int = 2) -> BundleContents:
+    """Read the manifest, or scan a hand-assembled folder (with a warning that nothing is checksummed)."""
+    if not path.is_dir():
+        msg = f"bundle folder {path} does not exist"
+        raise BundleError(msg, "Give the offline-images folder with --bundle DIR.")
+    if (path / MANIFEST_NAME).is_file():
+        return BundleContents(path, manifest=load_manifest(path / MANIFEST_NAME))
+    scan = scan_folder(path, jobs=jobs)
+    warnings = [NO_CHECKSUM_WARNING.format(bundle=path) + ". " + NO_CHECKSUM_HINT.format(bundle=path)]
+    warnings += scan.problems
+    return BundleContents(path, scan=scan, warnings=warnings)
+
+
+@dataclass(frozen=True)
+class MissingArtifact:
+    """Something a chosen component needs that the bundle lacks."""
+
+    component: str
+    kind: Literal["image", "chart", "snap", "file"]
+    name: str
+    detail: str = ""
+
+    @property
+    def message(self) -> str:
+        """One line naming what is missing and for which component."""
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"{self.component}: {self.kind} {self.name} is not in the bundle{extra}"
+
+
+def missing_artifacts(profile: Profile, bundle: BundleContents,
+                      components: list[str] | None = None) -> list[MissingArtifact]:
+    """Everything the chosen components need that ``bundle`` does not hold (listed, or the file absent)."""
+    missing = []
+    refs = bundle.image_refs()
+    for component in components or chosen_components(profile):
+        needs = component_needs(profile, component)
+        for ref in needs.images:
+            file = refs.get(ref)
+            if file is None:
+                missing.append(MissingArtifact(component, "image", ref))
+            elif not (bundle.path / file).is_file():
+                missing.append(MissingArtifact(component, "file", file, f"holds {ref}"))
+        for name, version in needs.charts:
+            file = bundle.has_chart(name, version)
+            if file is None:
+                missing.append(MissingArtifact(component, "chart", f"{name} {version}"))
+            elif not (bundle.path / file).is_file():
+                missing.append(MissingArtifact(component, "file", file, f"chart {name} {version}"))
+        for name in needs.snaps:
+            file = bundle.has_snap(name)
+            if file is None:
+                missing.append(MissingArtifact(component, "snap", name))
+            elif not (bundle.path / file).is_file():
+                missing.append(MissingArtifact(component, "file", file, f"snap {name}"))
+    return missing
+
+
+def require_artifacts(profile: Profile, bundle: BundleContents, components: list[str] | None = None) -> None:
+    """Raise one :class:`BundleError` listing every missing artifact, or return."""
+    missing = missing_artifacts(profile, bundle, components)
+    if missing:
+        msg = f"the bundle {bundle.path} lacks what the chosen components need:\n" + \
+              "\n".join(f"  {m.message}" for m in missing)
+        raise BundleError(msg, "Add them on the connected machine with `./install.sh export`, "
+                               "or `docker save` them into the folder and run `bundle lock`.")

@@ -1,0 +1,135 @@
+"""The plan step that imports the chosen components' images into MicroK8s's containerd."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from installer.bundle.importer import (
+    DEFAULT_NAMESPACE,
+    MICROK8S_SOCKET,
+    ContainerdStore,
+    ImageImporter,
+    ImportItem,
+    items_from_manifest,
+    items_from_scan,
+)
+from installer.bundle.requirements import BundleContents, component_needs, load_bundle
+from installer.engine.plan import Step, StepContext
+from installer.errors import BundleError, Interrupted, StepFailed
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+
+def select_items(bundle: BundleContents, components: Sequence[str] | None) -> list[ImportItem]:
+    """The archives holding the images of ``components`` (all archives when None)."""
+    if bundle.manifest is not None:
+        entries = bundle.manifest.images(list(components) if components is not None else None)
+        return items_from_manifest(bundle.path, entries)
+    assert bundle.scan is not None
+    return items_from_scan(bundle.scan)
+
+
+class ImportImagesStep(Step):
+    """Verify and import the bundle's images for the given components, skipping what is present.
+
+    Args:
+        components: component keys whose images to import (``microk8s``, ``jupyterhub``...).
+        jobs: parallel import lanes.
+        socket, namespace, ctr: the containerd to import into (MicroK8s's by default).
+    """
+
+    title = "Import container images"
+    component = "bundle"
+
+    def __init__(self, components: Sequence[str], *, jobs: int = 2, socket: Path = MICROK8S_SOCKET,
+                 namespace: str = DEFAULT_NAMESPACE, ctr: str | None = None, step_id: str = "import-images") -> None:
+        self.components = tuple(components)
+        self.jobs = jobs
+        self.socket = Path(socket)
+        self.namespace = namespace
+        self.ctr = ctr
+        self.id = step_id
+
+    def inputs(self) -> Any:
+        """The components and the target decide the result."""
+        return {"id": self.id, "components": self.components, "socket": str(self.socket), "namespace": self.namespace}
+
+    def _items(self, ctx: StepContext) -> list[ImportItem]:
+        bundle = ctx.shared.get("bundle")
+        if not isinstance(bundle, BundleContents):
+            bundle = load_bundle(ctx.profile.bundle_dir(), jobs=self.jobs)
+            ctx.shared["bundle"] = bundle
+        items = select_items(bundle, self.components)
+        if bundle.manifest is None:
+            wanted = {ref for c in self.components for ref in component_needs(ctx.profile, c).images}
+            items = [i for i in items if set(i.refs) & wanted]
+        return items
+
+    def _store(self, ctx: StepContext) -> ContainerdStore:
+        return ContainerdStore(ctx.runner, self.socket, self.namespace, self.ctr)
+
+    def is_done(self, ctx: StepContext) -> bool | None:
+        """True when every image is present with the expected ID (one ``ctr images ls``)."""
+        try:
+            items = self._items(ctx)
+            importer = ImageImporter(self._store(ctx), sink=ctx.sink, step_id=self.id, jobs=self.jobs,
+                                     cancel=ctx.cancel)
+            return bool(items) and not importer.missing(items)
+        except (BundleError, StepFailed):
+            return False  # run() reports the reason
+
+    def run(self, ctx: StepContext) -> None:
+        """Import; raise when an archive failed (after trying every one)."""
+        bundle = ctx.shared.get("bundle")
+        if isinstance(bundle, BundleContents):
+            for warning in bundle.warnings:
+                ctx.log(warning, "warning")
+        items = self._items(ctx)
+        importer = ImageImporter(self._store(ctx), sink=ctx.sink, step_id=self.id, jobs=self.jobs, cancel=ctx.cancel)
+        report = importer.run(items)
+        ctx.shared["import_report"] = report
+        if report.cancelled:
+            msg = f"image import cancelled: {report.summary()}"
+            raise Interrupted(msg, "Run the same command again; images already imported are skipped.")
+        if report.failed:
+            lines = "\n".join(f"  {r.item.name}: {r.reason}" for r in report.failed)
+            msg = f"{len(report.failed)} image archive(s) could not be imported:\n{lines}"
+            error = BundleError if report.exit_code == 2 else StepFailed
+            raise error(msg, "Fix or replace these files (see `./install.sh verify`), then run again; "
+                             "imported images are skipped.")
+
+
+class BundleCheckStep(Step):
+    """Stop before anything changes on the host when the bundle lacks what the profile needs.
+
+    Images, charts and snaps are all checked at once so the operator fixes the USB disk in
+    one trip. The checksums are verified later, file by file, as each image is imported.
+    """
+
+    id = "bundle-check"
+    title = "Check the offline bundle has everything"
+    component = "bundle"
+
+    def is_done(self, ctx: StepContext) -> bool | None:
+        """Always re-checked: the bundle can change between runs."""
+        return False
+
+    def run(self, ctx: StepContext) -> None:
+        """Load the bundle (scan it when it has no manifest) and require every artifact."""
+        from installer.bundle.requirements import chosen_components, require_artifacts
+
+        bundle = load_bundle(ctx.profile.bundle_dir())
+        ctx.shared["bundle"] = bundle
+        for warning in bundle.warnings:
+            ctx.log(warning, "warning")
+        try:
+            require_artifacts(ctx.profile, bundle, chosen_components(ctx.profile))
+        except BundleError as exc:
+            if not ctx.dry_run:
+                raise
+            ctx.log(f"{exc.message}\n(a real run would stop here)", "error")
+            return
+        ctx.log(f"the bundle {bundle.path} has every artifact the chosen components need")

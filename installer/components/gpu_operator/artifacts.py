@@ -1,0 +1,56 @@
+"""What the NVIDIA GPU Operator needs from the bundle: its chart and operand images.
+
+Images are those of the chart's ``values.yaml`` at each known version (see the
+research notes). The driver container and its manager are needed only when the
+operator installs the driver (``driver: operator``); the driver tag carries the
+host OS (``-ubuntu22.04`` / ``-ubuntu24.04``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from installer.errors import ProfileError
+
+if TYPE_CHECKING:
+    from installer.config.profile import Profile
+
+CHART: Final = "gpu-operator"
+_IMAGES: Final[dict[str, dict[str, str]]] = {
+    "v25.3.4": {
+        "operator": "nvcr.io/nvidia/gpu-operator:v25.3.4",
+        "validator": "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v25.3.4",
+        "toolkit": "nvcr.io/nvidia/k8s/container-toolkit:v1.17.8-ubuntu20.04",
+        "device_plugin": "nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
+        "dcgm_exporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.3.1-4.4.0-ubuntu22.04",
+        "mig_manager": "nvcr.io/nvidia/cloud-native/k8s-mig-manager:v0.12.3-ubuntu20.04",
+        "init": "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
+        "nfd": "registry.k8s.io/nfd/node-feature-discovery:v0.17.3",
+        "driver_manager": "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.1",
+        "driver": "nvcr.io/nvidia/driver:580.82.07",
+    },
+}
+_DRIVER_ONLY: Final = ("driver_manager", "driver")
+
+
+def required_images(profile: Profile, host_os: str = "ubuntu22.04") -> list[str]:
+    """Normalised refs for the profile's operator version; driver images only with ``driver: operator``."""
+    settings = profile.gpu_operator
+    table = _IMAGES.get(settings.version)
+    if table is None:
+        msg = f"no image list for GPU Operator version {settings.version!r} (known: {', '.join(_IMAGES)})"
+        raise ProfileError(msg, "Set gpu_operator.version to a known version.")
+    refs = [ref for key, ref in table.items() if key not in _DRIVER_ONLY]
+    if settings.driver == "operator":
+        refs += [table["driver_manager"], f"{table['driver']}-{host_os}"]
+    return refs
+
+
+def required_charts(profile: Profile) -> list[tuple[str, str]]:
+    """The gpu-operator chart at the profile's version."""
+    return [(CHART, profile.gpu_operator.version)]
+
+
+def required_snaps(profile: Profile) -> list[str]:
+    """No snaps."""
+    return []

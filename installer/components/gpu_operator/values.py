@@ -1,0 +1,181 @@
+"""Helm values for the NVIDIA GPU Operator on an air-gapped MicroK8s.
+
+What the values must say offline, and why:
+
+* the host driver is used when the host has one (``driver.enabled: false``): the
+  driver container downloads OS packages, which an air-gapped host cannot;
+* the toolkit writes MicroK8s's containerd configuration (``CONTAINERD_CONFIG`` is
+  the template MicroK8s renders from, ``RUNTIME_CONFIG_SOURCE`` makes it read the
+  live config instead of asking a Docker that may sit beside MicroK8s and write a
+  broken template, gpu-operator#1367);
+* NFD stays on: without its PCI labels the operator deploys no operands;
+* every image is pinned to the bundle with ``IfNotPresent``, and an operand whose
+  image the bundle lacks is switched off rather than left to pull;
+* CDI is off: with CDI the operator stops making ``nvidia`` containerd's default
+  runtime, and user pods (which name no runtime class) would see no GPU.
+
+``operator.defaultRuntime`` is deliberately absent: it is not a v25 chart value
+(the runtime is detected from the node).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from installer.components.gpu_operator.settings import GpuOperatorSettings
+
+PULL_POLICY: Final = "IfNotPresent"
+CONTAINERD_TEMPLATE: Final = "/var/snap/microk8s/current/args/containerd-template.toml"
+CONTAINERD_CONFIG: Final = "/var/snap/microk8s/current/args/containerd.toml"
+CONTAINERD_SOCKET: Final = "/var/snap/microk8s/common/run/containerd.sock"
+
+KNOWN_IMAGES: Final[dict[str, dict[str, str]]] = {
+    "v25.3.4": {
+        "operator": "nvcr.io/nvidia/gpu-operator:v25.3.4",
+        "validator": "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v25.3.4",
+        "initContainer": "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
+        "toolkit": "nvcr.io/nvidia/k8s/container-toolkit:v1.17.8-ubuntu20.04",
+        "devicePlugin": "nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
+        "gfd": "nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
+        "dcgmExporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.3.1-4.4.0-ubuntu22.04",
+        "migManager": "nvcr.io/nvidia/cloud-native/k8s-mig-manager:v0.12.3-ubuntu20.04",
+        "driverManager": "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.1",
+        "driver": "nvcr.io/nvidia/driver:580.82.07",
+        "nfd": "registry.k8s.io/nfd/node-feature-discovery:v0.17.3",
+    },
+    "v25.10.1": {
+        "operator": "nvcr.io/nvidia/gpu-operator:v25.10.1",
+        "validator": "nvcr.io/nvidia/gpu-operator:v25.10.1",
+        "initContainer": "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
+        "toolkit": "nvcr.io/nvidia/k8s/container-toolkit:v1.18.1",
+        "devicePlugin": "nvcr.io/nvidia/k8s-device-plugin:v0.18.1",
+        "gfd": "nvcr.io/nvidia/k8s-device-plugin:v0.18.1",
+        "dcgmExporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.0-distroless",
+        "migManager": "nvcr.io/nvidia/cloud-native/k8s-mig-manager:v0.13.1",
+        "driverManager": "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.9.1",
+        "driver": "nvcr.io/nvidia/driver:580.105.08",
+        "nfd": "registry.k8s.io/nfd/node-feature-discovery:v0.18.2",
+    },
+}
+"""Images of each supported chart version (chart values.yaml at the tag), keyed by operand: the
+values need to know which image is which, the bundle's list (``artifacts.py``) only which refs
+to carry. A test keeps the two in agreement."""
+
+REQUIRED: Final = ("operator", "validator", "devicePlugin", "nfd")
+"""Operands without which the operator cannot advertise a GPU."""
+
+
+class MissingImages(ValueError):
+    """Required operands have no image: the caller names them in its error."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(", ".join(missing))
+        self.missing = missing
+
+
+def split_ref(ref: str) -> tuple[str, str, str]:
+    """``nvcr.io/nvidia/k8s/container-toolkit:v1.17.8`` -> (``nvcr.io/nvidia/k8s``, ``container-toolkit``, ``v1.17.8``)."""
+    name, tag = split_tag(ref)
+    repository, _, image = name.rpartition("/")
+    return repository, image, tag
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """``host:5000/a/b:1.0`` -> (``host:5000/a/b``, ``1.0``); a ref without a tag gets ``latest``."""
+    name, at, digest = ref.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        base, tag = name[:colon], name[colon + 1:]
+    else:
+        base, tag = name, "latest"
+    return base, tag + (f"@{digest}" if at else "")
+
+
+def _pinned(ref: str) -> dict[str, str]:
+    repository, image, version = split_ref(ref)
+    return {"repository": repository, "image": image, "version": version, "imagePullPolicy": PULL_POLICY}
+
+
+def use_host_driver(settings: GpuOperatorSettings, host_driver: str | None) -> bool:
+    """``host`` when asked, or ``auto`` with a driver found on the host."""
+    return settings.driver == "host" or (settings.driver == "auto" and bool(host_driver))
+
+
+def gpu_operator_values(settings: GpuOperatorSettings, *, host_driver: str | None,
+                        images: Mapping[str, str]) -> dict[str, Any]:
+    """The values for ``helm upgrade --install gpu-operator``.
+
+    Args:
+        settings: the profile's ``gpu_operator`` section.
+        host_driver: the NVIDIA driver version found on the host, if any.
+        images: operand key (``operator``, ``toolkit``, ``nfd``...) -> image ref in the bundle.
+
+    Raises:
+        MissingImages: an operand the operator cannot work without has no image.
+    """
+    host = use_host_driver(settings, host_driver)
+    missing = [key for key in REQUIRED if key not in images]
+    if settings.toolkit and "toolkit" not in images:
+        missing.append("toolkit")
+    if not host and "driver" not in images:
+        missing.append("driver")
+    if missing:
+        raise MissingImages(missing)
+
+    operator = _pinned(images["operator"])
+    if "initContainer" in images:
+        operator["initContainer"] = _pinned(images["initContainer"])
+    values: dict[str, Any] = {
+        "operator": operator,
+        "validator": _pinned(images["validator"]),
+        "cdi": {"enabled": False},
+        "nfd": {"enabled": True},
+        "node-feature-discovery": {"image": _nfd_image(images["nfd"])},
+        "driver": _driver(host, images),
+        "toolkit": _toolkit(settings, images),
+        "devicePlugin": {"enabled": True, **_pinned(images["devicePlugin"])},
+        "gfd": {"enabled": "gfd" in images, **(_pinned(images["gfd"]) if "gfd" in images else {})},
+        "dcgmExporter": {"enabled": "dcgmExporter" in images,
+                         **(_pinned(images["dcgmExporter"]) if "dcgmExporter" in images else {})},
+        "migManager": {"enabled": settings.mig_strategy != "none" and "migManager" in images,
+                       **(_pinned(images["migManager"]) if "migManager" in images else {})},
+        "mig": {"strategy": settings.mig_strategy},
+    }
+    return values
+
+
+def _nfd_image(ref: str) -> dict[str, str]:
+    repository, tag = split_tag(ref)
+    return {"repository": repository, "tag": tag, "pullPolicy": PULL_POLICY}
+
+
+def _driver(host: bool, images: Mapping[str, str]) -> dict[str, Any]:
+    if host:
+        return {"enabled": False}
+    driver = _pinned(images["driver"])
+    # The operator appends "-<os><version>" to the driver tag itself: pin the bare version.
+    driver["version"] = driver["version"].split("-ubuntu")[0].split("-rhel")[0]
+    values: dict[str, Any] = {"enabled": True, **driver}
+    if "driverManager" in images:
+        values["manager"] = _pinned(images["driverManager"])
+    return values
+
+
+def _toolkit(settings: GpuOperatorSettings, images: Mapping[str, str]) -> dict[str, Any]:
+    if not settings.toolkit:
+        return {"enabled": False}
+    env = [
+        {"name": "CONTAINERD_CONFIG", "value": CONTAINERD_TEMPLATE},
+        {"name": "CONTAINERD_SOCKET", "value": CONTAINERD_SOCKET},
+        {"name": "RUNTIME_CONFIG_SOURCE", "value": f"file={CONTAINERD_CONFIG}"},
+        {"name": "CONTAINERD_RUNTIME_CLASS", "value": "nvidia"},
+        {"name": "CONTAINERD_SET_AS_DEFAULT", "value": "1"},
+    ]
+    return {"enabled": True, **_pinned(images["toolkit"]), "env": env}
+
+
+def known_images(version: str) -> dict[str, str]:
+    """The images of chart ``version`` from :data:`KNOWN_IMAGES` (empty for an unknown version)."""
+    return dict(KNOWN_IMAGES.get(version) or KNOWN_IMAGES.get("v" + version.lstrip("v")) or {})

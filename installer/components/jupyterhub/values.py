@@ -1,0 +1,201 @@
+"""Helm values for the z2jh chart, generated from the profile's ``jupyterhub`` section.
+
+The traps this module exists for (each checked by tests against the chart's own schema):
+
+* image tags are strings and ``singleuser.image`` is ``{name, tag}``, pull policy per image;
+* an air-gapped node must never pull: every image is pinned and ``IfNotPresent``, the
+  pre-pullers (which need ``k8s-image-awaiter``) and the user scheduler (which needs
+  ``kube-scheduler``) are off, and so is the user placeholder;
+* JupyterHub 5 lets nobody in unless users are allowed explicitly: ``allowed_users``,
+  or ``allow_all`` with native sign-up where an admin approves each account;
+* ``kubespawner_override`` *replaces* a trait, so per-image overrides only set what is
+  per image (image, limits, GPUs, RDMA); ``/dev/shm`` is one chart-wide memory
+  volume (overriding ``volumes`` per image would drop the home volume).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
+
+PULL_POLICY: Final = "IfNotPresent"
+GPU_RESOURCE: Final = "nvidia.com/gpu"
+GPU_NODE_SELECTOR: Final = {"nvidia.com/gpu.present": "true"}
+GPU_TOLERATION: Final = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+USER_TOLERATIONS: Final = (
+    {"key": "hub.jupyter.org/dedicated", "operator": "Equal", "value": "user", "effect": "NoSchedule"},
+    {"key": "hub.jupyter.org_dedicated", "operator": "Equal", "value": "user", "effect": "NoSchedule"},
+)
+"""What z2jh gives user pods; repeated because a per-image ``tolerations`` override replaces them."""
+NATIVE_AUTHENTICATOR: Final = "nativeauthenticator.NativeAuthenticator"
+NATIVE_TEMPLATES: Final = (
+    "import os, nativeauthenticator\n"
+    "c.JupyterHub.template_paths = [os.path.join(os.path.dirname(nativeauthenticator.__file__), 'templates')]\n"
+)
+"""NativeAuthenticator's sign-up pages live in its package; the hub must be told where."""
+
+
+@dataclass(frozen=True)
+class HubImages:
+    """The chart's own images, as the bundle holds them."""
+
+    hub: str
+    proxy: str
+    network_tools: str
+
+
+KNOWN_HUB_IMAGES: Final[dict[str, HubImages]] = {
+    "4.2.0": HubImages(hub="quay.io/jupyterhub/k8s-hub:4.2.0",
+                       proxy="quay.io/jupyterhub/configurable-http-proxy:4.6.3",
+                       network_tools="quay.io/jupyterhub/k8s-network-tools:4.2.0"),
+}
+"""Images of each supported chart version (its values.yaml), by role; the same refs as
+:mod:`installer.components.jupyterhub.artifacts` lists for the bundle (a test keeps them equal)."""
+
+
+def split_image(ref: str) -> tuple[str, str]:
+    """``quay.io/a/b:1.0`` -> (``quay.io/a/b``, ``1.0``); a registry port is not a tag; no tag -> ``latest``."""
+    name, at, digest = ref.partition("@")
+    slash, colon = name.rfind("/"), name.rfind(":")
+    base, tag = (name[:colon], name[colon + 1:]) if colon > slash else (name, "latest")
+    return base, tag + (f"@{digest}" if at else "")
+
+
+def image_values(ref: str) -> dict[str, str]:
+    """``{name, tag, pullPolicy}``: the z2jh image shape (tag always a string)."""
+    name, tag = split_image(ref)
+    return {"name": name, "tag": str(tag), "pullPolicy": PULL_POLICY}
+
+
+def offered_images(settings: JupyterHubSettings) -> list[NotebookImage]:
+    """The enabled catalog entries, in profile order (disabled ones are not offered)."""
+    return [image for image in settings.images if image.enabled]
+
+
+def default_image(settings: JupyterHubSettings) -> NotebookImage:
+    """The entry marked ``default``, else the first enabled one."""
+    offered = offered_images(settings)
+    return next((i for i in offered if i.default), offered[0])
+
+
+def _quantity_bytes(value: str) -> float:
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    for suffix in ("Ki", "Mi", "Gi", "Ti", "K", "M", "G", "T"):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * units[suffix]
+    return float(value)
+
+
+def _profile_entry(image: NotebookImage, chosen_default: str, rdma_resource: str | None) -> dict[str, Any]:
+    override: dict[str, Any] = {"image": image.image, "image_pull_policy": PULL_POLICY}
+    if image.cpu_limit is not None:
+        override["cpu_limit"] = float(image.cpu_limit)
+    if image.mem_limit is not None:
+        override["mem_limit"] = image.mem_limit
+    limits: dict[str, str] = {}
+    if image.gpus:
+        limits[GPU_RESOURCE] = str(image.gpus)
+        override["node_selector"] = dict(GPU_NODE_SELECTOR)
+        override["tolerations"] = [*USER_TOLERATIONS, GPU_TOLERATION]
+    if image.rdma and rdma_resource:
+        limits[f"rdma/{rdma_resource}"] = "1"
+        override["container_security_context"] = {"capabilities": {"add": ["IPC_LOCK"]}}
+    if limits:
+        override["extra_resource_limits"] = limits
+    entry: dict[str, Any] = {"display_name": image.display_name, "slug": image.name,
+                             "description": image.description or image.image, "kubespawner_override": override}
+    if image.name == chosen_default:
+        entry["default"] = True
+    return entry
+
+
+def _auth_config(settings: JupyterHubSettings) -> dict[str, Any]:
+    auth = settings.auth
+    admins = list(settings.admin_users)
+    allowed = [u for u in settings.allowed_users if u not in admins]
+    authenticator: dict[str, Any] = {"admin_users": admins}
+    config: dict[str, Any] = {"JupyterHub": {"admin_access": True}, "Authenticator": authenticator}
+    if auth.type == "native":
+        config["JupyterHub"]["authenticator_class"] = NATIVE_AUTHENTICATOR
+        config["NativeAuthenticator"] = {"open_signup": auth.open_signup}
+        # Sign-up is gated by admin approval (or open on purpose); a user list, when given, narrows it.
+        if allowed:
+            authenticator["allowed_users"] = allowed
+        else:
+            authenticator["allow_all"] = True
+    else:
+        config["JupyterHub"]["authenticator_class"] = "dummy"
+        config["DummyAuthenticator"] = {"password": auth.password.get_secret_value() if auth.password else ""}
+        # A shared password must not let any name in: only admins and the listed users.
+        authenticator["allowed_users"] = allowed
+    return config
+
+
+def _service(settings: JupyterHubSettings) -> dict[str, Any]:
+    service: dict[str, Any] = {"type": settings.service.type}
+    if settings.service.type == "NodePort":
+        service["nodePorts"] = {"http": settings.service.node_port}
+    return service
+
+
+def _shm_volume(settings: JupyterHubSettings) -> dict[str, Any]:
+    empty_dir: dict[str, Any] = {"medium": "Memory"}
+    sizes = [i.shm_size for i in offered_images(settings) if i.shm_size]
+    if sizes:
+        empty_dir["sizeLimit"] = max(sizes, key=_quantity_bytes)
+    return {"name": "dev-shm", "emptyDir": empty_dir}
+
+
+def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
+                      rdma_resource: str | None = None) -> dict[str, Any]:
+    """The values for ``helm upgrade --install jupyterhub``.
+
+    Args:
+        settings: the profile's ``jupyterhub`` section.
+        images: the chart's images pinned to the bundle.
+        rdma_resource: ``resource_name`` of the RDMA plugin when it is installed; catalog
+            entries asking for RDMA get ``rdma/<resource_name>`` and ``IPC_LOCK`` only then.
+    """
+    chosen = default_image(settings)
+    storage_class = settings.storage.class_name
+    hub: dict[str, Any] = {
+        "image": image_values(images.hub),
+        "config": _auth_config(settings),
+        "db": {"pvc": {"storageClassName": storage_class}},
+    }
+    if settings.auth.type == "native":
+        hub["extraConfig"] = {"00-nativeauthenticator-templates": NATIVE_TEMPLATES}
+    return {
+        "hub": hub,
+        "proxy": {
+            "chp": {"image": image_values(images.proxy)},
+            "service": _service(settings),
+        },
+        "singleuser": {
+            "image": image_values(chosen.image),
+            "networkTools": {"image": image_values(images.network_tools)},
+            "storage": {
+                "capacity": settings.storage.size,
+                "dynamic": {"storageClass": storage_class},
+                "extraVolumes": [_shm_volume(settings)],
+                "extraVolumeMounts": [{"name": "dev-shm", "mountPath": "/dev/shm"}],
+            },
+            "profileList": [_profile_entry(i, chosen.name, rdma_resource) for i in offered_images(settings)],
+        },
+        "prePuller": {
+            "hook": {"enabled": False},
+            "continuous": {"enabled": False},
+            "pullProfileListImages": False,
+        },
+        "scheduling": {
+            "userScheduler": {"enabled": False},
+            "userPlaceholder": {"enabled": False},
+        },
+    }
+
+
+def chart_images(settings: JupyterHubSettings) -> HubImages | None:
+    """The chart version's own images from :data:`KNOWN_HUB_IMAGES` (``None`` if unknown)."""
+    return KNOWN_HUB_IMAGES.get(settings.chart_version)

@@ -1,0 +1,643 @@
+"""MicroK8s base steps: snaps from the bundle, host traps, readiness, and the dns/storage addons.
+
+Every command goes through ``ctx.runner`` as an argv list starting with ``microk8s``
+(``microk8s kubectl``, ``microk8s helm3`` for the other components), so a recording
+runner can stand in for the cluster in tests. Each step checks the host first and
+reports ``skipped`` when its work is already there.
+
+This module also holds the small helpers the other components share (status
+parsing, helm release checks, polling for a node resource), because they all talk
+to the one MicroK8s this component installs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from ipaddress import ip_address
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import yaml
+
+from installer.engine.commands import CommandResult
+from installer.engine.plan import Step, StepContext
+from installer.errors import BundleError, StepFailed
+from installer.probes.hostfs import HostFS
+from installer.probes.system import has_default_route
+
+if TYPE_CHECKING:
+    from installer.bundle.manifest import Manifest
+    from installer.probes.model import HostFacts
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+MICROK8S: Final = ("microk8s",)
+KUBECTL: Final = ("microk8s", "kubectl")
+HELM: Final = ("microk8s", "helm3")
+SNAP_COMMON: Final = "/var/snap/microk8s/common"
+KUBELET_DIR: Final = "/var/lib/kubelet"
+KUBELET_TARGET: Final = f"{SNAP_COMMON}/var/lib/kubelet"
+NETPLAN_ROUTE_FILE: Final = "/etc/netplan/90-jupyterhub-offline-default-route.yaml"
+SNAP_ORDER: Final = ("snapd", "core20", "microk8s")
+"""MicroK8s is a classic snap on core20, and current core20 needs a recent snapd: install in this order."""
+PROBE_TIMEOUT: Final = 60.0
+
+
+# --- shared helpers -------------------------------------------------------------------
+
+
+def host_facts(ctx: StepContext) -> HostFacts:
+    """The facts the preflight step found; probed here (and kept) when no preflight ran."""
+    facts = ctx.shared.get("facts")
+    if facts is None:
+        from installer.probes import probe_host
+
+        facts = probe_host(ctx.runner, ctx.host_root, ctx.profile.bundle_dir())
+        ctx.shared["facts"] = facts
+    return facts
+
+
+def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> CommandResult:
+    """A read-only command: never raises, and a dry-run still runs it."""
+    return ctx.runner.run(list(argv), timeout=timeout, check=False, mutates=False)
+
+
+def parse_json(text: str) -> Any:
+    """JSON output of a probe, or ``None`` when it is empty or not JSON."""
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def microk8s_status(ctx: StepContext) -> dict[str, Any] | None:
+    """``microk8s status --format yaml`` parsed; ``None`` when MicroK8s is absent or not running."""
+    result = probe(ctx, [*MICROK8S, "status", "--format", "yaml"])
+    if not result.ok:
+        return None
+    try:
+        data = yaml.safe_load(result.stdout)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    running = (data.get("microk8s") or {}).get("running")
+    return data if running is True else None
+
+
+def enabled_addons(status: dict[str, Any] | None) -> set[str]:
+    """Names of the enabled addons in a parsed status."""
+    if not status:
+        return set()
+    return {str(a.get("name")) for a in status.get("addons") or []
+            if isinstance(a, dict) and a.get("status") == "enabled"}
+
+
+def nodes(ctx: StepContext) -> list[dict[str, Any]]:
+    """The cluster's nodes (``kubectl get nodes -o json``); empty when the API does not answer."""
+    data = parse_json(probe(ctx, [*KUBECTL, "get", "nodes", "-o", "json"]).stdout)
+    items = data.get("items") if isinstance(data, dict) else None
+    return [n for n in items or [] if isinstance(n, dict)]
+
+
+def quantity_count(value: Any) -> int:
+    """A whole-number quantity (``"8"``) as int; anything else counts as 0."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def advertised(ctx: StepContext, resource: str) -> int:
+    """How many of ``resource`` (``nvidia.com/gpu``, ``rdma/...``) the nodes advertise, summed."""
+    return sum(quantity_count(((n.get("status") or {}).get("allocatable") or {}).get(resource, 0))
+               for n in nodes(ctx))
+
+
+def node_address(ctx: StepContext) -> str | None:
+    """The first node's InternalIP, for the URL shown at the end."""
+    for node in nodes(ctx):
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP" and address.get("address"):
+                return str(address["address"])
+    return None
+
+
+def dump_values(values: dict[str, Any]) -> str:
+    """Helm values as YAML; strings that look like numbers stay quoted strings.
+
+    Long strings are never folded across lines: a folded password would slip past
+    the redactor, which masks whole values.
+    """
+    return yaml.safe_dump(values, sort_keys=False, default_flow_style=False, width=1 << 30)
+
+
+def load_bundle_manifest(bundle_dir: Path) -> Manifest | None:
+    """The bundle's manifest, or ``None`` when there is none (a plan on a machine without the bundle).
+
+    A manifest that does not load is the bundle step's error to report; here it only
+    means "nothing to pin against", logged at debug.
+    """
+    if not (bundle_dir / "manifest.yaml").is_file():
+        return None
+    from installer.bundle.manifest import load_manifest
+
+    try:
+        return load_manifest(bundle_dir)
+    except BundleError as exc:
+        _LOGGER.debug("manifest of %s not usable here: %s", bundle_dir, exc)
+        return None
+
+
+def bundle_chart(bundle_dir: Path, name: str, version: str) -> Path:
+    """The chart archive of ``name`` ``version`` in the bundle (manifest first, then the usual file name)."""
+    manifest = load_bundle_manifest(bundle_dir)
+    chart = manifest.find_chart(name, version) if manifest is not None else None
+    if chart is not None:
+        return bundle_dir / chart.file
+    for candidate in (f"{name}-{version}.tgz", f"{name}-{version.lstrip('v')}.tgz", f"{name}-v{version.lstrip('v')}.tgz"):
+        path = bundle_dir / "charts" / candidate
+        if path.is_file():
+            return path
+    return bundle_dir / "charts" / f"{name}-{version}.tgz"
+
+
+def _repository(ref: str) -> str:
+    name = ref.partition("@")[0]
+    slash, colon = name.rfind("/"), name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def pin_to_bundle(wanted: dict[str, str], manifest: Manifest | None, components: Sequence[str]) -> dict[str, str]:
+    """Map each key of ``wanted`` (key -> ref) to the ref the bundle actually holds.
+
+    Without a manifest the wanted refs are kept (nothing to check against). With one,
+    a wanted ref in the bundle is kept; else an image of the same repository in the
+    component's part of the bundle is used (an export may pin another tag); else the
+    key is dropped, so the caller can switch that part off or name what is missing.
+    """
+    if manifest is None:
+        return dict(wanted)
+    from installer.bundle.manifest import normalize_ref
+
+    held = [ref for _, entry in manifest.images(list(components)) for ref in entry.all_refs()]
+    pinned: dict[str, str] = {}
+    for key, ref in wanted.items():
+        if manifest.find_image(ref) is not None:
+            pinned[key] = ref
+            continue
+        repository = _repository(normalize_ref(ref))
+        same = sorted(r for r in held if _repository(r) == repository)
+        if same:
+            pinned[key] = same[-1]
+    return pinned
+
+
+def require_chart(ctx: StepContext, chart: Path) -> None:
+    """Refuse a missing chart archive (a dry-run only warns: the plan is still worth showing)."""
+    if chart.is_file():
+        return
+    msg = f"the chart archive {chart} is not in the bundle"
+    if ctx.dry_run:
+        ctx.log(msg + " (a real install would stop here)", "warning")
+        return
+    raise BundleError(msg, "Rebuild the bundle with `./install.sh export` for this profile, or fix the chart version in the profile.")
+
+
+def normalise_for_compare(ctx: StepContext, values: Any) -> Any:
+    """``values`` as Helm would return them through our runner: JSON types, secrets masked."""
+    return json.loads(ctx.runner.redact(json.dumps(values)))
+
+
+@dataclass(frozen=True)
+class HelmRelease:
+    """What ``helm list -o json`` says about one release."""
+
+    name: str
+    namespace: str
+    revision: str
+    status: str
+    chart: str
+
+
+def helm_release(ctx: StepContext, release: str, namespace: str) -> HelmRelease | None:
+    """The release named ``release`` in ``namespace``, or ``None``."""
+    result = probe(ctx, [*HELM, "list", "--namespace", namespace, "--filter", f"^{re.escape(release)}$", "-o", "json"])
+    data = parse_json(result.stdout) if result.ok else None
+    for item in data or []:
+        if isinstance(item, dict) and item.get("name") == release:
+            return HelmRelease(release, namespace, str(item.get("revision", "")), str(item.get("status", "")),
+                               str(item.get("chart", "")))
+    return None
+
+
+def wait_until(ctx: StepContext, what: str, check: Callable[[], bool], *, timeout: float, interval: float,
+               hint: str, clock: Callable[[], float] = time.monotonic) -> None:
+    """Poll ``check`` until it is true; raise :class:`StepFailed` naming ``what`` after ``timeout`` s.
+
+    Cancellation is honoured between polls. In a dry-run nothing is waited for: the
+    cluster was not changed, so the wait is only described.
+    """
+    if ctx.dry_run:
+        ctx.log(f"would wait up to {timeout:g} s until {what}")
+        return
+    start = clock()
+    while True:
+        if check():
+            return
+        elapsed = clock() - start
+        if elapsed >= timeout:
+            msg = f"timed out after {timeout:g} s waiting until {what}"
+            raise StepFailed(msg, hint)
+        ctx.progress(int(elapsed), int(timeout), unit="s", message=f"waiting until {what}")
+        ctx.check_cancelled()
+        ctx.cancel.wait(interval)
+        ctx.check_cancelled()
+
+
+# --- DNS upstream --------------------------------------------------------------------------
+
+
+def _nameservers(text: str | None) -> list[str]:
+    servers: list[str] = []
+    for line in (text or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            try:
+                address = ip_address(fields[1].split("%")[0])
+            except ValueError:
+                continue
+            if not address.is_loopback and not address.is_unspecified and str(address) not in servers:
+                servers.append(str(address))
+    return servers
+
+
+def dns_upstreams(ctx: StepContext) -> list[str]:
+    """Upstream DNS for CoreDNS: the profile's, else the host's non-loopback nameservers.
+
+    Like the dns addon, systemd-resolved's real upstreams are read when resolv.conf
+    only names the local stub. Unlike the addon, there is no 8.8.8.8 fallback: an
+    air-gapped cluster would send every external lookup into a black hole.
+    """
+    configured = [str(s) for s in ctx.profile.microk8s.dns_servers]
+    if configured:
+        return configured
+    fs = HostFS(ctx.host_root)
+    for path in ("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"):
+        servers = _nameservers(fs.read(path))
+        if servers:
+            return servers
+    return []
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BundleSnap:
+    """One snap of the bundle with its assertion."""
+
+    name: str
+    file: Path
+    assert_file: Path
+    revision: str | None = None
+
+
+def bundle_snaps(bundle_dir: Path) -> list[BundleSnap]:
+    """snapd, core20 and microk8s from the bundle, in install order (manifest first, then file names)."""
+    found: dict[str, BundleSnap] = {}
+    manifest = load_bundle_manifest(bundle_dir)
+    for name in SNAP_ORDER:
+        snap = manifest.find_snap(name) if manifest is not None else None
+        if snap is not None:
+            found[name] = BundleSnap(name, bundle_dir / snap.file, bundle_dir / snap.assert_file, snap.revision)
+    for name in SNAP_ORDER:
+        if name in found:
+            continue
+        files = sorted((bundle_dir / "snaps").glob(f"{name}_*.snap"))
+        if files:
+            snap = files[-1]
+            revision = snap.stem.rpartition("_")[2]
+            found[name] = BundleSnap(name, snap, snap.with_suffix(".assert"), revision if revision.isdigit() else None)
+    return [found[name] for name in SNAP_ORDER if name in found]
+
+
+def installed_snap_revision(ctx: StepContext, name: str) -> str | None:
+    """The installed revision of snap ``name`` (``snap list NAME``), or ``None`` when absent."""
+    result = probe(ctx, ["snap", "list", name])
+    if not result.ok:
+        return None
+    for line in result.stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] == name:
+            return fields[2]
+    return None
+
+
+class InstallSnapsStep(Step):
+    """Install snapd, core20 and microk8s from the bundle's files (``snap ack`` + ``snap install``)."""
+
+    id = "microk8s.snaps"
+    title = "Install MicroK8s from the bundle's snaps"
+    component = "microk8s"
+
+    def __init__(self, bundle_dir: Path, channel: str) -> None:
+        self.bundle_dir = bundle_dir
+        self.channel = channel
+
+    def inputs(self) -> Any:
+        """The channel and the snap files."""
+        return {"id": self.id, "channel": self.channel, "snaps": [s.file.name for s in bundle_snaps(self.bundle_dir)]}
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """MicroK8s is installed (the bundle's snaps cannot refresh it anyway)."""
+        return installed_snap_revision(ctx, "microk8s") is not None
+
+    def run(self, ctx: StepContext) -> None:
+        """Ack and install each snap that is missing or older than the bundle's, in order."""
+        snaps = {s.name: s for s in bundle_snaps(self.bundle_dir)}
+        if "microk8s" not in snaps:
+            msg = f"no microk8s snap in {self.bundle_dir / 'snaps'}"
+            hint = (f"Build the bundle with the MicroK8s {self.channel} snaps (`./install.sh export`), "
+                    "or install MicroK8s yourself and set microk8s.install_snaps: false.")
+            if not ctx.dry_run:
+                raise BundleError(msg, hint)
+            ctx.log(msg + " (a real install would stop here)", "warning")
+        for name in SNAP_ORDER:
+            snap = snaps.get(name)
+            if snap is None:
+                if name != "microk8s":
+                    ctx.log(f"the bundle has no {name} snap: using the one on the host", "warning")
+                continue
+            ctx.check_cancelled()
+            installed = installed_snap_revision(ctx, name)
+            if name != "microk8s" and installed is not None and not _older(installed, snap.revision):
+                ctx.log(f"{name} revision {installed} is already installed")
+                continue
+            ctx.runner.run(["snap", "ack", str(snap.assert_file)], timeout=60,
+                           hint=f"Check that {snap.assert_file} belongs to {snap.file.name} (rebuild the bundle).")
+            argv = ["snap", "install", str(snap.file)] + (["--classic"] if name == "microk8s" else [])
+            ctx.runner.run(argv, timeout=900,
+                           hint="See `snap changes` for the reason; the snap files must match their .assert files.")
+
+
+def _older(installed: str, bundled: str | None) -> bool:
+    """Whether the installed revision is older than the bundle's (unknown revisions never are)."""
+    if bundled is None or not installed.isdigit() or not bundled.isdigit():
+        return False
+    return int(installed) < int(bundled)
+
+
+def primary_interface(ctx: StepContext) -> str | None:
+    """The first non-loopback interface that is up and has an IPv4 address (``ip -j -4 addr``)."""
+    data = parse_json(probe(ctx, ["ip", "-j", "-4", "addr", "show"]).stdout)
+    for link in data or []:
+        name = link.get("ifname") if isinstance(link, dict) else None
+        if not name or name == "lo" or "LOOPBACK" in (link.get("flags") or []):
+            continue
+        if link.get("operstate") not in ("UP", "UNKNOWN"):
+            continue
+        if any(a.get("family") == "inet" for a in link.get("addr_info") or []):
+            return str(name)
+    return None
+
+
+class DefaultRouteStep(Step):
+    """Add a link-scope default route when the host has none (the apiserver and kube-proxy need one)."""
+
+    id = "microk8s.default-route"
+    title = "Make sure the host has a default route"
+    component = "microk8s"
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """The host has a default route, or the profile says not to touch routes."""
+        if not ctx.profile.microk8s.add_default_route:
+            return True
+        fs = HostFS(ctx.host_root)
+        return has_default_route(fs.read("/proc/net/route"), fs.read("/proc/net/ipv6_route"))
+
+    def run(self, ctx: StepContext) -> None:
+        """``ip route add default dev IFACE scope link`` now, and a netplan file so it survives a reboot."""
+        interface = primary_interface(ctx)
+        if interface is None:
+            msg = "the host has no default route and no network interface with an IPv4 address to attach one to"
+            raise StepFailed(msg, "Configure the server's network (an address on its LAN interface), then run again.")
+        ctx.runner.run(["ip", "route", "add", "default", "dev", interface, "scope", "link"], timeout=30,
+                       hint="Add a default route by hand (`ip route add default dev IFACE scope link`).")
+        if HostFS(ctx.host_root).path("/etc/netplan").is_dir():
+            netplan = {"network": {"version": 2, "ethernets": {interface: {
+                "routes": [{"to": "0.0.0.0/0", "scope": "link"}]}}}}
+            ctx.files.write(HostFS(ctx.host_root).path(NETPLAN_ROUTE_FILE), yaml.safe_dump(netplan, sort_keys=False),
+                            mode=0o600)
+            ctx.log(f"added a link-scope default route on {interface} (kept across reboots by {NETPLAN_ROUTE_FILE})")
+        else:
+            ctx.log(f"added a link-scope default route on {interface}; it is lost at reboot "
+                    "(no netplan here: add it to the network configuration)", "warning")
+
+
+class KubeletDirStep(Step):
+    """Point ``/var/lib/kubelet`` at MicroK8s's kubelet folder.
+
+    MicroK8s makes that symlink only when ``/var/lib/kubelet`` does not exist; a
+    leftover folder makes device plugins (GPU, RDMA) register with nobody.
+    """
+
+    id = "microk8s.kubelet-dir"
+    title = "Link /var/lib/kubelet to MicroK8s's kubelet"
+    component = "microk8s"
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """``/var/lib/kubelet`` is a symlink to MicroK8s's folder."""
+        path = HostFS(ctx.host_root).path(KUBELET_DIR)
+        if not path.is_symlink():
+            return False
+        return os.readlink(path).rstrip("/") == KUBELET_TARGET
+
+    def run(self, ctx: StepContext) -> None:
+        """Move a real folder aside (never delete it), then link."""
+        path = HostFS(ctx.host_root).path(KUBELET_DIR)
+        if path.is_symlink() or path.exists():
+            backup = f"{KUBELET_DIR}.before-microk8s"
+            if path.is_symlink():
+                ctx.runner.run(["rm", KUBELET_DIR], timeout=30)
+            else:
+                ctx.log(f"{KUBELET_DIR} is a real folder: moving it to {backup} so device plugins reach "
+                        "MicroK8s's kubelet", "warning")
+                ctx.runner.run(["mv", "-T", KUBELET_DIR, backup], timeout=60,
+                               hint=f"Move {KUBELET_DIR} away by hand (is another kubelet running?), then run again.")
+        ctx.runner.run(["ln", "-s", KUBELET_TARGET, KUBELET_DIR], timeout=30)
+
+
+class WaitReadyStep(Step):
+    """``microk8s status --wait-ready`` with the profile's timeout."""
+
+    id = "microk8s.wait-ready"
+    title = "Wait until MicroK8s is ready"
+    component = "microk8s"
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """MicroK8s already says it is running."""
+        return microk8s_status(ctx) is not None
+
+    def run(self, ctx: StepContext) -> None:
+        """Block in ``microk8s status --wait-ready`` (a wait, so a dry-run only shows it)."""
+        timeout = ctx.profile.microk8s.ready_timeout
+        result = ctx.runner.run([*MICROK8S, "status", "--wait-ready", "--timeout", str(timeout)],
+                                timeout=timeout + 60, check=False)
+        if not result.ok:
+            msg = f"MicroK8s did not become ready within {timeout} s"
+            hint = ("Run `microk8s inspect`. Usual causes offline: no default route, base images (calico, pause, "
+                    "coredns) missing from containerd, or a full disk under /var/snap.")
+            raise StepFailed(msg, hint)
+
+
+class DnsAddonStep(Step):
+    """Enable CoreDNS with an upstream from the profile or the host, never 8.8.8.8."""
+
+    id = "microk8s.dns"
+    title = "Enable cluster DNS"
+    component = "microk8s"
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """dns is enabled and CoreDNS forwards to exactly the wanted upstreams."""
+        if "dns" not in enabled_addons(microk8s_status(ctx)):
+            return False
+        return coredns_forwarders(ctx) == dns_upstreams(ctx)
+
+    def run(self, ctx: StepContext) -> None:
+        """Re-enable dns with the right upstream (MicroK8s enables it at first start with 8.8.8.8)."""
+        upstreams = dns_upstreams(ctx)
+        if not upstreams:
+            msg = ("no upstream DNS server for the cluster: /etc/resolv.conf names only loopback servers and "
+                   "microk8s.dns_servers is empty")
+            hint = ("Set microk8s.dns_servers: [<your DNS server IP>] in the profile. MicroK8s would fall back to "
+                    "8.8.8.8, which an air-gapped host cannot reach.")
+            raise StepFailed(msg, hint)
+        if "dns" in enabled_addons(microk8s_status(ctx)):
+            ctx.log(f"CoreDNS forwards to {' '.join(coredns_forwarders(ctx)) or 'an unknown upstream'}: re-enabling "
+                    f"it with {','.join(upstreams)}")
+            ctx.runner.run([*MICROK8S, "disable", "dns"], timeout=300)
+        ctx.runner.run([*MICROK8S, "enable", f"dns:{','.join(upstreams)}"], timeout=600,
+                       hint="Check `microk8s kubectl -n kube-system get pods`: the coredns image must be imported.")
+
+
+def coredns_forwarders(ctx: StepContext) -> list[str]:
+    """The ``forward .`` targets in CoreDNS's Corefile (empty when unknown)."""
+    data = parse_json(probe(ctx, [*KUBECTL, "-n", "kube-system", "get", "configmap", "coredns", "-o", "json"]).stdout)
+    corefile = ((data or {}).get("data") or {}).get("Corefile", "") if isinstance(data, dict) else ""
+    match = re.search(r"^\s*forward\s+\.\s+([^{\n]+)", corefile, re.MULTILINE)
+    return match.group(1).split() if match else []
+
+
+class HostpathStorageStep(Step):
+    """Enable ``hostpath-storage`` (StorageClass ``microk8s-hostpath`` for user volumes)."""
+
+    id = "microk8s.hostpath-storage"
+    title = "Enable hostpath storage"
+    component = "microk8s"
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """The addon is enabled."""
+        return "hostpath-storage" in enabled_addons(microk8s_status(ctx))
+
+    def run(self, ctx: StepContext) -> None:
+        """``microk8s enable hostpath-storage``."""
+        ctx.runner.run([*MICROK8S, "enable", "hostpath-storage"], timeout=600,
+                       hint="The hostpath-provisioner and busybox images must be imported (see the image step).")
+
+
+# --- bases the other components build on --------------------------------------------------------
+
+
+def chart_names(name: str, version: str) -> set[str]:
+    """How ``helm list`` may spell the chart of a release (``gpu-operator-v25.3.4``)."""
+    bare = version.lstrip("v")
+    return {f"{name}-{version}", f"{name}-{bare}", f"{name}-v{bare}"}
+
+
+class HelmChartStep(Step):
+    """``helm upgrade --install`` of a chart archive from the bundle with generated values.
+
+    Done when the release is deployed from the same chart version with exactly the
+    generated values (``helm get values -o json``), so a changed profile re-applies.
+    The values file is written mode 0600 under the state folder: it can hold secrets.
+    """
+
+    release: str = ""
+    chart_name: str = ""
+    values_file: str = ""
+    helm_timeout: int = 900
+
+    def __init__(self, bundle_dir: Path, namespace: str, chart_version: str) -> None:
+        self.bundle_dir = bundle_dir
+        self.namespace = namespace
+        self.chart_version = chart_version
+
+    def values(self, ctx: StepContext) -> dict[str, Any]:
+        """The Helm values for this host and profile."""
+        raise NotImplementedError
+
+    def inputs(self) -> Any:
+        """Release, namespace and chart version (the values are compared on the host itself)."""
+        return {"id": self.id, "release": self.release, "namespace": self.namespace, "chart": self.chart_version}
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """The release is deployed from this chart version with exactly these values."""
+        found = helm_release(ctx, self.release, self.namespace)
+        if found is None or found.status != "deployed" or found.chart not in chart_names(self.chart_name,
+                                                                                         self.chart_version):
+            return False
+        result = probe(ctx, [*HELM, "get", "values", self.release, "--namespace", self.namespace, "-o", "json"])
+        current = parse_json(result.stdout) if result.ok else None
+        return current == normalise_for_compare(ctx, self.values(ctx))
+
+    def values_path(self, ctx: StepContext) -> Path:
+        """Where the values file goes."""
+        return ctx.state_dir / self.values_file
+
+    def run(self, ctx: StepContext) -> None:
+        """Write the values (0600), then upgrade or install the release from the local chart."""
+        values = self.values(ctx)
+        path = ctx.files.write(self.values_path(ctx), dump_values(values), mode=0o600)
+        chart = bundle_chart(self.bundle_dir, self.chart_name, self.chart_version)
+        require_chart(ctx, chart)
+        ctx.runner.run([*HELM, "upgrade", "--install", self.release, str(chart), "--namespace", self.namespace,
+                        "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s"],
+                       timeout=self.helm_timeout + 120,
+                       hint=f"See `microk8s kubectl -n {self.namespace} get pods` and `microk8s helm3 -n "
+                            f"{self.namespace} history {self.release}`; fix the cause and run the install again.")
+
+
+class WaitForNodeResourceStep(Step):
+    """Wait until a node advertises an extended resource (``nvidia.com/gpu``, ``rdma/...``)."""
+
+    poll_interval: float = 5.0
+
+    def __init__(self, resource: str, timeout: int, hint: str, *, poll_interval: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.resource = resource
+        self.timeout = timeout
+        self.hint = hint
+        self.poll_interval = poll_interval
+        self.clock = clock
+
+    def inputs(self) -> Any:
+        """The resource waited for."""
+        return {"id": self.id, "resource": self.resource}
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """A node already advertises at least one."""
+        return advertised(ctx, self.resource) > 0
+
+    def run(self, ctx: StepContext) -> None:
+        """Poll the nodes' allocatable resources."""
+        wait_until(ctx, f"a node advertises {self.resource}", lambda: advertised(ctx, self.resource) > 0,
+                   timeout=self.timeout, interval=self.poll_interval, hint=self.hint, clock=self.clock)
+        if not ctx.dry_run:
+            ctx.log(f"the node advertises {advertised(ctx, self.resource)} × {self.resource}")

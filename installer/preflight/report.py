@@ -1,0 +1,157 @@
+"""One preflight run: probe the host, run the checks, apply skips, suggest components.
+
+Shared by the ``preflight`` command and the first step of every install, so both
+report exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+
+from installer.engine.commands import CommandRunner
+from installer.errors import ProfileError, UsageError
+from installer.preflight.checks import CHECK_IDS, CheckResult, run_checks
+from installer.preflight.suggestions import Suggestion, suggest
+from installer.probes import HostFacts, probe_host
+
+if TYPE_CHECKING:
+    from installer.config.profile import Profile
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES: Final = (".tar", ".tar.gz", ".tar.zst", ".tar.zstd", ".tar.xz")
+"""Image archives in a bundle (chart archives are ``.tgz`` and are not counted)."""
+
+
+class BundleEstimate(NamedTuple):
+    """What preflight needs from the bundle, without reading its manifest."""
+
+    image_bytes: int | None
+    """Total size of the image archives; ``None`` when there is no bundle or no image in it."""
+    has_snaps: bool
+    """A ``microk8s*.snap`` is in the bundle."""
+
+
+def estimate_bundle(bundle_dir: Path | None) -> BundleEstimate:
+    """Sum the image archive sizes and look for the MicroK8s snap (a walk, no file is opened)."""
+    if bundle_dir is None or not bundle_dir.is_dir():
+        return BundleEstimate(None, False)
+    total, images, snaps = 0, 0, False
+    for folder, _dirs, files in os.walk(bundle_dir):
+        for name in files:
+            lower = name.lower()
+            if lower.endswith(IMAGE_SUFFIXES):
+                try:
+                    total += (Path(folder) / name).stat().st_size
+                    images += 1
+                except OSError:
+                    continue
+            elif lower.startswith("microk8s") and lower.endswith(".snap"):
+                snaps = True
+    return BundleEstimate(total if images else None, snaps)
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """The facts, the checks (skips applied) and the suggestions of one run."""
+
+    facts: HostFacts
+    checks: tuple[CheckResult, ...]
+    suggestions: tuple[Suggestion, ...]
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        """Checks that stop the install."""
+        return tuple(c for c in self.checks if c.status == "fail")
+
+    @property
+    def warnings(self) -> tuple[CheckResult, ...]:
+        """Checks worth reading that do not stop the install."""
+        return tuple(c for c in self.checks if c.status == "warn")
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``preflight --json`` document."""
+        facts = self.facts
+        return {
+            "ok": self.ok,
+            "hardware": {
+                "gpus": [g.to_dict() for g in facts.gpus],
+                "host_driver": facts.host_driver,
+                "infiniband": [p.to_dict() for p in facts.infiniband],
+            },
+            "system": facts.system.to_dict(),
+            "disks": [d.to_dict() for d in facts.disks],
+            "checks": [c.to_dict() for c in self.checks],
+            "skipped": list(self.skipped),
+            "suggestions": [s.to_dict() for s in self.suggestions],
+            "host_root": facts.host_root,
+        }
+
+
+def validate_skips(ids: Iterable[str], source: str) -> None:
+    """Refuse an unknown check id (a typo would silently skip nothing)."""
+    for check_id in ids:
+        if check_id in CHECK_IDS:
+            continue
+        close = difflib.get_close_matches(check_id, CHECK_IDS, n=1)
+        suggestion = f"did you mean '{close[0]}'? " if close else ""
+        msg = f"unknown check id '{check_id}' in {source}"
+        hint = f"{suggestion}Check ids: {', '.join(CHECK_IDS)}."
+        raise (ProfileError if source.startswith("preflight.") else UsageError)(msg, hint)
+
+
+def apply_skips(checks: Iterable[CheckResult], skip: frozenset[str]) -> tuple[tuple[CheckResult, ...], tuple[str, ...]]:
+    """Mark skipped checks ``skipped`` (keeping what was found) and log each one."""
+    result: list[CheckResult] = []
+    skipped: list[str] = []
+    for check in checks:
+        if check.id in skip:
+            _LOGGER.warning("check %s skipped on request (it would have been %s: %s)", check.id, check.status,
+                            check.found)
+            check = dataclasses.replace(check, status="skipped",
+                                        hint=f"skipped on request; it would have been '{check.status}'")
+            skipped.append(check.id)
+        result.append(check)
+    return tuple(result), tuple(skipped)
+
+
+def run_preflight(runner: CommandRunner, profile: Profile, host_root: Path = Path("/"), *,
+                  skip_checks: Iterable[str] = (), bundle_dir: Path | None = None,
+                  bundle: BundleEstimate | None = None) -> PreflightReport:
+    """Probe ``host_root`` and check it against ``profile``.
+
+    Args:
+        runner: runs the read-only probe commands (live host only).
+        profile: thresholds, skipped checks and the components turned on.
+        host_root: ``/`` or a copied host tree.
+        skip_checks: check ids to skip besides ``profile.preflight.skip_checks``.
+        bundle_dir: the offline bundle folder (default: ``profile.bundle_dir()``).
+        bundle: image bytes and snaps when the caller read the manifest; otherwise
+            estimated from the files in ``bundle_dir``.
+
+    Raises:
+        UsageError, ProfileError: a skipped check id does not exist.
+    """
+    skip_checks = tuple(skip_checks)
+    validate_skips(skip_checks, "--skip-check")
+    validate_skips(profile.preflight.skip_checks, "preflight.skip_checks")
+    bundle_dir = bundle_dir or profile.bundle_dir()
+    if bundle is None:
+        bundle = estimate_bundle(bundle_dir)
+    facts = probe_host(runner, host_root, bundle_dir if bundle_dir.is_dir() else None)
+    checks = run_checks(facts, profile, bundle_bytes=bundle.image_bytes, bundle_has_snaps=bundle.has_snaps)
+    checks_done, skipped = apply_skips(checks, frozenset(skip_checks) | frozenset(profile.preflight.skip_checks))
+    return PreflightReport(facts, checks_done, tuple(suggest(facts)), skipped)

@@ -1,0 +1,77 @@
+"""The first step of every install: check the host and stop on a failed check.
+
+It also hands what it found to later steps: ``ctx.shared["facts"]`` (the
+:class:`~installer.probes.model.HostFacts`), ``ctx.shared["checks"]`` (the
+:class:`~installer.preflight.checks.CheckResult` list, skips applied) and
+``ctx.shared["suggestions"]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from installer.engine.plan import Step, StepContext
+from installer.errors import PreflightFailed
+from installer.preflight.report import BundleEstimate, PreflightReport, run_preflight
+
+SKIP_HINT: Final = "If you accept the risk, skip a check with --skip-check ID (the log records it)."
+
+
+def failure(report: PreflightReport) -> PreflightFailed:
+    """The error for a report with failed checks: each failure, what it needs, and what to do."""
+    lines = [f"{c.id}: found {c.found}; required {c.required}" for c in report.failed]
+    msg = f"{len(lines)} preflight check{'s' if len(lines) > 1 else ''} failed:\n  " + "\n  ".join(lines)
+    hints = [f"{c.id}: {c.hint}" for c in report.failed if c.hint]
+    return PreflightFailed(msg, "\n".join([*hints, SKIP_HINT]))
+
+
+class PreflightStep(Step):
+    """Probe the host, report every check, raise :class:`PreflightFailed` (exit 3) on a failure.
+
+    Args:
+        bundle_dir: the offline bundle folder (default: ``profile.bundle_dir()``).
+        bundle: image bytes and snaps of the bundle, when the caller has read the
+            manifest; otherwise estimated from the files in ``bundle_dir``.
+    """
+
+    id = "preflight"
+    title = "Check the host"
+    component = "preflight"
+
+    def __init__(self, bundle_dir: Path | None = None, bundle: BundleEstimate | None = None) -> None:
+        self.bundle_dir = bundle_dir
+        self.bundle = bundle
+
+    def inputs(self) -> Any:
+        """Preflight's result depends on the host, which is re-read every run."""
+        return {"id": self.id}
+
+    def is_done(self, ctx: StepContext) -> bool | None:
+        """Never: the host may have changed since the last run, and checks are cheap."""
+        return False
+
+    def run(self, ctx: StepContext) -> None:
+        """Probe, report, store, and stop on failure (in a dry-run, only report)."""
+        report = run_preflight(ctx.runner, ctx.profile, ctx.host_root, skip_checks=sorted(ctx.skip_checks),
+                               bundle_dir=self.bundle_dir, bundle=self.bundle)
+        for check in report.checks:
+            ctx.sink.emit(check.to_event())
+        for check_id in report.skipped:
+            check = next(c for c in report.checks if c.id == check_id)
+            ctx.log(f"check {check_id} skipped on request ({check.hint}; found {check.found})", "warning")
+        for suggestion in report.suggestions:
+            if suggestion.suggested and not getattr(ctx.profile, suggestion.component).enabled:
+                ctx.log(f"suggestion: turn on {suggestion.component} ({suggestion.reason})")
+        ctx.shared["facts"] = report.facts
+        ctx.shared["checks"] = list(report.checks)
+        ctx.shared["suggestions"] = list(report.suggestions)
+        ctx.shared["preflight"] = report
+        if report.failed:
+            error = failure(report)
+            if ctx.dry_run:  # show the whole plan anyway; the real run stops here
+                ctx.log(f"a real run would stop here: {error.message}", "error")
+                return
+            raise error
+        summary = f"{len(report.checks)} checks: {len(report.warnings)} warnings, {len(report.skipped)} skipped"
+        ctx.log(summary)

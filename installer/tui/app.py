@@ -1,0 +1,168 @@
+"""The wizard: a thin Textual app that walks the operator from Welcome to the hub's URL.
+
+The app only owns navigation. Screens are views over a
+:class:`~installer.wizard_backend.WizardSession` (the operator's answers, the
+preflight report, the result); every engine call runs in a thread worker and
+comes back as messages (see :mod:`installer.tui.bridge`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from installer.errors import ExitCode
+from installer.wizard_backend import WizardSession
+
+if TYPE_CHECKING:
+    from installer.session import InstallOptions
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+STEPS: Final = ("welcome", "preflight", "components", "jupyterhub", "review")
+"""The screens before the install, in order; Back and Next move along this list."""
+
+
+class InstallerApp(App[int]):
+    """The installer wizard; its return value is the process exit code."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "JupyterHub offline installer"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, session: WizardSession, *, animate: bool = True) -> None:
+        super().__init__()
+        self.session = session
+        """Everything the screens read and write."""
+        self.animate = animate
+        """False in snapshot tests: no spinners, no blinking cursor."""
+        self.install_running = False
+        """True while the engine works; Quit then asks to cancel first."""
+        if session.is_demo:
+            self.sub_title = "DEMO"
+
+    def on_mount(self) -> None:
+        """Start at the Welcome screen."""
+        self.push_screen(self.make_screen("welcome"))
+
+    def make_screen(self, name: str) -> Screen[None]:
+        """A fresh screen for one wizard step (its state comes from the session)."""
+        from installer.tui.screens.components import ComponentsScreen
+        from installer.tui.screens.jupyterhub import JupyterHubScreen
+        from installer.tui.screens.preflight import PreflightScreen
+        from installer.tui.screens.review import ReviewScreen
+        from installer.tui.screens.welcome import WelcomeScreen
+
+        screens: dict[str, type[Screen[None]]] = {
+            "welcome": WelcomeScreen, "preflight": PreflightScreen, "components": ComponentsScreen,
+            "jupyterhub": JupyterHubScreen, "review": ReviewScreen,
+        }
+        return screens[name](self.session)  # type: ignore[call-arg]
+
+    def go_next(self, current: str) -> None:
+        """Open the step after ``current``."""
+        index = STEPS.index(current)
+        if index + 1 < len(STEPS):
+            self.push_screen(self.make_screen(STEPS[index + 1]))
+
+    def go_back(self) -> None:
+        """Return to the previous step, which kept its state."""
+        if len(self.screen_stack) > 2:  # the default screen, then welcome
+            self.pop_screen()
+
+    def start_install(self) -> None:
+        """Leave the questions behind and run the install."""
+        from installer.tui.screens.install import InstallScreen
+
+        self.push_screen(InstallScreen(self.session))
+
+    def show_done(self) -> None:
+        """The final screen."""
+        from installer.tui.screens.done import DoneScreen
+
+        self.push_screen(DoneScreen(self.session))
+
+    async def action_quit(self) -> None:
+        """Quit, asking first (and cancelling the install) when the engine is working."""
+        if not self.install_running:
+            self.exit(self.exit_code_now())
+            return
+        from installer.tui.screens.install import InstallScreen
+
+        screen = self.screen
+        if isinstance(screen, InstallScreen):
+            screen.action_cancel()
+
+    def exit_code_now(self) -> int:
+        """The exit code for leaving at this point: the run's, or 130 before the install finished."""
+        result = self.session.result
+        if result is None:
+            return int(ExitCode.INTERRUPTED) if self.session.saved_profile is None else int(ExitCode.OK)
+        return int(result.exit_code)
+
+
+def run_wizard(options: InstallOptions | argparse.Namespace, *, demo_notes: tuple[str, ...] = (),
+               log_file: Path | None = None, profile_dir: Path | None = None) -> ExitCode:
+    """Run the wizard in this terminal and return the exit code of the install.
+
+    Args:
+        options: what to install with (the profile inside pre-fills the answers); an
+            argparse namespace from the CLI is turned into options the same way
+            the headless mode does.
+        demo_notes: lines shown on every screen of the demo (what is real, what is a dry-run).
+        log_file: where every event is logged (default: the CLI's default log path).
+        profile_dir: where Review proposes to save the profile (default: ``profiles/``).
+    """
+    from installer.engine.logfile import default_log_path
+
+    if isinstance(options, argparse.Namespace):
+        args = options
+        options = options_from_args(args)
+        log_file = log_file or args.log_file
+    session = WizardSession.start(options, log_file=log_file or default_log_path(), demo_notes=demo_notes,
+                                  profile_dir=profile_dir)
+    app = InstallerApp(session)
+    with _quiet_console_logging():
+        code = app.run()
+    if code is None:  # the app ended without choosing (terminal closed)
+        return ExitCode.INTERRUPTED
+    return ExitCode(code)
+
+
+@contextlib.contextmanager
+def _quiet_console_logging() -> Iterator[None]:
+    """Keep ``logging`` off the terminal while the wizard owns it (the log file has every event)."""
+    root = logging.getLogger()
+    console = [h for h in root.handlers if isinstance(h, logging.StreamHandler)
+               and getattr(h, "stream", None) in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)]
+    for handler in console:
+        root.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in console:
+            root.addHandler(handler)
+
+
+def options_from_args(args: argparse.Namespace) -> InstallOptions:
+    """Install options from the CLI's arguments, as ``installer.cli`` builds them for the headless mode."""
+    from installer.config.profile import Profile, load_profile
+    from installer.session import InstallOptions, default_state_dir
+
+    profile = load_profile(args.profile) if getattr(args, "profile", None) else Profile()
+    return InstallOptions(profile=profile, dry_run=getattr(args, "dry_run", False),
+                          state_dir=getattr(args, "state_dir", None) or default_state_dir(),
+                          host_root=getattr(args, "host_root", Path("/")),
+                          skip_checks=frozenset(getattr(args, "skip_check", []) or []),
+                          bundle_dir=getattr(args, "bundle", None))

@@ -1,0 +1,1 @@
+"""One module per wizard screen, in the order the operator meets them."""

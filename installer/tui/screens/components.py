@@ -1,0 +1,73 @@
+"""Components: the optional parts, with the recommendation from the hardware and its reason."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
+from textual.widgets import Static, Switch
+
+from installer.tui.screens.base import WizardScreen
+from installer.wizard_model import ComponentChoice
+
+ALWAYS: tuple[tuple[str, str], ...] = (
+    ("MicroK8s", "the Kubernetes base (installed from the bundle's snaps when absent)"),
+    ("JupyterHub", "the hub, its proxy and the notebook images you pick next"),
+)
+
+DEFAULT_CHOICES: tuple[ComponentChoice, ...] = (
+    ComponentChoice("gpu_operator", "NVIDIA GPU Operator", False, "the hardware has not been checked"),
+    ComponentChoice("rdma", "RDMA shared device plugin", False, "the hardware has not been checked"),
+)
+
+
+class ComponentsScreen(WizardScreen):
+    """One switch per optional component; the hardware's recommendation under each."""
+
+    step: ClassVar[str] = "components"
+
+    def _choices(self) -> list[ComponentChoice]:
+        report = self.session.preflight
+        known = {c.id: c for c in (report.choices if report else [])}
+        return [known.get(default.id, default) for default in DEFAULT_CHOICES]
+
+    def body(self) -> ComposeResult:
+        """Fixed components, then a switch and the reason for each optional one."""
+        model = self.session.model
+        with VerticalScroll(id="body"):
+            yield Static("[b]Always installed[/b]")
+            for title, what in ALWAYS:
+                yield Static(f"  ✔ {title}: {what}", classes="fixed-component")
+            yield Static("[b]Optional[/b] (space or click toggles)")
+            for choice in self._choices():
+                enabled = bool(getattr(model, choice.id)) and choice.usable
+                with Horizontal(classes="component-row"):
+                    yield Switch(value=enabled, id=f"switch-{choice.id}", disabled=not choice.usable)
+                    with Vertical(classes="component-text"):
+                        yield Static(f"[b]{escape(choice.title)}[/b]", classes="component-title")
+                        yield Static(self._reason(choice), classes="component-reason")
+
+    @staticmethod
+    def _reason(choice: ComponentChoice) -> str:
+        if not choice.usable:
+            return f"[yellow]Not available:[/] {escape(choice.reason)}"
+        if choice.recommended:
+            return f"[green]Recommended:[/] {escape(choice.reason)}"
+        return f"[dim]Not recommended:[/] {escape(choice.reason)}"
+
+    def on_mount(self) -> None:
+        """Focus the first switch that can be changed."""
+        for switch in self.query(Switch):
+            if not switch.disabled:
+                switch.focus()
+                break
+        else:
+            self.query_one("#next").focus()
+
+    @on(Switch.Changed)
+    def _switched(self, event: Switch.Changed) -> None:
+        component = (event.switch.id or "").removeprefix("switch-")
+        self.session.model.set_component(component, event.value)

@@ -1,0 +1,101 @@
+"""Review: the plan as it will run, the choices, and saving them as a profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.markup import escape
+from textual.widgets import Button, Checkbox, Input, Static
+from textual.worker import Worker, WorkerState
+
+from installer.errors import InstallerError
+from installer.tui.screens.base import WizardScreen
+from installer.tui.widgets.confirm import ConfirmScreen
+from installer.tui.widgets.fields import Field
+from installer.wizard_backend import plan_outline, review_lines
+
+
+class ReviewScreen(WizardScreen):
+    """Shows the plan; Install asks for confirmation, saves the profile and starts."""
+
+    step: ClassVar[str] = "review"
+    next_label: ClassVar[str] = "Install"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "save", "Save profile")]
+
+    def body(self) -> ComposeResult:
+        """Choices, plan, save row."""
+        session = self.session
+        with VerticalScroll(id="body"):
+            yield Static("\n".join(escape(line) for line in review_lines(session)), id="choices", classes="panel")
+            yield Static("[b]Plan[/b]: working it out…", id="plan")
+            yield Static("[b]Save these answers as a profile[/b] (replay with: sudo ./install.sh --profile FILE)")
+            with Horizontal(id="save-row"):
+                yield Field(str(session.default_profile_path()), id="profile-path", compact=True)
+                yield Button("Save", id="save", compact=True)
+            yield Checkbox("Write the password in clear (off: CHANGE-ME placeholder)", session.model.save_secrets,
+                           id="save-secrets", compact=True)
+            yield Static("", id="save-status")
+
+    def on_mount(self) -> None:
+        """Build the plan off the UI thread."""
+        self.query_one("#next", Button).focus()
+        self._outline()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
+    def _outline(self) -> list[tuple[str, str, str]]:
+        return plan_outline(self.session.install_options())
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Show the plan's steps, or why it cannot be built."""
+        if event.worker.group != "plan":
+            return
+        plan = self.query_one("#plan", Static)
+        if event.state == WorkerState.SUCCESS:
+            steps = event.worker.result or []
+            lines = [f"[b]Plan[/b]: {len(steps)} steps, in this order"]
+            lines += [f"  {i:2}. {escape(title)}" + (f" [dim]({escape(comp)})[/dim]" if comp else "")
+                      + (" [yellow]dry-run[/yellow]" if self.session.simulated(step_id) else "")
+                      for i, (step_id, title, comp) in enumerate(steps, start=1)]
+            plan.update("\n".join(lines))
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            if isinstance(error, InstallerError):
+                text = error.message + (f"\n{error.hint}" if error.hint else "")
+            else:
+                text = repr(error)
+            plan.update(f"[b red]The plan cannot be built:[/] {escape(text)}")
+            plan.add_class("-failed")
+
+    @on(Button.Pressed, "#save")
+    @on(Input.Submitted, "#profile-path")
+    def action_save(self) -> Path | None:
+        """Save the answers as a profile file (mode 0600)."""
+        model = self.session.model
+        model.save_secrets = self.query_one("#save-secrets", Checkbox).value
+        status = self.query_one("#save-status", Static)
+        try:
+            path = self.session.save_profile(Path(self.query_one("#profile-path", Input).value).expanduser())
+        except InstallerError as exc:
+            status.update(f"[red]Not saved: {escape(exc.message)}[/]")
+            return None
+        secret_note = "with the password" if model.save_secrets else "without the password"
+        status.update(f"[green]Saved {escape(str(path))}[/] ({secret_note}, mode 0600)")
+        return path
+
+    def can_leave(self) -> bool:
+        """Install needs a confirmation; the answer comes back through a callback."""
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            if self.action_save() is None:
+                self.notify("The profile could not be saved; the install starts anyway.", severity="warning")
+            self.wizard.start_install()
+
+        self.app.push_screen(ConfirmScreen(self.session.confirm_question(), yes="Install"), answered)
+        return False

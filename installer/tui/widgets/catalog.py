@@ -1,0 +1,138 @@
+"""The notebook image catalog as a table, and the dialog that edits one entry."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical
+from textual.markup import escape
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
+
+from installer.errors import InstallerError
+from installer.tui.widgets.fields import Field
+from installer.wizard_model import CatalogEntry, parse_int, parse_limit
+
+
+class CatalogTable(DataTable[Text]):
+    """One row per notebook image: offered or not, name, image, limits, warnings."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle", "On/off"),
+        Binding("enter", "edit", "Edit image"),
+    ]
+
+    class EditRequested(Message):
+        """The operator wants to edit entry ``index``."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, entries: list[CatalogEntry], **kwargs: object) -> None:
+        super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
+        self.entries = entries
+        """The model's catalog list, edited in place."""
+
+    def on_mount(self) -> None:
+        """Columns that fit 80 columns."""
+        self.add_column("On", key="on", width=3)
+        self.add_column("Name", key="name", width=20)
+        self.add_column("Image", key="image", width=26)
+        self.add_column("CPU", key="cpu", width=4)
+        self.add_column("Mem", key="mem", width=5)
+        self.add_column("GPU", key="gpu", width=3)
+        self.add_column("!", key="warn", width=1)
+        self.refresh_rows()
+
+    def refresh_rows(self) -> None:
+        """Redraw every row from ``entries``, keeping the cursor."""
+        row = self.cursor_row
+        self.clear()
+        for index, entry in enumerate(self.entries):
+            self.add_row(
+                Text("✔" if entry.enabled else "✘", style="green" if entry.enabled else "red"),
+                Text(entry.display_name), Text(entry.image, overflow="ellipsis", no_wrap=True),
+                Text(f"{entry.cpu_limit:g}" if entry.cpu_limit else "-"), Text(entry.mem_limit or "-"),
+                Text(str(entry.gpus)), Text("▲" if entry.warnings else "", style="yellow"),
+                key=str(index),
+            )
+        if self.entries:
+            self.move_cursor(row=min(max(row, 0), len(self.entries) - 1))
+
+    def action_toggle(self) -> None:
+        """Offer or stop offering the image under the cursor."""
+        if not self.entries:
+            return
+        entry = self.entries[self.cursor_row]
+        entry.enabled = not entry.enabled
+        self.refresh_rows()
+
+    def action_edit(self) -> None:
+        """Ask the screen to open the editor for the highlighted entry."""
+        if self.entries:
+            self.post_message(self.EditRequested(self.cursor_row))
+
+
+class ImageEditScreen(ModalScreen[bool]):
+    """Edit one catalog entry; dismisses True when saved."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, entry: CatalogEntry) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def compose(self) -> ComposeResult:
+        """The entry's fields."""
+        entry = self.entry
+        with Vertical(id="dialog"):
+            yield Static(f"[b]Notebook image[/b] {escape(entry.image)}")
+            for warning in entry.warnings:
+                yield Static(f"[yellow]▲ {escape(warning)}[/]", classes="image-warning")
+            with Grid(classes="form"):
+                yield Label("Offered")
+                yield Checkbox("offered to users", entry.enabled, id="enabled", compact=True)
+                yield Label("Display name")
+                yield Field(entry.display_name, id="display-name", compact=True)
+                yield Label("CPU limit")
+                yield Field(f"{entry.cpu_limit:g}" if entry.cpu_limit else "", placeholder="none", id="cpu",
+                            compact=True)
+                yield Label("Memory limit")
+                yield Field(entry.mem_limit or "", placeholder="none, e.g. 8G", id="mem", compact=True)
+                yield Label("GPUs")
+                yield Field(str(entry.gpus), id="gpus", type="integer", compact=True)
+            yield Static("", id="edit-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save", id="save", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#save")
+    @on(Input.Submitted)
+    def _save(self) -> None:
+        try:
+            cpu = parse_limit(self.query_one("#cpu", Input).value)
+            gpus = parse_int(self.query_one("#gpus", Input).value or "0", "GPUs")
+        except InstallerError as exc:
+            self.query_one("#edit-error", Static).update(f"[red]{escape(exc.message)}[/]")
+            return
+        name = self.query_one("#display-name", Input).value.strip()
+        if not name:
+            self.query_one("#edit-error", Static).update("[red]The display name cannot be empty.[/]")
+            return
+        self.entry.enabled = self.query_one("#enabled", Checkbox).value
+        self.entry.display_name = name
+        self.entry.cpu_limit = cpu
+        self.entry.mem_limit = self.query_one("#mem", Input).value.strip() or None
+        self.entry.gpus = gpus
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        """Close without changing the entry."""
+        self.dismiss(False)

@@ -1,0 +1,115 @@
+"""``./install.sh import``: import the bundle's images into containerd (or Docker).
+
+By default into MicroK8s's containerd (socket
+``/var/snap/microk8s/common/run/containerd.sock``, namespace ``k8s.io``, through
+MicroK8s's own ``ctr`` when installed); the options aim it at any containerd (k3s,
+RKE2, tests) or at Docker. Images already present with the same image ID are
+skipped; each file is verified before it is imported; one bad file does not stop
+the others. Exit code: 0 all present, 1 the store refused an image, 2 a bundle
+file is missing or does not match its checksum, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+from installer.bundle.importer import (
+    DEFAULT_NAMESPACE,
+    MICROK8S_SOCKET,
+    ContainerdStore,
+    DockerStore,
+    ImageImporter,
+    ImageStore,
+)
+from installer.bundle.requirements import load_bundle
+from installer.bundle.step import select_items
+from installer.engine.commands import RealRunner
+from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
+from installer.errors import ExitCode, UsageError
+from installer.headless.console import human_bytes
+from installer.verbs.common import emit_json, stderr
+from installer.verbs.verify import add_bundle_options, bundle_dir
+
+NAME = "import"
+HELP = "import the bundle's container images into containerd (MicroK8s by default) or Docker"
+EXAMPLES = """\
+sudo ./install.sh import
+  sudo ./install.sh import --bundle /media/usb/offline-images --jobs 2
+  ./install.sh import --containerd-socket /run/k3s/containerd/containerd.sock --namespace k8s.io --json
+  ./install.sh import --backend docker --component jupyterhub"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options."""
+    add_bundle_options(parser)
+    parser.add_argument("--containerd-socket", type=Path, default=MICROK8S_SOCKET, metavar="PATH",
+                        help=f"containerd socket (default: {MICROK8S_SOCKET})")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE,
+                        help=f"containerd namespace (default: {DEFAULT_NAMESPACE}, the one Kubernetes uses)")
+    parser.add_argument("--ctr", metavar="PATH", help="ctr binary (default: MicroK8s's, else ctr on PATH)")
+    parser.add_argument("--backend", choices=("containerd", "docker"), default="containerd",
+                        help="where to import (default: containerd)")
+    parser.add_argument("--docker-host", metavar="URL", help="Docker daemon for --backend docker (e.g. unix:///run/docker.sock)")
+    parser.add_argument("--component", action="append", metavar="NAME",
+                        help="import only this component's images (repeatable; default: every image in the bundle)")
+
+
+class _ProgressPrinter:
+    """Diagnostics on stderr: a line per finished archive, and a progress line on a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.lock = threading.Lock()
+
+    def emit(self, event: Event) -> None:
+        with self.lock:
+            if isinstance(event, StepProgress) and self.tty and event.overall_total:
+                elapsed = max(time.monotonic() - self.start, 1e-3)
+                rate = (event.overall_done or 0) / elapsed
+                sys.stderr.write(f"\r\x1b[K{event.message:<9} {event.item}  {event.done * 100 // max(event.total or 1, 1):3d}%"
+                                 f"  all {human_bytes(event.overall_done or 0)} / {human_bytes(event.overall_total)}"
+                                 f"  {human_bytes(rate)}/s")
+                sys.stderr.flush()
+            elif isinstance(event, LogLine):
+                prefix = "\r\x1b[K" if self.tty else ""
+                sys.stderr.write(f"{prefix}{event.message}\n")
+                sys.stderr.flush()
+            elif isinstance(event, ItemFinished):
+                pass  # the LogLine that follows says it in words
+
+
+def _store(args: argparse.Namespace, runner: RealRunner) -> ImageStore:
+    if args.backend == "docker":
+        return DockerStore(runner, host=args.docker_host)
+    return ContainerdStore(runner, args.containerd_socket, args.namespace, args.ctr)
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Import and print the summary (or the JSON report)."""
+    if args.jobs < 1:
+        msg = f"--jobs must be at least 1, got {args.jobs}"
+        raise UsageError(msg, "containerd is CPU-bound: 2 lanes suit most hosts.")
+    bundle = load_bundle(bundle_dir(args), jobs=args.jobs)
+    for warning in bundle.warnings:
+        stderr(f"warning: {warning}")
+    items = select_items(bundle, args.component)
+    sink = _ProgressPrinter()
+    runner = RealRunner()
+    importer = ImageImporter(_store(args, runner), sink=sink, step_id="import-images", jobs=args.jobs)
+    try:
+        report = importer.run(items)
+    except KeyboardInterrupt:
+        importer.cancel.set()
+        raise
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        for result in report.failed:
+            print(f"FAIL {result.item.name}: {result.reason}")
+        print(report.summary())
+    return report.exit_code

@@ -1,0 +1,190 @@
+"""``./install.sh plan``: write what the install would apply and print its ordered commands.
+
+A reviewer gets, in ``--out``, one file per enabled component (``jupyterhub-values.yaml``,
+``gpu-operator-values.yaml``, ``rdma-shared-dev-plugin.yaml``) generated for this host
+(or a copied host tree with ``--host-root``), and on stdout every step in order with
+the commands it would run, the files it would write and what it would wait for.
+Nothing on the host changes: the steps run against a dry-run runner, which still runs
+read-only probes so steps already done on this host show as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from installer.components.gpu_operator.steps import VALUES_FILE as GPU_VALUES_FILE
+from installer.components.gpu_operator.steps import values_for as gpu_values_for
+from installer.components.jupyterhub.steps import VALUES_FILE as HUB_VALUES_FILE
+from installer.components.jupyterhub.steps import values_for as hub_values_for
+from installer.components.microk8s.steps import dump_values
+from installer.components.rdma.steps import MANIFEST_FILE as RDMA_FILE
+from installer.components.rdma.steps import plugin_image
+from installer.components.rdma.manifests import rdma_manifests
+from installer.components.registry import PlanOptions, build_plan
+from installer.config.profile import Profile, load_profile
+from installer.engine.commands import DryRunRunner, Redactor
+from installer.engine.events import CheckReported, CollectingSink, CommandRan, FileWritten, LogLine
+from installer.engine.files import DryRunFileWriter, FileWriter
+from installer.engine.plan import Plan, StepContext
+from installer.errors import ExitCode, InstallerError
+from installer.verbs.common import emit_json
+
+NAME = "plan"
+HELP = "write the Helm values and manifests the install would apply, and print its ordered commands"
+EXAMPLES = """\
+./install.sh plan --profile profiles/cpu.yaml --out /tmp/plan
+  ./install.sh plan --profile profiles/gpu-rdma.yaml --host-root /tmp/host-copy --out /tmp/plan
+  ./install.sh plan --profile profiles/gpu.yaml --out /tmp/plan --json > plan.json"""
+
+INSTALL_STATE_DIR: Final = Path("/var/lib/jupyterhub-offline-installer")
+"""Where a real install keeps its generated files (shown in the plan's commands)."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options. Defaults are SUPPRESS so the same options given before ``plan`` still count."""
+    parser.add_argument("--profile", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                        help="profile YAML (default: built-in defaults)")
+    parser.add_argument("--host-root", type=Path, metavar="DIR", default=argparse.SUPPRESS,
+                        help="read /sys, /proc and /etc under DIR (a copy of the target host's)")
+    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS,
+                        help="offline-images folder (default: the profile's)")
+    parser.add_argument("--out", type=Path, metavar="DIR", required=True,
+                        help="folder for the generated values and manifests (created; files are replaced)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+@dataclass
+class PlannedStep:
+    """One step as the plan shows it."""
+
+    id: str
+    title: str
+    status: str
+    """``would run``, ``skipped`` (already done on this host) or ``would fail``."""
+    reason: str = ""
+    commands: list[list[str]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"id": self.id, "title": self.title, "status": self.status, "reason": self.reason,
+                "commands": self.commands, "files": self.files, "notes": self.notes}
+
+
+def _profile(args: argparse.Namespace) -> Profile:
+    path = getattr(args, "profile", None)
+    profile = load_profile(path) if path else Profile()
+    bundle = getattr(args, "bundle", None)
+    if bundle is not None:
+        profile = profile.model_copy(update={"bundle": Path(bundle).resolve()})
+    return profile
+
+
+def walk_plan(plan: Plan, ctx: StepContext, sink: CollectingSink) -> list[PlannedStep]:
+    """Each step's dry-run: skipped when done, else what it would run; a failure does not stop the walk.
+
+    Unlike the install, later steps are still shown after one that would fail, so
+    a reviewer sees the whole plan at once.
+    """
+    planned: list[PlannedStep] = []
+    for step in plan.steps:
+        ctx.step_id = ctx.runner.step_id = ctx.files.step_id = step.id
+        start = len(sink.events)
+        item = PlannedStep(step.id, step.title, "would run")
+        try:
+            if step.is_done(ctx) is True:
+                item.status, item.reason = "skipped", "already done on this host"
+            else:
+                step.run(ctx)
+        except InstallerError as exc:
+            item.status, item.reason = "would fail", exc.message + (f" ({exc.hint})" if exc.hint else "")
+        for event in sink.events[start:]:
+            if isinstance(event, CommandRan) and event.dry_run:
+                item.commands.append(list(event.argv))
+            elif isinstance(event, FileWritten):
+                item.files.append(f"{event.path} (mode {event.mode:o})")
+            elif isinstance(event, LogLine) and event.level != "debug":
+                item.notes.append(f"{event.level}: {event.message}" if event.level != "info" else event.message)
+            elif isinstance(event, CheckReported) and event.status == "warn":
+                item.notes.append(f"warning: {event.title}: {event.found}" + (f" ({event.hint})" if event.hint else ""))
+        planned.append(item)
+    ctx.step_id = ctx.runner.step_id = ctx.files.step_id = None
+    return planned
+
+
+def write_component_files(profile: Profile, ctx: StepContext, out: Path, writer: FileWriter) -> list[Path]:
+    """The values and manifests of every enabled component, for review (the hub's file is 0600)."""
+    from installer.components.microk8s.steps import host_facts
+
+    bundle = profile.bundle_dir()
+    facts = host_facts(ctx)
+    written = [writer.write(out / HUB_VALUES_FILE, dump_values(hub_values_for(profile, bundle)), mode=0o600)]
+    if profile.gpu_operator.enabled:
+        values = gpu_values_for(profile.gpu_operator, facts.host_driver, bundle)
+        written.append(writer.write(out / GPU_VALUES_FILE, dump_values(values), mode=0o600))
+    if profile.rdma.enabled:
+        text = rdma_manifests(profile.rdma, facts.infiniband, plugin_image(profile.rdma, bundle))
+        written.append(writer.write(out / RDMA_FILE, text, mode=0o644))
+    return written
+
+
+def make_plan(profile: Profile, host_root: Path) -> tuple[list[PlannedStep], StepContext, CollectingSink]:
+    """Dry-run every step of the profile's plan on this host (or ``host_root``)."""
+    redactor = Redactor(profile.secrets())
+    sink = CollectingSink()
+    runner = DryRunRunner(sink, redactor)
+    ctx = StepContext(runner=runner, files=DryRunFileWriter(sink, redactor), sink=sink, profile=profile,
+                      state_dir=INSTALL_STATE_DIR, host_root=host_root,
+                      skip_checks=frozenset(profile.preflight.skip_checks))
+    options = PlanOptions(dry_run=True, host_root=host_root, bundle_dir=profile.bundle_dir(),
+                          import_images=_can_import())
+    planned = walk_plan(build_plan(profile, options), ctx, sink)
+    return planned, ctx, sink
+
+
+def _can_import() -> bool:
+    try:
+        import installer.bundle.step  # noqa: F401 - only asking whether the import step exists
+    except ImportError:
+        return False
+    return True
+
+
+def render(profile: Profile, host_root: Path, planned: list[PlannedStep], written: list[Path]) -> str:
+    """The plan for people."""
+    source = str(profile.source) if profile.source else "built-in defaults"
+    lines = [f"Install plan for {source} (bundle {profile.bundle_dir()}, host {host_root})", "",
+             "Generated for review:"]
+    lines += [f"  {path}" for path in written]
+    lines.append("")
+    for index, step in enumerate(planned, start=1):
+        state = "" if step.status == "would run" else f"  [{step.status}: {step.reason}]"
+        lines.append(f"{index:2d}. {step.id}: {step.title}{state}")
+        for path in step.files:
+            lines.append(f"      write {path}")
+        for argv in step.commands:
+            lines.append("      $ " + " ".join(argv))
+        for note in step.notes:
+            lines.append("      # " + note.replace("\n", "\n      #   "))
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Write the files, print the plan; exit 0 (a step that would fail is shown, not raised)."""
+    profile = _profile(args)
+    host_root = Path(getattr(args, "host_root", None) or "/")
+    planned, ctx, _ = make_plan(profile, host_root)
+    writer = FileWriter(redactor=Redactor(profile.secrets()))
+    written = write_component_files(profile, ctx, Path(args.out), writer)
+    if getattr(args, "json", False):
+        emit_json({"profile": str(profile.source) if profile.source else None, "bundle": str(profile.bundle_dir()),
+                   "host_root": str(host_root), "files": [str(p) for p in written],
+                   "steps": [s.to_dict() for s in planned]})
+    else:
+        sys.stdout.write(render(profile, host_root, planned, written))
+    return ExitCode.OK

@@ -1,0 +1,90 @@
+"""``./install.sh verify``: check every file of the bundle against its manifest.
+
+Size and sha256 of each file (hashed in parallel), the refs and image IDs inside
+each image archive, and nothing missing. A mismatch names the file, what was
+expected and what was found, and the exit code is 2. A folder without a manifest
+cannot be checked against checksums: its archives' own indexes are read instead,
+with a warning, and ``bundle lock`` writes a manifest for next time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Final
+
+from installer.bundle.manifest import MANIFEST_NAME, load_manifest
+from installer.bundle.scan import NO_CHECKSUM_HINT, NO_CHECKSUM_WARNING, scan_folder
+from installer.bundle.verify import verify_bundle
+from installer.errors import ExitCode
+from installer.verbs.common import emit_json, profile_from_args, stderr
+
+NAME = "verify"
+HELP = "check the offline bundle's files (size, sha256, image refs) against its manifest"
+EXAMPLES = """\
+./install.sh verify
+  ./install.sh verify --bundle /media/usb/offline-images --jobs 4
+  ./install.sh verify --bundle offline-images --json > verify.json"""
+
+DEFAULT_JOBS: Final = 2
+
+
+def add_bundle_options(parser: argparse.ArgumentParser) -> None:
+    """``--profile``, ``--bundle``, ``--jobs``, ``--json`` (shared with ``import`` and ``bundle``)."""
+    parser.add_argument("--profile", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                        help="profile YAML (its bundle folder and components; default: built-in)")
+    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS,
+                        help="offline-images folder (default: the profile's, else offline-images/ next to install.sh)")
+    parser.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, metavar="N",
+                        help=f"parallel workers (default: {DEFAULT_JOBS})")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def bundle_dir(args: argparse.Namespace) -> Path:
+    """``--bundle`` if given, else the profile's bundle folder."""
+    bundle = getattr(args, "bundle", None)
+    return Path(bundle) if bundle else profile_from_args(args).bundle_dir()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options."""
+    add_bundle_options(parser)
+    parser.add_argument("--no-refs", action="store_true",
+                        help="check sizes and checksums only, not the images inside archives (faster for .gz)")
+
+
+def _run_without_manifest(bundle: Path, args: argparse.Namespace) -> ExitCode:
+    scan = scan_folder(bundle, jobs=max(1, args.jobs))
+    warning = NO_CHECKSUM_WARNING.format(bundle=bundle)
+    if args.json:
+        emit_json({"bundle": str(bundle), "ok": not scan.problems, "manifest": False, "warning": warning,
+                   "images": [{"file": i.file, "size": i.size, "refs": list(i.info.refs),
+                               "digests": [im.config_digest for im in i.info.images]} for i in scan.images],
+                   "problems": scan.problems})
+    else:
+        stderr(f"warning: {warning}")
+        stderr(f"hint: {NO_CHECKSUM_HINT.format(bundle=bundle)}")
+        for image in scan.images:
+            print(f"readable  {image.file}: {', '.join(image.info.refs) or '(untagged)'}")
+        for problem in scan.problems:
+            print(f"FAIL      {problem}")
+    return ExitCode.BAD_INPUT if scan.problems else ExitCode.OK
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Verify and print the verdicts; exit 2 on any mismatch."""
+    bundle = bundle_dir(args)
+    if not (bundle / MANIFEST_NAME).is_file() and bundle.is_dir():
+        return _run_without_manifest(bundle, args)
+    manifest = load_manifest(bundle / MANIFEST_NAME)
+    report = verify_bundle(bundle, manifest, jobs=max(1, args.jobs), check_refs=not args.no_refs)
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        for check in report.checks:
+            print(f"{'ok' if check.ok else 'FAIL':<5} {check.message}")
+        for name in report.unlisted:
+            stderr(f"note: {name} is in the folder but not in the manifest (not checked, not imported)")
+        print(f"{len(report.checks) - len(report.failures)} of {len(report.checks)} files match the manifest"
+              f" ({report.bytes_hashed / 1e6:.0f} MB hashed)")
+    return ExitCode.OK if report.ok else ExitCode.BAD_INPUT

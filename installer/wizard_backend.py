@@ -1,0 +1,476 @@
+"""What the wizard's screens ask the engine, in one place and without Textual.
+
+Each function here is called from a worker thread by one screen and returns plain
+data (or emits events to the sink it is given). Keeping them out of the screens
+means the wizard, the headless mode and the tests share the same logic, and a
+screen stays a view over data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from installer.engine.commands import RealRunner
+from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
+from installer.errors import InstallerError
+from installer.wizard_model import ComponentChoice, WizardModel, hub_url, human_bytes
+
+if TYPE_CHECKING:
+    from installer.engine.runner import RunResult
+    from installer.probes.model import HostFacts
+    from installer.session import InstallOptions
+
+_LOGGER: Final = logging.getLogger(__name__)
+
+ARCHIVE_SUFFIXES: Final = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd")
+
+
+@dataclass(frozen=True)
+class BundleSummary:
+    """What the Welcome screen says about the bundle."""
+
+    path: Path
+    exists: bool
+    total_bytes: int = 0
+    image_files: int = 0
+    components: tuple[str, ...] = ()
+    has_manifest: bool = False
+    verified: bool | None = None
+    """True: every file matched its checksum; False: a mismatch; None: not checked (yet)."""
+    problems: tuple[str, ...] = ()
+
+    def headline(self) -> str:
+        """One line: size, images, components."""
+        if not self.exists:
+            return f"No bundle at {self.path}"
+        parts = [human_bytes(self.total_bytes), f"{self.image_files} image files"]
+        if self.components:
+            parts.append("components: " + ", ".join(self.components))
+        return " · ".join(parts)
+
+    def trust(self) -> str:
+        """Whether the files can be, or were, checked."""
+        if not self.has_manifest:
+            return "no manifest: nothing can be checked against a known checksum"
+        if self.verified is True:
+            return "verified: every file matches the manifest's sha256"
+        if self.verified is False:
+            return "NOT verified: " + "; ".join(self.problems[:2])
+        return "manifest with checksums: every file is verified before it is imported"
+
+
+@dataclass
+class PreflightReport:
+    """Checks, hardware and recommendations from one preflight run."""
+
+    checks: list[CheckReported] = field(default_factory=list)
+    facts: HostFacts | None = None
+    choices: list[ComponentChoice] = field(default_factory=list)
+    image_warnings: dict[str, list[str]] = field(default_factory=dict)
+    """Notebook image ref -> warnings from its archive config (user, missing singleuser)."""
+    error: str = ""
+    """Set when preflight itself could not run (the message and hint)."""
+
+    @property
+    def failed(self) -> list[CheckReported]:
+        """Checks that block the install."""
+        return [c for c in self.checks if c.status == "fail"]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks Next."""
+        return not self.failed and not self.error
+
+
+@dataclass
+class WizardSession:
+    """The state one wizard run carries from screen to screen."""
+
+    options: InstallOptions
+    """Runner options (bundle, containerd socket, dry-run...); the profile comes from ``model``."""
+    model: WizardModel
+    log_file: Path | None = None
+    demo_notes: tuple[str, ...] = ()
+    """Lines the screens show when this is the demo (what is real, what is a dry-run)."""
+    preflight: PreflightReport | None = None
+    saved_profile: Path | None = None
+    result: RunResult | None = None
+    profile_dir: Path | None = None
+    """Where Review proposes to save the profile (default: ``profiles/`` next to install.sh)."""
+
+    @classmethod
+    def start(cls, options: InstallOptions, *, log_file: Path | None = None, demo_notes: tuple[str, ...] = (),
+              profile_dir: Path | None = None) -> WizardSession:
+        """A session whose answers start from ``options.profile``."""
+        return cls(options=options, model=WizardModel.from_profile(options.profile), log_file=log_file,
+                   demo_notes=demo_notes, profile_dir=profile_dir)
+
+    def default_profile_path(self) -> Path:
+        """``profiles/<hostname>.yaml`` next to install.sh (the demo: in its temp folder)."""
+        from installer.config.profile import PROJECT_ROOT
+
+        if self.model.save_path is not None:
+            return self.model.save_path
+        folder = self.profile_dir or PROJECT_ROOT / "profiles"
+        name = socket.gethostname().split(".")[0] or "this-server"
+        return folder / f"{'demo' if self.is_demo else name}.yaml"
+
+    def save_profile(self, path: Path | None = None) -> Path:
+        """Save the answers as a profile with the bundle in effect; remembers the path for Done.
+
+        Raises:
+            InstallerError: invalid answers or an unwritable file (the message names it).
+        """
+        saved = self.model.save(path, bundle=self.options.bundle())
+        self.saved_profile = saved
+        return saved
+
+    def simulated(self, step_id: str) -> bool:
+        """Whether ``step_id`` runs as a dry-run in this session (all of them, or MicroK8s's in the demo)."""
+        if self.options.dry_run:
+            return True
+        if self.options.microk8s_dry_run:
+            from installer.demo import REAL_STEPS
+
+            return step_id not in REAL_STEPS
+        return False
+
+    def confirm_question(self) -> str:
+        """What Install asks before it changes anything."""
+        if self.options.dry_run:
+            return "Run the plan as a dry-run? Nothing on this host will change."
+        lines = [f"Install JupyterHub on this host from {self.options.bundle()}?", ""]
+        if self.options.microk8s_dry_run:
+            lines.append("Images are imported for real; the MicroK8s and Helm steps are a DRY-RUN "
+                         "(MicroK8s is not installed here).")
+        else:
+            lines.append("This changes the host: snaps, MicroK8s, Helm releases.")
+        lines.append("A cancelled or failed run resumes when started again.")
+        return "\n".join(lines)
+
+    @property
+    def is_demo(self) -> bool:
+        """True for ``./install.sh --demo``."""
+        return bool(self.demo_notes)
+
+    def install_options(self) -> InstallOptions:
+        """The options with the profile the operator's answers describe.
+
+        Raises:
+            ProfileError: an answer is invalid (naming the field).
+        """
+        return dataclasses.replace(self.options, profile=self.model.to_profile())
+
+
+# --- Welcome -----------------------------------------------------------------------------
+
+
+def summarize_bundle(bundle_dir: Path) -> BundleSummary:
+    """Size, image files and components of the bundle, from its manifest when there is one."""
+    if not bundle_dir.is_dir():
+        return BundleSummary(bundle_dir, exists=False,
+                             problems=(f"{bundle_dir} does not exist or is not a folder",))
+    manifest_path = bundle_dir / "manifest.yaml"
+    components: tuple[str, ...] = ()
+    total = 0
+    images = 0
+    problems: list[str] = []
+    if manifest_path.is_file():
+        try:
+            from installer.bundle.manifest import load_manifest
+
+            manifest = load_manifest(manifest_path)
+            components = tuple(sorted(_manifest_components(manifest)))
+        except ImportError:
+            _LOGGER.debug("bundle module not available; summarising from files only")
+        except InstallerError as exc:
+            problems.append(exc.message)
+    for path in bundle_dir.rglob("*"):
+        if path.is_file():
+            total += path.stat().st_size
+            if path.name.endswith(ARCHIVE_SUFFIXES) and "charts" not in path.parts:
+                images += 1
+    return BundleSummary(bundle_dir, exists=True, total_bytes=total, image_files=images, components=components,
+                         has_manifest=manifest_path.is_file(), problems=tuple(problems),
+                         verified=False if problems else None)
+
+
+def verify_summary(summary: BundleSummary, sink: EventSink | None = None,
+                   cancel: threading.Event | None = None) -> BundleSummary:
+    """Check every file of the bundle against its manifest (sha256 and refs); progress goes to ``sink``.
+
+    Returns ``summary`` with ``verified`` set (and the first problems named), or
+    unchanged when there is no manifest to check against.
+    """
+    from installer.engine.events import StepProgress
+
+    if not summary.exists or not summary.has_manifest:
+        return summary
+    sink = sink or NullSink()
+    try:
+        from installer.bundle.manifest import load_manifest
+        from installer.bundle.verify import verify_bundle
+
+        manifest = load_manifest(summary.path / "manifest.yaml")
+
+        def progress(done: int, total: int) -> None:
+            sink.emit(StepProgress(step_id="verify", done=done, total=total, message="verifying checksums"))
+
+        report = verify_bundle(summary.path, manifest, on_progress=progress, cancel=cancel)
+    except InstallerError as exc:
+        return dataclasses.replace(summary, verified=False, problems=(exc.message,))
+    problems = tuple(check.message for check in report.failures)
+    return dataclasses.replace(summary, verified=report.ok, problems=problems)
+
+
+def _manifest_components(manifest: Any) -> list[str]:
+    comps = getattr(manifest, "components", None)
+    if isinstance(comps, dict):
+        return [name for name, entry in comps.items() if entry]
+    return []
+
+
+# --- Preflight ---------------------------------------------------------------------------
+
+
+def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> PreflightReport:
+    """Probe the host and run the checks for ``options.profile``; each check is also emitted to ``sink``.
+
+    Never raises for an operator-facing problem: the report carries it, so the
+    screen can show it with a way to re-run.
+    """
+    sink = sink or NullSink()
+    collecting = CollectingSink()
+
+    class _Both:
+        def emit(self, event: Any) -> None:
+            collecting.emit(event)
+            sink.emit(event)
+
+    report = PreflightReport()
+    try:
+        facts, checks, choices = _preflight_engine(options, _Both())
+    except InstallerError as exc:
+        report.error = exc.message + (f"\n{exc.hint}" if exc.hint else "")
+        sink.emit(LogLine(level="error", message=report.error))
+        return report
+    report.facts = facts
+    report.checks = checks or collecting.of(CheckReported)
+    report.choices = choices
+    report.image_warnings = notebook_image_warnings(options)
+    return report
+
+
+def notebook_image_warnings(options: InstallOptions) -> dict[str, list[str]]:
+    """Image ref -> the image checks' warnings, for every catalog entry (enabled or not).
+
+    The catalog shows them beside each image, so the operator sees before enabling
+    an image that it runs as root or lacks ``jupyterhub-singleuser``.
+    """
+    try:
+        from installer.bundle.manifest import load_manifest
+        from installer.components.jupyterhub.image_checks import check_notebook_images
+    except ImportError:  # pragma: no cover - both ship with the installer
+        return {}
+    bundle_dir = options.bundle()
+    manifest_path = bundle_dir / "manifest.yaml"
+    try:
+        manifest = load_manifest(manifest_path) if manifest_path.is_file() else None
+    except InstallerError:
+        return {}
+    if manifest is None:
+        return {}
+    warnings: dict[str, list[str]] = {}
+    hub = options.profile.jupyterhub
+    for image in hub.images:
+        single = hub.model_copy(update={"images": [image.model_copy(update={"enabled": True})]})
+        for result in check_notebook_images(single, bundle_dir, manifest):
+            if result.status in ("warn", "fail"):
+                warnings.setdefault(image.image, []).append(result.hint or f"{result.title}: {result.found}")
+    return warnings
+
+
+def _preflight_engine(options: InstallOptions,
+                      sink: EventSink) -> tuple[Any, list[CheckReported], list[ComponentChoice]]:
+    """Probe, check and suggest with the preflight engine, as the install's first step does."""
+    from installer.preflight.checks import run_checks
+    from installer.preflight.suggestions import suggest
+    from installer.probes import probe_host
+
+    profile = options.profile
+    bundle_dir = options.bundle()
+    facts = probe_host(RealRunner(NullSink()), options.host_root, bundle_dir if bundle_dir.is_dir() else None)
+    bundle_bytes, has_snaps = _bundle_needs(bundle_dir)
+    skipped = options.all_skipped_checks()
+    checks = []
+    for result in run_checks(facts, profile, bundle_bytes=bundle_bytes, bundle_has_snaps=has_snaps):
+        event = result.to_event()
+        if result.id in skipped and result.status in ("fail", "warn"):
+            hint = f"skipped on request ({result.status}): {result.hint}"
+            event = dataclasses.replace(event, status="skipped", hint=hint)
+        checks.append(event)
+        sink.emit(event)
+    choices = [
+        ComponentChoice(s.component, _TITLES.get(s.component, s.component), s.suggested, s.reason, usable=True)
+        for s in suggest(facts)
+    ]
+    return facts, checks, choices
+
+
+_TITLES: Final = {"gpu_operator": "NVIDIA GPU Operator", "rdma": "RDMA shared device plugin"}
+
+
+def _bundle_needs(bundle_dir: Path) -> tuple[int | None, bool]:
+    """Bytes of image files and whether the MicroK8s snaps are there, from the manifest."""
+    manifest_path = bundle_dir / "manifest.yaml"
+    if not manifest_path.is_file():
+        return None, False
+    try:
+        from installer.bundle.manifest import load_manifest
+
+        manifest = load_manifest(manifest_path)
+    except InstallerError:
+        return None, False
+    size = sum(entry.size for _, entry in manifest.images())
+    return size, manifest.find_snap("microk8s") is not None
+
+
+# --- Install -----------------------------------------------------------------------------
+
+
+def plan_outline(options: InstallOptions) -> list[tuple[str, str, str]]:
+    """``(step id, title, component)`` of every step the install will run, in order.
+
+    Raises:
+        InstallerError: the plan cannot be built (bundle or profile problem).
+    """
+    from installer.session import build_plan
+
+    plan = build_plan(options)
+    return [(step.id, step.title, step.component) for step in plan.steps]
+
+
+def install(options: InstallOptions, sink: EventSink, cancel: threading.Event) -> RunResult:
+    """Run the install; errors before the first step (lock, plan) come back as a failed result."""
+    from installer.engine.runner import RunResult
+    from installer.session import make_redactor, run_install
+
+    redactor = make_redactor(options.profile)
+    runner = None
+    if options.microk8s_dry_run and not options.dry_run:
+        from installer.demo import StepScopedDryRunRunner
+
+        runner = StepScopedDryRunRunner(sink, redactor)
+    try:
+        return run_install(options, sink, redactor=redactor, runner=runner, cancel=cancel)
+    except InstallerError as exc:
+        sink.emit(LogLine(level="error", message=exc.message + (f" — {exc.hint}" if exc.hint else "")))
+        return RunResult("failed", exc.exit_code, [], exc)
+
+
+def probe_runner() -> RealRunner:
+    """The runner for read-only probes started by the wizard."""
+    return RealRunner(NullSink())
+
+
+# --- Review and Done -----------------------------------------------------------------------
+
+
+def review_lines(session: WizardSession) -> list[str]:
+    """The operator's choices in a few plain lines."""
+    model = session.model
+    options = session.options
+    enabled = [e for e in model.catalog if e.enabled]
+    optional = [name for name, on in (("GPU Operator", model.gpu_operator), ("RDMA plugin", model.rdma)) if on]
+    auth = ("sign-up, admins approve" + (" (open sign-up)" if model.open_signup else "")
+            if model.auth_type == "native" else "one shared password")
+    lines = [
+        f"Bundle      {options.bundle()}",
+        "Components  MicroK8s, JupyterHub" + (", " + ", ".join(optional) if optional else ""),
+        f"Admins      {', '.join(model.admin_users) or '-'}" + (
+            f"   allowed: {', '.join(model.allowed_users)}" if model.allowed_users else ""),
+        f"Login       {auth}",
+        f"Storage     {model.storage_size} per user   port {model.node_port}",
+        f"Images      {len(enabled)} of {len(model.catalog)} offered: " + ", ".join(e.display_name for e in enabled),
+    ]
+    if options.dry_run:
+        lines.append("Mode        DRY-RUN: nothing on this host changes")
+    elif options.microk8s_dry_run:
+        lines.append(f"Mode        images imported for real into {options.containerd_socket}; "
+                     "MicroK8s/Helm steps are a dry-run")
+    return lines
+
+
+@dataclass(frozen=True)
+class DoneReport:
+    """What the Done screen says."""
+
+    status: str
+    headline: str
+    url: str = ""
+    login: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+
+def done_report(session: WizardSession) -> DoneReport:
+    """The end of the run in words: the URL and login when it worked, the failures and hints otherwise."""
+    result = session.result
+    options = session.options
+    model = session.model
+    files = []
+    if session.log_file is not None:
+        files.append(f"Log file: {session.log_file}")
+    if session.saved_profile is not None:
+        files.append(f"Profile:  {session.saved_profile}")
+        if session.is_demo:
+            files.append(f"Replay headless (the demo's bundle is removed when it ends): "
+                         f"./install.sh --demo --profile {session.saved_profile}")
+        else:
+            files.append(f"Replay on the next server: sudo ./install.sh --profile {session.saved_profile}")
+    if result is None:
+        return DoneReport("failed", "The install did not run.", files=tuple(files))
+    problems = []
+    for outcome in result.outcomes:
+        if outcome.status == "failed":
+            problems.append(f"✘ {outcome.title}: {outcome.reason}")
+            if outcome.hint:
+                problems.append(f"  hint: {outcome.hint}")
+        elif outcome.status == "skipped":
+            problems.append(f"↷ {outcome.title}: skipped ({outcome.reason})")
+        elif outcome.status == "not_run":
+            problems.append(f"· {outcome.title}: not run")
+    if result.error is not None and not any(o.status == "failed" for o in result.outcomes):
+        problems.append(f"✘ {result.error.message}")
+        if result.error.hint:
+            problems.append(f"  hint: {result.error.hint}")
+    simulated = options.dry_run or options.microk8s_dry_run
+    if result.status == "interrupted":
+        headline = "Install cancelled. Run the installer again to resume; finished steps are skipped."
+        return DoneReport("interrupted", headline, problems=tuple(problems), files=tuple(files))
+    if result.status != "ok":
+        headline = "The install stopped at a failed step; fix it and run the installer again to resume."
+        return DoneReport("failed", headline, problems=tuple(problems), files=tuple(files))
+    try:
+        url = hub_url(model.to_profile())
+    except InstallerError:
+        url = f"http://<this server>:{model.node_port}/"
+    if model.auth_type == "native":
+        admin = model.admin_users[0] if model.admin_users else "admin"
+        login = (f"Sign up as '{admin}' at {url}hub/signup first (that makes you the admin),",
+                 f"then approve other users at {url}hub/authorize.")
+    else:
+        login = ("Log in with any allowed user name and the shared password you chose.",)
+    if simulated:
+        headline = ("Demo finished: images were imported for real; MicroK8s and Helm ran as a dry-run, "
+                    "so the URL below is where the hub would answer." if options.microk8s_dry_run
+                    else "Dry-run finished: nothing on this host changed.")
+    else:
+        headline = "JupyterHub is installed and answering."
+    return DoneReport("ok", headline, url=url, login=login, problems=tuple(problems), files=tuple(files))

@@ -1,0 +1,76 @@
+"""The plan step on a real containerd, and the `docker load` backend on a real dockerd."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from imagegen import make_image_archive
+
+from installer.bundle.importer import DockerStore, ImageImporter, items_from_manifest
+from installer.bundle.manifest import load_manifest, save_manifest
+from installer.bundle.scan import lock_bundle
+from installer.bundle.step import ImportImagesStep
+from installer.config.profile import Profile
+from installer.engine.commands import RealRunner
+from installer.engine.events import CollectingSink, ItemFinished
+from installer.engine.files import FileWriter
+from installer.engine.plan import StepContext
+from installer.errors import BundleError
+
+
+def _bundle(tmp_path: Path) -> Path:
+    folder = tmp_path / "bundle"
+    make_image_archive(folder / "images" / "pause.tar", "registry.k8s.io/pause:3.10", seed=1)
+    make_image_archive(folder / "images" / "hub.tar", "quay.io/jupyterhub/k8s-hub:4.2.0", seed=2)
+    make_image_archive(folder / "images" / "other.tar", "example.org/not/needed:1", seed=3)
+    save_manifest(lock_bundle(folder, known_refs={"registry.k8s.io/pause:3.10": "microk8s",
+                                                  "quay.io/jupyterhub/k8s-hub:4.2.0": "jupyterhub"}), folder)
+    return folder
+
+
+@pytest.mark.containerd
+def test_step_imports_only_the_chosen_components(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+    """`ImportImagesStep(["microk8s"])` imports MicroK8s's images only, then reports itself done."""
+    folder = _bundle(tmp_path)
+    sink = CollectingSink()
+    ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink,
+                      profile=Profile(bundle=folder), state_dir=tmp_path / "state", step_id="import-images")
+    step = ImportImagesStep(["microk8s"], socket=clean_containerd.socket, namespace=clean_containerd.namespace,
+                            ctr="ctr")
+    assert step.is_done(ctx) is False
+    step.run(ctx)
+    assert clean_containerd.images() == ["registry.k8s.io/pause:3.10"]
+    assert [e.item for e in sink.of(ItemFinished)] == ["images/pause.tar"]
+    assert step.is_done(ctx) is True
+
+
+@pytest.mark.containerd
+def test_step_raises_naming_the_bad_file(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+    """A checksum mismatch makes the step fail with a BundleError listing the file."""
+    folder = _bundle(tmp_path)
+    hub = folder / "images" / "hub.tar"
+    data = bytearray(hub.read_bytes())
+    data[4000] ^= 1
+    hub.write_bytes(bytes(data))
+    sink = CollectingSink()
+    ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink,
+                      profile=Profile(bundle=folder), state_dir=tmp_path / "state")
+    step = ImportImagesStep(["microk8s", "jupyterhub"], socket=clean_containerd.socket, ctr="ctr")
+    with pytest.raises(BundleError, match="images/hub.tar: sha256 mismatch"):
+        step.run(ctx)
+    assert clean_containerd.images() == ["registry.k8s.io/pause:3.10"]
+
+
+@pytest.mark.dockerd
+def test_docker_load_backend_imports_and_skips(dockerd, tmp_path: Path) -> None:  # noqa: ANN001
+    """`docker load` receives the decompressed stream; a second run skips by image ID."""
+    folder = _bundle(tmp_path)
+    items = items_from_manifest(folder, load_manifest(folder).images(["microk8s"]))
+    store = DockerStore(RealRunner(), host=dockerd.url)
+    first = ImageImporter(store).run(items)
+    assert [r.status for r in first.results] == ["ok"], [r.reason for r in first.results]
+    second = ImageImporter(store).run(items)
+    assert [r.status for r in second.results] == ["skipped"]
+    image = dockerd.client.images.get("registry.k8s.io/pause:3.10")
+    assert image.id == items[0].images[0].digest

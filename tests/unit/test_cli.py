@@ -1,0 +1,66 @@
+"""The command line: help with examples, exit codes, stdout/stderr discipline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from installer.cli import main
+from installer.errors import ExitCode
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_help_shows_examples_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "./install.sh --profile profiles/gpu.yaml --dry-run" in out
+    assert "130 interrupted" in out
+
+
+def test_unknown_option_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--no-such-option"]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "error:" in err and "unrecognized arguments" in err
+
+
+def test_bad_profile_exits_2_naming_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("jupyterhub:\n  admin_user: [alice]\n")
+    assert main(["--profile", str(profile), "--dry-run"]) == ExitCode.BAD_INPUT
+    captured = capsys.readouterr()
+    assert f"{profile}:2: unknown key 'jupyterhub.admin_user'; did you mean 'admin_users'?" in captured.err
+    assert captured.out == ""
+
+
+def test_not_yaml_exits_2_with_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("a: [1, 2\nb: 3\n")
+    assert main(["--profile", str(profile), "--dry-run"]) == ExitCode.BAD_INPUT
+    assert f"{profile}:" in capsys.readouterr().err
+
+
+def test_real_install_refuses_non_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # The interpreter here lives under /root, so a real unprivileged user cannot run it:
+    # the effective uid is what the check reads, so that is what the test changes.
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    code = main(["--profile", str(REPO / "profiles" / "cpu.yaml"), "--yes", "--log-file", str(tmp_path / "log")])
+    assert code == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "must run as root" in err
+    assert "--dry-run" in err
+
+
+def test_no_terminal_and_no_profile_explains(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == ExitCode.BAD_INPUT  # pytest's stdin is not a terminal
+    assert "--profile" in capsys.readouterr().err
+
+
+def test_schema_verb_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == ExitCode.OK
+    assert '"jupyterhub"' in capsys.readouterr().out

@@ -1,0 +1,132 @@
+"""GPU Operator values: host driver or driver container, MicroK8s toolkit settings, images pinned to the bundle."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from installer.bundle.manifest import Manifest, save_manifest
+from installer.components.gpu_operator.settings import GpuOperatorSettings
+from installer.components.gpu_operator.steps import bundle_images, values_for
+from installer.components.gpu_operator.values import KNOWN_IMAGES, gpu_operator_values, split_ref
+from installer.errors import BundleError
+
+
+def image_blocks(values: object, path: str = "") -> list[tuple[str, dict]]:
+    """Every block with a ``repository`` (an operand image)."""
+    found: list[tuple[str, dict]] = []
+    if isinstance(values, dict):
+        if "repository" in values:
+            found.append((path, values))
+        for key, value in values.items():
+            found += image_blocks(value, f"{path}.{key}" if path else key)
+    return found
+
+
+def write_manifest(bundle: Path, refs: list[str]) -> None:
+    """A manifest listing ``refs`` under gpu_operator (the files are not read by these tests)."""
+    images = [{"refs": [ref], "file": f"images/{i}.tar", "sha256": hashlib.sha256(ref.encode()).hexdigest(),
+               "size": 1, "digest": "sha256:" + hashlib.sha256(ref.encode()).hexdigest()} for i, ref in enumerate(refs)]
+    save_manifest(Manifest.model_validate({"components": {"gpu_operator": {"images": images}}}), bundle / "manifest.yaml")
+
+
+def test_host_driver_turns_the_driver_container_off() -> None:
+    """With a host driver: driver.enabled false, the MicroK8s containerd settings, NFD on, CDI off."""
+    values = gpu_operator_values(GpuOperatorSettings(enabled=True), host_driver="550.54.15",
+                                 images=KNOWN_IMAGES["v25.3.4"])
+    assert values["driver"] == {"enabled": False}
+    env = {e["name"]: e["value"] for e in values["toolkit"]["env"]}
+    assert env == {"CONTAINERD_CONFIG": "/var/snap/microk8s/current/args/containerd-template.toml",
+                   "CONTAINERD_SOCKET": "/var/snap/microk8s/common/run/containerd.sock",
+                   "RUNTIME_CONFIG_SOURCE": "file=/var/snap/microk8s/current/args/containerd.toml",
+                   "CONTAINERD_RUNTIME_CLASS": "nvidia", "CONTAINERD_SET_AS_DEFAULT": "1"}
+    assert values["nfd"] == {"enabled": True}
+    assert values["cdi"] == {"enabled": False}
+    assert "defaultRuntime" not in values["operator"]  # not a v25 chart value
+    assert values["mig"] == {"strategy": "single"}
+
+
+def test_every_image_is_pinned_and_if_not_present() -> None:
+    """Operator, validator, toolkit, device plugin, NFD...: repository/image/version from the list, IfNotPresent."""
+    values = gpu_operator_values(GpuOperatorSettings(enabled=True), host_driver=None, images=KNOWN_IMAGES["v25.3.4"])
+    blocks = dict(image_blocks(values))
+    assert {"operator", "validator", "toolkit", "devicePlugin", "driver", "driver.manager",
+            "node-feature-discovery.image", "operator.initContainer"} <= set(blocks)
+    for path, block in blocks.items():
+        policy = block.get("imagePullPolicy", block.get("pullPolicy"))
+        assert policy == "IfNotPresent", path
+        assert block.get("version", block.get("tag")), path
+    assert blocks["toolkit"] == {**blocks["toolkit"], "repository": "nvcr.io/nvidia/k8s", "image": "container-toolkit",
+                                 "version": "v1.17.8-ubuntu20.04"}
+    assert blocks["node-feature-discovery.image"] == {"repository": "registry.k8s.io/nfd/node-feature-discovery",
+                                                      "tag": "v0.17.3", "pullPolicy": "IfNotPresent"}
+    # the operator appends the OS to the driver tag itself
+    assert blocks["driver"]["version"] == "580.82.07"
+
+
+def test_operator_driver_and_no_toolkit() -> None:
+    """driver: operator forces the container even with a host driver; toolkit: false leaves containerd alone."""
+    settings = GpuOperatorSettings(enabled=True, driver="operator", toolkit=False, mig_strategy="none")
+    values = gpu_operator_values(settings, host_driver="550.54.15", images=KNOWN_IMAGES["v25.3.4"])
+    assert values["driver"]["enabled"] is True
+    assert values["toolkit"] == {"enabled": False}
+    assert values["migManager"]["enabled"] is False
+
+
+def test_bundle_pins_another_tag_and_drops_absent_operands(tmp_path: Path) -> None:
+    """The bundle's own tag of a repository wins; an operand absent from the bundle is switched off."""
+    known = dict(KNOWN_IMAGES["v25.3.4"])
+    held = [ref for key, ref in known.items() if key not in ("dcgmExporter", "migManager", "toolkit")]
+    held.append("nvcr.io/nvidia/k8s/container-toolkit:v1.17.9-ubuntu22.04")
+    write_manifest(tmp_path, held)
+
+    images = bundle_images("v25.3.4", tmp_path)
+    assert images["toolkit"] == "nvcr.io/nvidia/k8s/container-toolkit:v1.17.9-ubuntu22.04"
+    assert "dcgmExporter" not in images
+    values = values_for(GpuOperatorSettings(enabled=True), "550.54.15", tmp_path)
+    assert values["toolkit"]["version"] == "v1.17.9-ubuntu22.04"
+    assert values["dcgmExporter"] == {"enabled": False}
+    assert values["migManager"] == {"enabled": False}
+
+
+def test_missing_driver_image_without_host_driver_names_what_to_do(tmp_path: Path) -> None:
+    """No host driver and no driver image in the bundle: a bundle error that says to install the driver."""
+    write_manifest(tmp_path, [r for k, r in KNOWN_IMAGES["v25.3.4"].items() if k != "driver"])
+    with pytest.raises(BundleError) as caught:
+        values_for(GpuOperatorSettings(enabled=True), None, tmp_path)
+    assert "driver" in caught.value.message
+    assert "nvidia-smi" in caught.value.hint
+
+
+def test_unknown_chart_version(tmp_path: Path) -> None:
+    """A version without an image list is refused, naming the supported ones."""
+    with pytest.raises(BundleError) as caught:
+        values_for(GpuOperatorSettings(enabled=True, version="v1.0.0"), "550", tmp_path)
+    assert "v25.3.4" in caught.value.hint
+
+
+def test_values_are_plain_yaml_types() -> None:
+    """Dumped and re-read, the values are unchanged (env values are strings, no Python objects)."""
+    values = gpu_operator_values(GpuOperatorSettings(enabled=True), host_driver="550", images=KNOWN_IMAGES["v25.10.1"])
+    assert yaml.safe_load(yaml.safe_dump(values)) == values
+    assert all(isinstance(e["value"], str) for e in values["toolkit"]["env"])
+
+
+def test_split_ref() -> None:
+    """Repository, image and version, the GPU Operator's image triple."""
+    assert split_ref("nvcr.io/nvidia/gpu-operator:v25.3.4") == ("nvcr.io/nvidia", "gpu-operator", "v25.3.4")
+
+
+def test_known_images_match_the_bundle_artifact_list() -> None:
+    """The refs the values pin are the refs ``artifacts.py`` tells export to carry (driver ones only on demand)."""
+    from installer.bundle.manifest import normalize_ref
+    from installer.components.gpu_operator import artifacts
+    from installer.config.profile import Profile
+
+    profile = Profile.model_validate({"gpu_operator": {"enabled": True, "version": "v25.3.4"}})
+    carried = {normalize_ref(r) for r in artifacts.required_images(profile)}
+    pinned = {normalize_ref(r) for k, r in KNOWN_IMAGES["v25.3.4"].items() if k not in ("driver", "driverManager")}
+    assert pinned == carried

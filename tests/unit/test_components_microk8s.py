@@ -1,0 +1,202 @@
+"""MicroK8s base steps: snaps in order, DNS upstream (never 8.8.8.8), host traps, readiness."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from installer.components.microk8s.steps import (
+    KUBELET_TARGET,
+    DefaultRouteStep,
+    DnsAddonStep,
+    HostpathStorageStep,
+    InstallSnapsStep,
+    KubeletDirStep,
+    WaitReadyStep,
+    dns_upstreams,
+    pin_to_bundle,
+)
+from installer.config.profile import Profile
+from installer.engine.commands import RecordingRunner
+from installer.engine.events import CollectingSink
+from installer.engine.files import FileWriter
+from installer.errors import BundleError, StepFailed
+from installer.engine.plan import StepContext
+
+
+def make_ctx(tmp_path: Path, runner: RecordingRunner | None = None, profile: Profile | None = None) -> StepContext:
+    sink = CollectingSink()
+    return StepContext(runner=runner or RecordingRunner(), files=FileWriter(sink), sink=sink,
+                       profile=profile or Profile(), state_dir=tmp_path / "state", host_root=tmp_path / "host")
+
+
+def host_file(ctx: StepContext, path: str, content: str) -> None:
+    target = ctx.host_root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content)
+
+
+def status_yaml(*enabled: str) -> str:
+    return yaml.safe_dump({"microk8s": {"running": True},
+                           "addons": [{"name": n, "status": "enabled"} for n in enabled]})
+
+
+# --- DNS ----------------------------------------------------------------------------------
+
+
+def test_dns_upstreams_skip_loopback_and_read_systemd_resolved(tmp_path: Path) -> None:
+    """127.0.0.53 is the local stub: the real upstreams come from systemd-resolved's file."""
+    ctx = make_ctx(tmp_path)
+    host_file(ctx, "/etc/resolv.conf", "nameserver 127.0.0.53\nsearch lan\n")
+    host_file(ctx, "/run/systemd/resolve/resolv.conf", "nameserver 10.1.1.1\nnameserver ::1\nnameserver fd00::53\n")
+    assert dns_upstreams(ctx) == ["10.1.1.1", "fd00::53"]
+
+
+def test_dns_upstreams_profile_wins(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, profile=Profile.model_validate({"microk8s": {"dns_servers": ["192.168.0.1"]}}))
+    host_file(ctx, "/etc/resolv.conf", "nameserver 10.1.1.1\n")
+    assert dns_upstreams(ctx) == ["192.168.0.1"]
+
+
+def test_dns_without_upstream_fails_instead_of_8888(tmp_path: Path) -> None:
+    """Only loopback servers and nothing in the profile: a clear failure, never the 8.8.8.8 fallback."""
+    runner = RecordingRunner()
+    ctx = make_ctx(tmp_path, runner)
+    host_file(ctx, "/etc/resolv.conf", "nameserver 127.0.0.1\n")
+    with pytest.raises(StepFailed) as caught:
+        DnsAddonStep().run(ctx)
+    assert "microk8s.dns_servers" in caught.value.hint
+    assert not runner.ran("microk8s", "enable")
+
+
+def test_dns_enabled_with_google_is_re_enabled(tmp_path: Path) -> None:
+    """MicroK8s enabled dns at first start with 8.8.8.8: not done; disable, then enable with the host's server."""
+    runner = RecordingRunner()
+    runner.answer(["microk8s", "status"], status_yaml("dns"))
+    corefile = ".:53 {\n    forward . 8.8.8.8 8.8.4.4\n}\n"
+    runner.answer(["microk8s", "kubectl", "-n", "kube-system", "get", "configmap", "coredns"],
+                  json.dumps({"data": {"Corefile": corefile}}))
+    ctx = make_ctx(tmp_path, runner)
+    host_file(ctx, "/etc/resolv.conf", "nameserver 10.1.1.1\n")
+    step = DnsAddonStep()
+    assert step.is_done(ctx) is False
+    step.run(ctx)
+    assert runner.calls[-2:] == [("microk8s", "disable", "dns"), ("microk8s", "enable", "dns:10.1.1.1")]
+
+    runner.answer(["microk8s", "kubectl", "-n", "kube-system", "get", "configmap", "coredns"],
+                  json.dumps({"data": {"Corefile": ".:53 {\n    forward . 10.1.1.1\n}\n"}}))
+    assert step.is_done(ctx) is True
+
+
+def test_hostpath_storage(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    runner.answer(["microk8s", "status"], status_yaml("dns"))
+    ctx = make_ctx(tmp_path, runner)
+    assert HostpathStorageStep().is_done(ctx) is False
+    runner.answer(["microk8s", "status"], status_yaml("dns", "hostpath-storage"))
+    assert HostpathStorageStep().is_done(ctx) is True
+
+
+# --- snaps ----------------------------------------------------------------------------------
+
+
+def make_snaps(bundle: Path) -> None:
+    (bundle / "snaps").mkdir(parents=True)
+    for name, rev in (("microk8s", "7394"), ("core20", "2264"), ("snapd", "21759")):
+        (bundle / "snaps" / f"{name}_{rev}.snap").write_bytes(b"x")
+        (bundle / "snaps" / f"{name}_{rev}.assert").write_text("a")
+
+
+def test_snaps_install_in_order_and_keep_newer_host_snaps(tmp_path: Path) -> None:
+    """snapd (older on the host) is replaced, core20 (same revision) is kept, microk8s is installed --classic."""
+    bundle = tmp_path / "bundle"
+    make_snaps(bundle)
+    runner = RecordingRunner()
+    runner.answer(["snap", "list", "microk8s"], returncode=1, stderr="error: no matching snaps installed")
+    runner.answer(["snap", "list", "snapd"], "Name Version Rev Tracking Publisher Notes\nsnapd 2.58 18357 - c -\n")
+    runner.answer(["snap", "list", "core20"], "Name Version Rev Tracking Publisher Notes\ncore20 x 2264 - c base\n")
+    ctx = make_ctx(tmp_path, runner)
+    step = InstallSnapsStep(bundle, "1.32")
+    assert step.is_done(ctx) is False
+    step.run(ctx)
+    changing = [c for c in runner.calls if c[1] in ("ack", "install")]
+    assert changing == [
+        ("snap", "ack", str(bundle / "snaps/snapd_21759.assert")),
+        ("snap", "install", str(bundle / "snaps/snapd_21759.snap")),
+        ("snap", "ack", str(bundle / "snaps/microk8s_7394.assert")),
+        ("snap", "install", str(bundle / "snaps/microk8s_7394.snap"), "--classic"),
+    ]
+
+
+def test_snaps_missing_from_bundle(tmp_path: Path) -> None:
+    """No microk8s snap: a bundle error that says what to do."""
+    ctx = make_ctx(tmp_path)
+    with pytest.raises(BundleError) as caught:
+        InstallSnapsStep(tmp_path / "empty", "1.32").run(ctx)
+    assert "install_snaps" in caught.value.hint
+
+
+# --- host traps -------------------------------------------------------------------------------
+
+
+ROUTE_HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+
+
+def test_default_route_added_and_kept_by_netplan(tmp_path: Path) -> None:
+    """No default route: add a link-scope one on the first interface with an address, and a netplan file."""
+    runner = RecordingRunner()
+    runner.answer(["ip", "-j", "-4", "addr", "show"], json.dumps([
+        {"ifname": "lo", "flags": ["LOOPBACK"], "operstate": "UNKNOWN", "addr_info": [{"family": "inet"}]},
+        {"ifname": "ens3", "flags": ["UP"], "operstate": "DOWN", "addr_info": [{"family": "inet"}]},
+        {"ifname": "eno1", "flags": ["UP"], "operstate": "UP", "addr_info": [{"family": "inet"}]}]))
+    ctx = make_ctx(tmp_path, runner)
+    host_file(ctx, "/proc/net/route", ROUTE_HEADER + "eno1\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
+    (ctx.host_root / "etc/netplan").mkdir(parents=True)
+    step = DefaultRouteStep()
+    assert step.is_done(ctx) is False
+    step.run(ctx)
+    assert runner.ran("ip", "route") == [("ip", "route", "add", "default", "dev", "eno1", "scope", "link")]
+    netplan = ctx.host_root / "etc/netplan/90-jupyterhub-offline-default-route.yaml"
+    assert yaml.safe_load(netplan.read_text())["network"]["ethernets"]["eno1"]["routes"] == [
+        {"to": "0.0.0.0/0", "scope": "link"}]
+    assert netplan.stat().st_mode & 0o777 == 0o600
+
+    host_file(ctx, "/proc/net/route", ROUTE_HEADER + "eno1\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n")
+    assert step.is_done(ctx) is True
+
+
+def test_kubelet_folder_is_moved_aside_and_linked(tmp_path: Path) -> None:
+    """A real /var/lib/kubelet is moved (never deleted), then linked to MicroK8s's kubelet folder."""
+    runner = RecordingRunner()
+    ctx = make_ctx(tmp_path, runner)
+    (ctx.host_root / "var/lib/kubelet/pods").mkdir(parents=True)
+    step = KubeletDirStep()
+    assert step.is_done(ctx) is False
+    step.run(ctx)
+    assert runner.calls == [("mv", "-T", "/var/lib/kubelet", "/var/lib/kubelet.before-microk8s"),
+                            ("ln", "-s", KUBELET_TARGET, "/var/lib/kubelet")]
+
+    link_host = tmp_path / "linked"
+    (link_host / "var/lib").mkdir(parents=True)
+    os.symlink(KUBELET_TARGET, link_host / "var/lib/kubelet")
+    ctx.host_root = link_host
+    assert step.is_done(ctx) is True
+
+
+def test_wait_ready_failure_names_the_usual_causes(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    runner.answer(["microk8s", "status", "--wait-ready"], returncode=1)
+    ctx = make_ctx(tmp_path, runner)
+    with pytest.raises(StepFailed) as caught:
+        WaitReadyStep().run(ctx)
+    assert "600 s" in caught.value.message
+    assert "default route" in caught.value.hint
+    assert runner.calls[-1] == ("microk8s", "status", "--wait-ready", "--timeout", "600")
+
+
+def test_pin_to_bundle_without_manifest_keeps_wanted() -> None:
+    assert pin_to_bundle({"a": "quay.io/x/y:1"}, None, ["jupyterhub"]) == {"a": "quay.io/x/y:1"}
