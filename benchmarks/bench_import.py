@@ -148,7 +148,8 @@ _RUN_INSTALLER = (
 def installer(bundle: Path, daemon: Containerd, jobs: int) -> tuple[float, float, dict]:
     """``python -m installer import``; returns (seconds, peak RSS MB of the installer process, report)."""
     argv = [sys.executable, "-c", _RUN_INSTALLER, "import", "--bundle", str(bundle), "--containerd-socket",
-            str(daemon.socket), "--namespace", daemon.namespace, "--jobs", str(jobs), "--json"]
+            str(daemon.socket), "--namespace", daemon.namespace, "--jobs", str(jobs), "--json",
+            "--state-dir", str(bundle.parent / "installer-state")]
     start = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False)  # noqa: S603
     seconds = time.monotonic() - start

@@ -91,12 +91,19 @@ class StepFailed(InstallerError):
 
 
 class CommandFailed(StepFailed):
-    """An external command exited non-zero or timed out.
+    """An external command exited non-zero, crashed or timed out.
 
-    The message carries the command (secrets redacted) and the tail of its output.
+    The message carries the command (secrets redacted) and the tail of its output;
+    ``ended`` says how it ended in words and ``last_output`` is its last output line,
+    for callers that summarise one failure among many (the image import).
     """
 
     title = "Command failed"
+
+    def __init__(self, message: str, hint: str = "", *, ended: str = "", last_output: str = "") -> None:
+        super().__init__(message, hint)
+        self.ended = ended
+        self.last_output = last_output
 
 
 class LockHeld(InstallerError):

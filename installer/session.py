@@ -21,8 +21,9 @@ from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, R
 from installer.engine.events import EventSink, LogLine
 from installer.engine.files import DryRunFileWriter, FileWriter
 from installer.engine.journal import Journal
-from installer.engine.lock import InstallLock
+from installer.engine.lock import LOCK_NAME, InstallLock
 from installer.engine.plan import Plan, StepContext
+from installer.engine.redacting import RedactingSink
 from installer.engine.runner import RunResult, run_plan
 
 DEFAULT_STATE_DIR: Final = Path("/var/lib/jupyterhub-offline-installer")
@@ -107,12 +108,13 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
         InstallerError: the plan could not be built (bad bundle, bad profile).
     """
     redactor = redactor or make_redactor(options.profile)
+    sink = RedactingSink(sink, redactor)  # every front end (console, JSON lines, wizard) gets masked events
     ctx = make_context(options, sink, redactor=redactor, runner=runner, cancel=cancel)
     ctx.shared["options"] = options
     plan = build_plan(options)
     if options.dry_run:
         return run_plan(plan, ctx, Journal(None))
-    with InstallLock(ctx.state_dir / "install.lock"):
+    with InstallLock(ctx.state_dir / LOCK_NAME):
         journal = Journal(ctx.state_dir / "journal.json")
         if journal.entries:
             sink.emit(LogLine(level="info", message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))

@@ -51,7 +51,15 @@ _ANNOTATION_REF_NAME: Final = "org.opencontainers.image.ref.name"
 
 
 class ArchiveError(BundleError):
-    """An archive cannot be read, is incomplete, or holds something unsafe."""
+    """An archive cannot be read, is incomplete, or holds something unsafe.
+
+    The message starts with the archive's path; :meth:`detail` is the rest, for
+    reports that already name the file.
+    """
+
+    def detail(self, path: Path) -> str:
+        """The message without the leading ``<path>: ``."""
+        return self.message.removeprefix(f"{path}: ")
 
 
 @dataclass(frozen=True)
@@ -141,11 +149,13 @@ def detect_compression(path: Path) -> Compression:
 class CountingReader(io.RawIOBase):
     """Reads a binary file, hashing and counting what passes (for one-pass verify + inspect)."""
 
-    def __init__(self, raw: IO[bytes], hasher: Any | None = None, on_bytes: OnBytes | None = None) -> None:
+    def __init__(self, raw: IO[bytes], hasher: Any | None = None, on_bytes: OnBytes | None = None,
+                 stop: Callable[[], bool] | None = None) -> None:
         super().__init__()
         self.raw = raw
         self.hasher = hasher
         self.on_bytes = on_bytes
+        self.stop = stop
         self.count = 0
 
     def readable(self) -> bool:
@@ -164,6 +174,9 @@ class CountingReader(io.RawIOBase):
         return data
 
     def _seen(self, data: bytes) -> None:
+        if self.stop is not None and self.stop():
+            msg = "cancelled"
+            raise InterruptedError(msg)
         if not data:
             return
         self.count += len(data)
@@ -439,7 +452,7 @@ def _read(path: Path, compression: Compression, reader: IO[bytes] | None, platfo
     try:
         with _open_tar(path, compression, reader) as tar:
             found = _scan_members(path, tar)
-    except ArchiveError:
+    except (ArchiveError, InterruptedError):
         raise
     except FileNotFoundError:
         msg = f"{path} does not exist"
@@ -498,21 +511,22 @@ def hash_file(path: Path, *, on_bytes: OnBytes | None = None, stop: Callable[[],
     return hasher.hexdigest(), size
 
 
-def hash_and_inspect(path: Path | str, *, platform: str | None = None,
-                     on_bytes: OnBytes | None = None) -> tuple[str, int, ArchiveInfo]:
+def hash_and_inspect(path: Path | str, *, platform: str | None = None, on_bytes: OnBytes | None = None,
+                     stop: Callable[[], bool] | None = None) -> tuple[str, int, ArchiveInfo]:
     """``(sha256, size, info)`` reading the file once where it must be read whole anyway.
 
     A compressed archive is decompressed to find its index, so the hash is taken on
     the same pass; a plain tar is hashed, then inspected by seeking (headers only).
+    ``stop()`` returning true aborts with :class:`InterruptedError`.
     """
     path = Path(path)
     compression = detect_compression(path)
     if compression == "none":
-        digest, size = hash_file(path, on_bytes=on_bytes)
+        digest, size = hash_file(path, on_bytes=on_bytes, stop=stop)
         return digest, size, _read(path, compression, None, platform or host_platform())
     hasher = hashlib.sha256()
     with path.open("rb") as raw:
-        reader = CountingReader(raw, hasher, on_bytes)
+        reader = CountingReader(raw, hasher, on_bytes, stop)
         info = _read(path, compression, reader, platform or host_platform())  # type: ignore[arg-type]
         reader.drain()
     return hasher.hexdigest(), reader.count, info

@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,12 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
-from installer.bundle.archive import decompressed_chunks, hash_file
+from installer.bundle.archive import ArchiveError, decompressed_chunks, hash_and_inspect
 from installer.bundle.manifest import ImageEntry, host_platform, normalize_ref
 from installer.bundle.scan import ScanResult
+from installer.bundle.verify import compare_images
 from installer.engine.commands import CommandRunner
 from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepProgress
-from installer.errors import ExitCode, InstallerError, StepFailed
+from installer.errors import CommandFailed, ExitCode, InstallerError, StepFailed
+from installer.probes.disk import mount_point, nearest_existing
 
 _LOGGER: Final = logging.getLogger(__name__)
 
@@ -48,7 +52,14 @@ PINNED_LABEL: Final = "io.cri-containerd.pinned"
 PROGRESS_INTERVAL: Final = 0.1
 """Seconds between progress events of one archive (front ends need no more)."""
 _NOT_RETRYABLE: Final = ("archive/tar", "unexpected eof", "unrecognized image format", "invalid tar header",
-                         "no such file", "not a readable", "zstd", "gzip", "program not found")
+                         "no such file", "not a readable", "zstd", "gzip", "program not found",
+                         "no space left on device", "did not finish within")
+IMPORT_TIMEOUT: Final = 600.0
+"""Seconds an archive's import may take on top of its size at :data:`MIN_IMPORT_RATE`."""
+MIN_IMPORT_RATE: Final = 2e6
+"""Bytes per second below which ``ctr images import`` is taken as hung (containerd does 60-80 MB/s)."""
+_DISK_FULL: Final = "no space left on device"
+_PATH_IN_TEXT: Final = re.compile(r"""(?:^|[\s"'(=])(/[^\s:'"()]+)""")
 _INDEX_TYPES: Final = ("application/vnd.oci.image.index.v1+json",
                        "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -171,6 +182,8 @@ class ImageStore(Protocol):
     """A place images are imported into: containerd (through ``ctr``) or Docker."""
 
     description: str
+    hint: str
+    """What to check when the store refuses an image (shown under the failures)."""
 
     def present(self, refs: Iterable[str]) -> dict[str, str]:
         """``ref -> image ID`` for those of ``refs`` the store holds."""
@@ -204,6 +217,7 @@ class ContainerdStore:
         self.ctr = ctr or default_ctr(runner)
         self.platform = platform or host_platform()
         self.description = f"containerd at {self.socket} (namespace {namespace})"
+        self.hint = self._hint()
         self._configs: dict[str, str] = {}
         """Target digest -> config digest; content-addressed, so never stale."""
         self._labels: dict[str, set[str]] = {}
@@ -213,8 +227,8 @@ class ContainerdStore:
         return [self.ctr, "-a", str(self.socket), "-n", self.namespace, *args]
 
     def _hint(self) -> str:
-        return (f"Is containerd running on {self.socket}? For MicroK8s: `microk8s status --wait-ready`; "
-                "for another containerd pass --containerd-socket PATH (and --namespace).")
+        return (f"Is containerd running on {self.socket}, with free disk space? For MicroK8s: `microk8s status "
+                "--wait-ready`; for another containerd pass --containerd-socket PATH (and --namespace).")
 
     def _listing(self) -> list[tuple[str, str, set[str]]]:
         if not self.socket.exists():
@@ -326,6 +340,7 @@ class DockerStore:
         self.docker = docker
         self.host = host
         self.description = f"docker at {host}" if host else "docker"
+        self.hint = "Is the Docker daemon running and its disk not full? `docker info` tells; see the log for details."
 
     def _argv(self, *args: str) -> list[str]:
         return [self.docker, *(["-H", self.host] if self.host else []), *args]
@@ -396,9 +411,40 @@ class _Progress:
 
 
 def _reason(error: BaseException) -> str:
+    """One line for the report: how the command ended and its last output line."""
+    if isinstance(error, CommandFailed) and error.ended:
+        program = error.message.removeprefix("`").split(" ", 1)[0].rsplit("/", 1)[-1]
+        return f"{program} {error.ended}" + (f": {error.last_output}" if error.last_output else "")
     text = error.message if isinstance(error, InstallerError) else (str(error) or type(error).__name__)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
+def disk_full_reason(reason: str) -> str:
+    """``reason`` plus the full filesystem and its free space, found from the path in ``ctr``'s message.
+
+    containerd names the file it could not write (under its root), which is the one
+    place the installer learns where containerd keeps its data.
+    """
+    for candidate in _PATH_IN_TEXT.findall(reason):
+        existing = nearest_existing(Path(candidate))
+        if existing == Path("/") and candidate != "/":
+            continue
+        try:
+            usage = shutil.disk_usage(existing)
+        except OSError:
+            continue
+        return (f"{reason} (the disk is full: {_size(usage.free)} free of {_size(usage.total)} on "
+                f"{mount_point(existing)})")
+    return f"{reason} (the disk holding containerd's data is full)"
 
 
 def _retryable(reason: str) -> bool:
@@ -416,11 +462,13 @@ class ImageImporter:
         jobs: parallel import lanes (containerd is CPU-bound: 2 is right for most hosts).
         retries: extra attempts after a failure that may be transient.
         cancel: set it to stop; the archive being streamed is cut short and not imported.
+        timeout, min_rate: an archive's import is stopped after ``timeout + size / min_rate`` seconds.
     """
 
     def __init__(self, store: ImageStore, *, sink: EventSink | None = None, step_id: str = "import-images",
                  jobs: int = 2, retries: int = 2, retry_delay: float = 1.0,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, timeout: float = IMPORT_TIMEOUT,
+                 min_rate: float = MIN_IMPORT_RATE) -> None:
         self.store = store
         self.sink: EventSink = sink or NullSink()
         self.step_id = step_id
@@ -428,6 +476,9 @@ class ImageImporter:
         self.retries = max(0, retries)
         self.retry_delay = retry_delay
         self.cancel = cancel or threading.Event()
+        self.timeout = timeout
+        """Seconds an import may take besides its size at ``min_rate``: a hung ``ctr`` is stopped, never waited on."""
+        self.min_rate = min_rate
 
     # public ----------------------------------------------------------------------------
 
@@ -469,9 +520,13 @@ class ImageImporter:
         return bool(item.refs) and all(present.get(ref) == image.digest for image in item.images for ref in image.refs)
 
     def _finished(self, result: ItemResult) -> None:
+        """One :class:`ItemFinished` per archive for front ends; the same in words for the log file only.
+
+        Front ends show items from the event; a second, visible log line would print every
+        archive (and every failure) twice.
+        """
         self.sink.emit(ItemFinished(step_id=self.step_id, item=result.item.name,
                                     status=result.status, reason=result.reason))
-        # The ItemFinished event is what screens show; this line is for the log file's reader.
         verb = {"ok": "imported", "skipped": "already present", "failed": "FAILED"}[result.status]
         tail = f": {result.reason}" if result.status == "failed" else ""
         self.sink.emit(LogLine(level="debug", message=f"{verb}: {result.item.name}{tail}", step_id=self.step_id))
@@ -495,14 +550,22 @@ class ImageImporter:
             progress.update(item, seen, "verifying", counts=False)
 
         try:
-            digest, _ = hash_file(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
+            digest, _, info = hash_and_inspect(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
         except InterruptedError:
             return ItemResult(item, "failed", "not imported: cancelled")
+        except ArchiveError as exc:
+            return ItemResult(item, "failed", exc.detail(item.path), bad_bundle=True)
         except OSError as exc:
             return ItemResult(item, "failed", f"cannot read {item.path}: {exc}", bad_bundle=True)
         if digest != item.sha256:
             return ItemResult(item, "failed", f"sha256 mismatch: expected {item.sha256}, found {digest}",
                               bad_bundle=True)
+        # The checksum proves the file is the one the manifest lists, not that the manifest tells
+        # the truth about it: read its own index before containerd sees a byte (cheap for a plain tar).
+        mismatch = compare_images({(ref, image.digest) for image in item.images for ref in image.refs}, info)
+        if mismatch is not None:
+            reason = f"the archive does not hold what the manifest says: expected {mismatch[0]}, found {mismatch[1]}"
+            return ItemResult(item, "failed", reason, bad_bundle=True)
         return None
 
     def _import(self, item: ImportItem, progress: _Progress) -> ItemResult:
@@ -523,13 +586,15 @@ class ImageImporter:
             progress.update(item, 0, "importing", force=True)
             try:
                 chunks = decompressed_chunks(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
-                timeout = 600 + item.size / 2e6
+                timeout = self.timeout + item.size / self.min_rate
                 self.store.load(chunks, timeout=timeout, hint=f"The archive {item.name} was not imported.")
                 if self.cancel.is_set():
                     return ItemResult(item, "failed", "not imported: cancelled", attempts)
                 return self._check_imported(item, attempts, time.monotonic() - start)
             except Exception as exc:  # noqa: BLE001 - any failure of one archive is reported, others go on
                 reason = _reason(exc)
+                if _DISK_FULL in str(exc).lower():
+                    reason = disk_full_reason(reason if _DISK_FULL in reason.lower() else f"{reason}: {_DISK_FULL}")
                 _LOGGER.debug("import of %s failed (attempt %d): %s", item.name, attempts, reason)
                 progress.update(item, 0, "retrying", force=True)
                 self._discard(item)
@@ -560,6 +625,7 @@ class ImageImporter:
                     found = present.get(ref, "nothing")
                     reason = (f"after import {ref} holds {found}, expected {image.digest} "
                               "(the archive does not hold what the manifest says)")
+                    self._discard(item)  # never leave a wrong image under a ref kubelet will use
                     return ItemResult(item, "failed", reason, attempts, item.size, seconds, bad_bundle=True)
         return ItemResult(item, "ok", "", attempts, item.size, seconds)
 

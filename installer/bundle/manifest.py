@@ -45,7 +45,7 @@ from typing import Annotated, Any, Final, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from installer.engine.files import FileWriter
+from installer.engine.files import FileWriter, UnsafeInput, read_small_file
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -386,10 +386,11 @@ def load_manifest(path: Path | str) -> Manifest:
     if path.is_dir():
         path = path / MANIFEST_NAME
     try:
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            msg = f"{path} is over {MAX_MANIFEST_BYTES >> 20} MiB: not a bundle manifest"
-            raise BundleError(msg, "Check that --bundle names the offline-images folder.")
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path, MAX_MANIFEST_BYTES).decode("utf-8")
+    except UnsafeInput as exc:
+        msg = f"{path} is not a bundle manifest: {exc}"
+        raise BundleError(msg, "Check that --bundle names the offline-images folder; re-create the manifest with "
+                               "`./install.sh bundle lock --bundle DIR`.") from None
     except FileNotFoundError:
         msg = f"no manifest: {path} does not exist"
         raise BundleError(msg, "Run `./install.sh bundle lock --bundle DIR` to write one for a hand-assembled folder.") from None

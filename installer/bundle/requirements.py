@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -117,7 +118,7 @@ def load_bundle(path: Path, *, jobs: int = 2) -> BundleContents:
     if not path.is_dir():
         msg = f"bundle folder {path} does not exist"
         raise BundleError(msg, "Give the offline-images folder with --bundle DIR.")
-    if (path / MANIFEST_NAME).is_file():
+    if os.path.lexists(path / MANIFEST_NAME):  # even a broken link or a device: load_manifest says what is wrong
         return BundleContents(path, manifest=load_manifest(path / MANIFEST_NAME))
     scan = scan_folder(path, jobs=jobs)
     warnings = [NO_CHECKSUM_WARNING.format(bundle=path) + ". " + NO_CHECKSUM_HINT.format(bundle=path)]

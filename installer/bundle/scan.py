@@ -132,6 +132,10 @@ def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
             result.charts.append(ChartEntry(name=chart[0], version=chart[1], file=rel, sha256=digest, size=size))
         elif name.endswith(IMAGE_SUFFIXES):
             archives.append(path)
+    if not (archives or result.wheels or result.snaps or result.charts or result.problems):
+        msg = (f"{bundle} holds no {MANIFEST_NAME} and no image archive, chart, snap or wheel: "
+               "it is not an offline bundle (empty, or the wrong folder)")
+        raise BundleError(msg, "Give the offline-images folder with --bundle DIR, or copy the bundle there again.")
 
     def inspect(path: Path) -> ScannedImage | str:
         rel = _rel(bundle, path)

@@ -90,7 +90,14 @@ class VerifyReport:
 
 def _compare_refs(entry: ImageEntry, info: ArchiveInfo) -> tuple[str, str] | None:
     """(expected, found) when the archive's images differ from the manifest's, else None."""
-    expected = {(ref, image.digest) for image in entry.contents() for ref in image.refs}
+    return compare_images({(ref, image.digest) for image in entry.contents() for ref in image.refs}, info)
+
+
+def compare_images(expected: set[tuple[str, str]], info: ArchiveInfo) -> tuple[str, str] | None:
+    """(expected, found) in words when ``info`` lacks one of the ``(ref, image ID)`` pairs, else None.
+
+    Shared by ``verify`` and the importer, which runs it before anything reaches containerd.
+    """
     found = {(ref, image.config_digest) for image in info.images for ref in image.refs}
     if expected <= found:
         return None
@@ -121,7 +128,7 @@ def check_file(bundle: Path, component: str, kind: str, entry: FileEntry, *, che
         digest, _ = hash_file(path)
         if digest != entry.sha256:
             return FileCheck(entry.file, kind, component, "sha256", expected=entry.sha256, found=digest)
-        return FileCheck(entry.file, kind, component, "unreadable", detail=exc.message)
+        return FileCheck(entry.file, kind, component, "unreadable", detail=exc.detail(path))
     except OSError as exc:
         return FileCheck(entry.file, kind, component, "unreadable", detail=f"cannot read: {exc}")
     if digest != entry.sha256:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from installer.components.gpu_operator.steps import GpuOperatorStep, GpuWaitStep
 from installer.components.jupyterhub.steps import HubUrlStep, HubWaitStep, JupyterHubStep, NotebookImageChecksStep

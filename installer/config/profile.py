@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from installer.components.gpu_operator.settings import GpuOperatorSettings
 from installer.components.jupyterhub.settings import PASSWORD_PLACEHOLDER, JupyterHubSettings
 from installer.components.microk8s.settings import MicroK8sSettings
 from installer.components.rdma.settings import RdmaSettings
 from installer.config.base import Section
+from installer.engine.files import UnsafeInput, read_small_file
 from installer.errors import ProfileError
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -80,9 +81,30 @@ class Profile(Section):
         return (self.source.parent / self.bundle).resolve()
 
     def secrets(self) -> list[str]:
-        """Every secret value in the profile, for the redactor."""
-        password = self.jupyterhub.auth.password
-        return [password.get_secret_value()] if password else []
+        """Every secret value in the profile, for the redactor.
+
+        Found by type (every :class:`~pydantic.SecretStr` field, at any depth), so a
+        component that adds a password field is covered without touching this module.
+        """
+        return [secret.get_secret_value() for _, secret in secret_fields(self) if secret.get_secret_value()]
+
+
+def secret_fields(model: BaseModel, prefix: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], SecretStr]]:
+    """``(key path, value)`` of every set :class:`~pydantic.SecretStr` in ``model``, depth first."""
+    found: list[tuple[tuple[str | int, ...], SecretStr]] = []
+
+    def visit(value: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(value, SecretStr):
+            found.append((path, value))
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                visit(getattr(value, name), (*path, name))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(item, (*path, index))
+
+    visit(model, prefix)
+    return found
 
 
 def profile_schema() -> dict[str, Any]:
@@ -146,6 +168,16 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
+def _is_secret(loc: tuple[Any, ...]) -> bool:
+    """True when ``loc`` names a secret field: its value must not appear in an error message."""
+    model = _model_at(loc[:-1])
+    field = model.model_fields.get(loc[-1]) if model is not None and loc and isinstance(loc[-1], str) else None
+    if field is None:
+        return any(isinstance(p, str) and "password" in p for p in loc)  # a union branch pydantic named
+    annotation = field.annotation
+    return SecretStr in (annotation, *getattr(annotation, "__args__", ()))
+
+
 def _suggest(loc: tuple[Any, ...]) -> str:
     model = _model_at(loc[:-1])
     if model is None or not isinstance(loc[-1], str):
@@ -171,7 +203,8 @@ def _format_errors(path: Path, root: yaml.Node | None, error: ValidationError) -
             hint = hint or "Fix or remove the key; `./install.sh schema` prints every valid key."
         else:
             value = item.get("input")
-            shown = "" if isinstance(value, (dict, list)) or value is None or repr(value) in item["msg"] else f" (got {value!r})"
+            hidden = isinstance(value, (dict, list)) or value is None or repr(value) in item["msg"]
+            shown = "" if hidden or _is_secret(loc) else f" (got {value!r})"
             lines.append((line or 0, f"{where}: {key}: {item['msg']}{shown}"))
     message = "\n".join(text for _, text in sorted(lines, key=lambda pair: pair[0]))
     return ProfileError(message, hint or "Correct the value in the profile; `./install.sh schema` documents each key.")
@@ -185,10 +218,10 @@ def load_profile(path: Path | str) -> Profile:
     """
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_PROFILE_BYTES:
-            msg = f"{path}: a profile is a small YAML file; this one is over {MAX_PROFILE_BYTES // 1024} KiB"
-            raise ProfileError(msg, "Check that --profile names the right file.")
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path, MAX_PROFILE_BYTES).decode("utf-8")
+    except UnsafeInput as exc:
+        msg = f"{path}: a profile is a small YAML file; this one is {exc}"
+        raise ProfileError(msg, "Check that --profile names the right file.") from None
     except FileNotFoundError:
         msg = f"profile not found: {path}"
         raise ProfileError(msg, "Give the path of a profile, e.g. --profile profiles/cpu.yaml.") from None
@@ -230,15 +263,18 @@ def dump_profile(profile: Profile, *, include_secrets: bool = False) -> str:
     Secrets are written as ``null`` with a comment unless ``include_secrets`` is set.
     """
     data = profile.model_dump(mode="json", exclude_none=True, exclude={"source"})
-    password = profile.jupyterhub.auth.password
-    auth = data["jupyterhub"]["auth"]
-    if password is not None:
-        auth["password"] = password.get_secret_value() if include_secrets else PASSWORD_PLACEHOLDER
+    secrets = secret_fields(profile)
+    for path, secret in secrets:
+        parent: Any = data
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = secret.get_secret_value() if include_secrets else PASSWORD_PLACEHOLDER
     if data.get("bundle") is None:
         data.pop("bundle", None)
     header = "# JupyterHub offline installer profile (replay with: sudo ./install.sh --profile THIS_FILE)\n"
-    if password is not None and not include_secrets:
-        header += f"# The password was not saved: replace {PASSWORD_PLACEHOLDER} before replaying.\n"
+    if secrets and not include_secrets:
+        keys = ", ".join(".".join(str(p) for p in path) for path, _ in secrets)
+        header += f"# Secrets were not saved ({keys}): replace {PASSWORD_PLACEHOLDER} before replaying.\n"
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 

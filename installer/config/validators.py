@@ -21,6 +21,11 @@ _IMAGE = re.compile(
 )
 _SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
+_K8S_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(:[0-9]{1,5})?$")
+_INTERFACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _user(value: str) -> str:
@@ -52,8 +57,54 @@ def _quantity(value: str) -> str:
     return value
 
 
+def _version(value: str) -> str:
+    if not _VERSION.match(value):
+        msg = (f"{value!r} is not a version or tag: letters, digits and . _ + - only (it becomes part of a file name "
+               "and an image reference), e.g. 4.2.0 or v25.3.4")
+        raise ValueError(msg)
+    return value
+
+
+def _k8s_name(value: str) -> str:
+    if not _K8S_NAME.match(value):
+        msg = f"{value!r} is not a Kubernetes object name: lower-case letters, digits, '-' and '.'"
+        raise ValueError(msg)
+    return value
+
+
+def _registry(value: str) -> str:
+    if not _REGISTRY.match(value):
+        msg = f"{value!r} is not a registry host: a host name or address with an optional :port, e.g. harbor.lab:5000"
+        raise ValueError(msg)
+    return value
+
+
+def _interface(value: str) -> str:
+    if not _INTERFACE.match(value):
+        msg = f"{value!r} is not a network interface name (at most 15 letters, digits and _ . : @ -), e.g. ib0"
+        raise ValueError(msg)
+    return value
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value):
+        msg = "must be one line of text without control characters"
+        raise ValueError(msg)
+    return value
+
+
 UserName = Annotated[str, AfterValidator(_user)]
 ImageRef = Annotated[str, AfterValidator(_image)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+Version = Annotated[str, AfterValidator(_version)]
+"""A chart version or image tag (``4.2.0``, ``v25.3.4``): part of file names and image refs."""
+K8sName = Annotated[str, AfterValidator(_k8s_name)]
+"""A Kubernetes object name such as a StorageClass (DNS subdomain rules)."""
+RegistryHost = Annotated[str, AfterValidator(_registry)]
+"""``host[:port]`` of an image registry."""
+InterfaceName = Annotated[str, AfterValidator(_interface)]
+"""A Linux network interface name (``ib0``, ``enp65s0f0np0``)."""
+OneLine = Annotated[str, AfterValidator(_one_line)]
+"""Free text that must stay on one line (no newline or other control character)."""

@@ -204,7 +204,8 @@ def command_failed(result: CommandResult, hint: str = "", timeout: float | None 
     how = describe_end(result, timeout)
     output = _tail(result.stderr or result.stdout, 800)
     message = f"`{command}` {how}" + (f":\n{output}" if output else "")
-    return CommandFailed(message, hint or "See the log file for the full output.")
+    last = output.splitlines()[-1].strip() if output else ""
+    return CommandFailed(message, hint or "See the log file for the full output.", ended=how, last_output=last)
 
 
 def _feed(pipe: IO[bytes], stdin: Stdin, errors: list[BaseException]) -> None:

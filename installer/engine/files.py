@@ -8,6 +8,7 @@ and a crash can never leave a half-written file behind.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -16,12 +17,59 @@ from installer.engine.events import EventSink, FileWritten, NullSink
 from installer.errors import InstallerError
 
 
+class UnsafeInput(ValueError):
+    """A file the installer must read is not a small regular file."""
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, refusing anything but a regular file of at most ``limit`` bytes.
+
+    ``stat`` alone is not enough: a link to ``/dev/zero`` or ``/dev/stdin`` reports size
+    0 and then never ends, and opening a FIFO blocks forever. Size is checked again
+    while reading, so a file growing meanwhile cannot exhaust memory.
+
+    Raises:
+        FileNotFoundError, IsADirectoryError, PermissionError: as ``open`` would.
+        UnsafeInput: not a regular file, or larger than ``limit``.
+    """
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(str(path))
+    if not stat.S_ISREG(info.st_mode):
+        msg = "not a regular file (a device, FIFO or socket)"
+        raise UnsafeInput(msg)
+    if info.st_size > limit:
+        msg = f"{info.st_size} bytes, over the {limit} byte limit"
+        raise UnsafeInput(msg)
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        msg = f"over the {limit} byte limit"
+        raise UnsafeInput(msg)
+    return data
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Make ``path`` a root-only (0700) folder: created so, or tightened when it is ours.
+
+    The state folder holds values files with passwords and the journal. A folder
+    another user owns, or a shared sticky one like ``/tmp``, is never changed.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid() and not info.st_mode & stat.S_ISVTX:
+        os.chmod(path, 0o700)
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` through a temp file + fsync + rename.
 
     The temp file is created with ``mode`` from the start, so a secret is never
-    readable by others, not even for a moment.
+    readable by others, not even for a moment; a private file's missing folder is
+    created root-only.
     """
+    if not path.parent.is_dir() and not mode & 0o077:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

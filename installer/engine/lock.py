@@ -13,18 +13,28 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from installer.engine.files import ensure_private_dir
 from installer.errors import LockHeld
+
+LOCK_NAME = "install.lock"
+"""The lock file's name inside the state folder; ``install`` and ``import`` share it."""
 
 
 class InstallLock:
-    """Exclusive, non-blocking lock on ``path``; a second holder gets :class:`LockHeld`."""
+    """Exclusive, non-blocking lock on ``path``; a second holder gets :class:`LockHeld`.
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: the lock file (``<state dir>/install.lock``).
+        purpose: what the holder does (``install``, ``image import``), shown to a second run.
+    """
+
+    def __init__(self, path: Path, purpose: str = "install") -> None:
         self.path = path
+        self.purpose = purpose
         self._fd: int | None = None
 
     def __enter__(self) -> InstallLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_private_dir(self.path.parent)  # the state folder: journal, values files with secrets
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -34,7 +44,8 @@ class InstallLock:
             msg = f"another installer is running ({holder}); lock file {self.path}"
             raise LockHeld(msg, "Wait for it to finish, or stop it; a run that died releases the lock by itself.") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n".encode(), 0)
+        holder = f"{self.purpose}, pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+        os.pwrite(fd, f"{holder}\n".encode(), 0)
         self._fd = fd
         return self
 

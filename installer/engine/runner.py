@@ -1,8 +1,9 @@
 """Runs a plan: each step in order, skipping what is already done, stopping at a failure.
 
 The runner owns the step lifecycle events and the journal; steps only do work.
-A failed step stops the plan (later steps build on it). Cancellation is checked
-between steps and inside long steps via ``ctx.check_cancelled()``.
+A failed step stops the plan (later steps build on it), except in a dry-run, which
+goes on so the operator reads the whole plan and every step that would fail.
+Cancellation is checked between steps and inside long steps via ``ctx.check_cancelled()``.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
     """Run every step of ``plan`` and report each through ``ctx.sink``."""
     ctx.sink.emit(PlanStarted(steps=plan.outline(), dry_run=ctx.dry_run))
     outcomes: list[StepOutcome] = []
+    would_fail: list[str] = []
     result = RunResult("ok", ExitCode.OK, outcomes)
     total = len(plan.steps)
     for index, step in enumerate(plan.steps, start=1):
@@ -98,7 +100,10 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
             result = RunResult("interrupted", ExitCode.INTERRUPTED, outcomes, error)
         except InstallerError as exc:
             outcome = StepOutcome(step.id, step.title, "failed", exc.message, exc.hint)
-            result = RunResult("failed", exc.exit_code, outcomes, exc)
+            if ctx.dry_run:  # show the whole plan: later steps are still worth reading
+                would_fail.append(step.id)
+            else:
+                result = RunResult("failed", exc.exit_code, outcomes, exc)
         except Exception as exc:  # noqa: BLE001 - a bug must still end in a clear failure, logged in full
             ctx.sink.emit(LogLine(level="debug", message=traceback.format_exc(), step_id=step.id))
             error = InstallerError(f"unexpected error in step {step.id}: {exc!r}",
@@ -110,6 +115,10 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
                                    hint=outcome.hint, duration=time.monotonic() - started))
     _set_step(ctx, None)
     done = sum(o.status in ("ok", "skipped") for o in outcomes)
-    summary = f"{done} of {total} steps done" + (" (dry-run: nothing was changed)" if ctx.dry_run else "")
+    summary = f"{done} of {total} steps done"
+    if ctx.dry_run:
+        summary = f"{total} steps shown (dry-run: nothing was changed)"
+        if would_fail:
+            summary += f"; on this host a real run would stop at: {', '.join(would_fail)}"
     ctx.sink.emit(PlanFinished(status=result.status, summary=summary, exit_code=int(result.exit_code)))
     return result

@@ -38,7 +38,7 @@ def make_sinks(output: str, log_file: Path | None, options: InstallOptions, verb
     """Console or JSON lines on stdout, plus the log file."""
     redactor = make_redactor(options.profile)
     screen: EventSink = JsonLinesSink(sys.stdout) if output == "jsonl" else ConsoleSink(sys.stdout, verbose=verbose)
-    sinks = FanOut(screen)
+    sinks = FanOut(screen)  # run_install masks secrets in every event before any sink sees it
     log = LogFileSink(log_file, redactor) if log_file is not None else None
     if log is not None:
         sinks.add(log)
@@ -61,7 +61,8 @@ def run_headless(options: InstallOptions, *, output: str, log_file: Path | None,
     if result.status == "interrupted":
         sys.stderr.write("interrupted: run the same command again to resume; finished steps are skipped.\n")
     elif result.error is not None:
-        sys.stderr.write(f"error: {result.error.message}\n")
+        redact = make_redactor(options.profile)
+        sys.stderr.write(f"error: {redact(result.error.message)}\n")
         if result.error.hint:
-            sys.stderr.write(f"hint: {result.error.hint}\n")
+            sys.stderr.write(f"hint: {redact(result.error.hint)}\n")
     return result.exit_code

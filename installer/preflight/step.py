@@ -68,10 +68,6 @@ class PreflightStep(Step):
         ctx.shared["suggestions"] = list(report.suggestions)
         ctx.shared["preflight"] = report
         if report.failed:
-            error = failure(report)
-            if ctx.dry_run:  # show the whole plan anyway; the real run stops here
-                ctx.log(f"a real run would stop here: {error.message}", "error")
-                return
-            raise error
+            raise failure(report)  # in a dry-run the runner notes it and shows the rest of the plan
         summary = f"{len(report.checks)} checks: {len(report.warnings)} warnings, {len(report.skipped)} skipped"
         ctx.log(summary)

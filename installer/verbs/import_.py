@@ -29,6 +29,7 @@ from installer.bundle.requirements import load_bundle
 from installer.bundle.step import select_items
 from installer.engine.commands import RealRunner
 from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
+from installer.engine.lock import LOCK_NAME, InstallLock
 from installer.errors import ExitCode, UsageError
 from installer.headless.console import human_bytes
 from installer.verbs.common import emit_json, stderr
@@ -56,6 +57,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--docker-host", metavar="URL", help="Docker daemon for --backend docker (e.g. unix:///run/docker.sock)")
     parser.add_argument("--component", action="append", metavar="NAME",
                         help="import only this component's images (repeatable; default: every image in the bundle)")
+    parser.add_argument("--state-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
+                        help="where the install lock lives (default: the installer's state folder); an import "
+                             "and an install never run at the same time")
 
 
 class _ProgressPrinter:
@@ -75,12 +79,16 @@ class _ProgressPrinter:
                                  f"  all {human_bytes(event.overall_done or 0)} / {human_bytes(event.overall_total)}"
                                  f"  {human_bytes(rate)}/s")
                 sys.stderr.flush()
-            elif isinstance(event, LogLine):
-                prefix = "\r\x1b[K" if self.tty else ""
-                sys.stderr.write(f"{prefix}{event.message}\n")
-                sys.stderr.flush()
+            elif isinstance(event, LogLine) and event.level != "debug":
+                self._say(event.message)
             elif isinstance(event, ItemFinished):
-                pass  # the LogLine that follows says it in words
+                # The reason of a failure is in the result lines on stdout (or the JSON): not twice.
+                verb = {"ok": "imported", "skipped": "already present", "failed": "FAILED"}[event.status]
+                self._say(f"{verb}: {event.item}")
+
+    def _say(self, line: str) -> None:
+        sys.stderr.write(("\r\x1b[K" if self.tty else "") + line + "\n")
+        sys.stderr.flush()
 
 
 def _store(args: argparse.Namespace, runner: RealRunner) -> ImageStore:
@@ -95,21 +103,37 @@ def run(args: argparse.Namespace) -> ExitCode:
         msg = f"--jobs must be at least 1, got {args.jobs}"
         raise UsageError(msg, "containerd is CPU-bound: 2 lanes suit most hosts.")
     bundle = load_bundle(bundle_dir(args), jobs=args.jobs)
+    problems = list(bundle.scan.problems) if bundle.scan is not None else []
     for warning in bundle.warnings:
-        stderr(f"warning: {warning}")
+        if warning not in problems:
+            stderr(f"warning: {warning}")
     items = select_items(bundle, args.component)
     sink = _ProgressPrinter()
     runner = RealRunner()
-    importer = ImageImporter(_store(args, runner), sink=sink, step_id="import-images", jobs=args.jobs)
-    try:
-        report = importer.run(items)
-    except KeyboardInterrupt:
-        importer.cancel.set()
-        raise
+    store = _store(args, runner)
+    importer = ImageImporter(store, sink=sink, step_id="import-images", jobs=args.jobs)
+    from installer.session import default_state_dir  # the install's module; only its state folder is needed
+
+    state_dir = getattr(args, "state_dir", None) or default_state_dir()
+    with InstallLock(Path(state_dir) / LOCK_NAME, purpose="image import"):
+        try:
+            report = importer.run(items)
+        except KeyboardInterrupt:
+            importer.cancel.set()
+            raise
     if args.json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "problems": problems, "ok": report.ok and not problems})
     else:
+        for problem in problems:
+            print(f"FAIL {problem}")
         for result in report.failed:
             print(f"FAIL {result.item.name}: {result.reason}")
-        print(report.summary())
+        print(report.summary() + (f"; {len(problems)} unreadable file(s) not imported" if problems else ""))
+    if problems or any(r.bad_bundle for r in report.failed):
+        stderr("hint: Fix or replace the files named above (`./install.sh verify` checks them all), then run the "
+               "same command again; imported images are skipped.")
+    if any(not r.bad_bundle and "cancelled" not in r.reason for r in report.failed):
+        stderr(f"hint: {store.hint}")
+    if problems and report.exit_code != ExitCode.INTERRUPTED:
+        return ExitCode.BAD_INPUT  # a file of the bundle is unusable, like a checksum mismatch
     return report.exit_code

@@ -10,6 +10,7 @@ with a warning, and ``bundle lock`` writes a manifest for next time.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Final
 
@@ -74,7 +75,7 @@ def _run_without_manifest(bundle: Path, args: argparse.Namespace) -> ExitCode:
 def run(args: argparse.Namespace) -> ExitCode:
     """Verify and print the verdicts; exit 2 on any mismatch."""
     bundle = bundle_dir(args)
-    if not (bundle / MANIFEST_NAME).is_file() and bundle.is_dir():
+    if not os.path.lexists(bundle / MANIFEST_NAME) and bundle.is_dir():
         return _run_without_manifest(bundle, args)
     manifest = load_manifest(bundle / MANIFEST_NAME)
     report = verify_bundle(bundle, manifest, jobs=max(1, args.jobs), check_refs=not args.no_refs)

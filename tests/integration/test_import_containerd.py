@@ -209,8 +209,10 @@ def test_hand_assembled_folder_imports_without_manifest(clean_containerd, tmp_pa
 
 
 def _cli(containerd, bundle: Path, *extra: str) -> list[str]:  # noqa: ANN001
+    state = bundle.parent / f"{bundle.name}-state"  # the lock goes here, not in /var/lib
     return [sys.executable, "-m", "installer", "import", "--bundle", str(bundle), "--containerd-socket",
-            str(containerd.socket), "--namespace", containerd.namespace, "--ctr", "ctr", *extra]
+            str(containerd.socket), "--namespace", containerd.namespace, "--ctr", "ctr", "--state-dir", str(state),
+            *extra]
 
 
 def test_cli_killed_halfway_then_rerun_finishes_without_reimporting(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001

@@ -64,3 +64,22 @@ def test_no_terminal_and_no_profile_explains(capsys: pytest.CaptureFixture[str])
 def test_schema_verb_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == ExitCode.OK
     assert '"jupyterhub"' in capsys.readouterr().out
+
+
+def test_jsonl_dry_run_prints_only_json_lines(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "installer", "--profile", str(REPO / "profiles" / "gpu.yaml"), "--dry-run",
+         "--output", "jsonl", "--log-file", str(tmp_path / "log"), "--state-dir", str(tmp_path / "state")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == ExitCode.OK, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]  # every line must be JSON
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "plan_started" and kinds[-1] == "plan_finished"
+    assert "command" in kinds and "file" in kinds and "check" in kinds
+    assert all(e["dry_run"] for e in events if e["event"] in ("file",))
+    assert not (tmp_path / "state" / "journal.json").exists()  # a dry-run records nothing

@@ -106,15 +106,28 @@ def test_preflight_always_runs_again(tmp_path: Path) -> None:
 
 
 def test_dry_run_reports_failures_without_stopping(tmp_path: Path) -> None:
+    from installer.engine.events import PlanFinished
+    from installer.engine.journal import Journal
+    from installer.engine.plan import Plan, Step
+    from installer.engine.runner import run_plan
+    from installer.errors import ExitCode
+
+    class Marker(Step):
+        id, title = "after", "a later step"
+
+        def run(self, ctx: object) -> None:
+            """Nothing: it only shows that the plan went on."""
+
     no_gpu(tmp_path / "host")
 
     class DryRecording(RecordingRunner):
         dry_run = True
 
     ctx, sink = _ctx(tmp_path, tmp_path / "host", runner=DryRecording(strict=True))
-    PreflightStep(bundle=NO_BUNDLE).run(ctx)
-    errors = [e.message for e in sink.of(LogLine) if e.level == "error"]
-    assert errors and "a real run would stop here" in errors[0]
+    result = run_plan(Plan([PreflightStep(bundle=NO_BUNDLE), Marker()]), ctx, Journal(None))
+    assert [o.status for o in result.outcomes] == ["failed", "ok"]  # the plan goes on
+    assert result.exit_code == ExitCode.OK
+    assert "a real run would stop at: preflight" in sink.of(PlanFinished)[0].summary
 
 
 def test_bundle_estimate_counts_images_and_finds_snaps(tmp_path: Path) -> None:

@@ -188,3 +188,16 @@ def test_lock_blocks_a_second_process(tmp_path: Path) -> None:
     thread.join()
     assert other.returncode == 4
     assert "another installer is running" in other.stdout
+
+
+def test_dry_run_shows_every_step_and_names_those_that_would_fail(tmp_path: Path) -> None:
+    from installer.engine.commands import DryRunRunner
+
+    sink = CollectingSink()
+    ctx = _ctx(tmp_path, sink)
+    ctx.runner = DryRunRunner(sink)
+    steps = [Touch("a", tmp_path, fail=True), Touch("b", tmp_path)]
+    result = run_plan(Plan(steps), ctx, Journal(None))
+    assert [o.status for o in result.outcomes] == ["failed", "ok"]
+    assert result.exit_code == ExitCode.OK
+    assert "a real run would stop at: a" in sink.of(PlanFinished)[0].summary

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from installer.config.base import Section
+from installer.config.validators import Version
 
 
 class GpuOperatorSettings(Section):
@@ -14,7 +15,7 @@ class GpuOperatorSettings(Section):
 
     enabled: bool = False
     """Install the GPU Operator (needs an NVIDIA GPU)."""
-    version: str = "v25.3.4"
+    version: Version = "v25.3.4"
     """Chart version; its archive ``gpu-operator-<version>.tgz`` must be in the bundle."""
     driver: Literal["auto", "host", "operator"] = "auto"
     """``host`` uses the driver installed on the host, ``operator`` runs the driver container

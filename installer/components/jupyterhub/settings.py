@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from installer.config.base import Section
-from installer.config.validators import ImageRef, Quantity, Slug, UserName
+from installer.config.validators import ImageRef, K8sName, OneLine, Quantity, RegistryHost, Slug, UserName, Version
 
 
 PASSWORD_PLACEHOLDER = "CHANGE-ME"
@@ -43,7 +43,7 @@ class AuthSettings(Section):
 class StorageSettings(Section):
     """Each user's home volume."""
 
-    class_name: str = "microk8s-hostpath"
+    class_name: K8sName = "microk8s-hostpath"
     """StorageClass of user volumes (MicroK8s's hostpath-storage addon creates this one)."""
     size: Quantity = "10Gi"
     """Size of each user's home volume."""
@@ -63,7 +63,7 @@ class NotebookImage(Section):
 
     name: Slug
     """Short id (``scipy``, ``pytorch-gpu``)."""
-    display_name: str = Field(min_length=1, max_length=80)
+    display_name: OneLine = Field(min_length=1, max_length=80)
     """What users see in the list."""
     image: ImageRef
     """Image reference; the image must be in the bundle."""
@@ -91,10 +91,36 @@ def _default_images() -> list[NotebookImage]:
                           description="Python with JupyterLab", default=True, cpu_limit=2, mem_limit="4G")]
 
 
+class ImagePullSecret(Section):
+    """Credentials for a private registry on the site's network (for images not in the bundle).
+
+    The chart turns them into a ``kubernetes.io/dockerconfigjson`` Secret that the
+    hub and every user pod reference. The password is a secret: never logged, kept
+    only in the root-only values file, and left out of saved profiles unless asked.
+    """
+
+    registry: RegistryHost
+    """Registry host and optional port, e.g. ``harbor.lab.example:5000``."""
+    username: OneLine = Field(min_length=1, max_length=256)
+    """Account name (robot accounts such as ``robot$notebooks`` are fine)."""
+    password: SecretStr = Field(min_length=1)
+    """Password or access token."""
+    email: OneLine | None = None
+    """Optional e-mail some registries want in the credentials."""
+
+    @model_validator(mode="after")
+    def _not_the_placeholder(self) -> ImagePullSecret:
+        if self.password.get_secret_value() == PASSWORD_PLACEHOLDER:
+            msg = (f"'password' is still the placeholder {PASSWORD_PLACEHOLDER} written by a saved profile: "
+                   "put the registry password or token there")
+            raise ValueError(msg)
+        return self
+
+
 class JupyterHubSettings(Section):
     """JupyterHub (the z2jh Helm chart) options."""
 
-    chart_version: str = "4.2.0"
+    chart_version: Version = "4.2.0"
     """z2jh chart version; its archive ``jupyterhub-<version>.tgz`` must be in the bundle."""
     namespace: Slug = "jupyterhub"
     """Kubernetes namespace of the release."""
@@ -112,6 +138,8 @@ class JupyterHubSettings(Section):
     """The notebook image catalog."""
     ready_timeout: int = Field(600, ge=30, le=7200)
     """Seconds to wait until the hub answers."""
+    image_pull_secret: ImagePullSecret | None = None
+    """Optional: credentials for a private registry the pods may pull from (the bundle's images need none)."""
 
     @model_validator(mode="after")
     def _catalog_is_usable(self) -> JupyterHubSettings:

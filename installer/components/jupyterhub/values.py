@@ -167,7 +167,7 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
     }
     if settings.auth.type == "native":
         hub["extraConfig"] = {"00-nativeauthenticator-templates": NATIVE_TEMPLATES}
-    return {
+    values: dict[str, Any] = {
         "hub": hub,
         "proxy": {
             "chp": {"image": image_values(images.proxy)},
@@ -194,6 +194,12 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
             "userPlaceholder": {"enabled": False},
         },
     }
+    pull = settings.image_pull_secret
+    if pull is not None:  # the chart creates the Secret and references it from every pod
+        values["imagePullSecret"] = {"create": True, "automaticReferenceInjection": True, "registry": pull.registry,
+                                     "username": pull.username, "password": pull.password.get_secret_value(),
+                                     **({"email": pull.email} if pull.email else {})}
+    return values
 
 
 def chart_images(settings: JupyterHubSettings) -> HubImages | None:

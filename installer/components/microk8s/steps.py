@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from installer.engine.commands import CommandResult
+from installer.engine.commands import CommandResult, command_failed
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError, StepFailed
 from installer.probes.hostfs import HostFS
@@ -227,8 +227,13 @@ class HelmRelease:
 
 
 def helm_release(ctx: StepContext, release: str, namespace: str) -> HelmRelease | None:
-    """The release named ``release`` in ``namespace``, or ``None``."""
-    result = probe(ctx, [*HELM, "list", "--namespace", namespace, "--filter", f"^{re.escape(release)}$", "-o", "json"])
+    """The release named ``release`` in ``namespace`` whatever its status, or ``None``.
+
+    ``--all``: without it ``helm list`` hides ``pending-*`` releases, the very ones an
+    interrupted run leaves behind.
+    """
+    result = probe(ctx, [*HELM, "list", "--namespace", namespace, "--filter", f"^{re.escape(release)}$", "--all",
+                         "-o", "json"])
     data = parse_json(result.stdout) if result.ok else None
     for item in data or []:
         if isinstance(item, dict) and item.get("name") == release:
@@ -491,7 +496,8 @@ class WaitReadyStep(Step):
         result = ctx.runner.run([*MICROK8S, "status", "--wait-ready", "--timeout", str(timeout)],
                                 timeout=timeout + 60, check=False)
         if not result.ok:
-            msg = f"MicroK8s did not become ready within {timeout} s"
+            detail = command_failed(result, timeout=timeout + 60).message
+            msg = f"MicroK8s did not become ready within {timeout} s: {detail}"
             hint = ("Run `microk8s inspect`. Usual causes offline: no default route, base images (calico, pause, "
                     "coredns) missing from containerd, or a full disk under /var/snap.")
             raise StepFailed(msg, hint)
@@ -601,12 +607,37 @@ class HelmChartStep(Step):
         """Where the values file goes."""
         return ctx.state_dir / self.values_file
 
+    def recover_interrupted(self, ctx: StepContext) -> None:
+        """Clear a ``pending-*`` release left by a run that was killed while Helm worked.
+
+        Helm refuses any further upgrade of such a release ("another operation
+        (install/upgrade/rollback) is in progress") and never clears it by itself. The
+        install lock guarantees no other installer runs, and a killed installer's
+        commands die with it, so the pending operation is known to be dead: a
+        never-deployed release is uninstalled, an upgrade is rolled back to the
+        previous revision; the upgrade that follows then applies the wanted values.
+        """
+        found = helm_release(ctx, self.release, self.namespace)
+        if found is None or not found.status.startswith("pending-"):
+            return
+        hint = (f"Run `microk8s helm3 -n {self.namespace} history {self.release}`; if it stays {found.status}, "
+                f"`microk8s helm3 -n {self.namespace} rollback {self.release}` (or uninstall) and run the install again.")
+        if found.status == "pending-install":
+            ctx.log(f"the release {self.release} was left {found.status} (revision {found.revision}) by an interrupted "
+                    "run: uninstalling it before installing again", "warning")
+            ctx.runner.run([*HELM, "uninstall", self.release, "--namespace", self.namespace], timeout=600, hint=hint)
+        else:
+            ctx.log(f"the release {self.release} was left {found.status} (revision {found.revision}) by an interrupted "
+                    "run: rolling it back to the previous revision before upgrading", "warning")
+            ctx.runner.run([*HELM, "rollback", self.release, "--namespace", self.namespace], timeout=600, hint=hint)
+
     def run(self, ctx: StepContext) -> None:
         """Write the values (0600), then upgrade or install the release from the local chart."""
         values = self.values(ctx)
         path = ctx.files.write(self.values_path(ctx), dump_values(values), mode=0o600)
         chart = bundle_chart(self.bundle_dir, self.chart_name, self.chart_version)
         require_chart(ctx, chart)
+        self.recover_interrupted(ctx)
         ctx.runner.run([*HELM, "upgrade", "--install", self.release, str(chart), "--namespace", self.namespace,
                         "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s"],
                        timeout=self.helm_timeout + 120,
