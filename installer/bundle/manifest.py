@@ -45,6 +45,7 @@ from typing import Annotated, Any, Final, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.engine.files import FileWriter, UnsafeInput, read_small_file
 from installer.errors import BundleError
 
@@ -310,51 +311,17 @@ class Manifest(_Model):
 # --- reading and writing ------------------------------------------------------------------
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the deepest YAML node on ``loc``."""
-    node, line = root, None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    line, node = key.start_mark.line + 1, value
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif not (isinstance(part, str) and part.startswith("function-")):
-            text += f".{part}" if text else str(part)
-    return text or "(top level)"
-
-
 def _validation_error(path: Path, text: str, error: ValidationError) -> BundleError:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        root = None
+    root = compose(text)
     lines = []
     for item in error.errors():
-        loc = tuple(item["loc"])
-        # Drop pydantic's union/literal tags that are not keys of the file.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
-        line = _line_of(root, loc)
+        loc = clean_loc(tuple(item["loc"]))
+        line = line_of(root, loc)
         where = f"{path}:{line}" if line else str(path)
         if item["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key '{_key_path(loc)}'")
+            lines.append(f"{where}: unknown key '{key_path(loc)}'")
         else:
-            lines.append(f"{where}: {_key_path(loc)}: {item['msg']}")
+            lines.append(f"{where}: {key_path(loc)}: {item['msg']}")
     return BundleError("\n".join(lines), "Fix the manifest, or re-create it with `./install.sh bundle lock --bundle DIR`.")
 
 
@@ -363,10 +330,7 @@ def parse_manifest(text: str, path: Path) -> Manifest:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        msg = f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"
-        raise BundleError(msg, "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
+        raise BundleError(syntax_error(path, exc), "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
     if not isinstance(data, dict):
         msg = f"{path}: a manifest is a YAML mapping with version, components and wheels"
         raise BundleError(msg, "See offline-images/README.md for the format.")

@@ -32,6 +32,7 @@ from installer.components.jupyterhub.settings import PASSWORD_PLACEHOLDER, Jupyt
 from installer.components.microk8s.settings import MicroK8sSettings
 from installer.components.rdma.settings import RdmaSettings
 from installer.config.base import Section
+from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.engine.files import UnsafeInput, read_small_file
 from installer.errors import ProfileError
 
@@ -119,37 +120,6 @@ def profile_schema() -> dict[str, Any]:
 # --- loading with precise errors -------------------------------------------------------
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that keeps the line of each mapping key and value."""
-
-
-def _compose_lines(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=_LineLoader)
-    except yaml.YAMLError:
-        return None
-
-
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the deepest node on ``loc`` that exists in the YAML."""
-    node, line = root, None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    line = key.start_mark.line + 1
-                    node = value
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model that owns the mapping at ``loc``, to suggest its field names."""
     model: Any = Profile
@@ -193,9 +163,9 @@ def _format_errors(path: Path, root: yaml.Node | None, error: ValidationError) -
     lines: list[tuple[int, str]] = []
     hint = ""
     for item in error.errors():
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "(top level)"
-        line = _line_of(root, loc)
+        loc = clean_loc(tuple(item["loc"]))
+        key = key_path(loc)
+        line = line_of(root, loc)
         where = f"{path}:{line}" if line else str(path)
         if item["type"] == "extra_forbidden":
             suggestion = _suggest(loc)
@@ -239,11 +209,7 @@ def parse_profile(text: str, path: Path) -> Profile:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        msg = f"{where}: not valid YAML: {problem}"
-        raise ProfileError(msg, "Check indentation and quoting around that line.") from None
+        raise ProfileError(syntax_error(path, exc), "Check indentation and quoting around that line.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -252,7 +218,7 @@ def parse_profile(text: str, path: Path) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        raise _format_errors(path, _compose_lines(text), exc) from None
+        raise _format_errors(path, compose(text), exc) from None
     profile.source = path.resolve()
     return profile
 

@@ -11,17 +11,29 @@ from typing import Any
 from installer.config.profile import Profile, load_profile
 
 
-def add_profile_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """``--profile FILE``."""
-    # SUPPRESS: an option given before the verb (`install.sh --profile P plan`) is not reset by the verb's parser.
+def add_profile_option(parser: argparse.ArgumentParser, *, required: bool = False,
+                       help: str = "profile YAML (default: built-in defaults)") -> None:  # noqa: A002 - argparse's word
+    """``--profile FILE``.
+
+    Defaults are SUPPRESS, here and below: an option given before the verb
+    (``install.sh --profile P plan``) is not reset by the verb's own parser.
+    """
     parser.add_argument("--profile", type=Path, metavar="FILE", required=required, default=argparse.SUPPRESS,
-                        help="profile YAML (default: built-in defaults)" if not required else "profile YAML")
+                        help="profile YAML" if required else help)
 
 
-def add_bundle_option(parser: argparse.ArgumentParser) -> None:
+def add_bundle_option(parser: argparse.ArgumentParser, *,
+                      help: str = "offline-images folder (default: the profile's, else offline-images/ next to install.sh)",  # noqa: A002
+                      ) -> None:
     """``--bundle DIR``."""
-    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS,
-                        help="offline-images folder (default: the profile's, else offline-images/ next to install.sh)")
+    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=help)
+
+
+def add_host_root_option(parser: argparse.ArgumentParser, *,
+                         help: str = "read /sys, /proc and /etc under DIR (a copy of the target host's)",  # noqa: A002
+                         ) -> None:
+    """``--host-root DIR``."""
+    parser.add_argument("--host-root", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=help)
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:

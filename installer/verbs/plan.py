@@ -31,7 +31,13 @@ from installer.engine.events import CheckReported, CollectingSink, CommandRan, F
 from installer.engine.files import DryRunFileWriter, FileWriter
 from installer.engine.plan import Plan, StepContext
 from installer.errors import ExitCode, InstallerError
-from installer.verbs.common import emit_json
+from installer.verbs.common import (
+    add_bundle_option,
+    add_host_root_option,
+    add_json_option,
+    add_profile_option,
+    emit_json,
+)
 
 NAME = "plan"
 HELP = "write the Helm values and manifests the install would apply, and print its ordered commands"
@@ -46,15 +52,12 @@ INSTALL_STATE_DIR: Final = Path("/var/lib/jupyterhub-offline-installer")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options. Defaults are SUPPRESS so the same options given before ``plan`` still count."""
-    parser.add_argument("--profile", type=Path, metavar="FILE", default=argparse.SUPPRESS,
-                        help="profile YAML (default: built-in defaults)")
-    parser.add_argument("--host-root", type=Path, metavar="DIR", default=argparse.SUPPRESS,
-                        help="read /sys, /proc and /etc under DIR (a copy of the target host's)")
-    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS,
-                        help="offline-images folder (default: the profile's)")
+    add_profile_option(parser, help="profile YAML (default: built-in defaults)")
+    add_host_root_option(parser, help="read /sys, /proc and /etc under DIR (a copy of the target host's)")
+    add_bundle_option(parser, help="offline-images folder (default: the profile's)")
     parser.add_argument("--out", type=Path, metavar="DIR", required=True,
                         help="folder for the generated values and manifests (created; files are replaced)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    add_json_option(parser)
 
 
 @dataclass

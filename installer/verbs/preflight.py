@@ -21,7 +21,13 @@ from installer.errors import ExitCode
 from installer.preflight.checks import CHECK_IDS, CheckResult, describe_port, gib
 from installer.preflight.report import PreflightReport, run_preflight
 from installer.probes.model import HostFacts
-from installer.verbs.common import emit_json
+from installer.verbs.common import (
+    add_bundle_option,
+    add_host_root_option,
+    add_json_option,
+    add_profile_option,
+    emit_json,
+)
 
 NAME = "preflight"
 HELP = "check this host (hardware, OS, MicroK8s, disk) without changing anything"
@@ -36,15 +42,12 @@ _LABEL: Final = {"fail": "FAIL", "warn": "WARN", "skipped": "skip", "pass": "ok"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options. Defaults are SUPPRESS so the same options given before ``preflight`` still count."""
-    parser.add_argument("--profile", type=Path, metavar="FILE", default=argparse.SUPPRESS,
-                        help="profile YAML: thresholds and the components to check for (default: built-in)")
-    parser.add_argument("--host-root", type=Path, metavar="DIR", default=argparse.SUPPRESS,
-                        help="read /sys, /proc and /etc under DIR (a copy of another host's); runs no command")
-    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS,
-                        help="offline-images folder whose size sets the disk requirement (default: the profile's)")
+    add_profile_option(parser, help="profile YAML: thresholds and the components to check for (default: built-in)")
+    add_host_root_option(parser, help="read /sys, /proc and /etc under DIR (a copy of another host's); runs no command")
+    add_bundle_option(parser, help="offline-images folder whose size sets the disk requirement (default: the profile's)")
     parser.add_argument("--skip-check", action="append", metavar="ID", default=argparse.SUPPRESS,
                         help=f"skip a check by id (repeatable): {', '.join(CHECK_IDS)}")
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    add_json_option(parser)
 
 
 def _profile(args: argparse.Namespace) -> Profile:

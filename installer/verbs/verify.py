@@ -18,7 +18,14 @@ from installer.bundle.manifest import MANIFEST_NAME, load_manifest
 from installer.bundle.scan import NO_CHECKSUM_HINT, NO_CHECKSUM_WARNING, scan_folder
 from installer.bundle.verify import verify_bundle
 from installer.errors import ExitCode
-from installer.verbs.common import emit_json, profile_from_args, stderr
+from installer.verbs.common import (
+    add_bundle_option,
+    add_json_option,
+    add_profile_option,
+    emit_json,
+    profile_from_args,
+    stderr,
+)
 
 NAME = "verify"
 HELP = "check the offline bundle's files (size, sha256, image refs) against its manifest"
@@ -32,13 +39,11 @@ DEFAULT_JOBS: Final = 2
 
 def add_bundle_options(parser: argparse.ArgumentParser) -> None:
     """``--profile``, ``--bundle``, ``--jobs``, ``--json`` (shared with ``import`` and ``bundle``)."""
-    parser.add_argument("--profile", type=Path, metavar="FILE", default=argparse.SUPPRESS,
-                        help="profile YAML (its bundle folder and components; default: built-in)")
-    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS,
-                        help="offline-images folder (default: the profile's, else offline-images/ next to install.sh)")
+    add_profile_option(parser, help="profile YAML (its bundle folder and components; default: built-in)")
+    add_bundle_option(parser, help="offline-images folder (default: the profile's, else offline-images/ next to install.sh)")
     parser.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, metavar="N",
                         help=f"parallel workers (default: {DEFAULT_JOBS})")
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    add_json_option(parser)
 
 
 def bundle_dir(args: argparse.Namespace) -> Path:

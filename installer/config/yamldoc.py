@@ -1,0 +1,62 @@
+"""Pointing at the line of a YAML file where a validation error is.
+
+Profiles and bundle manifests are both YAML validated by pydantic; an operator
+needs ``file:line: key.path: what is wrong`` for either, so both use these helpers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The YAML node tree of ``text`` (with line marks), or None when it does not parse."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+
+
+def clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A pydantic error location without its validator and union tags, which are not keys of the file."""
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+
+
+def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest node on ``loc`` that exists in the YAML."""
+    node, line = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    line, node = key.start_mark.line + 1, value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """``("jupyterhub", "images", 0, "gpus")`` -> ``jupyterhub.images[0].gpus``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def syntax_error(path: Path, exc: yaml.YAMLError) -> str:
+    """``path:line: not valid YAML: problem`` for a parse error."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    return f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"
