@@ -1,16 +1,17 @@
 """Subcommands. Each module here defines ``NAME``, ``HELP``, ``EXAMPLES``,
 ``configure(parser)`` and ``run(args) -> ExitCode``; :mod:`installer.cli` registers
-the modules listed in :data:`VERBS` in that order.
+the modules listed in :data:`VERBS` in that order (the order ``--help`` shows:
+on the server first, then the connected side).
 """
 
 from __future__ import annotations
 
 VERBS: tuple[str, ...] = (
-    "schema",
-    "export",
     "preflight",
     "plan",
     "verify",
     "import_",
     "bundle",
+    "export",
+    "schema",
 )
