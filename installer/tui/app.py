@@ -39,6 +39,8 @@ class InstallerApp(App[int]):
     TITLE = "JupyterHub offline installer"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Operators press Ctrl-C by reflex: same as Quit (asks to cancel during the install).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, session: WizardSession, *, animate: bool = True) -> None:

@@ -270,3 +270,44 @@ async def test_password_is_masked_and_not_saved_unless_asked(tmp_path: Path, mon
         await pilot.pause()
         assert "s3cret-Pass!" in app.session.saved_profile.read_text()
         assert stat.S_IMODE(app.session.saved_profile.stat().st_mode) == 0o600
+
+
+async def test_ctrl_c_before_the_install_leaves_with_130(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C quits like Ctrl+Q: nothing was installed, so the exit code says interrupted."""
+    fixed_preflight(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+c")
+        await settle(pilot)
+    assert app.return_value == ExitCode.INTERRUPTED
+
+
+async def test_ctrl_c_during_the_install_asks_then_cancels_and_saves_the_journal(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C during the import asks first; yes stops the engine, the journal keeps the finished steps."""
+    fixed_preflight(monkeypatch)
+    gate = threading.Event()
+    importer = fake_plan(monkeypatch, gate=gate)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        await settle(pilot)
+        await pilot.press("ctrl+n", "y")
+        for _ in range(500):
+            if importer.reached.is_set():
+                break
+            await pilot.pause(0.01)
+        assert importer.reached.is_set()
+        await pilot.press("ctrl+c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        gate.set()
+        await settle(pilot)
+        assert isinstance(app.screen, DoneScreen)
+        assert "resume" in text_of(app, "#step-line")
+        assert '"preflight"' in (tmp_path / "state" / "journal.json").read_text()
+        await pilot.press("q")
+    assert app.return_value == ExitCode.INTERRUPTED
