@@ -20,6 +20,8 @@ from installer.bundle.manifest import load_manifest
 from installer.cli import main
 from installer.export.archive import file_sha256
 
+from repocopy import fresh_copy
+
 REPO = Path(__file__).resolve().parents[2]
 HERE_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -39,20 +41,8 @@ def _index_reachable() -> bool:
         return False
 
 
-def _fresh_copy(dest: Path) -> Path:
-    """The checkout's tracked and new files, as the USB disk carries them (no .venv)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for name in files:
-        source = REPO / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    return dest
-
-
 def test_wheels_export_then_install_sh_with_no_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    copy = _fresh_copy(tmp_path / "usb")
+    copy = fresh_copy(tmp_path / "usb")
     out = copy / "offline-images"
     code = main(["export", "--out", str(out), "--no-profile-images", "--wheels",
                  "--python-version", HERE_PYTHON, "--python-version", "3.12", "--json"])

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from repocopy import fresh_copy
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _fresh_copy(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for name in files:
-        source = REPO / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    return dest
-
-
 def test_fresh_copy_installs_and_runs_from_another_folder(tmp_path: Path) -> None:
-    copy = _fresh_copy(tmp_path / "repo")
+    copy = fresh_copy(tmp_path / "repo")
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     first = subprocess.run(["bash", str(copy / "install.sh"), "--help"], cwd="/", env=env,
                            capture_output=True, text=True, timeout=900)

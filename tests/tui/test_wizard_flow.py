@@ -39,6 +39,21 @@ def text_of(app: InstallerApp, selector: str) -> str:
     """The plain text a Static shows."""
     return str(app.screen.query_one(selector, Static).render())
 
+async def start_install_until_import(pilot, importer) -> None:  # noqa: ANN001 - Pilot, fake importer
+    """From Welcome, accept every screen, confirm Install, and wait until the engine sits inside the import."""
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+    await settle(pilot)
+    await pilot.press("ctrl+n", "y")
+    for _ in range(500):
+        if importer.reached.is_set():
+            break
+        await pilot.pause(0.01)
+    assert importer.reached.is_set()
+
+
 
 async def test_happy_path_reaches_done_with_url_and_saved_profile(tmp_path: Path, monkeypatch) -> None:
     """Next on every screen installs and ends on Done with the URL, the log and the saved profile."""
@@ -168,17 +183,7 @@ async def test_cancel_during_import_stops_and_reports_resume(tmp_path: Path, mon
     importer = fake_plan(monkeypatch, gate=gate)
     app = InstallerApp(make_session(tmp_path), animate=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n", "y")
-        for _ in range(500):  # wait until the engine sits inside the second image
-            if importer.reached.is_set():
-                break
-            await pilot.pause(0.01)
-        assert importer.reached.is_set()
+        await start_install_until_import(pilot, importer)
         install = app.screen
         assert isinstance(install, InstallScreen)
         await pilot.pause()
@@ -290,17 +295,7 @@ async def test_ctrl_c_during_the_install_asks_then_cancels_and_saves_the_journal
     importer = fake_plan(monkeypatch, gate=gate)
     app = InstallerApp(make_session(tmp_path), animate=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
-        await settle(pilot)
-        await pilot.press("ctrl+n", "y")
-        for _ in range(500):
-            if importer.reached.is_set():
-                break
-            await pilot.pause(0.01)
-        assert importer.reached.is_set()
+        await start_install_until_import(pilot, importer)
         await pilot.press("ctrl+c")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
