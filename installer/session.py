@@ -92,8 +92,8 @@ def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor
     if options.dry_run and not os.access(state_dir if state_dir.exists() else state_dir.parent, os.W_OK):
         state_dir = Path(tempfile.gettempdir()) / "jupyterhub-offline-installer-dry-run"
     profile = options.profile
-    if options.bundle_dir is not None:  # --bundle wins over the profile, for every step
-        profile = profile.model_copy(update={"bundle": options.bundle_dir.resolve()})
+    if options.bundle_dir is not None:
+        profile = profile.with_bundle(options.bundle_dir)
     return StepContext(runner=runner, files=files, sink=sink, profile=profile, state_dir=state_dir,
                        cancel=cancel or threading.Event(), host_root=options.host_root,
                        skip_checks=options.all_skipped_checks())

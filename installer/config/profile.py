@@ -81,6 +81,10 @@ class Profile(Section):
             return self.bundle
         return (self.source.parent / self.bundle).resolve()
 
+    def with_bundle(self, bundle: Path) -> Profile:
+        """A copy whose bundle folder is ``bundle`` (``--bundle`` wins over the profile, for every step)."""
+        return self.model_copy(update={"bundle": Path(bundle).resolve()})
+
     def secrets(self) -> list[str]:
         """Every secret value in the profile, for the redactor.
 

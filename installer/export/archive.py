@@ -23,6 +23,8 @@ from typing import Final, Literal
 
 import zstandard
 
+from installer.bundle.archive import hash_file
+
 _LOGGER: Final = logging.getLogger(__name__)
 
 Compression = Literal["zstd", "gzip", "none"]
@@ -187,9 +189,5 @@ def copy_file(source: Path, dest: Path, *, on_chunk: Callable[[int], None] | Non
 
 
 def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks (a re-run's check of a file already there)."""
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+    """Hex sha256 of a file (a re-run's check of a file already there); the bundle's own hasher."""
+    return hash_file(path)[0]

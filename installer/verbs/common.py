@@ -42,9 +42,11 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def profile_from_args(args: argparse.Namespace) -> Profile:
-    """The profile named by ``--profile``, or the defaults."""
+    """The profile named by ``--profile`` (or the defaults), with ``--bundle`` applied when given."""
     path = getattr(args, "profile", None)
-    return load_profile(path) if path else Profile()
+    profile = load_profile(path) if path else Profile()
+    bundle = getattr(args, "bundle", None)
+    return profile.with_bundle(bundle) if bundle is not None else profile
 
 
 def bundle_from_args(args: argparse.Namespace, profile: Profile | None = None) -> Path:

@@ -25,7 +25,7 @@ from installer.components.rdma.steps import MANIFEST_FILE as RDMA_FILE
 from installer.components.rdma.steps import plugin_image
 from installer.components.rdma.manifests import rdma_manifests
 from installer.components.registry import PlanOptions, build_plan
-from installer.config.profile import Profile, load_profile
+from installer.config.profile import Profile
 from installer.engine.commands import DryRunRunner, Redactor
 from installer.engine.events import CheckReported, CollectingSink, CommandRan, FileWritten, LogLine
 from installer.engine.files import DryRunFileWriter, FileWriter
@@ -37,6 +37,7 @@ from installer.verbs.common import (
     add_json_option,
     add_profile_option,
     emit_json,
+    profile_from_args,
 )
 
 NAME = "plan"
@@ -77,15 +78,6 @@ class PlannedStep:
         """JSON form."""
         return {"id": self.id, "title": self.title, "status": self.status, "reason": self.reason,
                 "commands": self.commands, "files": self.files, "notes": self.notes}
-
-
-def _profile(args: argparse.Namespace) -> Profile:
-    path = getattr(args, "profile", None)
-    profile = load_profile(path) if path else Profile()
-    bundle = getattr(args, "bundle", None)
-    if bundle is not None:
-        profile = profile.model_copy(update={"bundle": Path(bundle).resolve()})
-    return profile
 
 
 def walk_plan(plan: Plan, ctx: StepContext, sink: CollectingSink) -> list[PlannedStep]:
@@ -179,7 +171,7 @@ def render(profile: Profile, host_root: Path, planned: list[PlannedStep], writte
 
 def run(args: argparse.Namespace) -> ExitCode:
     """Write the files, print the plan; exit 0 (a step that would fail is shown, not raised)."""
-    profile = _profile(args)
+    profile = profile_from_args(args)
     host_root = Path(getattr(args, "host_root", None) or "/")
     planned, ctx, _ = make_plan(profile, host_root)
     writer = FileWriter(redactor=Redactor(profile.secrets()))

@@ -15,7 +15,6 @@ import textwrap
 from pathlib import Path
 from typing import Final
 
-from installer.config.profile import Profile, load_profile
 from installer.engine.commands import RealRunner
 from installer.errors import ExitCode
 from installer.preflight.checks import CHECK_IDS, CheckResult, describe_port, gib
@@ -27,6 +26,7 @@ from installer.verbs.common import (
     add_json_option,
     add_profile_option,
     emit_json,
+    profile_from_args,
 )
 
 NAME = "preflight"
@@ -50,18 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def _profile(args: argparse.Namespace) -> Profile:
-    path = getattr(args, "profile", None)
-    profile = load_profile(path) if path else Profile()
-    bundle = getattr(args, "bundle", None)
-    if bundle is not None:
-        profile = profile.model_copy(update={"bundle": Path(bundle).resolve()})
-    return profile
-
-
 def run(args: argparse.Namespace) -> ExitCode:
     """Probe, check, print; exit 3 when a check fails."""
-    profile = _profile(args)
+    profile = profile_from_args(args)
     host_root = Path(getattr(args, "host_root", None) or "/")
     report = run_preflight(RealRunner(), profile, host_root, skip_checks=getattr(args, "skip_check", None) or ())
     if getattr(args, "json", False):
