@@ -107,7 +107,8 @@ class PreflightScreen(WizardScreen):
         verdict.set_class(bool(failed or report.error), "-failed")
         self.set_next_enabled(report.ok)
         if table.row_count:
-            table.focus()
+            # Keep the verdict in view: scrolling to the table would hide it on a short terminal.
+            table.focus(scroll_visible=False)
         self._show_hint(table.highlighted())
 
     @on(DataTable.RowHighlighted, "#checks")
