@@ -298,47 +298,23 @@ def notebook_image_warnings(options: InstallOptions) -> dict[str, list[str]]:
 
 def _preflight_engine(options: InstallOptions,
                       sink: EventSink) -> tuple[Any, list[CheckReported], list[ComponentChoice]]:
-    """Probe, check and suggest with the preflight engine, as the install's first step does."""
-    from installer.preflight.checks import run_checks
-    from installer.preflight.suggestions import suggest
-    from installer.probes import probe_host
+    """Probe, check and suggest with the same engine as the install's first step."""
+    from installer.preflight.report import ImageTarget, run_preflight
 
-    profile = options.profile
-    bundle_dir = options.bundle()
-    facts = probe_host(RealRunner(NullSink()), options.host_root, bundle_dir if bundle_dir.is_dir() else None)
-    bundle_bytes, has_snaps = _bundle_needs(bundle_dir)
-    skipped = options.all_skipped_checks()
-    checks = []
-    for result in run_checks(facts, profile, bundle_bytes=bundle_bytes, bundle_has_snaps=has_snaps):
-        event = result.to_event()
-        if result.id in skipped and result.status in ("fail", "warn"):
-            hint = f"skipped on request ({result.status}): {result.hint}"
-            event = dataclasses.replace(event, status="skipped", hint=hint)
-        checks.append(event)
+    report = run_preflight(RealRunner(NullSink()), options.profile, options.host_root,
+                           skip_checks=sorted(options.skip_checks), bundle_dir=options.bundle(),
+                           images_target=ImageTarget(options.containerd_socket, options.namespace))
+    checks = [check.to_event() for check in report.checks]
+    for event in checks:
         sink.emit(event)
     choices = [
         ComponentChoice(s.component, _TITLES.get(s.component, s.component), s.suggested, s.reason, usable=True)
-        for s in suggest(facts)
+        for s in report.suggestions
     ]
-    return facts, checks, choices
+    return report.facts, checks, choices
 
 
 _TITLES: Final = {"gpu_operator": "NVIDIA GPU Operator", "rdma": "RDMA shared device plugin"}
-
-
-def _bundle_needs(bundle_dir: Path) -> tuple[int | None, bool]:
-    """Bytes of image files and whether the MicroK8s snaps are there, from the manifest."""
-    manifest_path = bundle_dir / "manifest.yaml"
-    if not manifest_path.is_file():
-        return None, False
-    try:
-        from installer.bundle.manifest import load_manifest
-
-        manifest = load_manifest(manifest_path)
-    except InstallerError:
-        return None, False
-    size = sum(entry.size for _, entry in manifest.images())
-    return size, manifest.find_snap("microk8s") is not None
 
 
 # --- Install -----------------------------------------------------------------------------

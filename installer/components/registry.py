@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from installer.bundle.importer import DEFAULT_NAMESPACE, MICROK8S_SOCKET
 from installer.components.gpu_operator.steps import GpuOperatorStep, GpuWaitStep
 from installer.components.jupyterhub.steps import HubUrlStep, HubWaitStep, JupyterHubStep, NotebookImageChecksStep
 from installer.components.microk8s.steps import (
@@ -47,7 +48,7 @@ from installer.engine.plan import Plan, Step
 
 _LOGGER: Final = logging.getLogger(__name__)
 
-DEFAULT_CONTAINERD_SOCKET: Final = Path("/var/snap/microk8s/common/run/containerd.sock")
+DEFAULT_CONTAINERD_SOCKET: Final = MICROK8S_SOCKET
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class PlanOptions:
     """The offline-images folder; ``None`` means the profile's."""
     containerd_socket: Path = DEFAULT_CONTAINERD_SOCKET
     """MicroK8s's containerd, where images are imported."""
-    namespace: str = "k8s.io"
+    namespace: str = DEFAULT_NAMESPACE
     """containerd namespace Kubernetes reads images from."""
     jobs: int = 2
     """Parallel image import lanes."""
@@ -102,9 +103,11 @@ def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
     bundle_dir = options.bundle(profile)
     steps: list[Step] = []
     if options.preflight:
+        from installer.preflight.report import ImageTarget
         from installer.preflight.step import PreflightStep
 
-        steps.append(PreflightStep(bundle_dir=bundle_dir))
+        target = ImageTarget(options.containerd_socket, options.namespace) if options.import_images else None
+        steps.append(PreflightStep(bundle_dir=bundle_dir, images_target=target))
     if options.import_images:
         from installer.bundle.step import BundleCheckStep
 

@@ -133,17 +133,26 @@ def check_memory(system: SystemInfo, min_gib: float) -> CheckResult:
                        "Add memory, or lower preflight.min_memory_gib in the profile if the users need little.")
 
 
-def containerd_bytes_needed(bundle_bytes: int | None, headroom_gib: float) -> int:
-    """Free bytes the containerd filesystem needs: ``2.5 x image files + headroom``."""
-    return math.ceil(UNPACK_FACTOR * (bundle_bytes or 0) + headroom_gib * GIB)
+def containerd_bytes_needed(bundle_bytes: int | None, headroom_gib: float, imported_bytes: int = 0) -> int:
+    """Free bytes the containerd filesystem needs: ``2.5 x image files not yet imported + headroom``."""
+    return math.ceil(UNPACK_FACTOR * max((bundle_bytes or 0) - imported_bytes, 0) + headroom_gib * GIB)
 
 
-def check_disk_containerd(disk: DiskInfo | None, bundle_bytes: int | None, headroom_gib: float) -> CheckResult:
-    """Images land twice in containerd (blobs + unpacked); kubelet evicts images when space runs low."""
+def check_disk_containerd(disk: DiskInfo | None, bundle_bytes: int | None, headroom_gib: float,
+                          imported_bytes: int = 0) -> CheckResult:
+    """Images land twice in containerd (blobs + unpacked); kubelet evicts images when space runs low.
+
+    Images already imported (an earlier, interrupted run) took their room already.
+    """
     title = "Disk for images"
-    needed = containerd_bytes_needed(bundle_bytes, headroom_gib)
-    images = (f"{UNPACK_FACTOR:g} x {gib(bundle_bytes)} of image files" if bundle_bytes is not None
-              else "images (bundle size unknown)")
+    needed = containerd_bytes_needed(bundle_bytes, headroom_gib, imported_bytes)
+    if bundle_bytes is None:
+        images = "images (bundle size unknown)"
+    elif imported_bytes:
+        images = (f"{UNPACK_FACTOR:g} x {gib(max(bundle_bytes - imported_bytes, 0))} of image files not yet "
+                  f"imported ({gib(imported_bytes)} already are)")
+    else:
+        images = f"{UNPACK_FACTOR:g} x {gib(bundle_bytes)} of image files"
     required = f"{gib(needed)} free = {images} + {headroom_gib:g} GiB headroom (preflight.disk_headroom_gib)"
     if disk is None:
         return CheckResult("disk-containerd", title, "warn", "not measured", required)
@@ -152,8 +161,7 @@ def check_disk_containerd(disk: DiskInfo | None, bundle_bytes: int | None, headr
         return CheckResult("disk-containerd", title, "pass", found, required)
     return CheckResult("disk-containerd", title, "fail", found, required,
                        f"Free {gib(needed - disk.free_bytes)} on {disk.mount_point} (MicroK8s keeps images under "
-                       f"{CONTAINERD_ROOT}), or lower preflight.disk_headroom_gib. If the images are already "
-                       "imported, skip this check with --skip-check disk-containerd.")
+                       f"{CONTAINERD_ROOT}), or lower preflight.disk_headroom_gib.")
 
 
 def check_disk_snapd(disk: DiskInfo | None, microk8s_installed: bool) -> CheckResult:
@@ -376,7 +384,7 @@ def check_rdma(ports: tuple[IbPort, ...], settings: RdmaSettings) -> CheckResult
 
 
 def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None = None,
-               bundle_has_snaps: bool = False) -> list[CheckResult]:
+               bundle_has_snaps: bool = False, imported_bytes: int = 0) -> list[CheckResult]:
     """Every check, in :data:`CHECK_IDS` order.
 
     Args:
@@ -384,6 +392,7 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         profile: thresholds and the components turned on.
         bundle_bytes: total size of the bundle's image files (``None``: unknown).
         bundle_has_snaps: the bundle holds the MicroK8s snaps.
+        imported_bytes: the part of ``bundle_bytes`` containerd already holds.
     """
     system = facts.system
     gpu_settings, rdma_settings = profile.gpu_operator, profile.rdma
@@ -393,7 +402,8 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         check_arch(system),
         check_cpu(system),
         check_memory(system, profile.preflight.min_memory_gib),
-        check_disk_containerd(facts.disk("containerd"), bundle_bytes, profile.preflight.disk_headroom_gib),
+        check_disk_containerd(facts.disk("containerd"), bundle_bytes, profile.preflight.disk_headroom_gib,
+                              imported_bytes),
         check_disk_snapd(facts.disk("snapd"), system.microk8s_installed),
         check_snapd(system),
         check_microk8s(system, install_snaps=profile.microk8s.install_snaps, bundle_has_snaps=bundle_has_snaps),

@@ -15,8 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from installer.bundle.importer import (
+    DEFAULT_NAMESPACE,
+    MICROK8S_SOCKET,
+    ContainerdStore,
+    ImageImporter,
+    items_from_manifest,
+)
+from installer.bundle.manifest import MANIFEST_NAME, load_manifest
 from installer.engine.commands import CommandRunner
-from installer.errors import ProfileError, UsageError
+from installer.errors import InstallerError, ProfileError, UsageError
 from installer.preflight.checks import CHECK_IDS, CheckResult, run_checks
 from installer.preflight.suggestions import Suggestion, suggest
 from installer.probes import HostFacts, probe_host
@@ -37,6 +45,15 @@ class BundleEstimate(NamedTuple):
     """Total size of the image archives; ``None`` when there is no bundle or no image in it."""
     has_snaps: bool
     """A ``microk8s*.snap`` is in the bundle."""
+    imported_bytes: int = 0
+    """Size of the archives whose images containerd already holds (a re-run needs no room for them)."""
+
+
+class ImageTarget(NamedTuple):
+    """The containerd the install imports into (MicroK8s's unless told otherwise)."""
+
+    socket: Path = MICROK8S_SOCKET
+    namespace: str = DEFAULT_NAMESPACE
 
 
 def estimate_bundle(bundle_dir: Path | None) -> BundleEstimate:
@@ -56,6 +73,27 @@ def estimate_bundle(bundle_dir: Path | None) -> BundleEstimate:
             elif lower.startswith("microk8s") and lower.endswith(".snap"):
                 snaps = True
     return BundleEstimate(total if images else None, snaps)
+
+
+def imported_bytes(runner: CommandRunner, bundle_dir: Path, target: ImageTarget) -> int:
+    """Bytes of the manifest's archives already imported with the same image IDs (one ``ctr images ls``).
+
+    A re-run after a full disk must not ask for room for images it will skip. Zero
+    when containerd is not there yet, the folder has no readable manifest (the
+    bundle check reports that), or the listing fails: the check then asks for the
+    whole bundle, which is never too little.
+    """
+    manifest_path = bundle_dir / MANIFEST_NAME
+    if not target.socket.exists() or not manifest_path.is_file():
+        return 0
+    try:
+        items = items_from_manifest(bundle_dir, load_manifest(manifest_path).images())
+        importer = ImageImporter(ContainerdStore(runner, target.socket, target.namespace))
+        missing = {item.name for item in importer.missing(items)}
+    except InstallerError as exc:
+        _LOGGER.info("could not tell which images are already imported (%s); counting the whole bundle", exc)
+        return 0
+    return sum(item.size for item in items if item.name not in missing)
 
 
 @dataclass(frozen=True)
@@ -130,7 +168,7 @@ def apply_skips(checks: Iterable[CheckResult], skip: frozenset[str]) -> tuple[tu
 
 def run_preflight(runner: CommandRunner, profile: Profile, host_root: Path = Path("/"), *,
                   skip_checks: Iterable[str] = (), bundle_dir: Path | None = None,
-                  bundle: BundleEstimate | None = None) -> PreflightReport:
+                  bundle: BundleEstimate | None = None, images_target: ImageTarget | None = None) -> PreflightReport:
     """Probe ``host_root`` and check it against ``profile``.
 
     Args:
@@ -141,6 +179,8 @@ def run_preflight(runner: CommandRunner, profile: Profile, host_root: Path = Pat
         bundle_dir: the offline bundle folder (default: ``profile.bundle_dir()``).
         bundle: image bytes and snaps when the caller read the manifest; otherwise
             estimated from the files in ``bundle_dir``.
+        images_target: the containerd the images go to; on the live host, images it
+            already holds are not counted against its free space.
 
     Raises:
         UsageError, ProfileError: a skipped check id does not exist.
@@ -151,7 +191,10 @@ def run_preflight(runner: CommandRunner, profile: Profile, host_root: Path = Pat
     bundle_dir = bundle_dir or profile.bundle_dir()
     if bundle is None:
         bundle = estimate_bundle(bundle_dir)
+    if images_target is not None and host_root == Path("/") and bundle.image_bytes and not bundle.imported_bytes:
+        bundle = bundle._replace(imported_bytes=imported_bytes(runner, bundle_dir, images_target))
     facts = probe_host(runner, host_root, bundle_dir if bundle_dir.is_dir() else None)
-    checks = run_checks(facts, profile, bundle_bytes=bundle.image_bytes, bundle_has_snaps=bundle.has_snaps)
+    checks = run_checks(facts, profile, bundle_bytes=bundle.image_bytes, bundle_has_snaps=bundle.has_snaps,
+                        imported_bytes=bundle.imported_bytes)
     checks_done, skipped = apply_skips(checks, frozenset(skip_checks) | frozenset(profile.preflight.skip_checks))
     return PreflightReport(facts, checks_done, tuple(suggest(facts)), skipped)

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from installer.engine.plan import Step, StepContext
 from installer.errors import PreflightFailed
-from installer.preflight.report import BundleEstimate, PreflightReport, run_preflight
+from installer.preflight.report import BundleEstimate, ImageTarget, PreflightReport, run_preflight
 
 SKIP_HINT: Final = "If you accept the risk, skip a check with --skip-check ID (the log records it)."
 
@@ -33,15 +33,19 @@ class PreflightStep(Step):
         bundle_dir: the offline bundle folder (default: ``profile.bundle_dir()``).
         bundle: image bytes and snaps of the bundle, when the caller has read the
             manifest; otherwise estimated from the files in ``bundle_dir``.
+        images_target: the containerd the install imports into; images it already
+            holds need no disk space (a re-run after a full disk).
     """
 
     id = "preflight"
     title = "Check the host"
     component = "preflight"
 
-    def __init__(self, bundle_dir: Path | None = None, bundle: BundleEstimate | None = None) -> None:
+    def __init__(self, bundle_dir: Path | None = None, bundle: BundleEstimate | None = None,
+                 images_target: ImageTarget | None = None) -> None:
         self.bundle_dir = bundle_dir
         self.bundle = bundle
+        self.images_target = images_target
 
     def inputs(self) -> Any:
         """Preflight's result depends on the host, which is re-read every run."""
@@ -54,7 +58,7 @@ class PreflightStep(Step):
     def run(self, ctx: StepContext) -> None:
         """Probe, report, store, and stop on failure (in a dry-run, only report)."""
         report = run_preflight(ctx.runner, ctx.profile, ctx.host_root, skip_checks=sorted(ctx.skip_checks),
-                               bundle_dir=self.bundle_dir, bundle=self.bundle)
+                               bundle_dir=self.bundle_dir, bundle=self.bundle, images_target=self.images_target)
         for check in report.checks:
             ctx.sink.emit(check.to_event())
         for check_id in report.skipped:

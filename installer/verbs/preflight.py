@@ -18,7 +18,7 @@ from typing import Final
 from installer.engine.commands import RealRunner
 from installer.errors import ExitCode
 from installer.preflight.checks import CHECK_IDS, CheckResult, describe_port, gib
-from installer.preflight.report import PreflightReport, run_preflight
+from installer.preflight.report import ImageTarget, PreflightReport, run_preflight
 from installer.probes.model import HostFacts
 from installer.verbs.common import (
     add_bundle_option,
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     """Probe, check, print; exit 3 when a check fails."""
     profile = profile_from_args(args)
     host_root = Path(getattr(args, "host_root", None) or "/")
-    report = run_preflight(RealRunner(), profile, host_root, skip_checks=getattr(args, "skip_check", None) or ())
+    report = run_preflight(RealRunner(), profile, host_root, skip_checks=getattr(args, "skip_check", None) or (),
+                           images_target=ImageTarget())
     if getattr(args, "json", False):
         emit_json(report.to_dict())
     else:

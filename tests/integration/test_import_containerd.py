@@ -255,3 +255,30 @@ def test_cli_exit_code_and_json_on_a_bad_file(clean_containerd, tmp_path: Path) 
     assert document["counts"] == {"ok": 1, "skipped": 0, "failed": 1}
     failed = next(i for i in document["items"] if i["status"] == "failed")
     assert failed["file"] == "images/b.tar" and "sha256 mismatch" in failed["reason"]
+
+
+def test_preflight_does_not_ask_room_for_images_already_imported(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+    """A re-run after a full disk: the disk check counts only what is left to import, by image ID."""
+    from installer.config.profile import Profile
+    from installer.preflight.report import ImageTarget, imported_bytes, run_preflight
+
+    target = ImageTarget(clean_containerd.socket, clean_containerd.namespace)
+    make_image_archive(tmp_path / "images" / "a.tar", "a/a:1", seed=1)
+    make_image_archive(tmp_path / "images" / "b.tar", "b/b:1", seed=2)
+    _lock(tmp_path)
+    a_size = (tmp_path / "images" / "a.tar").stat().st_size
+    assert imported_bytes(RealRunner(), tmp_path, target) == 0
+
+    items = items_from_manifest(tmp_path, load_manifest(tmp_path).images())
+    report = ImageImporter(_store(clean_containerd)).run([i for i in items if i.name == "images/a.tar"])
+    assert report.ok
+    assert imported_bytes(RealRunner(), tmp_path, target) == a_size
+
+    profile = Profile.model_validate({"preflight": {"disk_headroom_gib": 0}}).with_bundle(tmp_path)
+    disk = {c.id: c for c in run_preflight(RealRunner(), profile, images_target=target).checks}["disk-containerd"]
+    assert f"({a_size / 2**30:.1f} GiB already are)" in disk.required
+
+    # A different image under the same tag in the bundle: containerd's copy does not count.
+    make_image_archive(tmp_path / "images" / "a.tar", "a/a:1", seed=42)
+    _lock_force(tmp_path)
+    assert imported_bytes(RealRunner(), tmp_path, target) == 0

@@ -62,8 +62,19 @@ def test_too_little_disk_on_a_real_temp_folder(tmp_path: Path) -> None:
     assert result.required.startswith(f"{(2.5 * 4 * GIB + (free_gib + 1) * GIB) / GIB:.1f} GiB free")
     assert "2.5 x 4.0 GiB of image files" in result.required
     assert "preflight.disk_headroom_gib" in result.required
-    assert "--skip-check disk-containerd" in result.hint
+    assert result.hint.startswith("Free ") and disk.mount_point in result.hint
     assert checks.check_disk_containerd(disk, bundle_bytes=0, headroom_gib=0).status == "pass"
+
+
+def test_images_already_imported_need_no_room(tmp_path: Path) -> None:
+    """A re-run after an interrupted import asks only for what is left to import."""
+    disk = measure(tmp_path, shown_as="/var/snap/microk8s/common", role="containerd")
+    free = shutil.disk_usage(tmp_path).free
+    bundle = int(free / 2.5) + GIB  # the whole bundle would not fit ...
+    assert checks.check_disk_containerd(disk, bundle_bytes=bundle, headroom_gib=0).status == "fail"
+    rerun = checks.check_disk_containerd(disk, bundle_bytes=bundle, headroom_gib=0, imported_bytes=2 * GIB)
+    assert rerun.status == "pass", rerun  # ... but what is left does
+    assert "not yet imported (2.0 GiB already are)" in rerun.required
 
 
 def test_too_little_disk_through_the_profile_threshold(tmp_path: Path) -> None:
@@ -78,6 +89,8 @@ def test_too_little_disk_through_the_profile_threshold(tmp_path: Path) -> None:
 def test_disk_requirement_formula() -> None:
     assert containerd_bytes_needed(None, 20) == 20 * GIB
     assert containerd_bytes_needed(10 * GIB, 20) == 45 * GIB
+    assert containerd_bytes_needed(10 * GIB, 20, imported_bytes=4 * GIB) == 35 * GIB
+    assert containerd_bytes_needed(10 * GIB, 20, imported_bytes=12 * GIB) == 20 * GIB
 
 
 def test_snap_disk_only_matters_before_microk8s(tmp_path: Path) -> None:
