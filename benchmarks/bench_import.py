@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import random
 import shutil
 import subprocess

@@ -21,9 +21,9 @@ from installer.components.gpu_operator.steps import values_for as gpu_values_for
 from installer.components.jupyterhub.steps import VALUES_FILE as HUB_VALUES_FILE
 from installer.components.jupyterhub.steps import values_for as hub_values_for
 from installer.components.microk8s.steps import dump_values
+from installer.components.rdma.manifests import rdma_manifests
 from installer.components.rdma.steps import MANIFEST_FILE as RDMA_FILE
 from installer.components.rdma.steps import plugin_image
-from installer.components.rdma.manifests import rdma_manifests
 from installer.components.registry import PlanOptions, build_plan
 from installer.config.profile import Profile
 from installer.engine.commands import DryRunRunner, Redactor

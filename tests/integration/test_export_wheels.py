@@ -15,12 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from repocopy import fresh_copy
 
 from installer.bundle.manifest import load_manifest
 from installer.cli import main
 from installer.export.archive import file_sha256
-
-from repocopy import fresh_copy
 
 REPO = Path(__file__).resolve().parents[2]
 HERE_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from repocopy import fresh_copy
 
 REPO = Path(__file__).resolve().parents[2]

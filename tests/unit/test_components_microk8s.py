@@ -24,8 +24,8 @@ from installer.config.profile import Profile
 from installer.engine.commands import RecordingRunner
 from installer.engine.events import CollectingSink
 from installer.engine.files import FileWriter
-from installer.errors import BundleError, StepFailed
 from installer.engine.plan import StepContext
+from installer.errors import BundleError, StepFailed
 
 
 def make_ctx(tmp_path: Path, runner: RecordingRunner | None = None, profile: Profile | None = None) -> StepContext:

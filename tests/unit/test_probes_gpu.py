@@ -7,9 +7,9 @@ from pathlib import Path
 from fakehost import (
     A100_DRIVER,
     H100_DRIVER,
-    NVIDIA_SMI_8xH100,
     NVIDIA_SMI_T4_NO_MIG_COLUMN,
     FakeHost,
+    NVIDIA_SMI_8xH100,
     a100_mig,
     base_host,
     eight_h100,

@@ -9,7 +9,6 @@ from pydantic import Field, SecretStr, model_validator
 from installer.config.base import Section
 from installer.config.validators import ImageRef, K8sName, OneLine, Quantity, RegistryHost, Slug, UserName, Version
 
-
 PASSWORD_PLACEHOLDER = "CHANGE-ME"
 """Written instead of the password when a profile is saved without secrets; refused on load."""
 
