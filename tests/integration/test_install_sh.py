@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,42 @@ def test_fresh_copy_installs_and_runs_from_another_folder(tmp_path: Path) -> Non
     assert again.returncode == 0, again.stderr
     assert "installing" not in again.stderr  # the venv is reused
     assert '"microk8s"' in again.stdout
+
+
+@pytest.fixture
+def unprivileged_copy() -> Iterator[Path]:
+    """A fresh copy owned by ``nobody``, in a folder that user can reach (pytest's tmp is root-only)."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to an unprivileged user needs root; this run already is one")
+    top = Path(tempfile.mkdtemp(prefix="installer-nonroot-"))
+    try:
+        os.chmod(top, 0o755)
+        fresh_copy(top / "repo")
+        (top / "home").mkdir()
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(top)], check=True)  # noqa: S607
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_help_and_dry_run_work_as_an_unprivileged_user(unprivileged_copy: Path) -> None:
+    """The README's first commands as a plain user: no root, the log in the user's own state folder."""
+    repo, home = unprivileged_copy / "repo", unprivileged_copy / "home"
+    as_nobody = ["runuser", "-u", "nobody", "--", "env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin",
+                 f"HOME={home}", "TERM=dumb"]
+    helped = subprocess.run([*as_nobody, "./install.sh", "--help"], cwd=repo, capture_output=True, text=True,
+                            timeout=900)
+    if helped.returncode != 0 and "could not install" in helped.stderr and not os.environ.get("CI"):
+        pytest.skip(f"the package index is not reachable here: {helped.stderr[-300:]}")
+    assert helped.returncode == 0, helped.stderr
+    assert "--profile profiles/gpu.yaml --dry-run" in helped.stdout
+    planned = subprocess.run([*as_nobody, "./install.sh", "--profile", "profiles/gpu.yaml", "--dry-run"], cwd=repo,
+                             capture_output=True, text=True, timeout=120)
+    assert planned.returncode == 0, planned.stderr
+    assert "dry-run: nothing was changed" in planned.stdout
+    log = home / ".local" / "state" / "jupyterhub-offline-installer" / "install.log"
+    assert f"log: {log}" in planned.stderr
+    assert log.stat().st_uid == pwd.getpwnam("nobody").pw_uid and log.stat().st_mode & 0o077 == 0
 
 
 def test_missing_python_is_explained(tmp_path: Path) -> None:
