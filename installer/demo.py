@@ -27,7 +27,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Final
 from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
 from installer.components.microk8s.settings import MicroK8sSettings
 from installer.config.profile import PreflightSettings, Profile
-from installer.engine.commands import CommandResult, DryRunRunner, RealRunner, Stdin
+from installer.engine.commands import CommandResult, Daemon, DryRunRunner, RealRunner, Stdin
 from installer.engine.logfile import default_log_path
 from installer.errors import ExitCode, InstallerError
 from installer.session import InstallOptions, default_state_dir
@@ -109,7 +108,7 @@ class DemoEnv:
     """The private containerd the images go into; ``None`` when it could not be started."""
     notes: tuple[str, ...] = ()
     """What is real and what is a dry-run, in plain words (the first line is the banner)."""
-    _daemon: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _daemon: Daemon | None = field(default=None, repr=False)
 
     def options_for(self, profile: Profile) -> InstallOptions:
         """The demo's options with another profile (``--demo --profile FILE``): same bundle and containerd."""
@@ -276,7 +275,7 @@ def build_demo_bundle(bundle_dir: Path, images: tuple[DemoImage, ...] = DEMO_IMA
 # --- the private containerd -------------------------------------------------------------------
 
 
-def start_private_containerd(root: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def start_private_containerd(root: Path) -> tuple[Daemon, Path]:
     """Start ``containerd`` with its root, state and socket under ``root``; wait until it answers.
 
     Raises:
@@ -298,36 +297,23 @@ def start_private_containerd(root: Path) -> tuple[subprocess.Popen[bytes], Path]
         '[plugins."io.containerd.grpc.v1.cri"]\n'
         "  disable_apparmor = true\n"
     )
-    log = root / "containerd.log"
-    # A daemon outlives any one command, which the command runner is not for; this is the
-    # demo's own throwaway containerd, never the host's. Readiness is probed through the runner.
-    with log.open("wb") as out:
-        proc = subprocess.Popen([binary, "--config", str(config)], stdout=out, stderr=out,  # noqa: S603
-                                start_new_session=True)
+    daemon = Daemon([binary, "--config", str(config)], root / "containerd.log")
+    daemon.start()
     runner = RealRunner()
     deadline = time.monotonic() + CONTAINERD_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
+    while time.monotonic() < deadline and daemon.running:
         if socket.exists() and runner.run(["ctr", "-a", str(socket), "version"], timeout=10, check=False,
                                           mutates=False).ok:
-            return proc, socket
+            return daemon, socket
         time.sleep(0.05)
-    stop_private_containerd(proc, root)
-    tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-    msg = f"the demo's containerd did not start: {tail.strip() or 'no output'}"
+    stop_private_containerd(daemon, root)
+    msg = f"the demo's containerd did not start: {daemon.log_tail() or 'no output'}"
     raise InstallerError(msg, "Run the demo as root (containerd needs it), or see the log above.")
 
 
-def stop_private_containerd(proc: subprocess.Popen[bytes], root: Path) -> None:
+def stop_private_containerd(daemon: Daemon, root: Path) -> None:
     """Stop the demo's containerd and unmount what it left mounted under ``root``."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    daemon.stop()
     runner = RealRunner()
     with contextlib.suppress(OSError):
         for line in reversed(Path("/proc/mounts").read_text().splitlines()):
@@ -376,7 +362,7 @@ def prepare_demo(workdir: Path | None = None, *, start_containerd: bool = True,
     own = workdir is None
     root = Path(tempfile.mkdtemp(prefix="jupyterhub-installer-demo-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
-    daemon: subprocess.Popen[bytes] | None = None
+    daemon: Daemon | None = None
     containerd_root = root / "containerd"
     try:
         bundle_dir = root / "offline-images"
@@ -448,7 +434,7 @@ def run_demo(args: argparse.Namespace) -> ExitCode:
 
             options = demo.options_for(load_profile(args.profile)) if args.profile else demo.options
             log = args.log_file or demo.log_file
-            # The demo changes nothing outside its temp folder: no confirmation needed.
+            # The demo changes nothing on the host (its temp folder, log and saved profile only): no confirmation.
             return run_headless(options, output=args.output, log_file=log, assume_yes=True, verbose=args.verbose)
         from installer.tui.app import run_wizard  # the CLI-level switch to the UI, as installer.cli does
 

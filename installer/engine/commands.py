@@ -12,6 +12,9 @@ Three runners share one interface:
   read-only probes (``mutates=False``), so a dry-run plan reflects the real host.
 * :class:`RecordingRunner` answers from a script: the stand-in for MicroK8s and
   the Kubernetes API in tests, which cannot run on development machines.
+
+:class:`Daemon` is the one exception to run-to-completion: a program the installer
+starts, keeps running and stops itself (the demo's private containerd).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Final, Union
 
 import yaml
@@ -324,6 +328,68 @@ class RealRunner(CommandRunner):
         if feed_errors:
             raise feed_errors[0]
         return CommandResult(argv, returncode, "".join(out), "".join(err), time.monotonic() - start)
+
+
+class Daemon:
+    """A program that runs until the installer stops it, its output going to a log file.
+
+    Like every command it is an argv list, leads its own process group and dies with
+    the installer; unlike them it has no timeout and its output is not captured.
+
+    Args:
+        argv: the program and its arguments.
+        log: file that receives its stdout and stderr (quoted when it fails to start).
+    """
+
+    def __init__(self, argv: Sequence[str], log: Path) -> None:
+        self.argv = tuple(argv)
+        self.log = log
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it (returns at once; the caller waits for whatever "ready" means)."""
+        with self.log.open("ab") as out:
+            self._proc = subprocess.Popen(  # noqa: S603 - argv list, no shell, by design
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                preexec_fn=_die_with_installer if _PRCTL is not None else None,  # noqa: PLW1509
+            )
+
+    @property
+    def running(self) -> bool:
+        """Started and not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """Its exit status once it ended (``-N`` for signal N), else ``None``."""
+        return None if self._proc is None else self._proc.poll()
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL to its whole group after ``grace`` seconds."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        with_group = True
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            with_group = False
+            proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            if with_group:
+                _kill_group(proc)
+            else:
+                proc.kill()
+                proc.wait()
+
+    def log_tail(self, chars: int = 1500) -> str:
+        """The end of its log, for an error message."""
+        try:
+            return self.log.read_text(errors="replace")[-chars:].strip()
+        except OSError:
+            return ""
 
 
 Answer = Union[CommandResult, Callable[[tuple[str, ...]], CommandResult]]

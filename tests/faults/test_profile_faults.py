@@ -312,9 +312,7 @@ def test_the_runner_passes_hostile_arguments_as_data(tmp_path: Path) -> None:
 
 
 ALLOWED_SUBPROCESS = {
-    "installer/engine/commands.py": "the one command runner: argv lists, timeouts, redaction",
-    "installer/demo.py": "starts the demo's private containerd daemon (a long-running process the runner's "
-                         "run-to-completion model does not fit); argv list, no profile value",
+    "installer/engine/commands.py": "the one command runner (and Daemon): argv lists, timeouts, redaction",
 }
 """Modules allowed to import subprocess, each with the reason. Nothing may use a shell."""
 FORBIDDEN_CALLS = {("os", "system"), ("os", "popen"), ("os", "posix_spawn"), ("os", "posix_spawnp"),
@@ -341,8 +339,8 @@ def _violations(path: Path) -> list[str]:
 
 
 def test_nothing_but_the_command_runner_starts_programs() -> None:
-    """Static proof that no profile value can reach a shell: no module but the runner (and the documented
-    exception) imports subprocess, and nothing anywhere uses a shell, os.system, os.popen, os.exec* or os.spawn*."""
+    """Static proof that no profile value can reach a shell: no module but the runner imports subprocess,
+    and nothing anywhere uses a shell, os.system, os.popen, os.exec* or os.spawn*."""
     files = sorted((REPO / "installer").rglob("*.py"))
     assert len(files) > 50
     violations = [v for path in files for v in _violations(path)]

@@ -89,4 +89,4 @@ async def test_wizard_demo_happy_path_imports_into_the_private_containerd(tmp_pa
         assert "DRY-RUN command rc=0 0.00s: microk8s helm3 upgrade --install" in log
         assert "command rc=0" in log and " ctr " in log  # the import ran for real
     assert app.return_value == 0
-    assert demo._daemon is not None and demo._daemon.poll() is not None  # noqa: SLF001 - stopped after the demo
+    assert demo._daemon is not None and not demo._daemon.running  # noqa: SLF001 - stopped after the demo

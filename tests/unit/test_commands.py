@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from installer.engine.commands import DryRunRunner, RealRunner, RecordingRunner, Redactor
+from installer.engine.commands import Daemon, DryRunRunner, RealRunner, RecordingRunner, Redactor
 from installer.engine.events import CollectingSink, CommandRan
 from installer.errors import CommandFailed
 
@@ -108,3 +111,26 @@ def test_secrets_are_masked_in_their_json_escaped_form_too() -> None:
     redact = Redactor(['pa"ss\\word'])
     assert redact('{"password": "pa\\"ss\\\\word"}') == '{"password": "***"}'
     assert redact('raw pa"ss\\word') == "raw ***"
+
+
+def test_daemon_runs_until_stopped_and_logs_its_output(tmp_path: Path) -> None:
+    daemon = Daemon([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], tmp_path / "d.log")
+    daemon.start()
+    deadline = time.monotonic() + 10
+    while "up" not in daemon.log_tail() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert daemon.running and daemon.log_tail() == "up"
+    daemon.stop()
+    assert not daemon.running and daemon.returncode == -signal.SIGTERM
+
+
+def test_daemon_that_ignores_sigterm_is_killed_after_the_grace_time(tmp_path: Path) -> None:
+    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+            "time.sleep(60)")
+    daemon = Daemon([sys.executable, "-c", code], tmp_path / "d.log")
+    daemon.start()
+    deadline = time.monotonic() + 10
+    while "ready" not in daemon.log_tail() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    daemon.stop(grace=0.3)
+    assert not daemon.running and daemon.returncode == -signal.SIGKILL  # killed, not waited on for its minute
