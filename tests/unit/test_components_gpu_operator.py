@@ -120,13 +120,19 @@ def test_split_ref() -> None:
     assert split_ref("nvcr.io/nvidia/gpu-operator:v25.3.4") == ("nvcr.io/nvidia", "gpu-operator", "v25.3.4")
 
 
-def test_known_images_match_the_bundle_artifact_list() -> None:
-    """The refs the values pin are the refs ``artifacts.py`` tells export to carry (driver ones only on demand)."""
+@pytest.mark.parametrize("version", sorted(KNOWN_IMAGES))
+def test_the_bundle_carries_every_pinned_operand_and_the_driver_only_on_demand(version: str) -> None:
+    """Export carries each operand image the values pin once; the driver images only with ``driver: operator``."""
     from installer.bundle.manifest import normalize_ref
     from installer.components.gpu_operator import artifacts
     from installer.config.profile import Profile
 
-    profile = Profile.model_validate({"gpu_operator": {"enabled": True, "version": "v25.3.4"}})
-    carried = {normalize_ref(r) for r in artifacts.required_images(profile)}
-    pinned = {normalize_ref(r) for k, r in KNOWN_IMAGES["v25.3.4"].items() if k not in ("driver", "driverManager")}
-    assert pinned == carried
+    host = Profile.model_validate({"gpu_operator": {"enabled": True, "version": version}})
+    carried = artifacts.required_images(host)
+    table = KNOWN_IMAGES[version]
+    assert len(carried) == len(set(carried))
+    assert {normalize_ref(r) for r in carried} == {
+        normalize_ref(r) for k, r in table.items() if k not in ("driver", "driverManager")}
+    operator = Profile.model_validate({"gpu_operator": {"enabled": True, "version": version, "driver": "operator"}})
+    extra = set(artifacts.required_images(operator, host_os="ubuntu24.04")) - set(carried)
+    assert extra == {table["driverManager"], f"{table['driver']}-ubuntu24.04"}

@@ -16,33 +16,51 @@ if TYPE_CHECKING:
     from installer.config.profile import Profile
 
 CHART: Final = "gpu-operator"
-_IMAGES: Final[dict[str, dict[str, str]]] = {
+KNOWN_IMAGES: Final[dict[str, dict[str, str]]] = {
     "v25.3.4": {
         "operator": "nvcr.io/nvidia/gpu-operator:v25.3.4",
         "validator": "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v25.3.4",
+        "initContainer": "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
         "toolkit": "nvcr.io/nvidia/k8s/container-toolkit:v1.17.8-ubuntu20.04",
-        "device_plugin": "nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
-        "dcgm_exporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.3.1-4.4.0-ubuntu22.04",
-        "mig_manager": "nvcr.io/nvidia/cloud-native/k8s-mig-manager:v0.12.3-ubuntu20.04",
-        "init": "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
-        "nfd": "registry.k8s.io/nfd/node-feature-discovery:v0.17.3",
-        "driver_manager": "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.1",
+        "devicePlugin": "nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
+        "gfd": "nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
+        "dcgmExporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.3.1-4.4.0-ubuntu22.04",
+        "migManager": "nvcr.io/nvidia/cloud-native/k8s-mig-manager:v0.12.3-ubuntu20.04",
+        "driverManager": "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.1",
         "driver": "nvcr.io/nvidia/driver:580.82.07",
+        "nfd": "registry.k8s.io/nfd/node-feature-discovery:v0.17.3",
+    },
+    "v25.10.1": {
+        "operator": "nvcr.io/nvidia/gpu-operator:v25.10.1",
+        "validator": "nvcr.io/nvidia/gpu-operator:v25.10.1",
+        "initContainer": "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
+        "toolkit": "nvcr.io/nvidia/k8s/container-toolkit:v1.18.1",
+        "devicePlugin": "nvcr.io/nvidia/k8s-device-plugin:v0.18.1",
+        "gfd": "nvcr.io/nvidia/k8s-device-plugin:v0.18.1",
+        "dcgmExporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.0-distroless",
+        "migManager": "nvcr.io/nvidia/cloud-native/k8s-mig-manager:v0.13.1",
+        "driverManager": "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.9.1",
+        "driver": "nvcr.io/nvidia/driver:580.105.08",
+        "nfd": "registry.k8s.io/nfd/node-feature-discovery:v0.18.2",
     },
 }
-_DRIVER_ONLY: Final = ("driver_manager", "driver")
+"""Images of each supported chart version (chart values.yaml at the tag), keyed by operand: the
+values pin each operand to its image, and the bundle carries the distinct refs."""
+
+DRIVER_ONLY: Final = ("driverManager", "driver")
+"""Operands needed only when the operator installs the driver (``driver: operator``)."""
 
 
 def required_images(profile: Profile, host_os: str = "ubuntu22.04") -> list[str]:
     """Normalised refs for the profile's operator version; driver images only with ``driver: operator``."""
     settings = profile.gpu_operator
-    table = _IMAGES.get(settings.version)
+    table = KNOWN_IMAGES.get(settings.version)
     if table is None:
-        msg = f"no image list for GPU Operator version {settings.version!r} (known: {', '.join(_IMAGES)})"
+        msg = f"no image list for GPU Operator version {settings.version!r} (known: {', '.join(KNOWN_IMAGES)})"
         raise ProfileError(msg, "Set gpu_operator.version to a known version.")
-    refs = [ref for key, ref in table.items() if key not in _DRIVER_ONLY]
+    refs = list(dict.fromkeys(ref for key, ref in table.items() if key not in DRIVER_ONLY))
     if settings.driver == "operator":
-        refs += [table["driver_manager"], f"{table['driver']}-{host_os}"]
+        refs += [table["driverManager"], f"{table['driver']}-{host_os}"]
     return refs
 
 

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any, Final
 
+from installer.components.gpu_operator.artifacts import KNOWN_IMAGES
 from installer.components.gpu_operator.settings import GpuOperatorSettings
 from installer.components.gpu_operator.values import (
-    KNOWN_IMAGES,
     MissingImages,
     gpu_operator_values,
     known_images,

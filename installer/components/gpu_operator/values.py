@@ -23,44 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from installer.components.gpu_operator.artifacts import KNOWN_IMAGES
 from installer.components.gpu_operator.settings import GpuOperatorSettings
 
 PULL_POLICY: Final = "IfNotPresent"
 CONTAINERD_TEMPLATE: Final = "/var/snap/microk8s/current/args/containerd-template.toml"
 CONTAINERD_CONFIG: Final = "/var/snap/microk8s/current/args/containerd.toml"
 CONTAINERD_SOCKET: Final = "/var/snap/microk8s/common/run/containerd.sock"
-
-KNOWN_IMAGES: Final[dict[str, dict[str, str]]] = {
-    "v25.3.4": {
-        "operator": "nvcr.io/nvidia/gpu-operator:v25.3.4",
-        "validator": "nvcr.io/nvidia/cloud-native/gpu-operator-validator:v25.3.4",
-        "initContainer": "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
-        "toolkit": "nvcr.io/nvidia/k8s/container-toolkit:v1.17.8-ubuntu20.04",
-        "devicePlugin": "nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
-        "gfd": "nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
-        "dcgmExporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.3.1-4.4.0-ubuntu22.04",
-        "migManager": "nvcr.io/nvidia/cloud-native/k8s-mig-manager:v0.12.3-ubuntu20.04",
-        "driverManager": "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.1",
-        "driver": "nvcr.io/nvidia/driver:580.82.07",
-        "nfd": "registry.k8s.io/nfd/node-feature-discovery:v0.17.3",
-    },
-    "v25.10.1": {
-        "operator": "nvcr.io/nvidia/gpu-operator:v25.10.1",
-        "validator": "nvcr.io/nvidia/gpu-operator:v25.10.1",
-        "initContainer": "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
-        "toolkit": "nvcr.io/nvidia/k8s/container-toolkit:v1.18.1",
-        "devicePlugin": "nvcr.io/nvidia/k8s-device-plugin:v0.18.1",
-        "gfd": "nvcr.io/nvidia/k8s-device-plugin:v0.18.1",
-        "dcgmExporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.2-4.7.0-distroless",
-        "migManager": "nvcr.io/nvidia/cloud-native/k8s-mig-manager:v0.13.1",
-        "driverManager": "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.9.1",
-        "driver": "nvcr.io/nvidia/driver:580.105.08",
-        "nfd": "registry.k8s.io/nfd/node-feature-discovery:v0.18.2",
-    },
-}
-"""Images of each supported chart version (chart values.yaml at the tag), keyed by operand: the
-values need to know which image is which, the bundle's list (``artifacts.py``) only which refs
-to carry. A test keeps the two in agreement."""
 
 REQUIRED: Final = ("operator", "validator", "devicePlugin", "nfd")
 """Operands without which the operator cannot advertise a GPU."""

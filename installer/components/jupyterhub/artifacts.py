@@ -8,6 +8,7 @@ is needed too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from installer.bundle.manifest import normalize_ref
@@ -17,23 +18,38 @@ if TYPE_CHECKING:
     from installer.config.profile import Profile
 
 CHART: Final = "jupyterhub"
-_CORE_IMAGES: Final[dict[str, tuple[str, ...]]] = {
-    "4.2.0": (
-        "quay.io/jupyterhub/k8s-hub:4.2.0",
-        "quay.io/jupyterhub/configurable-http-proxy:4.6.3",
-        "quay.io/jupyterhub/k8s-network-tools:4.2.0",
-        "registry.k8s.io/pause:3.10",
-    ),
+
+
+@dataclass(frozen=True)
+class HubImages:
+    """The chart's own images by role, as the bundle holds them."""
+
+    hub: str
+    proxy: str
+    network_tools: str
+
+    def refs(self) -> tuple[str, ...]:
+        """Every ref, hub first."""
+        return (self.hub, self.proxy, self.network_tools)
+
+
+KNOWN_HUB_IMAGES: Final[dict[str, HubImages]] = {
+    "4.2.0": HubImages(hub="quay.io/jupyterhub/k8s-hub:4.2.0",
+                       proxy="quay.io/jupyterhub/configurable-http-proxy:4.6.3",
+                       network_tools="quay.io/jupyterhub/k8s-network-tools:4.2.0"),
 }
+"""Images of each supported chart version (its values.yaml): the values pin them by role."""
+PAUSE_IMAGES: Final[dict[str, str]] = {"4.2.0": "registry.k8s.io/pause:3.10"}
+"""The chart's ``[core]`` pause image (user placeholders, off here, but carried so they can be turned on)."""
 
 
 def required_images(profile: Profile) -> list[str]:
     """Normalised refs: the chart's core images, then each enabled notebook image."""
     version = profile.jupyterhub.chart_version
-    if version not in _CORE_IMAGES:
-        msg = f"no image list for z2jh chart version {version!r} (known: {', '.join(_CORE_IMAGES)})"
+    if version not in KNOWN_HUB_IMAGES:
+        msg = f"no image list for z2jh chart version {version!r} (known: {', '.join(KNOWN_HUB_IMAGES)})"
         raise ProfileError(msg, "Set jupyterhub.chart_version to a known version.")
-    refs = list(_CORE_IMAGES[version])
+    refs = [*KNOWN_HUB_IMAGES[version].refs(), PAUSE_IMAGES[version]]
     for image in profile.jupyterhub.images:
         ref = normalize_ref(image.image)
         if image.enabled and ref not in refs:

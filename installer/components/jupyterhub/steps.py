@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from installer.components.jupyterhub.artifacts import HubImages
 from installer.components.jupyterhub.image_checks import check_notebook_images
 from installer.components.jupyterhub.settings import JupyterHubSettings
-from installer.components.jupyterhub.values import HubImages, chart_images, jupyterhub_values
+from installer.components.jupyterhub.values import chart_images, jupyterhub_values
 from installer.components.microk8s.steps import (
     KUBECTL,
     HelmChartStep,

@@ -15,9 +15,9 @@ The traps this module exists for (each checked by tests against the chart's own 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
+from installer.components.jupyterhub.artifacts import KNOWN_HUB_IMAGES, HubImages
 from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
 
 PULL_POLICY: Final = "IfNotPresent"
@@ -35,24 +35,6 @@ NATIVE_TEMPLATES: Final = (
     "c.JupyterHub.template_paths = [os.path.join(os.path.dirname(nativeauthenticator.__file__), 'templates')]\n"
 )
 """NativeAuthenticator's sign-up pages live in its package; the hub must be told where."""
-
-
-@dataclass(frozen=True)
-class HubImages:
-    """The chart's own images, as the bundle holds them."""
-
-    hub: str
-    proxy: str
-    network_tools: str
-
-
-KNOWN_HUB_IMAGES: Final[dict[str, HubImages]] = {
-    "4.2.0": HubImages(hub="quay.io/jupyterhub/k8s-hub:4.2.0",
-                       proxy="quay.io/jupyterhub/configurable-http-proxy:4.6.3",
-                       network_tools="quay.io/jupyterhub/k8s-network-tools:4.2.0"),
-}
-"""Images of each supported chart version (its values.yaml), by role; the same refs as
-:mod:`installer.components.jupyterhub.artifacts` lists for the bundle (a test keeps them equal)."""
 
 
 def split_image(ref: str) -> tuple[str, str]:
