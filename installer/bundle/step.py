@@ -17,6 +17,7 @@ from installer.bundle.importer import (
     items_from_scan,
 )
 from installer.bundle.requirements import BundleContents, component_needs, load_bundle
+from installer.components.microk8s.sandbox import configured_sandbox_image
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError, Interrupted, StepFailed
 
@@ -77,9 +78,25 @@ class ImportImagesStep(Step):
             items = self._items(ctx)
             importer = ImageImporter(self._store(ctx), sink=ctx.sink, step_id=self.id, jobs=self.jobs,
                                      cancel=ctx.cancel)
-            return bool(items) and not importer.missing(items)
+            return bool(items) and not importer.missing(items) and self._missing_sandbox(ctx) is None
         except (BundleError, StepFailed):
             return False  # run() reports the reason
+
+    def _missing_sandbox(self, ctx: StepContext) -> BundleError | None:
+        """The error when the installed MicroK8s's pause image is neither in containerd nor in the bundle."""
+        if "microk8s" not in self.components:
+            return None
+        sandbox = configured_sandbox_image(ctx.host_root)
+        if sandbox is None or self._store(ctx).present([sandbox.ref]):
+            return None
+        bundle = ctx.shared.get("bundle")
+        held = (f"; the bundle holds {', '.join(sorted(r for r in bundle.image_refs() if '/pause:' in r))}"
+                if isinstance(bundle, BundleContents) else "")
+        msg = (f"MicroK8s starts every pod with {sandbox.ref} (sandbox image in {sandbox.source}), and neither "
+               f"containerd nor the bundle has it{held}")
+        return BundleError(msg, f"Without it every pod stays in ContainerCreating. On the connected machine add "
+                                f"it (`./install.sh export --profile P --out DIR --image {sandbox.ref}`), copy "
+                                "the bundle again and run again; imported images are skipped.")
 
     def run(self, ctx: StepContext) -> None:
         """Import; raise when an archive failed (after trying every one)."""
@@ -100,6 +117,9 @@ class ImportImagesStep(Step):
             error = BundleError if report.exit_code == 2 else StepFailed
             raise error(msg, "Fix or replace these files (see `./install.sh verify`), then run again; "
                              "imported images are skipped.")
+        missing_sandbox = self._missing_sandbox(ctx)
+        if missing_sandbox is not None:
+            raise missing_sandbox
 
 
 class BundleCheckStep(Step):

@@ -74,3 +74,50 @@ def test_docker_load_backend_imports_and_skips(dockerd, tmp_path: Path) -> None:
     assert [r.status for r in second.results] == ["skipped"]
     image = dockerd.client.images.get("registry.k8s.io/pause:3.10")
     assert image.id == items[0].images[0].digest
+
+
+def _microk8s_template(host: Path, sandbox: str) -> Path:
+    """A host root whose MicroK8s containerd template names ``sandbox`` as the pause image."""
+    template = host / "var/snap/microk8s/current/args/containerd-template.toml"
+    template.parent.mkdir(parents=True)
+    template.write_text(f'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "{sandbox}"\n')
+    return host
+
+
+@pytest.mark.containerd
+def test_a_pause_image_microk8s_uses_but_nobody_has_stops_the_step(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+    """The installed MicroK8s names another pause tag than the bundle carries: a clear stop, not a hung pod."""
+    folder = _bundle(tmp_path)
+    sink = CollectingSink()
+    host = _microk8s_template(tmp_path / "host", "k8s.gcr.io/pause:3.99")
+    ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink, profile=Profile(bundle=folder),
+                      state_dir=tmp_path / "state", host_root=host)
+    step = ImportImagesStep(["microk8s"], socket=clean_containerd.socket, namespace=clean_containerd.namespace,
+                            ctr="ctr")
+    with pytest.raises(BundleError) as caught:
+        step.run(ctx)
+    assert "k8s.gcr.io/pause:3.99" in caught.value.message
+    assert "/var/snap/microk8s/current/args/containerd-template.toml" in caught.value.message
+    assert "the bundle holds registry.k8s.io/pause:3.10" in caught.value.message
+    assert "--image k8s.gcr.io/pause:3.99" in caught.value.hint
+    assert clean_containerd.images() == ["registry.k8s.io/pause:3.10"]  # what the bundle had is imported anyway
+    assert step.is_done(ctx) is False  # a re-run stops again instead of skipping the step
+
+    # Once containerd has it (imported by hand, or from a fixed bundle), the step is done.
+    make_image_archive(tmp_path / "pause-399.tar", "k8s.gcr.io/pause:3.99", seed=7)
+    clean_containerd.ctr("images", "import", str(tmp_path / "pause-399.tar"))
+    assert step.is_done(ctx) is True
+    step.run(ctx)
+
+
+@pytest.mark.containerd
+def test_the_pause_image_the_bundle_carries_passes(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+    folder = _bundle(tmp_path)
+    sink = CollectingSink()
+    ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink, profile=Profile(bundle=folder),
+                      state_dir=tmp_path / "state",
+                      host_root=_microk8s_template(tmp_path / "host", "registry.k8s.io/pause:3.10"))
+    step = ImportImagesStep(["microk8s"], socket=clean_containerd.socket, namespace=clean_containerd.namespace,
+                            ctr="ctr")
+    step.run(ctx)
+    assert step.is_done(ctx) is True

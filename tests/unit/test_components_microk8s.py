@@ -200,3 +200,19 @@ def test_wait_ready_failure_names_the_usual_causes(tmp_path: Path) -> None:
 
 def test_pin_to_bundle_without_manifest_keeps_wanted() -> None:
     assert pin_to_bundle({"a": "quay.io/x/y:1"}, None, ["jupyterhub"]) == {"a": "quay.io/x/y:1"}
+
+
+def test_configured_sandbox_image_reads_the_installed_template(tmp_path: Path) -> None:
+    """containerd config v2 (``sandbox_image``) and v3 (``sandbox``); nothing without MicroK8s."""
+    from installer.components.microk8s.sandbox import CONTAINERD_TEMPLATE, configured_sandbox_image
+
+    assert configured_sandbox_image(tmp_path) is None
+    template = tmp_path / CONTAINERD_TEMPLATE.relative_to("/")
+    template.parent.mkdir(parents=True)
+    template.write_text('[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "registry.k8s.io/pause:3.10"\n')
+    assert configured_sandbox_image(tmp_path) == ("registry.k8s.io/pause:3.10", CONTAINERD_TEMPLATE)
+    template.write_text("[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'pause:3.10.1'\n")
+    found = configured_sandbox_image(tmp_path)
+    assert found is not None and found.ref == "docker.io/library/pause:3.10.1"
+    template.write_text("version = 2\n")
+    assert configured_sandbox_image(tmp_path) is None

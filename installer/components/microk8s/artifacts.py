@@ -28,7 +28,7 @@ _BASE_IMAGES: Final[dict[str, tuple[str, ...]]] = {
         ("1.30", "v3.25.1", "3.7", "1.10.1"),
         ("1.31", "v3.25.1", "3.7", "1.10.1"),
         ("1.32", "v3.28.1", "3.10", "1.10.1"),
-        ("1.33", "v3.29.3", "3.10", "1.12.1"),  # pause 3.10 assumed as in 1.32 (not in the research notes)
+        ("1.33", "v3.29.3", "3.10", "1.12.1"),  # pause assumed as in 1.32; the import step checks the real one
     )
 }
 SNAPS: Final = ("snapd", "core20", "microk8s")
