@@ -9,11 +9,14 @@ It also hands what it found to later steps: ``ctx.shared["facts"]`` (the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from installer.engine.plan import Step, StepContext
 from installer.errors import PreflightFailed
 from installer.preflight.report import BundleEstimate, ImageTarget, PreflightReport, run_preflight
+
+if TYPE_CHECKING:
+    from installer.probes.model import HostFacts
 
 SKIP_HINT: Final = "If you accept the risk, skip a check with --skip-check ID (the log records it)."
 
@@ -75,3 +78,14 @@ class PreflightStep(Step):
             raise failure(report)  # in a dry-run the runner notes it and shows the rest of the plan
         summary = f"{len(report.checks)} checks: {len(report.warnings)} warnings, {len(report.skipped)} skipped"
         ctx.log(summary)
+
+
+def host_facts(ctx: StepContext) -> HostFacts:
+    """The facts the preflight step found; probed here (and kept) when no preflight ran."""
+    facts = ctx.shared.get("facts")
+    if facts is None:
+        from installer.probes import probe_host
+
+        facts = probe_host(ctx.runner, ctx.host_root, ctx.profile.bundle_dir())
+        ctx.shared["facts"] = facts
+    return facts

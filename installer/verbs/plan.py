@@ -20,7 +20,7 @@ from installer.components.gpu_operator.steps import VALUES_FILE as GPU_VALUES_FI
 from installer.components.gpu_operator.steps import values_for as gpu_values_for
 from installer.components.jupyterhub.steps import VALUES_FILE as HUB_VALUES_FILE
 from installer.components.jupyterhub.steps import values_for as hub_values_for
-from installer.components.microk8s.steps import dump_values
+from installer.components.kube import dump_values
 from installer.components.rdma.manifests import rdma_manifests
 from installer.components.rdma.steps import MANIFEST_FILE as RDMA_FILE
 from installer.components.rdma.steps import plugin_image
@@ -114,7 +114,7 @@ def walk_plan(plan: Plan, ctx: StepContext, sink: CollectingSink) -> list[Planne
 
 def write_component_files(profile: Profile, ctx: StepContext, out: Path, writer: FileWriter) -> list[Path]:
     """The values and manifests of every enabled component, for review (the hub's file is 0600)."""
-    from installer.components.microk8s.steps import host_facts
+    from installer.preflight.step import host_facts
 
     bundle = profile.bundle_dir()
     facts = host_facts(ctx)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from installer.components.bundled import pin_to_bundle
 from installer.components.microk8s.steps import (
     KUBELET_TARGET,
     DefaultRouteStep,
@@ -18,7 +19,6 @@ from installer.components.microk8s.steps import (
     KubeletDirStep,
     WaitReadyStep,
     dns_upstreams,
-    pin_to_bundle,
 )
 from installer.config.profile import Profile
 from installer.engine.commands import RecordingRunner

@@ -18,7 +18,7 @@ import yaml
 
 from installer.components.jupyterhub.steps import values_for
 from installer.components.jupyterhub.values import KNOWN_HUB_IMAGES, jupyterhub_values, split_image
-from installer.components.microk8s.steps import dump_values
+from installer.components.kube import dump_values
 from installer.config.profile import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any, Final
 
+from installer.components.bundled import load_bundle_manifest, pin_to_bundle
 from installer.components.gpu_operator.artifacts import KNOWN_IMAGES
 from installer.components.gpu_operator.settings import GpuOperatorSettings
 from installer.components.gpu_operator.values import (
@@ -14,15 +15,10 @@ from installer.components.gpu_operator.values import (
     known_images,
     use_host_driver,
 )
-from installer.components.microk8s.steps import (
-    HelmChartStep,
-    WaitForNodeResourceStep,
-    host_facts,
-    load_bundle_manifest,
-    pin_to_bundle,
-)
+from installer.components.kube import HelmChartStep, WaitForNodeResourceStep
 from installer.engine.plan import StepContext
 from installer.errors import BundleError
+from installer.preflight.step import host_facts
 
 _LOGGER: Final = logging.getLogger(__name__)
 

@@ -8,19 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from installer.components.bundled import load_bundle_manifest, pin_to_bundle
 from installer.components.jupyterhub.artifacts import HubImages
 from installer.components.jupyterhub.image_checks import check_notebook_images
 from installer.components.jupyterhub.settings import JupyterHubSettings
 from installer.components.jupyterhub.values import chart_images, jupyterhub_values
-from installer.components.microk8s.steps import (
-    KUBECTL,
-    HelmChartStep,
-    load_bundle_manifest,
-    node_address,
-    pin_to_bundle,
-    probe,
-    wait_until,
-)
+from installer.components.kube import KUBECTL, HelmChartStep, node_address, probe, wait_until
 from installer.config.profile import Profile
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError

@@ -3,77 +3,42 @@
 Every command goes through ``ctx.runner`` as an argv list starting with ``microk8s``
 (``microk8s kubectl``, ``microk8s helm3`` for the other components), so a recording
 runner can stand in for the cluster in tests. Each step checks the host first and
-reports ``skipped`` when its work is already there.
-
-This module also holds the small helpers the other components share (status
-parsing, helm release checks, polling for a node resource), because they all talk
-to the one MicroK8s this component installs.
+reports ``skipped`` when its work is already there. What the other components
+share lives in :mod:`installer.components.kube` and :mod:`installer.components.bundled`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import yaml
 
-from installer.engine.commands import CommandResult, command_failed
+from installer.components.bundled import load_bundle_manifest
+from installer.components.kube import KUBECTL, parse_json, probe
+from installer.engine.commands import command_failed
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError, StepFailed
 from installer.probes.hostfs import HostFS
 from installer.probes.system import has_default_route
 
-if TYPE_CHECKING:
-    from installer.bundle.manifest import Manifest
-    from installer.probes.model import HostFacts
-
 _LOGGER: Final = logging.getLogger(__name__)
 
 MICROK8S: Final = ("microk8s",)
-KUBECTL: Final = ("microk8s", "kubectl")
-HELM: Final = ("microk8s", "helm3")
 SNAP_COMMON: Final = "/var/snap/microk8s/common"
 KUBELET_DIR: Final = "/var/lib/kubelet"
 KUBELET_TARGET: Final = f"{SNAP_COMMON}/var/lib/kubelet"
 NETPLAN_ROUTE_FILE: Final = "/etc/netplan/90-jupyterhub-offline-default-route.yaml"
 SNAP_ORDER: Final = ("snapd", "core20", "microk8s")
 """MicroK8s is a classic snap on core20, and current core20 needs a recent snapd: install in this order."""
-PROBE_TIMEOUT: Final = 60.0
 
 
-# --- shared helpers -------------------------------------------------------------------
-
-
-def host_facts(ctx: StepContext) -> HostFacts:
-    """The facts the preflight step found; probed here (and kept) when no preflight ran."""
-    facts = ctx.shared.get("facts")
-    if facts is None:
-        from installer.probes import probe_host
-
-        facts = probe_host(ctx.runner, ctx.host_root, ctx.profile.bundle_dir())
-        ctx.shared["facts"] = facts
-    return facts
-
-
-def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> CommandResult:
-    """A read-only command: never raises, and a dry-run still runs it."""
-    return ctx.runner.run(list(argv), timeout=timeout, check=False, mutates=False)
-
-
-def parse_json(text: str) -> Any:
-    """JSON output of a probe, or ``None`` when it is empty or not JSON."""
-    try:
-        return json.loads(text) if text.strip() else None
-    except ValueError:
-        return None
+# --- status ----------------------------------------------------------------------------
 
 
 def microk8s_status(ctx: StepContext) -> dict[str, Any] | None:
@@ -97,173 +62,6 @@ def enabled_addons(status: dict[str, Any] | None) -> set[str]:
         return set()
     return {str(a.get("name")) for a in status.get("addons") or []
             if isinstance(a, dict) and a.get("status") == "enabled"}
-
-
-def nodes(ctx: StepContext) -> list[dict[str, Any]]:
-    """The cluster's nodes (``kubectl get nodes -o json``); empty when the API does not answer."""
-    data = parse_json(probe(ctx, [*KUBECTL, "get", "nodes", "-o", "json"]).stdout)
-    items = data.get("items") if isinstance(data, dict) else None
-    return [n for n in items or [] if isinstance(n, dict)]
-
-
-def quantity_count(value: Any) -> int:
-    """A whole-number quantity (``"8"``) as int; anything else counts as 0."""
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
-
-
-def advertised(ctx: StepContext, resource: str) -> int:
-    """How many of ``resource`` (``nvidia.com/gpu``, ``rdma/...``) the nodes advertise, summed."""
-    return sum(quantity_count(((n.get("status") or {}).get("allocatable") or {}).get(resource, 0))
-               for n in nodes(ctx))
-
-
-def node_address(ctx: StepContext) -> str | None:
-    """The first node's InternalIP, for the URL shown at the end."""
-    for node in nodes(ctx):
-        for address in (node.get("status") or {}).get("addresses") or []:
-            if address.get("type") == "InternalIP" and address.get("address"):
-                return str(address["address"])
-    return None
-
-
-def dump_values(values: dict[str, Any]) -> str:
-    """Helm values as YAML; strings that look like numbers stay quoted strings.
-
-    Long strings are never folded across lines: a folded password would slip past
-    the redactor, which masks whole values.
-    """
-    return yaml.safe_dump(values, sort_keys=False, default_flow_style=False, width=1 << 30)
-
-
-def load_bundle_manifest(bundle_dir: Path) -> Manifest | None:
-    """The bundle's manifest, or ``None`` when there is none (a plan on a machine without the bundle).
-
-    A manifest that does not load is the bundle step's error to report; here it only
-    means "nothing to pin against", logged at debug.
-    """
-    if not (bundle_dir / "manifest.yaml").is_file():
-        return None
-    from installer.bundle.manifest import load_manifest
-
-    try:
-        return load_manifest(bundle_dir)
-    except BundleError as exc:
-        _LOGGER.debug("manifest of %s not usable here: %s", bundle_dir, exc)
-        return None
-
-
-def bundle_chart(bundle_dir: Path, name: str, version: str) -> Path:
-    """The chart archive of ``name`` ``version`` in the bundle (manifest first, then the usual file name)."""
-    manifest = load_bundle_manifest(bundle_dir)
-    chart = manifest.find_chart(name, version) if manifest is not None else None
-    if chart is not None:
-        return bundle_dir / chart.file
-    for candidate in (f"{name}-{version}.tgz", f"{name}-{version.lstrip('v')}.tgz", f"{name}-v{version.lstrip('v')}.tgz"):
-        path = bundle_dir / "charts" / candidate
-        if path.is_file():
-            return path
-    return bundle_dir / "charts" / f"{name}-{version}.tgz"
-
-
-def _repository(ref: str) -> str:
-    name = ref.partition("@")[0]
-    slash, colon = name.rfind("/"), name.rfind(":")
-    return name[:colon] if colon > slash else name
-
-
-def pin_to_bundle(wanted: dict[str, str], manifest: Manifest | None, components: Sequence[str]) -> dict[str, str]:
-    """Map each key of ``wanted`` (key -> ref) to the ref the bundle actually holds.
-
-    Without a manifest the wanted refs are kept (nothing to check against). With one,
-    a wanted ref in the bundle is kept; else an image of the same repository in the
-    component's part of the bundle is used (an export may pin another tag); else the
-    key is dropped, so the caller can switch that part off or name what is missing.
-    """
-    if manifest is None:
-        return dict(wanted)
-    from installer.bundle.manifest import normalize_ref
-
-    held = [ref for _, entry in manifest.images(list(components)) for ref in entry.all_refs()]
-    pinned: dict[str, str] = {}
-    for key, ref in wanted.items():
-        if manifest.find_image(ref) is not None:
-            pinned[key] = ref
-            continue
-        repository = _repository(normalize_ref(ref))
-        same = sorted(r for r in held if _repository(r) == repository)
-        if same:
-            pinned[key] = same[-1]
-    return pinned
-
-
-def require_chart(ctx: StepContext, chart: Path) -> None:
-    """Refuse a missing chart archive (a dry-run only warns: the plan is still worth showing)."""
-    if chart.is_file():
-        return
-    msg = f"the chart archive {chart} is not in the bundle"
-    if ctx.dry_run:
-        ctx.log(msg + " (a real install would stop here)", "warning")
-        return
-    raise BundleError(msg, "Rebuild the bundle with `./install.sh export` for this profile, or fix the chart version in the profile.")
-
-
-def normalise_for_compare(ctx: StepContext, values: Any) -> Any:
-    """``values`` as Helm would return them through our runner: JSON types, secrets masked."""
-    return json.loads(ctx.runner.redact(json.dumps(values)))
-
-
-@dataclass(frozen=True)
-class HelmRelease:
-    """What ``helm list -o json`` says about one release."""
-
-    name: str
-    namespace: str
-    revision: str
-    status: str
-    chart: str
-
-
-def helm_release(ctx: StepContext, release: str, namespace: str) -> HelmRelease | None:
-    """The release named ``release`` in ``namespace`` whatever its status, or ``None``.
-
-    ``--all``: without it ``helm list`` hides ``pending-*`` releases, the very ones an
-    interrupted run leaves behind.
-    """
-    result = probe(ctx, [*HELM, "list", "--namespace", namespace, "--filter", f"^{re.escape(release)}$", "--all",
-                         "-o", "json"])
-    data = parse_json(result.stdout) if result.ok else None
-    for item in data or []:
-        if isinstance(item, dict) and item.get("name") == release:
-            return HelmRelease(release, namespace, str(item.get("revision", "")), str(item.get("status", "")),
-                               str(item.get("chart", "")))
-    return None
-
-
-def wait_until(ctx: StepContext, what: str, check: Callable[[], bool], *, timeout: float, interval: float,
-               hint: str, clock: Callable[[], float] = time.monotonic) -> None:
-    """Poll ``check`` until it is true; raise :class:`StepFailed` naming ``what`` after ``timeout`` s.
-
-    Cancellation is honoured between polls. In a dry-run nothing is waited for: the
-    cluster was not changed, so the wait is only described.
-    """
-    if ctx.dry_run:
-        ctx.log(f"would wait up to {timeout:g} s until {what}")
-        return
-    start = clock()
-    while True:
-        if check():
-            return
-        elapsed = clock() - start
-        if elapsed >= timeout:
-            msg = f"timed out after {timeout:g} s waiting until {what}"
-            raise StepFailed(msg, hint)
-        ctx.progress(int(elapsed), int(timeout), unit="s", message=f"waiting until {what}")
-        ctx.check_cancelled()
-        ctx.cancel.wait(interval)
-        ctx.check_cancelled()
 
 
 # --- DNS upstream --------------------------------------------------------------------------
@@ -556,119 +354,3 @@ class HostpathStorageStep(Step):
         """``microk8s enable hostpath-storage``."""
         ctx.runner.run([*MICROK8S, "enable", "hostpath-storage"], timeout=600,
                        hint="The hostpath-provisioner and busybox images must be imported (see the image step).")
-
-
-# --- bases the other components build on --------------------------------------------------------
-
-
-def chart_names(name: str, version: str) -> set[str]:
-    """How ``helm list`` may spell the chart of a release (``gpu-operator-v25.3.4``)."""
-    bare = version.lstrip("v")
-    return {f"{name}-{version}", f"{name}-{bare}", f"{name}-v{bare}"}
-
-
-class HelmChartStep(Step):
-    """``helm upgrade --install`` of a chart archive from the bundle with generated values.
-
-    Done when the release is deployed from the same chart version with exactly the
-    generated values (``helm get values -o json``), so a changed profile re-applies.
-    The values file is written mode 0600 under the state folder: it can hold secrets.
-    """
-
-    release: str = ""
-    chart_name: str = ""
-    values_file: str = ""
-    helm_timeout: int = 900
-
-    def __init__(self, bundle_dir: Path, namespace: str, chart_version: str) -> None:
-        self.bundle_dir = bundle_dir
-        self.namespace = namespace
-        self.chart_version = chart_version
-
-    def values(self, ctx: StepContext) -> dict[str, Any]:
-        """The Helm values for this host and profile."""
-        raise NotImplementedError
-
-    def inputs(self) -> Any:
-        """Release, namespace and chart version (the values are compared on the host itself)."""
-        return {"id": self.id, "release": self.release, "namespace": self.namespace, "chart": self.chart_version}
-
-    def is_done(self, ctx: StepContext) -> bool:
-        """The release is deployed from this chart version with exactly these values."""
-        found = helm_release(ctx, self.release, self.namespace)
-        if found is None or found.status != "deployed" or found.chart not in chart_names(self.chart_name,
-                                                                                         self.chart_version):
-            return False
-        result = probe(ctx, [*HELM, "get", "values", self.release, "--namespace", self.namespace, "-o", "json"])
-        current = parse_json(result.stdout) if result.ok else None
-        return current == normalise_for_compare(ctx, self.values(ctx))
-
-    def values_path(self, ctx: StepContext) -> Path:
-        """Where the values file goes."""
-        return ctx.state_dir / self.values_file
-
-    def recover_interrupted(self, ctx: StepContext) -> None:
-        """Clear a ``pending-*`` release left by a run that was killed while Helm worked.
-
-        Helm refuses any further upgrade of such a release ("another operation
-        (install/upgrade/rollback) is in progress") and never clears it by itself. The
-        install lock guarantees no other installer runs, and a killed installer's
-        commands die with it, so the pending operation is known to be dead: a
-        never-deployed release is uninstalled, an upgrade is rolled back to the
-        previous revision; the upgrade that follows then applies the wanted values.
-        """
-        found = helm_release(ctx, self.release, self.namespace)
-        if found is None or not found.status.startswith("pending-"):
-            return
-        hint = (f"Run `microk8s helm3 -n {self.namespace} history {self.release}`; if it stays {found.status}, "
-                f"`microk8s helm3 -n {self.namespace} rollback {self.release}` (or uninstall) and run the install again.")
-        if found.status == "pending-install":
-            ctx.log(f"the release {self.release} was left {found.status} (revision {found.revision}) by an interrupted "
-                    "run: uninstalling it before installing again", "warning")
-            ctx.runner.run([*HELM, "uninstall", self.release, "--namespace", self.namespace], timeout=600, hint=hint)
-        else:
-            ctx.log(f"the release {self.release} was left {found.status} (revision {found.revision}) by an interrupted "
-                    "run: rolling it back to the previous revision before upgrading", "warning")
-            ctx.runner.run([*HELM, "rollback", self.release, "--namespace", self.namespace], timeout=600, hint=hint)
-
-    def run(self, ctx: StepContext) -> None:
-        """Write the values (0600), then upgrade or install the release from the local chart."""
-        values = self.values(ctx)
-        path = ctx.files.write(self.values_path(ctx), dump_values(values), mode=0o600)
-        chart = bundle_chart(self.bundle_dir, self.chart_name, self.chart_version)
-        require_chart(ctx, chart)
-        self.recover_interrupted(ctx)
-        ctx.runner.run([*HELM, "upgrade", "--install", self.release, str(chart), "--namespace", self.namespace,
-                        "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s"],
-                       timeout=self.helm_timeout + 120,
-                       hint=f"See `microk8s kubectl -n {self.namespace} get pods` and `microk8s helm3 -n "
-                            f"{self.namespace} history {self.release}`; fix the cause and run the install again.")
-
-
-class WaitForNodeResourceStep(Step):
-    """Wait until a node advertises an extended resource (``nvidia.com/gpu``, ``rdma/...``)."""
-
-    poll_interval: float = 5.0
-
-    def __init__(self, resource: str, timeout: int, hint: str, *, poll_interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.resource = resource
-        self.timeout = timeout
-        self.hint = hint
-        self.poll_interval = poll_interval
-        self.clock = clock
-
-    def inputs(self) -> Any:
-        """The resource waited for."""
-        return {"id": self.id, "resource": self.resource}
-
-    def is_done(self, ctx: StepContext) -> bool:
-        """A node already advertises at least one."""
-        return advertised(ctx, self.resource) > 0
-
-    def run(self, ctx: StepContext) -> None:
-        """Poll the nodes' allocatable resources."""
-        wait_until(ctx, f"a node advertises {self.resource}", lambda: advertised(ctx, self.resource) > 0,
-                   timeout=self.timeout, interval=self.poll_interval, hint=self.hint, clock=self.clock)
-        if not ctx.dry_run:
-            ctx.log(f"the node advertises {advertised(ctx, self.resource)} × {self.resource}")

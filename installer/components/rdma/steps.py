@@ -6,15 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any, Final
 
-from installer.components.microk8s.steps import (
-    KUBECTL,
-    WaitForNodeResourceStep,
-    host_facts,
-    load_bundle_manifest,
-    parse_json,
-    pin_to_bundle,
-    probe,
-)
+from installer.components.bundled import load_bundle_manifest, pin_to_bundle
+from installer.components.kube import KUBECTL, WaitForNodeResourceStep, parse_json, probe
 from installer.components.rdma.manifests import (
     DAEMONSET,
     HASH_ANNOTATION,
@@ -27,6 +20,7 @@ from installer.components.rdma.manifests import (
 from installer.components.rdma.settings import RdmaSettings
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError
+from installer.preflight.step import host_facts
 
 _LOGGER: Final = logging.getLogger(__name__)
 

@@ -1,0 +1,252 @@
+"""Talking to the cluster MicroK8s runs: kubectl and Helm probes, waits, and base steps.
+
+Every command is an argv list through ``ctx.runner`` starting with ``microk8s
+kubectl`` or ``microk8s helm3``, so a recording runner can stand in for the cluster
+in tests. The components build their steps on :class:`HelmChartStep` (a chart
+from the bundle with generated values) and :class:`WaitForNodeResourceStep`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from installer.components.bundled import bundle_chart, require_chart
+from installer.engine.commands import CommandResult
+from installer.engine.plan import Step, StepContext
+from installer.errors import StepFailed
+
+KUBECTL: Final = ("microk8s", "kubectl")
+HELM: Final = ("microk8s", "helm3")
+PROBE_TIMEOUT: Final = 60.0
+
+
+def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> CommandResult:
+    """A read-only command: never raises, and a dry-run still runs it."""
+    return ctx.runner.run(list(argv), timeout=timeout, check=False, mutates=False)
+
+
+def parse_json(text: str) -> Any:
+    """JSON output of a probe, or ``None`` when it is empty or not JSON."""
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def nodes(ctx: StepContext) -> list[dict[str, Any]]:
+    """The cluster's nodes (``kubectl get nodes -o json``); empty when the API does not answer."""
+    data = parse_json(probe(ctx, [*KUBECTL, "get", "nodes", "-o", "json"]).stdout)
+    items = data.get("items") if isinstance(data, dict) else None
+    return [n for n in items or [] if isinstance(n, dict)]
+
+
+def quantity_count(value: Any) -> int:
+    """A whole-number quantity (``"8"``) as int; anything else counts as 0."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def advertised(ctx: StepContext, resource: str) -> int:
+    """How many of ``resource`` (``nvidia.com/gpu``, ``rdma/...``) the nodes advertise, summed."""
+    return sum(quantity_count(((n.get("status") or {}).get("allocatable") or {}).get(resource, 0))
+               for n in nodes(ctx))
+
+
+def node_address(ctx: StepContext) -> str | None:
+    """The first node's InternalIP, for the URL shown at the end."""
+    for node in nodes(ctx):
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP" and address.get("address"):
+                return str(address["address"])
+    return None
+
+
+def dump_values(values: dict[str, Any]) -> str:
+    """Helm values as YAML; strings that look like numbers stay quoted strings.
+
+    Long strings are never folded across lines: a folded password would slip past
+    the redactor, which masks whole values.
+    """
+    return yaml.safe_dump(values, sort_keys=False, default_flow_style=False, width=1 << 30)
+
+
+def normalise_for_compare(ctx: StepContext, values: Any) -> Any:
+    """``values`` as Helm would return them through our runner: JSON types, secrets masked."""
+    return json.loads(ctx.runner.redact(json.dumps(values)))
+
+
+@dataclass(frozen=True)
+class HelmRelease:
+    """What ``helm list -o json`` says about one release."""
+
+    name: str
+    namespace: str
+    revision: str
+    status: str
+    chart: str
+
+
+def helm_release(ctx: StepContext, release: str, namespace: str) -> HelmRelease | None:
+    """The release named ``release`` in ``namespace`` whatever its status, or ``None``.
+
+    ``--all``: without it ``helm list`` hides ``pending-*`` releases, the very ones an
+    interrupted run leaves behind.
+    """
+    result = probe(ctx, [*HELM, "list", "--namespace", namespace, "--filter", f"^{re.escape(release)}$", "--all",
+                         "-o", "json"])
+    data = parse_json(result.stdout) if result.ok else None
+    for item in data or []:
+        if isinstance(item, dict) and item.get("name") == release:
+            return HelmRelease(release, namespace, str(item.get("revision", "")), str(item.get("status", "")),
+                               str(item.get("chart", "")))
+    return None
+
+
+def wait_until(ctx: StepContext, what: str, check: Callable[[], bool], *, timeout: float, interval: float,
+               hint: str, clock: Callable[[], float] = time.monotonic) -> None:
+    """Poll ``check`` until it is true; raise :class:`StepFailed` naming ``what`` after ``timeout`` s.
+
+    Cancellation is honoured between polls. In a dry-run nothing is waited for: the
+    cluster was not changed, so the wait is only described.
+    """
+    if ctx.dry_run:
+        ctx.log(f"would wait up to {timeout:g} s until {what}")
+        return
+    start = clock()
+    while True:
+        if check():
+            return
+        elapsed = clock() - start
+        if elapsed >= timeout:
+            msg = f"timed out after {timeout:g} s waiting until {what}"
+            raise StepFailed(msg, hint)
+        ctx.progress(int(elapsed), int(timeout), unit="s", message=f"waiting until {what}")
+        ctx.check_cancelled()
+        ctx.cancel.wait(interval)
+        ctx.check_cancelled()
+
+
+# --- steps the components build on -------------------------------------------------------
+
+
+def chart_names(name: str, version: str) -> set[str]:
+    """How ``helm list`` may spell the chart of a release (``gpu-operator-v25.3.4``)."""
+    bare = version.lstrip("v")
+    return {f"{name}-{version}", f"{name}-{bare}", f"{name}-v{bare}"}
+
+
+class HelmChartStep(Step):
+    """``helm upgrade --install`` of a chart archive from the bundle with generated values.
+
+    Done when the release is deployed from the same chart version with exactly the
+    generated values (``helm get values -o json``), so a changed profile re-applies.
+    The values file is written mode 0600 under the state folder: it can hold secrets.
+    """
+
+    release: str = ""
+    chart_name: str = ""
+    values_file: str = ""
+    helm_timeout: int = 900
+
+    def __init__(self, bundle_dir: Path, namespace: str, chart_version: str) -> None:
+        self.bundle_dir = bundle_dir
+        self.namespace = namespace
+        self.chart_version = chart_version
+
+    def values(self, ctx: StepContext) -> dict[str, Any]:
+        """The Helm values for this host and profile."""
+        raise NotImplementedError
+
+    def inputs(self) -> Any:
+        """Release, namespace and chart version (the values are compared on the host itself)."""
+        return {"id": self.id, "release": self.release, "namespace": self.namespace, "chart": self.chart_version}
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """The release is deployed from this chart version with exactly these values."""
+        found = helm_release(ctx, self.release, self.namespace)
+        if found is None or found.status != "deployed" or found.chart not in chart_names(self.chart_name,
+                                                                                         self.chart_version):
+            return False
+        result = probe(ctx, [*HELM, "get", "values", self.release, "--namespace", self.namespace, "-o", "json"])
+        current = parse_json(result.stdout) if result.ok else None
+        return current == normalise_for_compare(ctx, self.values(ctx))
+
+    def values_path(self, ctx: StepContext) -> Path:
+        """Where the values file goes."""
+        return ctx.state_dir / self.values_file
+
+    def recover_interrupted(self, ctx: StepContext) -> None:
+        """Clear a ``pending-*`` release left by a run that was killed while Helm worked.
+
+        Helm refuses any further upgrade of such a release ("another operation
+        (install/upgrade/rollback) is in progress") and never clears it by itself. The
+        install lock guarantees no other installer runs, and a killed installer's
+        commands die with it, so the pending operation is known to be dead: a
+        never-deployed release is uninstalled, an upgrade is rolled back to the
+        previous revision; the upgrade that follows then applies the wanted values.
+        """
+        found = helm_release(ctx, self.release, self.namespace)
+        if found is None or not found.status.startswith("pending-"):
+            return
+        hint = (f"Run `microk8s helm3 -n {self.namespace} history {self.release}`; if it stays {found.status}, "
+                f"`microk8s helm3 -n {self.namespace} rollback {self.release}` (or uninstall) and run the install again.")
+        if found.status == "pending-install":
+            ctx.log(f"the release {self.release} was left {found.status} (revision {found.revision}) by an interrupted "
+                    "run: uninstalling it before installing again", "warning")
+            ctx.runner.run([*HELM, "uninstall", self.release, "--namespace", self.namespace], timeout=600, hint=hint)
+        else:
+            ctx.log(f"the release {self.release} was left {found.status} (revision {found.revision}) by an interrupted "
+                    "run: rolling it back to the previous revision before upgrading", "warning")
+            ctx.runner.run([*HELM, "rollback", self.release, "--namespace", self.namespace], timeout=600, hint=hint)
+
+    def run(self, ctx: StepContext) -> None:
+        """Write the values (0600), then upgrade or install the release from the local chart."""
+        values = self.values(ctx)
+        path = ctx.files.write(self.values_path(ctx), dump_values(values), mode=0o600)
+        chart = bundle_chart(self.bundle_dir, self.chart_name, self.chart_version)
+        require_chart(ctx, chart)
+        self.recover_interrupted(ctx)
+        ctx.runner.run([*HELM, "upgrade", "--install", self.release, str(chart), "--namespace", self.namespace,
+                        "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s"],
+                       timeout=self.helm_timeout + 120,
+                       hint=f"See `microk8s kubectl -n {self.namespace} get pods` and `microk8s helm3 -n "
+                            f"{self.namespace} history {self.release}`; fix the cause and run the install again.")
+
+
+class WaitForNodeResourceStep(Step):
+    """Wait until a node advertises an extended resource (``nvidia.com/gpu``, ``rdma/...``)."""
+
+    poll_interval: float = 5.0
+
+    def __init__(self, resource: str, timeout: int, hint: str, *, poll_interval: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.resource = resource
+        self.timeout = timeout
+        self.hint = hint
+        self.poll_interval = poll_interval
+        self.clock = clock
+
+    def inputs(self) -> Any:
+        """The resource waited for."""
+        return {"id": self.id, "resource": self.resource}
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """A node already advertises at least one."""
+        return advertised(ctx, self.resource) > 0
+
+    def run(self, ctx: StepContext) -> None:
+        """Poll the nodes' allocatable resources."""
+        wait_until(ctx, f"a node advertises {self.resource}", lambda: advertised(ctx, self.resource) > 0,
+                   timeout=self.timeout, interval=self.poll_interval, hint=self.hint, clock=self.clock)
+        if not ctx.dry_run:
+            ctx.log(f"the node advertises {advertised(ctx, self.resource)} × {self.resource}")
