@@ -267,33 +267,79 @@ def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> Pre
     return report
 
 
+def _bundle_manifest(options: InstallOptions) -> Any:
+    """The bundle's manifest, or ``None`` (no manifest, or one the bundle check will report)."""
+    from installer.bundle.manifest import MANIFEST_NAME, load_manifest
+
+    path = options.bundle() / MANIFEST_NAME
+    try:
+        return load_manifest(path) if path.is_file() else None
+    except InstallerError:
+        return None
+
+
+def _image_warnings(options: InstallOptions, manifest: Any, image: Any) -> list[str]:
+    """The image checks' warnings for one catalog entry (checked as if it were offered)."""
+    from installer.components.jupyterhub.image_checks import check_notebook_images
+
+    hub = options.profile.jupyterhub
+    single = hub.model_copy(update={"images": [image.model_copy(update={"enabled": True})]})
+    return [result.hint or f"{result.title}: {result.found}"
+            for result in check_notebook_images(single, options.bundle(), manifest)
+            if result.status in ("warn", "fail")]
+
+
 def notebook_image_warnings(options: InstallOptions) -> dict[str, list[str]]:
     """Image ref -> the image checks' warnings, for every catalog entry (enabled or not).
 
     The catalog shows them beside each image, so the operator sees before enabling
     an image that it runs as root or lacks ``jupyterhub-singleuser``.
     """
-    try:
-        from installer.bundle.manifest import load_manifest
-        from installer.components.jupyterhub.image_checks import check_notebook_images
-    except ImportError:  # pragma: no cover - both ship with the installer
-        return {}
-    bundle_dir = options.bundle()
-    manifest_path = bundle_dir / "manifest.yaml"
-    try:
-        manifest = load_manifest(manifest_path) if manifest_path.is_file() else None
-    except InstallerError:
-        return {}
+    manifest = _bundle_manifest(options)
     if manifest is None:
         return {}
     warnings: dict[str, list[str]] = {}
-    hub = options.profile.jupyterhub
-    for image in hub.images:
-        single = hub.model_copy(update={"images": [image.model_copy(update={"enabled": True})]})
-        for result in check_notebook_images(single, bundle_dir, manifest):
-            if result.status in ("warn", "fail"):
-                warnings.setdefault(image.image, []).append(result.hint or f"{result.title}: {result.found}")
+    for image in options.profile.jupyterhub.images:
+        found = _image_warnings(options, manifest, image)
+        if found:
+            warnings.setdefault(image.image, []).extend(found)
     return warnings
+
+
+def offerable_images(options: InstallOptions, catalog: list[str]) -> list[str]:
+    """Images in the bundle that no component needs and ``catalog`` lacks: notebook images to add.
+
+    Operators export their own notebook images with ``--image``; the JupyterHub
+    screen offers these when the operator adds a catalog entry.
+    """
+    from installer.bundle.manifest import normalize_ref
+    from installer.bundle.requirements import known_refs
+
+    manifest = _bundle_manifest(options)
+    if manifest is None:
+        return []
+    taken = set(known_refs(options.profile)) | {normalize_ref(ref) for ref in catalog}
+    held = [ref for _, entry in manifest.images(["jupyterhub", "extra"]) for ref in entry.all_refs()]
+    return sorted({ref for ref in held if ref not in taken})
+
+
+def missing_from_bundle(options: InstallOptions, ref: str) -> str | None:
+    """Why ``ref`` cannot be offered (the bundle's manifest lacks it), or ``None``."""
+    manifest = _bundle_manifest(options)
+    if manifest is None or manifest.find_image(ref) is not None:
+        return None
+    return (f"{ref} is not in the bundle: add it on the connected machine "
+            f"(`./install.sh export ... --image {ref}`), or pick an image the bundle holds")
+
+
+def entry_warnings(options: InstallOptions, name: str, ref: str) -> list[str]:
+    """The image checks' warnings for a new catalog entry (reads the archive's config: call it in a worker)."""
+    from installer.components.jupyterhub.settings import NotebookImage
+
+    manifest = _bundle_manifest(options)
+    if manifest is None:
+        return []
+    return _image_warnings(options, manifest, NotebookImage(name=name, display_name=name, image=ref))
 
 
 def _preflight_engine(options: InstallOptions,

@@ -10,6 +10,7 @@ one place answers are validated: it goes through the same pydantic models as
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,11 @@ class CatalogEntry:
     shm_size: str | None = None
     warnings: list[str] = field(default_factory=list)
     """Image check warnings from the bundle (user not 1000, no jupyterhub-singleuser...); not saved."""
+
+    @classmethod
+    def draft(cls, ref: str = "") -> CatalogEntry:
+        """A new entry for ``ref``: offered, no limits, named when added to the catalog."""
+        return cls(name="", display_name=default_display_name(ref), image=ref)
 
     def to_profile_data(self) -> dict[str, Any]:
         """The ``jupyterhub.images[]`` mapping for this entry."""
@@ -118,6 +124,12 @@ class WizardModel:
                    admin_users=list(hub.admin_users), allowed_users=list(hub.allowed_users),
                    auth_type=hub.auth.type, open_signup=hub.auth.open_signup, password=password,
                    storage_size=hub.storage.size, node_port=hub.service.node_port, catalog=catalog)
+
+    def add_entry(self, entry: CatalogEntry) -> CatalogEntry:
+        """Append a new entry, named from its image and unique among the catalog's names."""
+        entry.name = unique_slug(image_slug(entry.image), {e.name for e in self.catalog})
+        self.catalog.append(entry)
+        return entry
 
     def apply_recommendations(self, choices: list[ComponentChoice]) -> None:
         """Switch components on or off as the hardware suggests, unless the operator already chose."""
@@ -208,6 +220,29 @@ def _label_for(loc: list[str]) -> str:
         if label:
             return label
     return ".".join(loc) or "Profile"
+
+
+def image_slug(ref: str) -> str:
+    """A catalog name from an image ref: ``quay.io/jupyter/pytorch-notebook:cuda12`` -> ``pytorch-notebook``."""
+    repository = ref.partition("@")[0]
+    slash, colon = repository.rfind("/"), repository.rfind(":")
+    if colon > slash:
+        repository = repository[:colon]
+    slug = re.sub(r"[^a-z0-9]+", "-", repository.rpartition("/")[2].lower()).strip("-")
+    return slug[:50].rstrip("-") or "image"
+
+
+def default_display_name(ref: str) -> str:
+    """What users see for a new image until the operator names it: ``pytorch-notebook:cuda12``."""
+    return ref.rpartition("/")[2].partition("@")[0][:80]
+
+
+def unique_slug(base: str, taken: set[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``... whichever is free."""
+    candidate, number = base, 2
+    while candidate in taken:
+        candidate, number = f"{base}-{number}", number + 1
+    return candidate
 
 
 def split_users(text: str) -> list[str]:

@@ -306,3 +306,58 @@ async def test_ctrl_c_during_the_install_asks_then_cancels_and_saves_the_journal
         assert '"preflight"' in (tmp_path / "state" / "journal.json").read_text()
         await pilot.press("q")
     assert app.return_value == ExitCode.INTERRUPTED
+
+
+async def test_adding_a_bundle_image_to_the_catalog(tmp_path: Path, monkeypatch) -> None:
+    """`a` on the catalog offers the bundle's images no component needs; one not in the bundle is refused."""
+    from imagegen import make_image_archive
+
+    from installer.bundle.manifest import save_manifest
+    from installer.bundle.scan import lock_bundle
+    from installer.tui.widgets.catalog import CatalogTable, ImageEditScreen
+
+    fixed_preflight(monkeypatch)
+    bundle = tmp_path / "offline-images"
+    make_image_archive(bundle / "images" / "hub.tar", "quay.io/jupyterhub/k8s-hub:4.2.0", seed=1)
+    make_image_archive(bundle / "images" / "torch.tar", "quay.io/lab/custom-torch:2", seed=2, user="0")
+    save_manifest(lock_bundle(bundle, known_refs={"quay.io/jupyterhub/k8s-hub:4.2.0": "jupyterhub"}), bundle)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+n", "ctrl+n")
+        assert isinstance(app.screen, JupyterHubScreen)
+        before = len(app.session.model.catalog)
+        app.screen.query_one(CatalogTable).focus()
+        await pilot.press("a")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ImageEditScreen)
+        # the hub's own image is not offered: a component needs it
+        assert dialog.query_one("#image", Input).value == "quay.io/lab/custom-torch:2"
+        assert dialog.query_one("#display-name", Input).value == "custom-torch:2"
+
+        dialog.query_one("#image", Input).value = "quay.io/lab/missing:1"
+        await pilot.click("#save")
+        await pilot.pause()
+        assert "quay.io/lab/missing:1 is not in the bundle" in str(dialog.query_one("#edit-error", Static).render())
+        assert app.screen is dialog and len(app.session.model.catalog) == before
+
+        dialog.query_one("#image", Input).value = "quay.io/lab/custom-torch:2"
+        dialog.query_one("#gpus", Input).value = "1"
+        dialog.query_one("#gpus", Input).focus()
+        await pilot.press("enter")  # enter in a field saves, as the keyboard-first operator does
+        await settle(pilot)
+        assert isinstance(app.screen, JupyterHubScreen)
+        added = app.session.model.catalog[-1]
+        assert (added.name, added.image, added.gpus, added.enabled) == ("custom-torch", "quay.io/lab/custom-torch:2", 1,
+                                                                        True)
+        assert app.screen.query_one(CatalogTable).row_count == before + 1
+        assert any("UID 0" in w or "root" in w for w in added.warnings), added.warnings
+        assert "custom-torch:2" in text_of(app, "#catalog-warnings")
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+    offered = {i.image: i for i in app.session.model.to_profile().jupyterhub.images}
+    assert offered["quay.io/lab/custom-torch:2"].gpus == 1

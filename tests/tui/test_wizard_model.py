@@ -64,6 +64,20 @@ def test_small_helpers() -> None:
     assert format_eta(75) == "1m15s" and format_eta(None) == "--"
 
 
+def test_added_images_get_unique_valid_names() -> None:
+    """Names come from the repository, are valid profile slugs and never clash."""
+    from installer.wizard_model import CatalogEntry, image_slug
+
+    assert image_slug("localhost:5000/Lab_Image:2") == "lab-image"
+    assert image_slug("quay.io/x/y@sha256:" + "a" * 64) == "y"
+    assert image_slug("registry.local/___:1") == "image"
+    model = WizardModel.from_profile(Profile())
+    first = model.add_entry(CatalogEntry.draft("quay.io/lab/torch:1"))
+    second = model.add_entry(CatalogEntry.draft("quay.io/other/torch:2"))
+    assert (first.name, second.name, second.display_name) == ("torch", "torch-2", "torch:2")
+    assert [i.name for i in model.to_profile().jupyterhub.images][-2:] == ["torch", "torch-2"]
+
+
 def test_rate_meter_uses_event_time_not_wall_clock() -> None:
     meter = RateMeter()
     meter.add(100.0, 0)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Grid, VerticalScroll
 from textual.markup import escape
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
+import installer.wizard_backend as backend
 from installer.errors import InstallerError
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.catalog import CatalogTable, ImageEditScreen
 from installer.tui.widgets.fields import Field
-from installer.wizard_model import parse_int, split_users
+from installer.wizard_model import CatalogEntry, parse_int, split_users
 
 AUTH_CHOICES: tuple[tuple[str, str], ...] = (
     ("Sign-up, admin approves (native)", "native"),
@@ -51,7 +52,7 @@ class JupyterHubScreen(WizardScreen):
                 yield Field(model.storage_size, id="storage", compact=True)
                 yield Label("Port (NodePort)")
                 yield Field(str(model.node_port), type="integer", id="port", compact=True)
-            yield Static("[b]Notebook images[/b] · space: on/off · enter: edit", id="catalog-title")
+            yield Static("[b]Notebook images[/b] · space: on/off · enter: edit · a: add", id="catalog-title")
             yield CatalogTable(model.catalog, id="catalog")
             yield Static("", id="catalog-warnings")
 
@@ -86,6 +87,37 @@ class JupyterHubScreen(WizardScreen):
                 self.query_one(CatalogTable).refresh_rows()
 
         self.app.push_screen(ImageEditScreen(entry), edited)
+
+    @on(CatalogTable.AddRequested)
+    def _add(self) -> None:
+        model, options = self.session.model, self.session.options
+        draft = CatalogEntry.draft()
+        choices = backend.offerable_images(options, [entry.image for entry in model.catalog])
+        if choices:
+            draft = CatalogEntry.draft(choices[0])
+
+        def added(saved: bool | None) -> None:
+            if saved:
+                model.add_entry(draft)
+                table = self.query_one(CatalogTable)
+                table.refresh_rows()
+                table.move_cursor(row=len(model.catalog) - 1)
+                self._check_new_image(draft)
+
+        self.app.push_screen(ImageEditScreen(draft, choices=choices,
+                                             check_image=lambda ref: backend.missing_from_bundle(options, ref)),
+                             added)
+
+    @work(thread=True, group="image-checks")
+    def _check_new_image(self, entry: CatalogEntry) -> None:
+        """Read the new image's config from its archive (may take a moment), then show its warnings."""
+        warnings = backend.entry_warnings(self.session.options, entry.name, entry.image)
+        self.app.call_from_thread(self._show_new_warnings, entry, warnings)
+
+    def _show_new_warnings(self, entry: CatalogEntry, warnings: list[str]) -> None:
+        entry.warnings = warnings
+        self.query_one(CatalogTable).refresh_rows()
+        self._show_catalog_warnings()
 
     def collect(self) -> None:
         """Copy the form into the model.

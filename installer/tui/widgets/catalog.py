@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -12,11 +13,12 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from installer.errors import InstallerError
 from installer.tui.widgets.fields import Field
-from installer.wizard_model import CatalogEntry, parse_int, parse_limit
+from installer.wizard_model import CatalogEntry, default_display_name, parse_int, parse_limit
 
 
 class CatalogTable(DataTable[Text]):
@@ -25,6 +27,7 @@ class CatalogTable(DataTable[Text]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle", "On/off"),
         Binding("enter", "edit", "Edit image"),
+        Binding("a", "add", "Add image"),
     ]
 
     class EditRequested(Message):
@@ -33,6 +36,9 @@ class CatalogTable(DataTable[Text]):
         def __init__(self, index: int) -> None:
             super().__init__()
             self.index = index
+
+    class AddRequested(Message):
+        """The operator wants to add an image to the catalog."""
 
     def __init__(self, entries: list[CatalogEntry], **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
@@ -78,24 +84,50 @@ class CatalogTable(DataTable[Text]):
         if self.entries:
             self.post_message(self.EditRequested(self.cursor_row))
 
+    def action_add(self) -> None:
+        """Ask the screen to open the editor for a new entry."""
+        self.post_message(self.AddRequested())
+
 
 class ImageEditScreen(ModalScreen[bool]):
-    """Edit one catalog entry; dismisses True when saved."""
+    """Edit one catalog entry; dismisses True when saved.
+
+    Args:
+        entry: the entry to edit (a draft when adding).
+        choices: for a new entry, the bundle's images the catalog lacks (the image
+            field then appears, suggesting them).
+        check_image: for a new entry, why an image cannot be offered (``None``: it can).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, entry: CatalogEntry) -> None:
+    def __init__(self, entry: CatalogEntry, *, choices: list[str] | None = None,
+                 check_image: Callable[[str], str | None] | None = None) -> None:
         super().__init__()
         self.entry = entry
+        self.choices = choices
+        self.check_image = check_image
 
     def compose(self) -> ComposeResult:
         """The entry's fields."""
         entry = self.entry
         with Vertical(id="dialog"):
-            yield Static(f"[b]Notebook image[/b] {escape(entry.image)}")
+            if self.choices is None:
+                yield Static(f"[b]Notebook image[/b] {escape(entry.image)}")
+            else:
+                yield Static("[b]Add a notebook image[/b]")
+                offered = ", ".join(self.choices[:3]) + (f" (+{len(self.choices) - 3} more)"
+                                                         if len(self.choices) > 3 else "")
+                yield Static(f"In the bundle, not yet offered: {escape(offered)}" if self.choices else
+                             "No other image found in the bundle's manifest: type the reference of one it holds.",
+                             classes="image-choices")
             for warning in entry.warnings:
                 yield Static(f"[yellow]▲ {escape(warning)}[/]", classes="image-warning")
             with Grid(classes="form"):
+                if self.choices is not None:
+                    yield Label("Image")
+                    yield Field(entry.image, placeholder="registry/name:tag", id="image", compact=True,
+                                suggester=SuggestFromList(self.choices, case_sensitive=False))
                 yield Label("Offered")
                 yield Checkbox("offered to users", entry.enabled, id="enabled", compact=True)
                 yield Label("Display name")
@@ -112,9 +144,25 @@ class ImageEditScreen(ModalScreen[bool]):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Save", id="save", variant="primary", compact=True)
 
+    @on(Input.Changed, "#image")
+    def _image_changed(self, event: Input.Changed) -> None:
+        """Keep the default display name in step with the image until the operator names it."""
+        name = self.query_one("#display-name", Input)
+        if name.value == default_display_name(self.entry.image):
+            name.value = default_display_name(event.value.strip())
+        self.entry.image = event.value.strip()
+
     @on(Button.Pressed, "#save")
     @on(Input.Submitted)
     def _save(self) -> None:
+        if self.choices is not None:
+            image = self.query_one("#image", Input).value.strip()
+            problem = "Give the image reference (registry/name:tag)." if not image else (
+                self.check_image(image) if self.check_image else None)
+            if problem:
+                self.query_one("#edit-error", Static).update(f"[red]{escape(problem)}[/]")
+                return
+            self.entry.image = image
         try:
             cpu = parse_limit(self.query_one("#cpu", Input).value)
             gpus = parse_int(self.query_one("#gpus", Input).value or "0", "GPUs")
