@@ -39,6 +39,15 @@ def text_of(app: InstallerApp, selector: str) -> str:
     """The plain text a Static shows."""
     return str(app.screen.query_one(selector, Static).render())
 
+async def to_jupyterhub_screen(pilot) -> None:  # noqa: ANN001 - Pilot
+    """From Welcome, accept Preflight and Components: the JupyterHub screen is shown."""
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("ctrl+n", "ctrl+n")
+    assert isinstance(pilot.app.screen, JupyterHubScreen)
+
+
 async def start_install_until_import(pilot, importer) -> None:  # noqa: ANN001 - Pilot, fake importer
     """From Welcome, accept every screen, confirm Install, and wait until the engine sits inside the import."""
     await settle(pilot)
@@ -213,10 +222,7 @@ async def test_saved_profile_replays_to_the_same_answers_and_plan(tmp_path: Path
     fixed_preflight(monkeypatch)
     app = InstallerApp(make_session(tmp_path), animate=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("ctrl+n", "ctrl+n")
+        await to_jupyterhub_screen(pilot)
         screen = app.screen
         assert isinstance(screen, JupyterHubScreen)
         screen.query_one("#admins", Input).value = "root-admin, ops"
@@ -254,10 +260,7 @@ async def test_password_is_masked_and_not_saved_unless_asked(tmp_path: Path, mon
     fixed_preflight(monkeypatch)
     app = InstallerApp(make_session(tmp_path), animate=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("ctrl+n", "ctrl+n")
+        await to_jupyterhub_screen(pilot)
         screen = app.screen
         screen.query_one("#auth").value = "dummy"
         await pilot.pause()
@@ -323,10 +326,7 @@ async def test_adding_a_bundle_image_to_the_catalog(tmp_path: Path, monkeypatch)
     save_manifest(lock_bundle(bundle, known_refs={"quay.io/jupyterhub/k8s-hub:4.2.0": "jupyterhub"}), bundle)
     app = InstallerApp(make_session(tmp_path), animate=False)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("ctrl+n", "ctrl+n")
+        await to_jupyterhub_screen(pilot)
         assert isinstance(app.screen, JupyterHubScreen)
         before = len(app.session.model.catalog)
         app.screen.query_one(CatalogTable).focus()
