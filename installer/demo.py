@@ -348,13 +348,15 @@ def demo_profile(bundle_dir: Path) -> Profile:
 
 @contextlib.contextmanager
 def prepare_demo(workdir: Path | None = None, *, start_containerd: bool = True,
-                 images: tuple[DemoImage, ...] = DEMO_IMAGES) -> Iterator[DemoEnv]:
+                 images: tuple[DemoImage, ...] = DEMO_IMAGES, keep_dir: Path | None = None) -> Iterator[DemoEnv]:
     """Build the demo bundle and (when possible) a private containerd; clean both up afterwards.
 
     Args:
         workdir: a folder to build in (default: a new temp folder, removed afterwards).
         start_containerd: False to never start one (every step then runs as a dry-run).
         images: what the bundle holds (the benchmark passes bigger ones).
+        keep_dir: where the log and the saved profile go (default: the installer's usual
+            log folder and ``<state>/demo``); they outlive the demo.
 
     Yields:
         The demo's options, profile and notes; the log file and saved profile are kept.
@@ -397,8 +399,8 @@ def prepare_demo(workdir: Path | None = None, *, start_containerd: bool = True,
         if skips:
             notes.append("checks skipped for the demo: " + ", ".join(sorted(skips))
                          + " (MicroK8s is not installed for real)")
-        keep = default_log_path().parent
-        profiles = default_state_dir() / "demo"
+        keep = keep_dir or default_log_path().parent
+        profiles = keep_dir / "profiles" if keep_dir else default_state_dir() / "demo"
         options = InstallOptions(
             profile=profile, dry_run=socket is None, state_dir=root / "state", skip_checks=frozenset(skips),
             bundle_dir=bundle_dir, containerd_socket=socket or root / "containerd.sock", namespace="k8s.io",
@@ -424,7 +426,7 @@ def run_demo(args: argparse.Namespace) -> ExitCode:
         raise KeyboardInterrupt  # a closed terminal still stops the demo's containerd and removes its folder
 
     signal.signal(signal.SIGHUP, hang_up)
-    with prepare_demo() as demo:
+    with prepare_demo(keep_dir=args.state_dir / "demo" if args.state_dir else None) as demo:
         for note in demo.notes:
             sys.stderr.write(f"demo: {note}\n")
         terminal = sys.stdin.isatty() and sys.stdout.isatty()

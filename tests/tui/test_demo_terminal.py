@@ -66,7 +66,9 @@ def test_install_sh_demo_walks_to_the_hub_url(tmp_path: Path) -> None:
     """Welcome, real preflight, components, JupyterHub, Review, Install, Done: what a person reads at each step."""
     _require()
     exit_file = tmp_path / "exit"
-    term = Terminal(f"./install.sh --demo --log-file {tmp_path}/demo.log; echo $? > {exit_file}; sleep 60")
+    # --state-dir keeps the saved profile in tmp_path too: the test writes nothing outside it.
+    term = Terminal(f"./install.sh --demo --state-dir {tmp_path}/state --log-file {tmp_path}/demo.log; "
+                    f"echo $? > {exit_file}; sleep 60")
     try:
         screen = term.wait_for("Step 1 of 5: Welcome", 300)  # the first run may create the venv
         screen = term.wait_for("verified: every file matches")
@@ -100,5 +102,6 @@ def test_install_sh_demo_walks_to_the_hub_url(tmp_path: Path) -> None:
         assert exit_file.read_text().strip() == "0"
         log = (tmp_path / "demo.log").read_text()
         assert "DRY-RUN command" in log and "images import" in log
+        assert list((tmp_path / "state" / "demo" / "profiles").glob("*.yaml"))  # the saved profile
     finally:
         term.close()
