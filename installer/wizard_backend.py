@@ -299,10 +299,8 @@ def notebook_image_warnings(options: InstallOptions) -> dict[str, list[str]]:
     if manifest is None:
         return {}
     warnings: dict[str, list[str]] = {}
-    for image in options.profile.jupyterhub.images:
-        found = _image_warnings(options, manifest, image)
-        if found:
-            warnings.setdefault(image.image, []).extend(found)
+    for image in options.profile.jupyterhub.images:  # every checked image gets a key, even with no warning
+        warnings.setdefault(image.image, []).extend(_image_warnings(options, manifest, image))
     return warnings
 
 
@@ -318,13 +316,23 @@ def offerable_images(options: InstallOptions, catalog: list[str]) -> list[str]:
     manifest = _bundle_manifest(options)
     if manifest is None:
         return []
-    taken = set(known_refs(options.profile)) | {normalize_ref(ref) for ref in catalog}
+    try:
+        needed = set(known_refs(options.profile))
+    except InstallerError:  # a component version without an image list: the bundle check names it later
+        needed = {ref for _, entry in manifest.images(["jupyterhub"]) for ref in entry.all_refs()}
+    taken = needed | {normalize_ref(ref) for ref in catalog}
     held = [ref for _, entry in manifest.images(["jupyterhub", "extra"]) for ref in entry.all_refs()]
     return sorted({ref for ref in held if ref not in taken})
 
 
-def missing_from_bundle(options: InstallOptions, ref: str) -> str | None:
-    """Why ``ref`` cannot be offered (the bundle's manifest lacks it), or ``None``."""
+def image_problem(options: InstallOptions, ref: str) -> str | None:
+    """Why ``ref`` cannot be offered (not an image reference, or not in the bundle's manifest), or ``None``."""
+    from installer.config.validators import check_image_ref
+
+    try:
+        check_image_ref(ref)
+    except ValueError as exc:
+        return str(exc)
     manifest = _bundle_manifest(options)
     if manifest is None or manifest.find_image(ref) is not None:
         return None
@@ -333,13 +341,19 @@ def missing_from_bundle(options: InstallOptions, ref: str) -> str | None:
 
 
 def entry_warnings(options: InstallOptions, name: str, ref: str) -> list[str]:
-    """The image checks' warnings for a new catalog entry (reads the archive's config: call it in a worker)."""
+    """The image checks' warnings for a new catalog entry (reads the archive's config: call it in a worker).
+
+    A file that cannot be read is itself the warning: the wizard must not stop over it.
+    """
     from installer.components.jupyterhub.settings import NotebookImage
 
     manifest = _bundle_manifest(options)
     if manifest is None:
         return []
-    return _image_warnings(options, manifest, NotebookImage(name=name, display_name=name, image=ref))
+    try:
+        return _image_warnings(options, manifest, NotebookImage(name=name, display_name=name, image=ref))
+    except (InstallerError, OSError, ValueError) as exc:
+        return [f"could not check the image in the bundle: {exc}"]
 
 
 def _preflight_engine(options: InstallOptions,

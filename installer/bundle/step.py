@@ -19,7 +19,7 @@ from installer.bundle.importer import (
 from installer.bundle.requirements import BundleContents, component_needs, load_bundle
 from installer.components.microk8s.sandbox import configured_sandbox_image
 from installer.engine.plan import Step, StepContext
-from installer.errors import BundleError, Interrupted, StepFailed
+from installer.errors import BundleError, InstallerError, Interrupted, StepFailed
 
 _LOGGER: Final = logging.getLogger(__name__)
 
@@ -59,15 +59,21 @@ class ImportImagesStep(Step):
         return {"id": self.id, "components": self.components, "socket": str(self.socket), "namespace": self.namespace}
 
     def _items(self, ctx: StepContext) -> list[ImportItem]:
+        """The archives of the components' own manifest sections, plus any other holding an image they need.
+
+        An image exported by hand (``--image``, filed under ``extra``) that the catalog
+        offers, or the pause image the installed MicroK8s names, is imported too.
+        """
         bundle = ctx.shared.get("bundle")
         if not isinstance(bundle, BundleContents):
             bundle = load_bundle(ctx.profile.bundle_dir(), jobs=self.jobs)
             ctx.shared["bundle"] = bundle
-        items = select_items(bundle, self.components)
-        if bundle.manifest is None:
-            wanted = {ref for c in self.components for ref in component_needs(ctx.profile, c).images}
-            items = [i for i in items if set(i.refs) & wanted]
-        return items
+        wanted = {ref for c in self.components for ref in component_needs(ctx.profile, c).images}
+        sandbox = configured_sandbox_image(ctx.host_root) if "microk8s" in self.components else None
+        if sandbox is not None:
+            wanted.add(sandbox.ref)
+        own = set(self.components) if bundle.manifest is not None else set()
+        return [item for item in select_items(bundle, None) if item.component in own or set(item.refs) & wanted]
 
     def _store(self, ctx: StepContext) -> ContainerdStore:
         return ContainerdStore(ctx.runner, self.socket, self.namespace, self.ctr)
@@ -79,7 +85,7 @@ class ImportImagesStep(Step):
             importer = ImageImporter(self._store(ctx), sink=ctx.sink, step_id=self.id, jobs=self.jobs,
                                      cancel=ctx.cancel)
             return bool(items) and not importer.missing(items) and self._missing_sandbox(ctx) is None
-        except (BundleError, StepFailed):
+        except InstallerError:
             return False  # run() reports the reason
 
     def _missing_sandbox(self, ctx: StepContext) -> BundleError | None:

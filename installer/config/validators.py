@@ -36,7 +36,8 @@ def _user(value: str) -> str:
     return value
 
 
-def _image(value: str) -> str:
+def check_image_ref(value: str) -> str:
+    """``value`` when it is an image reference, else ValueError saying what one looks like."""
     if not _IMAGE.match(value):
         msg = f"{value!r} is not a valid image reference (expected e.g. quay.io/jupyter/scipy-notebook:2024-12-09)"
         raise ValueError(msg)
@@ -94,7 +95,7 @@ def _one_line(value: str) -> str:
 
 
 UserName = Annotated[str, AfterValidator(_user)]
-ImageRef = Annotated[str, AfterValidator(_image)]
+ImageRef = Annotated[str, AfterValidator(check_image_ref)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]

@@ -347,8 +347,8 @@ class Daemon:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start it (returns at once; the caller waits for whatever "ready" means)."""
-        with self.log.open("ab") as out:
+        """Start it (returns at once; the caller waits for whatever "ready" means); its log starts empty."""
+        with self.log.open("wb") as out:
             self._proc = subprocess.Popen(  # noqa: S603 - argv list, no shell, by design
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
                 preexec_fn=_die_with_installer if _PRCTL is not None else None,  # noqa: PLW1509

@@ -133,16 +133,17 @@ def check_memory(system: SystemInfo, min_gib: float) -> CheckResult:
                        "Add memory, or lower preflight.min_memory_gib in the profile if the users need little.")
 
 
-def containerd_bytes_needed(bundle_bytes: int | None, headroom_gib: float, imported_bytes: int = 0) -> int:
+def containerd_bytes_needed(bundle_bytes: int | None, headroom_gib: float, imported_bytes: int | None = 0) -> int:
     """Free bytes the containerd filesystem needs: ``2.5 x image files not yet imported + headroom``."""
-    return math.ceil(UNPACK_FACTOR * max((bundle_bytes or 0) - imported_bytes, 0) + headroom_gib * GIB)
+    return math.ceil(UNPACK_FACTOR * max((bundle_bytes or 0) - (imported_bytes or 0), 0) + headroom_gib * GIB)
 
 
 def check_disk_containerd(disk: DiskInfo | None, bundle_bytes: int | None, headroom_gib: float,
-                          imported_bytes: int = 0) -> CheckResult:
+                          imported_bytes: int | None = 0) -> CheckResult:
     """Images land twice in containerd (blobs + unpacked); kubelet evicts images when space runs low.
 
-    Images already imported (an earlier, interrupted run) took their room already.
+    Images already imported (an earlier, interrupted run) took their room already;
+    ``imported_bytes=None`` means containerd's images could not be listed.
     """
     title = "Disk for images"
     needed = containerd_bytes_needed(bundle_bytes, headroom_gib, imported_bytes)
@@ -159,9 +160,12 @@ def check_disk_containerd(disk: DiskInfo | None, bundle_bytes: int | None, headr
     found = f"{gib(disk.free_bytes)} free on {disk.mount_point} (for {disk.path})"
     if disk.free_bytes >= needed:
         return CheckResult("disk-containerd", title, "pass", found, required)
-    return CheckResult("disk-containerd", title, "fail", found, required,
-                       f"Free {gib(needed - disk.free_bytes)} on {disk.mount_point} (MicroK8s keeps images under "
-                       f"{CONTAINERD_ROOT}), or lower preflight.disk_headroom_gib.")
+    hint = (f"Free {gib(needed - disk.free_bytes)} on {disk.mount_point} (MicroK8s keeps images under "
+            f"{CONTAINERD_ROOT}), or lower preflight.disk_headroom_gib.")
+    if imported_bytes is None:
+        hint += (" containerd's images could not be listed, so images already imported were counted too: if "
+                 "they are, skip this check with --skip-check disk-containerd.")
+    return CheckResult("disk-containerd", title, "fail", found, required, hint)
 
 
 def check_disk_snapd(disk: DiskInfo | None, microk8s_installed: bool) -> CheckResult:
@@ -384,7 +388,7 @@ def check_rdma(ports: tuple[IbPort, ...], settings: RdmaSettings) -> CheckResult
 
 
 def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None = None,
-               bundle_has_snaps: bool = False, imported_bytes: int = 0) -> list[CheckResult]:
+               bundle_has_snaps: bool = False, imported_bytes: int | None = 0) -> list[CheckResult]:
     """Every check, in :data:`CHECK_IDS` order.
 
     Args:
@@ -392,7 +396,7 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         profile: thresholds and the components turned on.
         bundle_bytes: total size of the bundle's image files (``None``: unknown).
         bundle_has_snaps: the bundle holds the MicroK8s snaps.
-        imported_bytes: the part of ``bundle_bytes`` containerd already holds.
+        imported_bytes: the part of ``bundle_bytes`` containerd already holds (``None``: unknown).
     """
     system = facts.system
     gpu_settings, rdma_settings = profile.gpu_operator, profile.rdma

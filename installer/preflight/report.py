@@ -45,8 +45,9 @@ class BundleEstimate(NamedTuple):
     """Total size of the image archives; ``None`` when there is no bundle or no image in it."""
     has_snaps: bool
     """A ``microk8s*.snap`` is in the bundle."""
-    imported_bytes: int = 0
-    """Size of the archives whose images containerd already holds (a re-run needs no room for them)."""
+    imported_bytes: int | None = 0
+    """Size of the archives whose images containerd already holds (a re-run needs no room for them);
+    ``None`` when containerd is there but its images could not be listed."""
 
 
 class ImageTarget(NamedTuple):
@@ -75,13 +76,13 @@ def estimate_bundle(bundle_dir: Path | None) -> BundleEstimate:
     return BundleEstimate(total if images else None, snaps)
 
 
-def imported_bytes(runner: CommandRunner, bundle_dir: Path, target: ImageTarget) -> int:
+def imported_bytes(runner: CommandRunner, bundle_dir: Path, target: ImageTarget) -> int | None:
     """Bytes of the manifest's archives already imported with the same image IDs (one ``ctr images ls``).
 
     A re-run after a full disk must not ask for room for images it will skip. Zero
-    when containerd is not there yet, the folder has no readable manifest (the
-    bundle check reports that), or the listing fails: the check then asks for the
-    whole bundle, which is never too little.
+    when containerd is not there yet or the folder has no readable manifest (the
+    bundle check reports that); ``None`` when containerd's images cannot be listed
+    (not root, say): the check then asks for the whole bundle and says why.
     """
     manifest_path = bundle_dir / MANIFEST_NAME
     if not target.socket.exists() or not manifest_path.is_file():
@@ -92,7 +93,7 @@ def imported_bytes(runner: CommandRunner, bundle_dir: Path, target: ImageTarget)
         missing = {item.name for item in importer.missing(items)}
     except InstallerError as exc:
         _LOGGER.info("could not tell which images are already imported (%s); counting the whole bundle", exc)
-        return 0
+        return None
     return sum(item.size for item in items if item.name not in missing)
 
 
@@ -191,7 +192,7 @@ def run_preflight(runner: CommandRunner, profile: Profile, host_root: Path = Pat
     bundle_dir = bundle_dir or profile.bundle_dir()
     if bundle is None:
         bundle = estimate_bundle(bundle_dir)
-    if images_target is not None and host_root == Path("/") and bundle.image_bytes and not bundle.imported_bytes:
+    if images_target is not None and host_root == Path("/") and bundle.image_bytes and bundle.imported_bytes == 0:
         bundle = bundle._replace(imported_bytes=imported_bytes(runner, bundle_dir, images_target))
     facts = probe_host(runner, host_root, bundle_dir if bundle_dir.is_dir() else None)
     checks = run_checks(facts, profile, bundle_bytes=bundle.image_bytes, bundle_has_snaps=bundle.has_snaps,

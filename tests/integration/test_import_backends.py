@@ -121,3 +121,29 @@ def test_the_pause_image_the_bundle_carries_passes(clean_containerd, tmp_path: P
                             ctr="ctr")
     step.run(ctx)
     assert step.is_done(ctx) is True
+
+
+@pytest.mark.containerd
+def test_images_filed_under_extra_are_imported_when_something_needs_them(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+    """A catalog image exported with --image and the pause image MicroK8s names land in `extra`: still imported."""
+    from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
+
+    folder = _bundle(tmp_path)
+    make_image_archive(folder / "images" / "torch.tar", "quay.io/lab/torch:1", seed=4)
+    make_image_archive(folder / "images" / "pause-399.tar", "k8s.gcr.io/pause:3.99", seed=5)
+    (folder / "manifest.yaml").unlink()
+    save_manifest(lock_bundle(folder, known_refs={"registry.k8s.io/pause:3.10": "microk8s",
+                                                  "quay.io/jupyterhub/k8s-hub:4.2.0": "jupyterhub"}), folder)
+    catalog = [NotebookImage(name="torch", display_name="Torch", image="quay.io/lab/torch:1")]
+    sink = CollectingSink()
+    ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink,
+                      profile=Profile(bundle=folder, jupyterhub=JupyterHubSettings(images=catalog)),
+                      state_dir=tmp_path / "state",
+                      host_root=_microk8s_template(tmp_path / "host", "k8s.gcr.io/pause:3.99"))
+    step = ImportImagesStep(["microk8s", "jupyterhub"], socket=clean_containerd.socket,
+                            namespace=clean_containerd.namespace, ctr="ctr")
+    step.run(ctx)
+    # example.org/not/needed:1 is in `extra` too, but nothing needs it: it stays out.
+    assert clean_containerd.images() == ["k8s.gcr.io/pause:3.99", "quay.io/jupyterhub/k8s-hub:4.2.0",
+                                         "quay.io/lab/torch:1", "registry.k8s.io/pause:3.10"]
+    assert step.is_done(ctx) is True

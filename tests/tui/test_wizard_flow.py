@@ -343,6 +343,11 @@ async def test_adding_a_bundle_image_to_the_catalog(tmp_path: Path, monkeypatch)
         await pilot.pause()
         assert "quay.io/lab/missing:1 is not in the bundle" in str(dialog.query_one("#edit-error", Static).render())
         assert app.screen is dialog and len(app.session.model.catalog) == before
+        dialog.query_one("#image", Input).value = "Foo Bar"
+        dialog.query_one("#image", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "'Foo Bar' is not a valid image reference" in str(dialog.query_one("#edit-error", Static).render())
 
         dialog.query_one("#image", Input).value = "quay.io/lab/custom-torch:2"
         dialog.query_one("#gpus", Input).value = "1"
@@ -355,6 +360,13 @@ async def test_adding_a_bundle_image_to_the_catalog(tmp_path: Path, monkeypatch)
                                                                         True)
         assert app.screen.query_one(CatalogTable).row_count == before + 1
         assert any("UID 0" in w or "root" in w for w in added.warnings), added.warnings
+        assert "custom-torch:2" in text_of(app, "#catalog-warnings")
+        app.screen.query_one("#admins", Input).focus()
+        await pilot.press("escape")  # Back to Components and forth: the new image keeps its warning
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert isinstance(app.screen, JupyterHubScreen)
         assert "custom-torch:2" in text_of(app, "#catalog-warnings")
         await pilot.press("ctrl+n")
         await settle(pilot)

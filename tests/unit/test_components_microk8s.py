@@ -216,3 +216,5 @@ def test_configured_sandbox_image_reads_the_installed_template(tmp_path: Path) -
     assert found is not None and found.ref == "docker.io/library/pause:3.10.1"
     template.write_text("version = 2\n")
     assert configured_sandbox_image(tmp_path) is None
+    template.write_text('sandbox_image = "${SANDBOX_IMAGE}"\n')
+    assert configured_sandbox_image(tmp_path) is None

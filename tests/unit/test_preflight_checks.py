@@ -75,6 +75,8 @@ def test_images_already_imported_need_no_room(tmp_path: Path) -> None:
     rerun = checks.check_disk_containerd(disk, bundle_bytes=bundle, headroom_gib=0, imported_bytes=2 * GIB)
     assert rerun.status == "pass", rerun  # ... but what is left does
     assert "not yet imported (2.0 GiB already are)" in rerun.required
+    unknown = checks.check_disk_containerd(disk, bundle_bytes=bundle, headroom_gib=0, imported_bytes=None)
+    assert unknown.status == "fail" and "--skip-check disk-containerd" in unknown.hint  # could not list: say so
 
 
 def test_too_little_disk_through_the_profile_threshold(tmp_path: Path) -> None:

@@ -37,4 +37,6 @@ def configured_sandbox_image(host_root: Path = Path("/")) -> SandboxImage | None
     except OSError:
         return None
     match = _SANDBOX.search(text)
-    return SandboxImage(normalize_ref(match.group(1)), CONTAINERD_TEMPLATE) if match else None
+    if match is None or "$" in match.group(1):  # a ${VARIABLE} MicroK8s fills in: nothing to check against
+        return None
+    return SandboxImage(normalize_ref(match.group(1)), CONTAINERD_TEMPLATE)

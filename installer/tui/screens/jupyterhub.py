@@ -57,10 +57,11 @@ class JupyterHubScreen(WizardScreen):
             yield Static("", id="catalog-warnings")
 
     def _merge_image_warnings(self) -> None:
+        """The checks' warnings for each entry; an image the report did not check keeps its own."""
         report = self.session.preflight
         warnings = report.image_warnings if report else {}
         for entry in self.session.model.catalog:
-            entry.warnings = list(warnings.get(entry.image, []))
+            entry.warnings = list(warnings.get(entry.image, entry.warnings))
 
     def on_mount(self) -> None:
         """Focus the first field and list the image warnings."""
@@ -105,19 +106,26 @@ class JupyterHubScreen(WizardScreen):
                 self._check_new_image(draft)
 
         self.app.push_screen(ImageEditScreen(draft, choices=choices,
-                                             check_image=lambda ref: backend.missing_from_bundle(options, ref)),
+                                             check_image=lambda ref: backend.image_problem(options, ref)),
                              added)
 
     @work(thread=True, group="image-checks")
     def _check_new_image(self, entry: CatalogEntry) -> None:
-        """Read the new image's config from its archive (may take a moment), then show its warnings."""
-        warnings = backend.entry_warnings(self.session.options, entry.name, entry.image)
-        self.app.call_from_thread(self._show_new_warnings, entry, warnings)
+        """Read the new image's config from its archive (may take a moment), then show its warnings.
 
-    def _show_new_warnings(self, entry: CatalogEntry, warnings: list[str]) -> None:
+        The result is kept with the entry and the report (plain data) even when the
+        operator has left the screen meanwhile; the next visit shows it.
+        """
+        warnings = backend.entry_warnings(self.session.options, entry.name, entry.image)
         entry.warnings = warnings
-        self.query_one(CatalogTable).refresh_rows()
-        self._show_catalog_warnings()
+        if self.session.preflight is not None:
+            self.session.preflight.image_warnings[entry.image] = list(warnings)
+        self.app.call_from_thread(self._show_new_warnings)
+
+    def _show_new_warnings(self) -> None:
+        if self.is_attached:
+            self.query_one(CatalogTable).refresh_rows()
+            self._show_catalog_warnings()
 
     def collect(self) -> None:
         """Copy the form into the model.
