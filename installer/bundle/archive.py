@@ -466,10 +466,14 @@ def _read(path: Path, compression: Compression, reader: IO[bytes] | None, platfo
             raise
         msg = f"{path}: zstd data is damaged or truncated ({exc})"
         raise ArchiveError(msg, "Copy the file again from the export machine.") from None
-    if "manifest.json" in found.kept or "manifest.json" in found.oversized or "manifest.json" in found.links:
-        return ArchiveInfo(path, "docker", compression, tuple(_docker_images(found)))
-    if "index.json" in found.kept or "index.json" in found.oversized or "index.json" in found.links:
-        return ArchiveInfo(path, "oci", compression, tuple(_oci_images(found, platform)))
+    try:
+        if "manifest.json" in found.kept or "manifest.json" in found.oversized or "manifest.json" in found.links:
+            return ArchiveInfo(path, "docker", compression, tuple(_docker_images(found)))
+        if "index.json" in found.kept or "index.json" in found.oversized or "index.json" in found.links:
+            return ArchiveInfo(path, "oci", compression, tuple(_oci_images(found, platform)))
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:  # JSON of the wrong shape
+        msg = f"{path}: the archive's image metadata is malformed ({type(exc).__name__}: {exc})"
+        raise ArchiveError(msg, "Re-create the file with `docker save IMAGE -o FILE.tar` or `skopeo copy`.") from None
     msg = f"{path}: neither manifest.json (docker save) nor index.json (OCI) found; not an image archive, or truncated"
     raise ArchiveError(msg, "Image archives come from `docker save IMAGE -o FILE.tar` or `skopeo copy`.")
 

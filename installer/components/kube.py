@@ -28,9 +28,10 @@ HELM: Final = ("microk8s", "helm3")
 PROBE_TIMEOUT: Final = 60.0
 
 
-def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> CommandResult:
+def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT, *,
+          secret_output: bool = False) -> CommandResult:
     """A read-only command: never raises, and a dry-run still runs it."""
-    return ctx.runner.run(list(argv), timeout=timeout, check=False, mutates=False)
+    return ctx.runner.run(list(argv), timeout=timeout, check=False, mutates=False, secret_output=secret_output)
 
 
 def parse_json(text: str) -> Any:
@@ -177,7 +178,10 @@ class HelmChartStep(Step):
         if found is None or found.status != "deployed" or found.chart not in chart_names(self.chart_name,
                                                                                          self.chart_version):
             return False
-        result = probe(ctx, [*HELM, "get", "values", self.release, "--namespace", self.namespace, "-o", "json"])
+        # The deployed values hold the hub's and the registry's passwords, maybe older ones than
+        # this profile's (which the redactor knows): compare them, never show them.
+        result = probe(ctx, [*HELM, "get", "values", self.release, "--namespace", self.namespace, "-o", "json"],
+                       secret_output=True)
         current = parse_json(result.stdout) if result.ok else None
         return current == normalise_for_compare(ctx, self.values(ctx))
 

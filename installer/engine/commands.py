@@ -41,6 +41,7 @@ from installer.errors import CommandFailed
 _LOGGER: Final = logging.getLogger(__name__)
 
 TAIL_CHARS: Final = 2000
+WITHHELD: Final = "(output not shown: it may hold secrets)"
 """How much of a failed command's output goes into the error message."""
 
 Stdin = Union[bytes, IO[bytes], Iterable[bytes], None]
@@ -146,6 +147,7 @@ class CommandRunner:
         mutates: bool = True,
         hint: str = "",
         on_stdout_line: Callable[[str], None] | None = None,
+        secret_output: bool = False,
     ) -> CommandResult:
         """Run ``argv`` and return its result.
 
@@ -159,6 +161,8 @@ class CommandRunner:
             mutates: ``False`` for read-only probes; a dry-run still runs those.
             hint: what the operator should do if it fails (goes into the error).
             on_stdout_line: called with each stdout line as it arrives (progress).
+            secret_output: stdout may hold secrets the redactor does not know (the
+                cluster's current Helm values, say): the caller gets it, events and logs do not.
         """
         if isinstance(argv, str):  # a shell string would be a bug, never a feature
             msg = f"command must be an argv list, got a string: {argv!r}"
@@ -169,8 +173,9 @@ class CommandRunner:
                                on_stdout_line=on_stdout_line)
         stdout, stderr = self.redact(result.stdout), self.redact(result.stderr)
         result = CommandResult(shown, result.returncode, stdout, stderr, result.duration, result.dry_run)
+        shown_stdout = WITHHELD if secret_output and stdout else _tail(stdout)
         self.sink.emit(CommandRan(argv=shown, returncode=result.returncode, duration=result.duration,
-                                  stdout_tail=_tail(stdout), stderr_tail=_tail(stderr),
+                                  stdout_tail=shown_stdout, stderr_tail=_tail(stderr),
                                   dry_run=result.dry_run, step_id=self.step_id, probe=not mutates))
         _LOGGER.debug("%s -> %s in %.2fs", " ".join(shown), result.returncode, result.duration)
         if check and not result.ok:

@@ -9,11 +9,15 @@ type, a ``ts`` UNIX timestamp, and the fields below.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Final, Literal, Protocol
+
+_LOGGER: Final = logging.getLogger(__name__)
 
 StepStatus = Literal["ok", "skipped", "failed"]
 CheckStatus = Literal["pass", "warn", "fail", "skipped"]
@@ -180,10 +184,26 @@ class FanOut:
         self.sinks.append(sink)
 
     def emit(self, event: Event) -> None:
-        """Forward ``event`` to every sink, serialised so lines never interleave."""
+        """Forward ``event`` to every sink, serialised so lines never interleave.
+
+        A sink that raises (stdout piped into ``head`` that quit) is switched off and
+        the others are told, so the install and its log go on instead of stopping half-way.
+        """
         with self._lock:
-            for sink in self.sinks:
-                sink.emit(event)
+            failed = []
+            for sink in list(self.sinks):
+                try:
+                    sink.emit(event)
+                except Exception as exc:  # noqa: BLE001 - any sink error: drop that sink, keep the rest
+                    failed.append((sink, exc))
+            for sink, exc in failed:
+                self.sinks.remove(sink)
+                _LOGGER.warning("output %s failed and is switched off: %r", type(sink).__name__, exc)
+                notice = LogLine(level="warning", message=f"an output failed and was switched off "
+                                                          f"({type(sink).__name__}: {exc!r}); the others go on")
+                for other in self.sinks:
+                    with contextlib.suppress(Exception):
+                        other.emit(notice)
 
 
 class CollectingSink:

@@ -37,7 +37,9 @@ class Journal:
         if not isinstance(data, dict) or data.get("version") != VERSION:
             return {}
         steps = data.get("steps", {})
-        return steps if isinstance(steps, dict) else {}
+        if not isinstance(steps, dict):
+            return {}
+        return {step: entry for step, entry in steps.items() if isinstance(entry, dict)}  # a damaged entry re-checks
 
     def finished(self, step_id: str, fingerprint: str) -> bool:
         """True when a previous run finished this step with the same inputs."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from installer.engine.files import ensure_private_dir
-from installer.errors import LockHeld
+from installer.errors import LockHeld, UsageError
 
 LOCK_NAME = "install.lock"
 """The lock file's name inside the state folder; ``install`` and ``import`` share it."""
@@ -34,8 +34,13 @@ class InstallLock:
         self._fd: int | None = None
 
     def __enter__(self) -> InstallLock:
-        ensure_private_dir(self.path.parent)  # the state folder: journal, values files with secrets
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            ensure_private_dir(self.path.parent)  # the state folder: journal, values files with secrets
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            msg = f"cannot use the state folder {self.path.parent}: {exc.strerror or exc}"
+            raise UsageError(msg, "Pass --state-dir with a folder root can write (the journal and the "
+                                  "generated values files go there).") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

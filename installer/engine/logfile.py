@@ -7,8 +7,11 @@ the runner and the file writer. Created with mode 0600 in a root-only folder.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import stat
+import sys
 import threading
 from pathlib import Path
 from typing import IO, Final
@@ -36,13 +39,15 @@ class LogFileSink:
         self.redact = redactor or Redactor()
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            os.fchmod(fd, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # never chmod a device (--log-file /dev/null)
+                os.fchmod(fd, 0o600)
         except OSError as exc:
             msg = f"cannot open the log file {path}: {exc.strerror or exc}"
             raise UsageError(msg, "Pass --log-file with a writable path.") from exc
         self._handle: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
         self._lock = threading.Lock()
+        self._broken = False
 
     def emit(self, event: Event) -> None:
         """Write the event; command output and file contents go on indented lines below."""
@@ -52,8 +57,15 @@ class LogFileSink:
             for label, text in (("stdout", event.stdout_tail), ("stderr", event.stderr_tail)):
                 lines.extend(f"    {label}| {line}" for line in text.splitlines())
         with self._lock:
-            self._handle.write(self.redact("\n".join(lines)) + "\n")
-            self._handle.flush()
+            if self._broken:
+                return
+            try:
+                self._handle.write(self.redact("\n".join(lines)) + "\n")
+                self._handle.flush()
+            except OSError as exc:  # a full /var/log must not stop an install half-way: say so once, go on
+                self._broken = True
+                sys.stderr.write(f"warning: cannot write the log file {self.path} ({exc.strerror or exc}); "
+                                 "the install goes on without it\n")
 
     @staticmethod
     def _describe(event: Event) -> str:
@@ -67,5 +79,5 @@ class LogFileSink:
 
     def close(self) -> None:
         """Close the file."""
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError):
             self._handle.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -101,8 +102,8 @@ def split_platform(platform: str) -> tuple[str, str, str]:
         ValueError: when ``platform`` is not ``os/arch[/variant]``.
     """
     parts = platform.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        msg = f"{platform!r} is not a platform; expected os/arch such as linux/amd64"
+    if len(parts) not in (2, 3) or not all(re.fullmatch(r"[a-z0-9_]+", part) for part in parts):
+        msg = f"{platform!r} is not a platform; expected lower-case os/arch such as linux/amd64"
         raise ValueError(msg)
     return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
 

@@ -294,9 +294,14 @@ class ValuesImage:
     """Why ``ref`` is None (an empty tag: the chart fills in its appVersion)."""
 
 
+_NULLS: Final = {"", "~", "null", "Null", "NULL"}
+"""YAML's spellings of "no value": the values file is read without type resolution."""
+
+
 def _scalar(mapping: dict[str, Any], key: str) -> str:
     value = mapping.get(key)
-    return value.strip() if isinstance(value, str) else ""
+    text = value.strip() if isinstance(value, str) else ""
+    return "" if text in _NULLS else text
 
 
 def _join(*parts: str) -> str:

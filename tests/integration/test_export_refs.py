@@ -183,3 +183,23 @@ def test_a_ref_keeps_its_first_component() -> None:
     assert components[normalize_ref(catalog)] == "jupyterhub"
     assert components["docker.io/library/busybox:1.36"] == "extra"
     assert [w.ref for w in collect_images(None, images=["busybox:1.36"]).images] == ["docker.io/library/busybox:1.36"]
+
+
+def test_helm_values_null_digest_and_tag_mean_absent(tmp_path: Path) -> None:
+    """`digest: null` / `tag: ~` are YAML for "no value" (Grafana-style charts), not literal strings."""
+    values = tmp_path / "values.yaml"
+    values.write_text("a:\n  image: {repository: foo/bar, tag: \"1.0\", digest: null}\n"
+                      "b:\n  image: {repository: foo/baz, tag: ~}\n")
+    wanted, unresolved = helm_values_images(values)
+    assert [w.ref for w in wanted] == ["docker.io/foo/bar:1.0"]
+    assert len(unresolved) == 1 and "foo/baz" in unresolved[0]  # no tag: reported, not guessed as ':null'
+
+
+def test_a_platform_the_manifest_would_refuse_is_refused_up_front() -> None:
+    """`--platform linux/AMD64` used to pass the CLI check and fail after every pull, when writing the manifest."""
+    from installer.export.images import split_platform
+
+    assert split_platform("linux/arm64/v8") == ("linux", "arm64", "v8")
+    for bad in ("linux/AMD64", "linux", "linux//amd64", "linux/amd 64"):
+        with pytest.raises(ValueError, match="not a platform"):
+            split_platform(bad)

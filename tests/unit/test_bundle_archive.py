@@ -207,3 +207,16 @@ def test_missing_layer_is_reported(tmp_path: Path) -> None:
     path = _tar(tmp_path / "m.tar", [(name, config), ("manifest.json", manifest)])
     with pytest.raises(ArchiveError, match="layer 'nope/layer.tar' of image 0 is missing"):
         inspect_archive(path)
+
+
+@pytest.mark.parametrize(("member", "content"), [
+    ("index.json", {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json"}]}),
+    ("index.json", {"schemaVersion": 2, "manifests": "not a list"}),
+    ("manifest.json", [{"Config": 7, "RepoTags": ["a:1"], "Layers": []}]),
+    ("manifest.json", {"Config": "x.json"}),
+])
+def test_metadata_of_the_wrong_shape_is_one_clear_error(tmp_path: Path, member: str, content: object) -> None:
+    """Valid JSON, wrong shape (a hand-edited or foreign archive): an ArchiveError naming the file, no traceback."""
+    path = _tar(tmp_path / "odd.tar", [(member, json.dumps(content).encode())])
+    with pytest.raises(ArchiveError, match="odd.tar"):
+        inspect_archive(path)
