@@ -46,6 +46,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
+from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import FileWriter, UnsafeInput, read_small_file
 from installer.errors import BundleError
 
@@ -328,7 +329,7 @@ def _validation_error(path: Path, text: str, error: ValidationError) -> BundleEr
 def parse_manifest(text: str, path: Path) -> Manifest:
     """Validate manifest ``text`` read from ``path`` (used in messages)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise BundleError(syntax_error(path, exc), "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
     if not isinstance(data, dict):

@@ -33,6 +33,7 @@ from installer.components.microk8s.settings import MicroK8sSettings
 from installer.components.rdma.settings import RdmaSettings
 from installer.config.base import Section
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
+from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import UnsafeInput, read_small_file
 from installer.errors import ProfileError
 
@@ -211,7 +212,7 @@ def load_profile(path: Path | str) -> Profile:
 def parse_profile(text: str, path: Path) -> Profile:
     """Validate profile ``text`` read from ``path`` (used for error messages and relative paths)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ProfileError(syntax_error(path, exc), "Check indentation and quoting around that line.") from None
     if data is None:

@@ -124,3 +124,15 @@ def test_shipped_profiles_load(path: Path) -> None:
 def test_shipped_profiles_exist() -> None:
     names = {p.name for p in (REPO / "profiles").glob("*.yaml")}
     assert {"cpu.yaml", "gpu.yaml", "gpu-rdma.yaml"} <= names
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    """Plain YAML keeps the last `jupyterhub:` block silently, dropping the first one's settings."""
+    text = "jupyterhub:\n  admin_users: [ops]\nmicrok8s: {}\njupyterhub:\n  storage: {size: 5Gi}\n"
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, tmp_path / "twice.yaml")
+    assert caught.value.exit_code == ExitCode.BAD_INPUT
+    assert "twice.yaml:4" in caught.value.message and "'jupyterhub' is given twice (also on line 1)" in caught.value.message
+    nested = "jupyterhub:\n  storage: {size: 5Gi, size: 6Gi}\n"
+    with pytest.raises(ProfileError, match="'size' is given twice"):
+        parse_profile(nested, tmp_path / "nested.yaml")
