@@ -101,13 +101,8 @@ def _files(bundle: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(bundle).parts))
 
 
-def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
-                on_bytes: Callable[[int], None] | None = None) -> ScanResult:
-    """Classify and inspect every file of ``bundle``; with ``checksums`` also hash them (for ``lock``)."""
-    if not bundle.is_dir():
-        msg = f"bundle folder {bundle} does not exist"
-        raise BundleError(msg, "Give the offline-images folder with --bundle DIR.")
-    result = ScanResult(bundle)
+def _classify(bundle: Path, result: ScanResult, checksums: bool) -> list[Path]:
+    """Sort the bundle's files into ``result`` (wheels, snaps, charts); return the image archives to inspect."""
     archives: list[Path] = []
     for path in _files(bundle):
         name = path.name
@@ -132,6 +127,21 @@ def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
             result.charts.append(ChartEntry(name=chart[0], version=chart[1], file=rel, sha256=digest, size=size))
         elif name.endswith(IMAGE_SUFFIXES):
             archives.append(path)
+    return archives
+
+
+def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
+                on_bytes: Callable[[int], None] | None = None) -> ScanResult:
+    """Classify and inspect every file of ``bundle``; with ``checksums`` also hash them (for ``lock``)."""
+    if not bundle.is_dir():
+        msg = f"bundle folder {bundle} does not exist"
+        raise BundleError(msg, "Give the offline-images folder with --bundle DIR.")
+    result = ScanResult(bundle)
+    try:
+        archives = _classify(bundle, result, checksums)
+    except OSError as exc:  # an unreadable file or folder in the bundle: bad input, named
+        msg = f"cannot read {exc.filename or bundle}: {exc.strerror or exc}"
+        raise BundleError(msg, "Check the bundle's permissions (copy it again as root), then run again.") from None
     if not (archives or result.wheels or result.snaps or result.charts or result.problems):
         msg = (f"{bundle} holds no {MANIFEST_NAME} and no image archive, chart, snap or wheel: "
                "it is not an offline bundle (empty, or the wrong folder)")

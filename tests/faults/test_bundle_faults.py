@@ -357,3 +357,21 @@ def test_import_json_lists_every_unreadable_file(clean_containerd: Any, tmp_path
     assert document["ok"] is False
     assert [p.split(": ")[0].rsplit("/", 1)[-1] for p in document["problems"]] == ["backup.tar", "notes.tar"]
     assert clean_containerd.images() == ["docker.io/f/good:1"]
+
+
+def test_an_unreadable_part_of_a_hand_assembled_bundle_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder root cannot read (an NFS export, dropped capabilities): exit 2 naming it, not a traceback."""
+    from installer.bundle import scan
+    from installer.errors import BundleError, ExitCode
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.tar").write_bytes(b"x")
+
+    def unreadable(bundle: Path) -> list[Path]:
+        raise PermissionError(13, "Permission denied", str(bundle / "images"))
+
+    monkeypatch.setattr(scan, "_files", unreadable)
+    with pytest.raises(BundleError) as caught:
+        scan.scan_folder(tmp_path)
+    assert caught.value.exit_code == ExitCode.BAD_INPUT
+    assert f"cannot read {tmp_path / 'images'}: Permission denied" in caught.value.message
