@@ -143,14 +143,25 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
+def _holds_secret(annotation: Any, depth: int = 0) -> bool:
+    """True when a value of this type is, or contains, a :class:`SecretStr`."""
+    for kind in (annotation, *getattr(annotation, "__args__", ())):
+        if kind is SecretStr:
+            return True
+        if isinstance(kind, type) and issubclass(kind, BaseModel) and depth < 5 and any(
+                _holds_secret(f.annotation, depth + 1) for f in kind.model_fields.values()):
+            return True
+    return False
+
+
 def _is_secret(loc: tuple[Any, ...]) -> bool:
-    """True when ``loc`` names a secret field: its value must not appear in an error message."""
+    """True when ``loc`` names a secret field, or a section holding one (a string given for
+    ``image_pull_secret`` is likely the credential itself): its value must not appear in an error."""
     model = _model_at(loc[:-1])
     field = model.model_fields.get(loc[-1]) if model is not None and loc and isinstance(loc[-1], str) else None
     if field is None:
         return any(isinstance(p, str) and "password" in p for p in loc)  # a union branch pydantic named
-    annotation = field.annotation
-    return SecretStr in (annotation, *getattr(annotation, "__args__", ()))
+    return _holds_secret(field.annotation)
 
 
 def _suggest(loc: tuple[Any, ...]) -> str:

@@ -144,3 +144,16 @@ def test_a_dry_run_shows_the_values_file_with_secrets_masked(setup: dict[str, Pa
     assert "would write" in done.stdout and "jupyterhub-values.yaml" in done.stdout
     assert "DummyAuthenticator" in done.stdout and "***" in done.stdout
     assert _leaks(done.stdout + done.stderr) == []
+
+
+@pytest.mark.parametrize("text", ['jupyterhub:\n  image_pull_secret: "robot:TOKENxyz123"\n',
+                                  'jupyterhub:\n  auth: "robot:TOKENxyz123"\n'])
+def test_a_string_given_for_a_section_holding_a_secret_is_not_echoed(tmp_path: Path, text: str) -> None:
+    """Operators paste the credential where a mapping belongs: the error names the key, never the value."""
+    from installer.config.profile import parse_profile
+    from installer.errors import ProfileError
+
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, tmp_path / "p.yaml")
+    assert "TOKENxyz123" not in caught.value.message + caught.value.hint
+    assert "p.yaml:2" in caught.value.message
