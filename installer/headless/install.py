@@ -22,6 +22,17 @@ def require_root(options: InstallOptions) -> None:
         raise UsageError(msg, "Add --dry-run to see the plan without root.")
 
 
+def require_bundle(options: InstallOptions) -> None:
+    """A real install needs its bundle folder: a mistyped --bundle is bad input (exit 2), said first.
+
+    A dry-run goes on without it: the plan is worth reading on a machine without the bundle.
+    """
+    bundle = options.bundle()
+    if not options.dry_run and not bundle.is_dir():
+        msg = f"bundle folder {bundle} does not exist"
+        raise UsageError(msg, "Give the offline-images folder with --bundle DIR (or bundle: in the profile).")
+
+
 def confirm(options: InstallOptions, assume_yes: bool) -> None:
     """Ask before changing the host when a person is at the terminal."""
     if options.dry_run or assume_yes or not sys.stdin.isatty():
@@ -49,6 +60,7 @@ def run_headless(options: InstallOptions, *, output: str, log_file: Path | None,
                  verbose: bool = False) -> ExitCode:
     """Run the plan with console (or JSON-lines) output and return the exit code."""
     require_root(options)
+    require_bundle(options)
     confirm(options, assume_yes)
     sinks, log = make_sinks(output, log_file, options, verbose)
     if log is not None and output != "jsonl":

@@ -56,6 +56,18 @@ def test_real_install_refuses_non_root(tmp_path: Path, monkeypatch: pytest.Monke
     assert "--dry-run" in err
 
 
+def test_a_missing_bundle_folder_is_bad_input_before_anything_runs(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped --bundle: exit 2 naming the folder (not exit 3 from a preflight that found no snaps)."""
+    if os.geteuid() != 0:
+        pytest.skip("the root check comes first for a real install")
+    code = main(["--profile", str(REPO / "profiles" / "cpu.yaml"), "--bundle", str(tmp_path / "nope"), "--yes",
+                 "--state-dir", str(tmp_path / "state"), "--log-file", str(tmp_path / "log")])
+    assert code == ExitCode.BAD_INPUT
+    assert f"bundle folder {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()  # nothing was started
+
+
 def test_no_terminal_and_no_profile_explains(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == ExitCode.BAD_INPUT  # pytest's stdin is not a terminal
     assert "--profile" in capsys.readouterr().err
