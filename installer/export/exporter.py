@@ -446,12 +446,14 @@ class Exporter:
         failed: list[tuple[WantedImage, str]] = []
         for index, item in enumerate(wanted):
             try:
-                pulled.append(docker_images.pull(item.ref, position=(index, len(wanted))))
+                image = docker_images.pull(item.ref, position=(index, len(wanted)))
             except ImageExportFailed as exc:
                 reason = f"{exc.message} (from {item.source})"
                 failed.append((item, reason))
                 self.sink.emit(ItemFinished(step_id="pull-images", item=item.ref, status="failed", reason=reason))
             else:
+                pulled.append(image)
+                component_of.setdefault(image.refs[0], item.component)  # a digest ref is kept under its tag
                 self.sink.emit(ItemFinished(step_id="pull-images", item=item.ref, status="ok"))
         self._finish("pull-images", started, len(failed), "pulls")
         # 2. save each image unless an intact archive of the same image ID is already there

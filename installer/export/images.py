@@ -27,7 +27,7 @@ from typing import Any, Final, Literal, overload
 from installer.engine.events import EventSink, ItemFinished, StepProgress
 from installer.errors import BundleError, InstallerError, Interrupted
 from installer.export.archive import SUFFIX, Compression, WrittenFile, file_sha256, prefetched, write_stream
-from installer.export.refs import file_stem, parse_ref
+from installer.export.refs import ImageRef, file_stem, parse_ref
 
 _LOGGER: Final = logging.getLogger(__name__)
 
@@ -236,7 +236,31 @@ class DockerImages:
                 self.variant and attrs.get("Variant") not in (self.variant, None, "")):
             msg = f"{ref} is {found or 'of unknown platform'}, not {self.platform}"
             raise ImageExportFailed(msg, f"Use a tag published for {self.platform} (or a multi-platform tag).")
+        if parsed.digest:
+            ref = self._tag_for_archive(image, ref, parsed)
         return PulledImage(image.id, (ref,), int(attrs.get("Size") or 0))
+
+    @staticmethod
+    def _tag_for_archive(image: Any, ref: str, parsed: ImageRef) -> str:
+        """``repo:tag@sha256:…`` was pulled by its digest; an archive can only carry ``repo:tag``.
+
+        The digest pinned what was pulled; the image is tagged locally so ``docker save``
+        names it, and the manifest records the ref the archive really carries.
+        """
+        import docker.errors
+
+        if not parsed.tag:
+            msg = f"{ref} is pinned by digest only, and an image archive can carry only tags"
+            raise ImageExportFailed(msg, "Give the tag as well (repo:tag@sha256:…): the digest still pins what is "
+                                         "pulled, and the bundle lists the image under the tag.")
+        tagged = ImageRef(parsed.domain, parsed.path, parsed.tag, None)
+        try:
+            image.tag(tagged.familiar[: -len(parsed.tag) - 1], tag=parsed.tag)
+        except docker.errors.DockerException as exc:
+            msg = f"cannot tag {ref} as {tagged} for the archive: {exc}"
+            raise ImageExportFailed(msg, "Check that dockerd is running (docker images).") from None
+        _LOGGER.info("%s is listed in the bundle as %s (an archive carries tags, not digests)", ref, tagged)
+        return str(tagged)
 
     # --- save ---------------------------------------------------------------------------
 

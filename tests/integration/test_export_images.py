@@ -309,3 +309,27 @@ def test_pull_policies_for_images_built_locally(tmp_path: Path, capsys: pytest.C
     assert code == 0, report["missing"]
     assert {i["refs"][0]: (i["status"], i["digest"]) for i in report["images"]} == {
         "docker.io/localbuild/notebook:1": ("skipped", local.config_digest), remote: ("ok", remote_id)}
+
+
+def test_a_digest_pinned_ref_is_exported_under_its_tag(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       dockerd: Any, registry: Any, image_archive: Any,
+                                                       clean_containerd: Any) -> None:
+    """`repo:tag@sha256:…` (Helm values pin so): pulled by digest, archived and listed under the tag, verified."""
+    import subprocess
+
+    ref, image_id = _push(registry, image_archive, "pinned/app:3", seed=801)
+    inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],  # noqa: S607
+                               capture_output=True, text=True, check=True)
+    digest = json.loads(inspected.stdout)["Digest"]
+    out = tmp_path / "bundle"
+    code, report = _export(capsys, dockerd, out, "--image", f"{ref}@{digest}")
+    assert code == 0, report
+    assert [(i["refs"], i["digest"]) for i in report["images"]] == [([ref], image_id)]
+    _verify(out)
+    _import(clean_containerd, out)
+    assert clean_containerd.images() == [ref]
+
+    repository = ref.rpartition(":")[0]
+    code, report = _export(capsys, dockerd, tmp_path / "other", "--image", f"{repository}@{digest}")
+    assert code == 1
+    assert "pinned by digest only" in json.dumps(report)
