@@ -84,7 +84,8 @@ def summary(report: ExportReport) -> str:
     if report.kept:
         lines.append(f"  kept from earlier exports: {len(report.kept)} files")
     if report.unlisted:
-        lines.append(f"  not in the manifest (delete them, or run `bundle lock`): {', '.join(report.unlisted)}")
+        lines.append(f"  not in the manifest (they may hold images an earlier export listed: re-export what you "
+                     f"need before deleting any): {', '.join(report.unlisted)}")
     if report.unresolved:
         lines.append("Not exported (add them with --image):")
         lines += [f"  {line}" for line in report.unresolved]
