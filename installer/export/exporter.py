@@ -252,7 +252,7 @@ class _Bundle:
         self.exported_refs.update(entry.refs)
         self.written.add(entry.file)
 
-    def _kept_images(self) -> list[tuple[str, ImageEntry]]:
+    def kept_images(self) -> list[tuple[str, ImageEntry]]:
         if self.previous is None:
             return []
         kept = []
@@ -273,7 +273,7 @@ class _Bundle:
         self.kept = []
         for component, entries in self.images.items():
             section(component).images.extend(entries)
-        for component, entry in self._kept_images():
+        for component, entry in self.kept_images():
             section(component).images.append(entry)
             self.kept.append(entry.file)
         for component, charts in self.charts.items():
@@ -436,6 +436,7 @@ class Exporter:
         self._finish("copy-files", started, failures, "files")
 
     def _images(self, bundle: _Bundle, wanted: list[WantedImage]) -> None:
+        wanted = wanted + archive_partners(bundle.previous, wanted)
         client = self.client_factory(self.options.docker_host)
         docker_images = DockerImages(client, self.options.platform, self.sink, cancel=self.cancel,
                                      pull_policy=self.options.pull)
@@ -460,10 +461,16 @@ class Exporter:
         started = self._start("save-images")
         previous = [_to_exported(e) for _, e in bundle.previous.images()] if bundle.previous else []
         groups = group_by_image(pulled)
+        now = {ref: group.image_id for group in groups for ref in group.refs}
+        # An earlier archive is reused only if every ref it carries still names its image (a moved tag
+        # would otherwise be listed twice, under two image IDs).
+        current = [e for e in previous if all(now.get(ref, e.digest) == e.digest for ref in e.refs)]
         plan: list[tuple[PulledImage, ExportedImage | None]] = [
-            (group, reusable_entry(previous, group, self.options.out_dir, self.options.platform,
+            (group, reusable_entry(current, group, self.options.out_dir, self.options.platform,
                                    self.options.compression)) for group in groups]
         reused_files = {entry.file for _, entry in plan if entry is not None}
+        # Nor is an earlier archive overwritten while it holds a ref this run could not pull again.
+        reused_files |= {e.file for e in previous if not set(e.refs) <= set(now)}
         total = sum(group.size for group, entry in plan if entry is None)
         done = 0
         failures = 0
@@ -491,10 +498,14 @@ class Exporter:
                 bundle.save(self.quiet_writer)
             self.report.images.append((component, outcome))
             emit_item(self.sink, "save-images", outcome)
+        kept_files = {entry.file for _, entry in bundle.kept_images()}
         for item, reason in failed:
             earlier = bundle.previous.find_image(item.ref) if bundle.previous else None
-            if earlier is not None and _intact(self.options.out_dir, earlier[1].file, earlier[1].size):
+            if earlier is not None and earlier[1].file in kept_files:
                 reason += "; the bundle keeps its earlier export, which may be out of date"
+            elif earlier is not None and _intact(self.options.out_dir, earlier[1].file, earlier[1].size):
+                reason += (f"; its earlier archive {earlier[1].file} is left on disk but no longer listed "
+                           "(it shared the file with a ref exported now)")
             self.report.images.append((item.component, ImageOutcome((item.ref,), "failed", reason=reason)))
         self._finish("save-images", started, failures, "saves")
 
@@ -511,6 +522,27 @@ class Exporter:
             return
         self.report.files.append(FileOutcome("wheels", f"{len(bundle.wheels)} wheels", "ok", file=WHEELS_DIR))
         self._finish("wheels", started, 0, "")
+
+
+def archive_partners(previous: Manifest | None, wanted: list[WantedImage]) -> list[WantedImage]:
+    """Refs an earlier export archived together with a ref asked for now, to export again.
+
+    An archive is replaced as a whole: re-exporting ``busybox:latest`` alone would
+    otherwise drop ``busybox:1.36`` that shared its file (or the other images of a
+    multi-image archive) from the bundle without a word.
+    """
+    if previous is None:
+        return []
+    asked = {w.ref for w in wanted}
+    partners: list[WantedImage] = []
+    for component, entry in previous.images():
+        refs = entry.all_refs()
+        if asked.intersection(refs):
+            for ref in refs:
+                if ref not in asked:
+                    asked.add(ref)
+                    partners.append(WantedImage(ref, component, f"kept from {entry.file}"))
+    return partners
 
 
 def export_bundle(options: ExportOptions, sink: EventSink | None = None, **kwargs: Any) -> ExportReport:

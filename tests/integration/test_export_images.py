@@ -333,3 +333,26 @@ def test_a_digest_pinned_ref_is_exported_under_its_tag(tmp_path: Path, capsys: p
     code, report = _export(capsys, dockerd, tmp_path / "other", "--image", f"{repository}@{digest}")
     assert code == 1
     assert "pinned by digest only" in json.dumps(report)
+
+
+@pytest.mark.parametrize("again", [["latest"], ["latest", "1.36"]])
+def test_a_moved_tag_does_not_lose_or_double_the_tag_that_shared_its_archive(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], dockerd: Any, registry: Any, image_archive: Any,
+        again: list[str]) -> None:
+    """`latest` and `1.36` were one image in one archive; `latest` moved. Re-exporting `latest` (alone, or with
+    `1.36`) keeps `1.36` under its old image and lists `latest` once, under the new one."""
+    path, old = image_archive("share/src", name="share.tar", seed=1001)
+    latest = registry.push_archive(path, "share/app:latest")
+    pinned = registry.push_archive(path, "share/app:1.36")
+    out = tmp_path / "bundle"
+    assert _export(capsys, dockerd, out, "--image", latest, "--image", pinned)[0] == 0
+    assert len(list((out / "images").iterdir())) == 1  # one shared archive
+    moved, new_id = _push(registry, image_archive, "share/app:latest", seed=1002)
+    assert moved == latest and new_id != old.config_digest
+
+    repository = latest.rpartition(":")[0]
+    code, report = _export(capsys, dockerd, out, *[arg for tag in again for arg in ("--image", f"{repository}:{tag}")])
+    assert code == 0, report
+    listed = [(ref, e.digest) for _, e in load_manifest(out).images() for ref in e.refs]
+    assert sorted(listed) == sorted([(latest, new_id), (pinned, old.config_digest)])
+    _verify(out)
