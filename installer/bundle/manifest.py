@@ -357,6 +357,9 @@ def load_manifest(path: Path | str) -> Manifest:
         raise BundleError(msg, "Check that --bundle names the offline-images folder; re-create the manifest with "
                                "`./install.sh bundle lock --bundle DIR`.") from None
     except FileNotFoundError:
+        if not path.parent.is_dir():
+            msg = f"bundle folder {path.parent} does not exist"
+            raise BundleError(msg, "Give the offline-images folder with --bundle DIR.") from None
         msg = f"no manifest: {path} does not exist"
         raise BundleError(msg, "Run `./install.sh bundle lock --bundle DIR` to write one for a hand-assembled folder.") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -83,3 +83,16 @@ def test_missing_manifest_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(BundleError) as caught:
         load_manifest(tmp_path)
     assert "bundle lock" in caught.value.hint
+
+
+def test_a_bundle_folder_that_does_not_exist_is_named_as_such(tmp_path: Path) -> None:
+    """`verify --bundle /typo`: say the folder is missing, not "run bundle lock"."""
+    from installer.bundle.manifest import load_manifest
+    from installer.errors import BundleError
+
+    with pytest.raises(BundleError, match=f"bundle folder {tmp_path / 'typo'} does not exist"):
+        load_manifest(tmp_path / "typo" / "manifest.yaml")
+    (tmp_path / "here").mkdir()
+    with pytest.raises(BundleError, match="no manifest") as caught:
+        load_manifest(tmp_path / "here")
+    assert "bundle lock" in caught.value.hint
