@@ -174,6 +174,23 @@ def _component_of(refs: tuple[str, ...], known: dict[str, str]) -> str:
     return "extra"
 
 
+def _refuse_conflicting_refs(scan: ScanResult) -> None:
+    """One ref in two archives as different images: which one the install would get is a coin toss."""
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for image in scan.images:
+        for inner in image.info.images:
+            for ref in inner.refs:
+                first = seen.setdefault(ref, (image.file, inner.config_digest))
+                if first[1] != inner.config_digest:
+                    clashes.append(f"{ref}: {first[0]} ({first[1][:19]}) and {image.file} ({inner.config_digest[:19]})")
+    if clashes:
+        msg = "cannot lock the bundle; these refs name different images in different archives:\n  " + "\n  ".join(
+            clashes)
+        raise BundleError(msg, "Keep only the archive with the image you want (usually the newer export), then "
+                               "run `bundle lock` again.")
+
+
 def manifest_from_scan(scan: ScanResult, known_refs: dict[str, str] | None = None,
                        chart_components: dict[str, str] | None = None) -> Manifest:
     """A manifest for a hashed scan; images and charts go to the component that needs them, else ``extra``.
@@ -184,6 +201,7 @@ def manifest_from_scan(scan: ScanResult, known_refs: dict[str, str] | None = Non
     if scan.problems:
         msg = "cannot lock the bundle; unreadable files:\n" + "\n".join(scan.problems)
         raise BundleError(msg, "Remove or re-create these files, then run `bundle lock` again.")
+    _refuse_conflicting_refs(scan)
     known = known_refs or {}
     components: dict[str, ComponentArtifacts] = {}
     for image in scan.images:

@@ -375,3 +375,20 @@ def test_an_unreadable_part_of_a_hand_assembled_bundle_is_named(tmp_path: Path, 
         scan.scan_folder(tmp_path)
     assert caught.value.exit_code == ExitCode.BAD_INPUT
     assert f"cannot read {tmp_path / 'images'}: Permission denied" in caught.value.message
+
+
+def test_lock_refuses_one_ref_naming_two_different_images(tmp_path: Path) -> None:
+    """busybox-old.tar and busybox-new.tar both tag busybox:1.36: lock names both instead of picking one."""
+    from imagegen import make_image_archive
+
+    from installer.errors import BundleError
+
+    make_image_archive(tmp_path / "images" / "busybox-old.tar", "busybox:1.36", seed=1)
+    make_image_archive(tmp_path / "images" / "busybox-new.tar", "busybox:1.36", seed=2)
+    make_image_archive(tmp_path / "images" / "same-again.tar", "docker.io/library/alpine:3", seed=3)
+    make_image_archive(tmp_path / "images" / "same.tar", "docker.io/library/alpine:3", seed=3)
+    with pytest.raises(BundleError) as caught:
+        lock_bundle(tmp_path)
+    assert "docker.io/library/busybox:1.36: images/busybox-new.tar" in caught.value.message
+    assert "images/busybox-old.tar" in caught.value.message
+    assert "alpine" not in caught.value.message  # the same image twice is harmless
