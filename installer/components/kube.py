@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -49,12 +50,41 @@ def nodes(ctx: StepContext) -> list[dict[str, Any]]:
     return [n for n in items or [] if isinstance(n, dict)]
 
 
+_QUANTITY: Final = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
+_SUFFIXES: Final = {"": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+                    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+                    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20,
+                    "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60}
+
+
+def parse_quantity(value: Any) -> Decimal | None:
+    """A Kubernetes quantity (``1k``, ``1.5Gi``, ``500m``, ``12e6``) as an exact number; ``None`` if it is not one.
+
+    The grammar is apimachinery's (kubernetes/apimachinery ``pkg/api/resource/quantity.go``):
+    a signed decimal, then a binary suffix (``Ki``..``Ei``), a decimal one (``n u m k M G T P E``)
+    or an exponent (``e3``/``E3``; a lone ``E`` is exa). The API server and the kubelet
+    rewrite amounts into canonical form (``1000`` comes back as ``1k``), so reading them
+    with ``int()`` is wrong.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        return None
+    number, suffix = match.group(1), match.group(2) or ""
+    if suffix[:1] in ("e", "E") and len(suffix) > 1:
+        return Decimal(number) * (Decimal(10) ** int(suffix[1:]))
+    return Decimal(number) * _SUFFIXES[suffix]
+
+
 def quantity_count(value: Any) -> int:
-    """A whole-number quantity (``"8"``) as int; anything else counts as 0."""
-    try:
-        return int(str(value))
-    except ValueError:
+    """A count of an extended resource (``"8"``, ``"1k"``) as int, rounded down; anything unreadable counts as 0."""
+    amount = parse_quantity(value)
+    if amount is None or amount <= 0:
         return 0
+    return int(amount.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def advertised(ctx: StepContext, resource: str) -> int:

@@ -177,8 +177,8 @@ def test_kubelet_folder_is_moved_aside_and_linked(tmp_path: Path) -> None:
     step = KubeletDirStep()
     assert step.is_done(ctx) is False
     step.run(ctx)
-    assert runner.calls == [("mv", "-T", "/var/lib/kubelet", "/var/lib/kubelet.before-microk8s"),
-                            ("ln", "-s", KUBELET_TARGET, "/var/lib/kubelet")]
+    here = str(ctx.host_root / "var/lib/kubelet")  # the path is_done checked, not this machine's
+    assert runner.calls == [("mv", "-T", here, here + ".before-microk8s"), ("ln", "-s", KUBELET_TARGET, here)]
 
     link_host = tmp_path / "linked"
     (link_host / "var/lib").mkdir(parents=True)
@@ -218,3 +218,19 @@ def test_configured_sandbox_image_reads_the_installed_template(tmp_path: Path) -
     assert configured_sandbox_image(tmp_path) is None
     template.write_text('sandbox_image = "${SANDBOX_IMAGE}"\n')
     assert configured_sandbox_image(tmp_path) is None
+
+
+def test_kubelet_link_is_made_under_the_host_root_it_checks(tmp_path: Path) -> None:
+    """Run for real on a copied tree: the stale link there is replaced, nothing outside the tree is touched."""
+    from installer.engine.commands import RealRunner
+
+    sink = CollectingSink()
+    ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink, profile=Profile(),
+                      state_dir=tmp_path / "state", host_root=tmp_path / "host")
+    (ctx.host_root / "var/lib").mkdir(parents=True)
+    os.symlink("/var/lib/kubelet-old", ctx.host_root / "var/lib/kubelet")
+    step = KubeletDirStep()
+    assert step.is_done(ctx) is False
+    step.run(ctx)
+    assert os.readlink(ctx.host_root / "var/lib/kubelet") == KUBELET_TARGET
+    assert step.is_done(ctx) is True

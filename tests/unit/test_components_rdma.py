@@ -96,3 +96,56 @@ def test_plugin_step_applies_then_is_done(tmp_path: Path) -> None:
     daemonset["metadata"]["annotations"][HASH_ANNOTATION] = "0" * 16
     runner.answer(["microk8s", "kubectl", "-n", "kube-system", "get", "daemonset"], json.dumps(daemonset))
     assert step.is_done(ctx) is False
+
+
+def ib_without_netdev(root: Path) -> Path:
+    """An ACTIVE InfiniBand port whose IPoIB netdev is absent (ib_ipoib not loaded)."""
+    from fakehost import IB_ACTIVE_NDR, base_host
+
+    return base_host(root).ib_device("mlx5_0", "0000:1a:00.0", [IB_ACTIVE_NDR]).root
+
+
+def test_port_without_netdev_is_not_filtered_out(tmp_path: Path) -> None:
+    """The plugin gives a device without a netdev an empty linkType and ifName (pci_net_device.go, v1.5.3):
+    neither selector may be derived, or the capacity is 0."""
+    ports = ports_of(ib_without_netdev(tmp_path))
+    assert [p.active for p in ports] == [True]
+    assert selectors(RdmaSettings(enabled=True), ports) == {"vendors": ["15b3"]}
+
+
+def test_one_port_without_netdev_among_others_drops_the_derived_selectors(tmp_path: Path) -> None:
+    """ib0 has a netdev and mlx5_2 none: ifNames=[ib0] or linkTypes would drop mlx5_2."""
+    from fakehost import IB_ACTIVE_NDR
+
+    host = two_ib_ports(tmp_path)
+    host.ib_device("mlx5_2", "0000:1b:00.0", [IB_ACTIVE_NDR])
+    assert selectors(RdmaSettings(enabled=True), ports_of(host.root)) == {"vendors": ["15b3"]}
+    from installer.preflight.suggestions import rdma_selectors
+
+    found = rdma_selectors(ports_of(host.root))
+    assert "ifNames" not in found and "linkTypes" not in found
+
+
+def test_wait_reads_the_normalised_quantity(tmp_path: Path) -> None:
+    """rdma.hca_max 1000 comes back from the API as "1k": the node advertises 1000, not 0."""
+    from installer.components.rdma.steps import RdmaWaitStep
+
+    runner = RecordingRunner()
+    runner.answer(["microk8s", "kubectl", "get", "nodes"], json.dumps(
+        {"items": [{"status": {"allocatable": {"rdma/hca_shared_devices_a": "1k", "cpu": "64"}}}]}))
+    ctx = _ctx(tmp_path, runner)
+    assert RdmaWaitStep(RdmaSettings(enabled=True)).is_done(ctx) is True
+
+
+def test_quantities_follow_the_apimachinery_grammar() -> None:
+    from decimal import Decimal
+
+    from installer.components.kube import parse_quantity, quantity_count
+
+    cases = {"8": 8, "1k": 1000, "1M": 10**6, "1Ki": 1024, "2Mi": 2 << 20, "1.5Gi": 3 << 29, "500m": 0,
+             "1500m": 1, "12e3": 12000, "1E3": 1000, "1E": 10**18, ".5k": 500, "2.": 2, "+3": 3, "-1": 0,
+             "1K": 0, "abc": 0, "": 0, "1e": 0}
+    assert {text: quantity_count(text) for text in cases} == cases
+    assert parse_quantity("250m") == Decimal("0.25")
+    assert parse_quantity("100n") == Decimal("1e-7")
+    assert quantity_count(7) == 7

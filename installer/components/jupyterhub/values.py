@@ -15,10 +15,12 @@ The traps this module exists for (each checked by tests against the chart's own 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Final
 
 from installer.components.jupyterhub.artifacts import KNOWN_HUB_IMAGES, HubImages
 from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
+from installer.components.kube import parse_quantity
 
 PULL_POLICY: Final = "IfNotPresent"
 GPU_RESOURCE: Final = "nvidia.com/gpu"
@@ -62,12 +64,10 @@ def default_image(settings: JupyterHubSettings) -> NotebookImage:
     return next((i for i in offered if i.default), offered[0])
 
 
-def _quantity_bytes(value: str) -> float:
-    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-    for suffix in ("Ki", "Mi", "Gi", "Ti", "K", "M", "G", "T"):
-        if value.endswith(suffix):
-            return float(value[: -len(suffix)]) * units[suffix]
-    return float(value)
+def _quantity_bytes(value: str) -> Decimal:
+    """A size for comparing; the profile's ``K`` (kubespawner's spelling) counts as Kubernetes's ``k``."""
+    amount = parse_quantity(value[:-1] + "k" if value.endswith("K") else value)
+    return amount if amount is not None else Decimal(0)
 
 
 def _profile_entry(image: NotebookImage, chosen_default: str, rdma_resource: str | None) -> dict[str, Any]:

@@ -263,18 +263,24 @@ class KubeletDirStep(Step):
         return os.readlink(path).rstrip("/") == KUBELET_TARGET
 
     def run(self, ctx: StepContext) -> None:
-        """Move a real folder aside (never delete it), then link."""
+        """Move a real folder aside (never delete it), then link.
+
+        The commands act on the very path :meth:`is_done` checks (under ``--host-root``),
+        never on this machine's ``/var/lib/kubelet`` while looking at another tree. The
+        link's target stays MicroK8s's absolute path: it is read on the host itself.
+        """
         path = HostFS(ctx.host_root).path(KUBELET_DIR)
+        here = str(path)
         if path.is_symlink() or path.exists():
-            backup = f"{KUBELET_DIR}.before-microk8s"
+            backup = f"{here}.before-microk8s"
             if path.is_symlink():
-                ctx.runner.run(["rm", KUBELET_DIR], timeout=30)
+                ctx.runner.run(["rm", here], timeout=30)
             else:
-                ctx.log(f"{KUBELET_DIR} is a real folder: moving it to {backup} so device plugins reach "
+                ctx.log(f"{here} is a real folder: moving it to {backup} so device plugins reach "
                         "MicroK8s's kubelet", "warning")
-                ctx.runner.run(["mv", "-T", KUBELET_DIR, backup], timeout=60,
-                               hint=f"Move {KUBELET_DIR} away by hand (is another kubelet running?), then run again.")
-        ctx.runner.run(["ln", "-s", KUBELET_TARGET, KUBELET_DIR], timeout=30)
+                ctx.runner.run(["mv", "-T", here, backup], timeout=60,
+                               hint=f"Move {here} away by hand (is another kubelet running?), then run again.")
+        ctx.runner.run(["ln", "-s", KUBELET_TARGET, here], timeout=30)
 
 
 class WaitReadyStep(Step):
