@@ -62,15 +62,47 @@ def test_dns_upstreams_profile_wins(tmp_path: Path) -> None:
     assert dns_upstreams(ctx) == ["192.168.0.1"]
 
 
-def test_dns_without_upstream_fails_instead_of_8888(tmp_path: Path) -> None:
-    """Only loopback servers and nothing in the profile: a clear failure, never the 8.8.8.8 fallback."""
+COREFILE_GOOGLE = (".:53 {\n    errors\n    kubernetes cluster.local in-addr.arpa ip6.arpa {\n      pods insecure\n"
+                   "    }\n    forward . 8.8.8.8 8.8.4.4\n    cache 30\n    loop\n}\n")
+COREDNS_CM = ["microk8s", "kubectl", "-n", "kube-system", "get", "configmap", "coredns"]
+
+
+def test_dns_without_upstream_warns_and_forwards_nowhere(tmp_path: Path) -> None:
+    """Only loopback servers and nothing in the profile: a warning, and a Corefile without forward (no 8.8.8.8)."""
     runner = RecordingRunner()
+    runner.answer(["microk8s", "status"], status_yaml("dns"))
+    runner.answer(COREDNS_CM, json.dumps({"data": {"Corefile": COREFILE_GOOGLE}}))
     ctx = make_ctx(tmp_path, runner)
     host_file(ctx, "/etc/resolv.conf", "nameserver 127.0.0.1\n")
-    with pytest.raises(StepFailed) as caught:
-        DnsAddonStep().run(ctx)
-    assert "microk8s.dns_servers" in caught.value.hint
-    assert not runner.ran("microk8s", "enable")
+    step = DnsAddonStep()
+    assert step.is_done(ctx) is False
+    step.run(ctx)
+    assert not runner.ran("microk8s", "enable") and not runner.ran("microk8s", "disable")
+    patches = runner.ran("microk8s", "kubectl", "-n", "kube-system", "patch", "configmap", "coredns")
+    assert len(patches) == 1
+    corefile = json.loads(patches[0][-1])["data"]["Corefile"]
+    assert "forward" not in corefile and "8.8.8.8" not in corefile
+    assert "kubernetes cluster.local" in corefile and "loop" in corefile
+    assert runner.ran("microk8s", "kubectl", "-n", "kube-system", "rollout", "restart", "deployment", "coredns")
+    warnings = [e.message for e in ctx.sink.events if getattr(e, "level", "") == "warning"]
+    assert any("microk8s.dns_servers" in w for w in warnings)
+
+    runner.answer(COREDNS_CM, json.dumps({"data": {"Corefile": corefile}}))
+    assert step.is_done(ctx) is True
+    runner.answer(COREDNS_CM, returncode=1, stderr="The connection to the server was refused")
+    assert step.is_done(ctx) is False  # an unreadable Corefile is not one without forward
+
+
+def test_dns_without_upstream_not_enabled_yet(tmp_path: Path) -> None:
+    """dns off: enable it, wait for the API (the addon may restart kubelite), then drop the fallback."""
+    runner = RecordingRunner()
+    runner.answer(["microk8s", "status"], status_yaml())
+    runner.answer(COREDNS_CM, json.dumps({"data": {"Corefile": COREFILE_GOOGLE}}))
+    ctx = make_ctx(tmp_path, runner)
+    DnsAddonStep().run(ctx)
+    changing = [c[:6] for c in runner.calls if c[1] == "enable" or "--wait-ready" in c or "patch" in c]
+    assert changing == [("microk8s", "enable", "dns"), ("microk8s", "status", "--wait-ready", "--timeout", "600"),
+                        ("microk8s", "kubectl", "-n", "kube-system", "patch", "configmap")]
 
 
 def test_dns_enabled_with_google_is_re_enabled(tmp_path: Path) -> None:
@@ -85,7 +117,9 @@ def test_dns_enabled_with_google_is_re_enabled(tmp_path: Path) -> None:
     step = DnsAddonStep()
     assert step.is_done(ctx) is False
     step.run(ctx)
-    assert runner.calls[-2:] == [("microk8s", "disable", "dns"), ("microk8s", "enable", "dns:10.1.1.1")]
+    # core-addons dns/disable and dns/enable restart kubelite: the API is waited for before the next step.
+    assert runner.calls[-3:] == [("microk8s", "disable", "dns"), ("microk8s", "enable", "dns:10.1.1.1"),
+                                 ("microk8s", "status", "--wait-ready", "--timeout", "600")]
 
     runner.answer(["microk8s", "kubectl", "-n", "kube-system", "get", "configmap", "coredns"],
                   json.dumps({"data": {"Corefile": ".:53 {\n    forward . 10.1.1.1\n}\n"}}))

@@ -9,6 +9,7 @@ share lives in :mod:`installer.components.kube` and :mod:`installer.components.b
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -308,41 +309,107 @@ class WaitReadyStep(Step):
 
 
 class DnsAddonStep(Step):
-    """Enable CoreDNS with an upstream from the profile or the host, never 8.8.8.8."""
+    """Enable CoreDNS with an upstream from the profile or the host, never 8.8.8.8.
+
+    With no upstream at all the cluster still needs DNS for its own names: CoreDNS's
+    ``kubernetes`` plugin answers ``cluster.local`` before anything is forwarded
+    (core-addons 1.32 ``addons/dns/coredns.yaml``), so the Corefile is kept without its
+    ``forward`` line and the install goes on with a warning.
+    """
 
     id = "microk8s.dns"
     title = "Enable cluster DNS"
     component = "microk8s"
 
     def is_done(self, ctx: StepContext) -> bool:
-        """dns is enabled and CoreDNS forwards to exactly the wanted upstreams."""
+        """dns is enabled and CoreDNS forwards to exactly the wanted upstreams (to none when there are none)."""
         if "dns" not in enabled_addons(microk8s_status(ctx)):
             return False
-        return coredns_forwarders(ctx) == dns_upstreams(ctx)
+        corefile = coredns_corefile(ctx)
+        return corefile is not None and forwarders_of(corefile) == dns_upstreams(ctx)
 
     def run(self, ctx: StepContext) -> None:
-        """Re-enable dns with the right upstream (MicroK8s enables it at first start with 8.8.8.8)."""
+        """Re-enable dns with the right upstream (MicroK8s enables it at first start with 8.8.8.8).
+
+        core-addons ``addons/dns/disable`` always restarts kubelite and ``enable`` does
+        when the kubelet's ``--cluster-dns`` changed (core-addons 1.32): the API is waited
+        for afterwards, so the next step does not meet a restarting apiserver.
+        """
         upstreams = dns_upstreams(ctx)
+        enabled = "dns" in enabled_addons(microk8s_status(ctx))
         if not upstreams:
-            msg = ("no upstream DNS server for the cluster: /etc/resolv.conf names only loopback servers and "
-                   "microk8s.dns_servers is empty")
-            hint = ("Set microk8s.dns_servers: [<your DNS server IP>] in the profile. MicroK8s would fall back to "
-                    "8.8.8.8, which an air-gapped host cannot reach.")
-            raise StepFailed(msg, hint)
-        if "dns" in enabled_addons(microk8s_status(ctx)):
+            ctx.log("no upstream DNS server: /etc/resolv.conf names only loopback servers and microk8s.dns_servers "
+                    "is empty. CoreDNS will answer the cluster's own names only; set microk8s.dns_servers: "
+                    "[<your DNS server IP>] in the profile if pods must resolve site names.", "warning")
+            if not enabled:
+                # The addon without arguments writes its 8.8.8.8 fallback; the Corefile is replaced right after.
+                ctx.runner.run([*MICROK8S, "enable", "dns"], timeout=600,
+                               hint="Check `microk8s kubectl -n kube-system get pods`: the coredns image must be "
+                                    "imported.")
+                wait_for_api(ctx)
+            drop_forward(ctx)
+            return
+        if enabled:
             ctx.log(f"CoreDNS forwards to {' '.join(coredns_forwarders(ctx)) or 'an unknown upstream'}: re-enabling "
                     f"it with {','.join(upstreams)}")
             ctx.runner.run([*MICROK8S, "disable", "dns"], timeout=300)
         ctx.runner.run([*MICROK8S, "enable", f"dns:{','.join(upstreams)}"], timeout=600,
                        hint="Check `microk8s kubectl -n kube-system get pods`: the coredns image must be imported.")
+        wait_for_api(ctx)
+
+
+def wait_for_api(ctx: StepContext) -> None:
+    """``microk8s status --wait-ready``: the API answers and the node is Ready again after a kubelite restart."""
+    timeout = ctx.profile.microk8s.ready_timeout
+    result = ctx.runner.run([*MICROK8S, "status", "--wait-ready", "--timeout", str(timeout)],
+                            timeout=timeout + 60, check=False)
+    if not result.ok:
+        detail = command_failed(result, timeout=timeout + 60).message
+        msg = f"MicroK8s did not come back within {timeout} s after the dns addon restarted kubelite: {detail}"
+        raise StepFailed(msg, "Run `microk8s inspect` and `microk8s status`; then run the install again.")
+
+
+def coredns_corefile(ctx: StepContext) -> str | None:
+    """CoreDNS's Corefile from its ConfigMap, or ``None`` when it cannot be read."""
+    data = parse_json(probe(ctx, [*KUBECTL, "-n", "kube-system", "get", "configmap", "coredns", "-o", "json"]).stdout)
+    corefile = ((data.get("data") or {}).get("Corefile")) if isinstance(data, dict) else None
+    return corefile if isinstance(corefile, str) and corefile.strip() else None
+
+
+_FORWARD: Final = re.compile(r"^\s*forward\s+\.\s+([^{\n]+)", re.MULTILINE)
+_FORWARD_BLOCK: Final = re.compile(r"^[ \t]*forward\s+\.[^\n{]*(\{[^}]*\})?[ \t]*\n", re.MULTILINE)
+
+
+def forwarders_of(corefile: str) -> list[str]:
+    """The ``forward .`` targets in a Corefile (empty when it forwards nothing)."""
+    match = _FORWARD.search(corefile)
+    return match.group(1).split() if match else []
 
 
 def coredns_forwarders(ctx: StepContext) -> list[str]:
     """The ``forward .`` targets in CoreDNS's Corefile (empty when unknown)."""
-    data = parse_json(probe(ctx, [*KUBECTL, "-n", "kube-system", "get", "configmap", "coredns", "-o", "json"]).stdout)
-    corefile = ((data or {}).get("data") or {}).get("Corefile", "") if isinstance(data, dict) else ""
-    match = re.search(r"^\s*forward\s+\.\s+([^{\n]+)", corefile, re.MULTILINE)
-    return match.group(1).split() if match else []
+    return forwarders_of(coredns_corefile(ctx) or "")
+
+
+def without_forward(corefile: str) -> str:
+    """The Corefile with its ``forward .`` directive (and its option block, if any) removed."""
+    return _FORWARD_BLOCK.sub("", corefile)
+
+
+def drop_forward(ctx: StepContext) -> None:
+    """Patch CoreDNS's ConfigMap to forward nowhere, then restart CoreDNS so no pod keeps the old upstream."""
+    corefile = coredns_corefile(ctx)
+    if corefile is None:
+        if ctx.dry_run:
+            ctx.log("would remove the forward line from CoreDNS's Corefile")
+            return
+        msg = "cannot read CoreDNS's Corefile (kube-system/configmap coredns) to remove its 8.8.8.8 upstream"
+        raise StepFailed(msg, "Check `microk8s kubectl -n kube-system get configmap coredns`, then run again.")
+    patch = json.dumps({"data": {"Corefile": without_forward(corefile)}})
+    ctx.runner.run([*KUBECTL, "-n", "kube-system", "patch", "configmap", "coredns", "--type", "merge", "-p", patch],
+                   timeout=60, hint="Edit it by hand: `microk8s kubectl -n kube-system edit configmap coredns`.")
+    ctx.runner.run([*KUBECTL, "-n", "kube-system", "rollout", "restart", "deployment", "coredns"], timeout=60)
+    ctx.log("CoreDNS answers the cluster's names and forwards nothing (no upstream DNS server)")
 
 
 class HostpathStorageStep(Step):
