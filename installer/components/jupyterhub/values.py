@@ -165,6 +165,10 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
                 "extraVolumeMounts": [{"name": "dev-shm", "mountPath": "/dev/shm"}],
             },
             "profileList": [_profile_entry(i, chosen.name, rdma_resource) for i in offered_images(settings)],
+            # z2jh 4.2.0 jupyterhub/values.yaml: the policy is on and privateIPs false (Calico enforces it);
+            # _helpers-netpol.tpl adds the private ranges only when privateIPs is true. Always written, so the
+            # profile decides rather than the chart's default.
+            "networkPolicy": {"egressAllowRules": {"privateIPs": settings.allow_private_egress}},
         },
         "prePuller": {
             "hook": {"enabled": False},
