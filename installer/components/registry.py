@@ -15,6 +15,7 @@ step                                   why it is here
 ``microk8s.dns``                       CoreDNS with a reachable upstream (never 8.8.8.8)
 ``microk8s.hostpath-storage``          the hub's and the users' volumes
 ``gpu-operator.install`` / ``.wait``   optional: ``nvidia.com/gpu`` on the node
+``rdma.memlock``                       optional: unlimited locked memory for RDMA in containers
 ``rdma.plugin`` / ``rdma.wait``        optional: ``rdma/<resource>`` on the node
 ``jupyterhub.install`` / ``.wait``     the hub, from the local chart
 ``jupyterhub.url``                     where to go next
@@ -42,7 +43,7 @@ from installer.components.microk8s.steps import (
     KubeletDirStep,
     WaitReadyStep,
 )
-from installer.components.rdma.steps import RdmaPluginStep, RdmaWaitStep
+from installer.components.rdma.steps import ContainerdMemlockStep, RdmaPluginStep, RdmaWaitStep
 from installer.config.profile import Profile
 from installer.engine.plan import Plan, Step
 
@@ -123,7 +124,7 @@ def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
         steps += [GpuOperatorStep(bundle_dir, profile.gpu_operator),
                   GpuWaitStep(profile.gpu_operator, poll_interval=options.poll_interval)]
     if profile.rdma.enabled:
-        steps += [RdmaPluginStep(bundle_dir, profile.rdma),
+        steps += [ContainerdMemlockStep(), RdmaPluginStep(bundle_dir, profile.rdma),
                   RdmaWaitStep(profile.rdma, poll_interval=options.poll_interval)]
     steps += [JupyterHubStep(bundle_dir, profile.jupyterhub),
               HubWaitStep(profile.jupyterhub, poll_interval=options.poll_interval),

@@ -83,7 +83,8 @@ def _profile_entry(image: NotebookImage, chosen_default: str, rdma_resource: str
         override["tolerations"] = [*USER_TOLERATIONS, GPU_TOLERATION]
     if image.rdma and rdma_resource:
         limits[f"rdma/{rdma_resource}"] = "1"
-        override["container_security_context"] = {"capabilities": {"add": ["IPC_LOCK"]}}
+        # No IPC_LOCK: the notebook runs as z2jh's uid 1000, and a non-root container gets added capabilities
+        # in its bounding set only (kubernetes/kubernetes#56374). Locked memory comes from rdma.memlock instead.
     if limits:
         override["extra_resource_limits"] = limits
     entry: dict[str, Any] = {"display_name": image.display_name, "slug": image.name,
@@ -138,7 +139,7 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
         settings: the profile's ``jupyterhub`` section.
         images: the chart's images pinned to the bundle.
         rdma_resource: ``resource_name`` of the RDMA plugin when it is installed; catalog
-            entries asking for RDMA get ``rdma/<resource_name>`` and ``IPC_LOCK`` only then.
+            entries asking for RDMA get ``rdma/<resource_name>`` only then.
     """
     chosen = default_image(settings)
     storage_class = settings.storage.class_name
