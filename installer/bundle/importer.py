@@ -47,6 +47,7 @@ _LOGGER: Final = logging.getLogger(__name__)
 
 MICROK8S_SOCKET: Final = Path("/var/snap/microk8s/common/run/containerd.sock")
 MICROK8S_CTR: Final = Path("/snap/microk8s/current/bin/ctr")
+MICROK8S_SNAP_COMMON: Final = "/var/snap/microk8s/common"
 DEFAULT_NAMESPACE: Final = "k8s.io"
 PINNED_LABEL: Final = "io.cri-containerd.pinned"
 PROGRESS_INTERVAL: Final = 0.1
@@ -222,6 +223,8 @@ class ContainerdStore:
         """Target digest -> config digest; content-addressed, so never stale."""
         self._labels: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        self._snapshotter: str | None = None
+        """MicroK8s's snapshotter once known (``""``: unknown, ctr's default)."""
 
     def _argv(self, *args: str) -> list[str]:
         return [self.ctr, "-a", str(self.socket), "-n", self.namespace, *args]
@@ -294,8 +297,28 @@ class ContainerdStore:
         return found
 
     def load(self, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
-        """``ctr images import -`` fed with the decompressed stream."""
-        self.runner.run(self._argv("images", "import", "-"), stdin=chunks, timeout=timeout, hint=hint)
+        """``ctr images import -`` fed with the decompressed stream, into MicroK8s's snapshotter."""
+        self.runner.run(self._argv("images", "import", *self._snapshotter_args(), "-"), stdin=chunks,
+                        timeout=timeout, hint=hint)
+
+    def _snapshotter_args(self) -> list[str]:
+        """``--snapshotter NAME`` as ``microk8s ctr`` sets it, for MicroK8s's own containerd only.
+
+        microk8s (1.30-1.35) ``microk8s-resources/wrappers/microk8s-ctr.wrapper`` exports
+        ``CONTAINERD_SNAPSHOTTER=$(snapshotter)``, and ``actions/common/utils.sh``
+        ``snapshotter()`` answers ``native`` when ``stat -f -c %T $SNAP_COMMON`` is ``zfs``,
+        else ``overlayfs`` (the same value goes into containerd.toml). Unpacked into another
+        snapshotter, the images are unusable to pods on ZFS. Another containerd keeps its default.
+        """
+        if self.socket != MICROK8S_SOCKET:
+            return []
+        with self._lock:
+            if self._snapshotter is None:
+                result = self.runner.run(["stat", "-f", "-c", "%T", MICROK8S_SNAP_COMMON], timeout=30, check=False,
+                                         mutates=False)
+                fstype = result.stdout.strip() if result.ok else ""
+                self._snapshotter = ("native" if fstype == "zfs" else "overlayfs") if fstype else ""
+            return ["--snapshotter", self._snapshotter] if self._snapshotter else []
 
     def after_load(self, item: ImportItem) -> None:
         """Add the normalised name where ``ctr`` kept a short OCI one (``bar:3``), then pin every ref.
