@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -189,7 +190,8 @@ def test_default_route_added_and_kept_by_netplan(tmp_path: Path) -> None:
         {"ifname": "eno1", "flags": ["UP"], "operstate": "UP", "addr_info": [{"family": "inet"}]}]))
     ctx = make_ctx(tmp_path, runner)
     host_file(ctx, "/proc/net/route", ROUTE_HEADER + "eno1\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
-    (ctx.host_root / "etc/netplan").mkdir(parents=True)
+    host_file(ctx, "/etc/netplan/00-installer-config.yaml",
+              "network:\n  version: 2\n  ethernets:\n    eno1:\n      addresses: [10.0.0.5/24]\n")
     step = DefaultRouteStep()
     assert step.is_done(ctx) is False
     step.run(ctx)
@@ -198,6 +200,7 @@ def test_default_route_added_and_kept_by_netplan(tmp_path: Path) -> None:
     assert yaml.safe_load(netplan.read_text())["network"]["ethernets"]["eno1"]["routes"] == [
         {"to": "0.0.0.0/0", "scope": "link"}]
     assert netplan.stat().st_mode & 0o777 == 0o600
+    assert runner.ran("netplan") == [("netplan", "generate", "--root-dir", str(ctx.host_root))]
 
     host_file(ctx, "/proc/net/route", ROUTE_HEADER + "eno1\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n")
     assert step.is_done(ctx) is True
@@ -268,3 +271,80 @@ def test_kubelet_link_is_made_under_the_host_root_it_checks(tmp_path: Path) -> N
     step.run(ctx)
     assert os.readlink(ctx.host_root / "var/lib/kubelet") == KUBELET_TARGET
     assert step.is_done(ctx) is True
+
+
+def route_ctx(tmp_path: Path, interface: str, netplan: dict[str, str], runner: RecordingRunner | None = None,
+              ) -> tuple[StepContext, RecordingRunner]:
+    """A host without a default route whose only addressed interface is ``interface``, with these netplan files."""
+    runner = runner or RecordingRunner()
+    runner.answer(["ip", "-j", "-4", "addr", "show"], json.dumps([
+        {"ifname": interface, "flags": ["UP"], "operstate": "UP", "addr_info": [{"family": "inet"}]}]))
+    ctx = make_ctx(tmp_path, runner)
+    host_file(ctx, "/proc/net/route", ROUTE_HEADER)
+    (ctx.host_root / "etc/netplan").mkdir(parents=True)
+    for path, text in netplan.items():
+        host_file(ctx, path, text)
+    return ctx, runner
+
+
+def route_file(ctx: StepContext) -> Any:
+    path = ctx.host_root / "etc/netplan/90-jupyterhub-offline-default-route.yaml"
+    return yaml.safe_load(path.read_text())["network"] if path.exists() else None
+
+
+ROUTE = {"routes": [{"to": "0.0.0.0/0", "scope": "link"}]}
+
+
+@pytest.mark.parametrize(("interface", "config", "kind", "netdef_id"), [
+    ("bond0", ("network:\n  version: 2\n  ethernets: {eno1: {}, eno2: {}}\n"
+              "  bonds:\n    bond0:\n      interfaces: [eno1, eno2]\n      addresses: [10.0.0.5/24]\n"), "bonds", "bond0"),
+    ("br0", ("network:\n  version: 2\n  ethernets: {eno1: {}}\n"
+            "  bridges:\n    br0:\n      interfaces: [eno1]\n      addresses: [10.0.0.5/24]\n"), "bridges", "br0"),
+    ("vlan10", ("network:\n  version: 2\n  ethernets: {eno1: {}}\n"
+               "  vlans:\n    vlan10: {id: 10, link: eno1, addresses: [10.0.0.5/24]}\n"), "vlans", "vlan10"),
+    ("lan0", ("network:\n  version: 2\n  ethernets:\n    uplink:\n      match: {macaddress: 'AA:BB:CC:00:11:22'}\n"
+             "      set-name: lan0\n      addresses: [10.0.0.5/24]\n"), "ethernets", "uplink"),
+    ("enp1s0", ("network:\n  version: 2\n  ethernets:\n    id0:\n      match: {name: 'enp*'}\n"
+               "      addresses: [10.0.0.5/24]\n"), "ethernets", "id0"),
+], ids=["bond", "bridge", "vlan", "match-set-name", "match-name-glob"])
+def test_route_goes_under_the_definition_that_owns_the_interface(tmp_path: Path, interface: str, config: str,
+                                                                  kind: str, netdef_id: str) -> None:
+    """A bond, bridge, VLAN or match:-ed NIC gets the route under its own kind and ID (ethernets.bond0 would
+    change the device's type and make netplan refuse the whole configuration)."""
+    ctx, runner = route_ctx(tmp_path, interface, {"/etc/netplan/50-cloud-init.yaml": config})
+    DefaultRouteStep().run(ctx)
+    assert route_file(ctx) == {"version": 2, kind: {netdef_id: ROUTE}}
+    assert runner.ran("netplan", "generate")
+
+
+def test_match_by_mac_without_set_name_reads_the_interfaces_address(tmp_path: Path) -> None:
+    config = ("network:\n  version: 2\n  ethernets:\n    nic:\n      match: {macaddress: 'aa:bb:cc:00:11:22'}\n"
+              "      addresses: [10.0.0.5/24]\n    other:\n      match: {macaddress: 'aa:bb:cc:00:11:99'}\n")
+    ctx, _ = route_ctx(tmp_path, "eno1", {"/etc/netplan/50-cloud-init.yaml": config})
+    host_file(ctx, "/sys/class/net/eno1/address", "aa:bb:cc:00:11:22\n")
+    DefaultRouteStep().run(ctx)
+    assert route_file(ctx) == {"version": 2, "ethernets": {"nic": ROUTE}}
+
+
+def test_netplan_rejecting_the_file_removes_it_and_says_so(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    runner.answer(["netplan", "generate"], returncode=1,
+                  stderr="/etc/netplan/90-jupyterhub-offline-default-route.yaml: Error in network definition\n")
+    ctx, _ = route_ctx(tmp_path, "eno1", {"/etc/netplan/00-installer-config.yaml":
+                                          "network:\n  ethernets:\n    eno1: {dhcp4: false}\n"}, runner)
+    DefaultRouteStep().run(ctx)
+    assert route_file(ctx) is None
+    warnings = [e.message for e in ctx.sink.events if getattr(e, "level", "") == "warning"]
+    assert any("netplan rejected" in w and "removed" in w and "lost at reboot" in w for w in warnings)
+    assert runner.ran("ip", "route")  # the live route stays
+
+
+def test_interface_not_in_netplan_gets_no_file(tmp_path: Path) -> None:
+    """Configured elsewhere (NetworkManager, ifupdown): a netplan ethernets entry would take it over."""
+    ctx, runner = route_ctx(tmp_path, "eno1", {"/etc/netplan/01-network-manager-all.yaml":
+                                               "network:\n  version: 2\n  renderer: NetworkManager\n"})
+    DefaultRouteStep().run(ctx)
+    assert route_file(ctx) is None
+    assert not runner.ran("netplan")
+    warnings = [e.message for e in ctx.sink.events if getattr(e, "level", "") == "warning"]
+    assert any("no netplan definition configures eno1" in w for w in warnings)

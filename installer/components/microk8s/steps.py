@@ -9,6 +9,7 @@ share lives in :mod:`installer.components.kube` and :mod:`installer.components.b
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
@@ -212,6 +213,72 @@ def primary_interface(ctx: StepContext) -> str | None:
     return None
 
 
+NETPLAN_DIRS: Final = ("/lib/netplan", "/etc/netplan", "/run/netplan")
+"""Where netplan reads YAML; a file shadows a same-named one in an earlier folder (netplan-generate(8),
+"HANDLING MULTIPLE FILES"), and definitions with the same ID in later files amend earlier ones."""
+NETDEF_KINDS: Final = ("ethernets", "bonds", "bridges", "vlans", "wifis", "modems", "tunnels", "vrfs",
+                       "dummy-devices", "virtual-ethernets", "nm-devices")
+
+
+def netplan_files(fs: HostFS) -> list[Path]:
+    """The netplan YAML files in the order netplan reads them (by name; /run over /etc over /lib); not ours."""
+    by_name: dict[str, Path] = {}
+    for folder in NETPLAN_DIRS:
+        directory = fs.path(folder)
+        if directory.is_dir():
+            for path in directory.glob("*.yaml"):
+                by_name[path.name] = path
+    ours = Path(NETPLAN_ROUTE_FILE).name
+    return [by_name[name] for name in sorted(by_name) if name != ours]
+
+
+def _matches(match: dict[str, Any], interface: str, fs: HostFS) -> bool:
+    """Whether a ``match:`` block selects ``interface`` (name glob, MAC, driver: all given must hold)."""
+    if "name" in match and not fnmatch.fnmatchcase(interface, str(match["name"])):
+        return False
+    if "macaddress" in match:
+        mac = (fs.read(f"/sys/class/net/{interface}/address") or "").lower()
+        if mac != str(match["macaddress"]).lower():
+            return False
+    if "driver" in match:
+        driver_link = fs.path(f"/sys/class/net/{interface}/device/driver")
+        drivers = match["driver"] if isinstance(match["driver"], list) else [match["driver"]]
+        if not driver_link.is_symlink() or not any(fnmatch.fnmatchcase(Path(os.readlink(driver_link)).name, str(d))
+                                                   for d in drivers):
+            return False
+    return bool(match)
+
+
+def netplan_owner(fs: HostFS, interface: str) -> tuple[str, str] | None:
+    """``(kind, id)`` of the netplan definition that configures ``interface``, or ``None``.
+
+    A definition owns it by ID (``eno1:``, ``bond0:`` under ``bonds:``), or for a
+    physical device through ``match:`` (then ``set-name`` or the match itself).
+    """
+    for path in netplan_files(fs):
+        try:
+            data = yaml.safe_load(path.read_text(errors="replace"))
+        except (OSError, yaml.YAMLError):
+            continue
+        network = data.get("network") if isinstance(data, dict) else None
+        if not isinstance(network, dict):
+            continue
+        for kind in NETDEF_KINDS:
+            definitions = network.get(kind)
+            if not isinstance(definitions, dict):
+                continue
+            for netdef_id, conf in definitions.items():
+                conf = conf if isinstance(conf, dict) else {}
+                match = conf.get("match")
+                if isinstance(match, dict):
+                    if conf.get("set-name") == interface or (
+                            conf.get("set-name") is None and _matches(match, interface, fs)):
+                        return kind, str(netdef_id)
+                elif str(netdef_id) == interface:
+                    return kind, str(netdef_id)
+    return None
+
+
 class DefaultRouteStep(Step):
     """Add a link-scope default route when the host has none (the apiserver and kube-proxy need one)."""
 
@@ -234,15 +301,40 @@ class DefaultRouteStep(Step):
             raise StepFailed(msg, "Configure the server's network (an address on its LAN interface), then run again.")
         ctx.runner.run(["ip", "route", "add", "default", "dev", interface, "scope", "link"], timeout=30,
                        hint="Add a default route by hand (`ip route add default dev IFACE scope link`).")
-        if HostFS(ctx.host_root).path("/etc/netplan").is_dir():
-            netplan = {"network": {"version": 2, "ethernets": {interface: {
-                "routes": [{"to": "0.0.0.0/0", "scope": "link"}]}}}}
-            ctx.files.write(HostFS(ctx.host_root).path(NETPLAN_ROUTE_FILE), yaml.safe_dump(netplan, sort_keys=False),
-                            mode=0o600)
-            ctx.log(f"added a link-scope default route on {interface} (kept across reboots by {NETPLAN_ROUTE_FILE})")
-        else:
-            ctx.log(f"added a link-scope default route on {interface}; it is lost at reboot "
-                    "(no netplan here: add it to the network configuration)", "warning")
+        self.persist(ctx, interface)
+
+    def persist(self, ctx: StepContext, interface: str) -> None:
+        """Keep the route across reboots: a netplan file amending the definition that owns the interface.
+
+        The route goes under that definition's kind and ID (a bond under ``bonds:``, a
+        ``match:``-ed NIC under its own ID), never a new ``ethernets:`` entry that would
+        clash with it; and ``netplan generate`` must accept the result, else the file is
+        removed again (a file netplan rejects would cost the host its network at boot).
+        """
+        fs = HostFS(ctx.host_root)
+        lost = f"added a link-scope default route on {interface}; it is lost at reboot"
+        if not fs.path("/etc/netplan").is_dir():
+            ctx.log(f"{lost} (no netplan here: add it to the network configuration)", "warning")
+            return
+        owner = netplan_owner(fs, interface)
+        if owner is None:
+            ctx.log(f"{lost}: no netplan definition configures {interface} (add `routes: [{{to: 0.0.0.0/0, "
+                    "scope: link}]` where it is configured)", "warning")
+            return
+        kind, netdef_id = owner
+        netplan = {"network": {"version": 2, kind: {netdef_id: {"routes": [{"to": "0.0.0.0/0", "scope": "link"}]}}}}
+        path = ctx.files.write(fs.path(NETPLAN_ROUTE_FILE), yaml.safe_dump(netplan, sort_keys=False), mode=0o600)
+        result = ctx.runner.run(["netplan", "generate", "--root-dir", str(ctx.host_root)], timeout=120, check=False)
+        if not result.ok:
+            if not ctx.dry_run:
+                path.unlink(missing_ok=True)
+            detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            ctx.log(f"{lost}: netplan rejected the route for {kind}.{netdef_id} ({detail[0]}), so "
+                    f"{NETPLAN_ROUTE_FILE} was removed again; add the route to the network configuration by hand",
+                    "warning")
+            return
+        ctx.log(f"added a link-scope default route on {interface} (kept across reboots by {NETPLAN_ROUTE_FILE}, "
+                f"under {kind}.{netdef_id})")
 
 
 class KubeletDirStep(Step):
