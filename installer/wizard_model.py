@@ -261,7 +261,7 @@ def hub_url(profile: Profile, host: str | None = None) -> str:
     address = host or primary_address()
     if service.type == "NodePort":
         return f"http://{address}:{service.node_port}/"
-    return f"http://{address}/"
+    return "http://127.0.0.1:8080/"  # ClusterIP: through `kubectl port-forward` only (see jupyterhub.url)
 
 
 def primary_address() -> str:

@@ -164,12 +164,16 @@ class HubWaitStep(Step):
                    timeout=timeout, interval=self.poll_interval, hint=hint, clock=self.clock)
 
 
+PORT_FORWARD_URL: Final = "http://127.0.0.1:8080/"
+"""A ClusterIP hub answers on no node address: only through ``kubectl port-forward ... 8080:80``."""
+
+
 def hub_url(settings: JupyterHubSettings, address: str | None) -> str:
-    """How users reach the hub."""
+    """How users reach the hub (LoadBalancer is refused by the profile: MicroK8s has none without metallb)."""
     host = address or "<node-ip>"
     if settings.service.type == "NodePort":
         return f"http://{host}:{settings.service.node_port}/"
-    return f"http://{host}/"
+    return PORT_FORWARD_URL
 
 
 class HubUrlStep(Step):
