@@ -161,6 +161,12 @@ class FakeHost:
         """The docker CLI and daemon."""
         return self.write("/usr/bin/docker", "").write("/usr/bin/dockerd", "")
 
+    def host_containerd(self, path: str = "/usr/bin/containerd", *, merged_usr: bool = True) -> FakeHost:
+        """A ``containerd`` program on the PATH (docker.io, containerd.io); ``/bin -> usr/bin`` like Ubuntu."""
+        if merged_usr and not self.path("/bin").exists():
+            self.symlink("/bin", "usr/bin")
+        return self.write(path, "#!/bin/sh\n")
+
     def kubelet_dir(self, real: bool = True) -> FakeHost:
         """``/var/lib/kubelet`` as a real folder, or as MicroK8s's symlink."""
         if real:

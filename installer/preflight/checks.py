@@ -18,7 +18,7 @@ id                      what it guards against
 ``ports``               ports MicroK8s and the hub listen on are free
 ``default-route``       the apiserver refuses to start without one
 ``kubelet-dir``         a real ``/var/lib/kubelet`` hides device plugins from MicroK8s
-``docker``              Docker beside MicroK8s confuses the NVIDIA toolkit
+``docker``              a host ``containerd`` (Docker's too) the NVIDIA toolkit would copy
 ``gpu``                 the GPU Operator is only turned on with a GPU
 ``gpu-driver``          the driver choice fits the host driver
 ``gpu-mig``             MIG-enabled GPUs need a MIG strategy
@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from installer.components.gpu_operator.values import known_images, toolkit_guards_host_containerd
 from installer.engine.events import CheckReported, CheckStatus
 from installer.probes.disk import CONTAINERD_ROOT, SNAPD_ROOT
 from installer.probes.model import DiskInfo, GpuInfo, HostFacts, IbPort, SystemInfo
@@ -263,17 +264,38 @@ def check_kubelet_dir(system: SystemInfo, *, device_plugins: bool) -> CheckResul
     return CheckResult("kubelet-dir", title, "fail" if device_plugins else "warn", "a real folder", required, hint)
 
 
-def check_docker(system: SystemInfo, *, gpu_operator: bool) -> CheckResult:
-    """Docker beside MicroK8s makes the NVIDIA toolkit edit the wrong containerd config."""
-    title = "Docker beside MicroK8s"
-    required = "no Docker when the GPU Operator is on"
-    if not system.docker_installed:
-        return CheckResult("docker", title, "pass", "not installed", required)
+def check_docker(system: SystemInfo, *, gpu_operator: bool, toolkit_guarded: bool = True) -> CheckResult:
+    """A ``containerd`` on the host's PATH (Docker's, or a containerd package) beside MicroK8s.
+
+    The NVIDIA toolkit asks ``chroot /host containerd config dump`` for the config it
+    writes into MicroK8s's template; a host containerd answers with its own config
+    (``disabled_plugins = ["cri"]``) and MicroK8s's containerd restarts without CRI
+    (gpu-operator#1367). The values stop toolkits from v1.17.6 on from asking
+    (``gpu_operator.values.TOOLKIT_NO_CONFIG_DUMP``); older ones cannot be stopped.
+
+    Args:
+        system: the probed host.
+        gpu_operator: the GPU Operator installs its toolkit (enabled, ``toolkit: true``).
+        toolkit_guarded: the chart's toolkit obeys those settings.
+    """
+    title = "containerd or Docker beside MicroK8s"
+    required = "no containerd on the host PATH, or a toolkit told not to ask it"
+    binaries = ", ".join(system.host_containerd)
+    docker = "Docker installed" if system.docker_installed else "no Docker"
+    if not system.host_containerd:
+        return CheckResult("docker", title, "pass", f"no containerd on the host PATH ({docker})", required)
+    found = f"{binaries} ({docker})"
     if not gpu_operator:
-        return CheckResult("docker", title, "pass", "installed (harmless without the GPU Operator)", required)
-    return CheckResult("docker", title, "warn", "installed", required,
-                       "The NVIDIA toolkit can write a broken containerd-template.toml when Docker is present "
-                       "(gpu-operator#1367). If the toolkit pods fail, remove Docker or stop dockerd.")
+        return CheckResult("docker", title, "pass", found + "; harmless without the GPU Operator's toolkit", required)
+    if toolkit_guarded:
+        return CheckResult("docker", title, "pass", found, required,
+                           "The NVIDIA toolkit is told not to ask this containerd for its config "
+                           "(RUNTIME_EXECUTABLE_PATH / RUNTIME_CONFIG_SOURCE), so MicroK8s keeps its CRI.")
+    return CheckResult("docker", title, "fail", found, required,
+                       f"This GPU Operator's toolkit would run `{system.host_containerd[0]} config dump` and write "
+                       "that config into MicroK8s's containerd-template.toml: MicroK8s's containerd would restart "
+                       "without CRI (gpu-operator#1367). Remove the package that installed it (apt remove docker.io "
+                       "containerd, or docker-ce containerd.io), or set gpu_operator.version to v25.3.4 or v25.10.1.")
 
 
 # --- GPUs and RDMA -----------------------------------------------------------------------
@@ -414,7 +436,8 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         check_ports(system, needed_ports(profile)),
         check_default_route(system, add_default_route=profile.microk8s.add_default_route),
         check_kubelet_dir(system, device_plugins=gpu_settings.enabled or rdma_settings.enabled),
-        check_docker(system, gpu_operator=gpu_settings.enabled),
+        check_docker(system, gpu_operator=gpu_settings.enabled and gpu_settings.toolkit,
+                     toolkit_guarded=toolkit_guards_host_containerd(known_images(gpu_settings.version).get("toolkit", ""))),
         check_gpu(facts.gpus, gpu_settings),
         check_gpu_driver(facts.gpus, facts.host_driver, gpu_settings),
         check_gpu_mig(facts.gpus, gpu_settings),

@@ -107,6 +107,8 @@ class SystemInfo(_Record):
     """Every TCP port something listens on (the checks pick the ones the install needs)."""
     os_pretty: str = ""
     """``PRETTY_NAME`` from os-release, for people."""
+    host_containerd: tuple[str, ...] = ()
+    """``containerd`` programs on the host's PATH (not MicroK8s's, which is in its snap)."""
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from installer.bundle.manifest import Manifest, save_manifest
+from installer.components.gpu_operator import values as gpu_values
 from installer.components.gpu_operator.settings import GpuOperatorSettings
 from installer.components.gpu_operator.steps import bundle_images, values_for
 from installer.components.gpu_operator.values import KNOWN_IMAGES, gpu_operator_values, split_ref
+from installer.engine.commands import RealRunner
 from installer.errors import BundleError
 
 
@@ -42,6 +45,7 @@ def test_host_driver_turns_the_driver_container_off() -> None:
     assert env == {"CONTAINERD_CONFIG": "/var/snap/microk8s/current/args/containerd-template.toml",
                    "CONTAINERD_SOCKET": "/var/snap/microk8s/common/run/containerd.sock",
                    "RUNTIME_CONFIG_SOURCE": "file=/var/snap/microk8s/current/args/containerd.toml",
+                   "RUNTIME_EXECUTABLE_PATH": "/bin/false",
                    "CONTAINERD_RUNTIME_CLASS": "nvidia", "CONTAINERD_SET_AS_DEFAULT": "1"}
     assert values["nfd"] == {"enabled": True}
     assert values["cdi"] == {"enabled": False}
@@ -136,3 +140,44 @@ def test_the_bundle_carries_every_pinned_operand_and_the_driver_only_on_demand(v
     operator = Profile.model_validate({"gpu_operator": {"enabled": True, "version": version, "driver": "operator"}})
     extra = set(artifacts.required_images(operator, host_os="ubuntu24.04")) - set(carried)
     assert extra == {table["driverManager"], f"{table['driver']}-ubuntu24.04"}
+
+
+def toolkit_1_17_8_config_dump(env: dict[str, str], host_root: str) -> list[str]:
+    """The command toolkit v1.17.8 runs for the config it edits, before it reads ``CONTAINERD_CONFIG``.
+
+    nvidia-container-toolkit@v1.17.8 ``tools/container/runtime/containerd/containerd.go`` getRuntimeConfig ->
+    ``pkg/config/engine/containerd/containerd.go`` CommandLineSource: ``RUNTIME_EXECUTABLE_PATH`` or ``containerd``,
+    with ``config dump``, under ``chroot <host root>`` unless the host root is ``/``. ``LoadFirst``
+    (``pkg/config/toml/list.go``) takes its output when it exits 0, else the file.
+    """
+    argv = [env.get("RUNTIME_EXECUTABLE_PATH") or "containerd", "config", "dump"]
+    return argv if host_root in ("", "/") else ["chroot", host_root, *argv]
+
+
+@pytest.mark.skipif(shutil.which("containerd") is None, reason="needs a containerd program on the PATH")
+def test_a_host_containerd_is_never_asked_for_the_config_the_toolkit_writes() -> None:
+    """gpu-operator#1367 on this very machine, which has a containerd on its PATH like a Docker host.
+
+    Run as the v25.3.4 toolkit would run it (host root ``/`` here, ``/host`` in its pod), the command source with
+    only ``RUNTIME_CONFIG_SOURCE`` (which v1.17.8 does not read) succeeds and hands over the host containerd's
+    config; with the values it fails, so the toolkit reads MicroK8s's template instead.
+    """
+    values = gpu_operator_values(GpuOperatorSettings(enabled=True), host_driver="580.82.07",
+                                 images=KNOWN_IMAGES["v25.3.4"])
+    env = {e["name"]: e["value"] for e in values["toolkit"]["env"]}
+    runner = RealRunner()
+    unguarded = {k: v for k, v in env.items() if k != "RUNTIME_EXECUTABLE_PATH"}
+    hazard = runner.run(toolkit_1_17_8_config_dump(unguarded, "/"), check=False, mutates=False, timeout=60)
+    assert hazard.ok and "imports" in hazard.stdout  # the host containerd's config would be written
+    guarded = runner.run(toolkit_1_17_8_config_dump(env, "/"), check=False, mutates=False, timeout=60)
+    assert not guarded.ok and guarded.stdout == ""
+
+
+def test_only_toolkits_with_runtime_executable_path_count_as_guarded() -> None:
+    """v1.17.6 added RUNTIME_EXECUTABLE_PATH; v1.17.0-v1.17.5 always ask ``containerd`` (an older bundle tag)."""
+    toolkit_guards_host_containerd = gpu_values.toolkit_guards_host_containerd
+    assert toolkit_guards_host_containerd(KNOWN_IMAGES["v25.3.4"]["toolkit"])
+    assert toolkit_guards_host_containerd("nvcr.io/nvidia/k8s/container-toolkit:v1.17.8-ubuntu20.04")
+    assert toolkit_guards_host_containerd("nvcr.io/nvidia/k8s/container-toolkit:v1.18.1")
+    assert not toolkit_guards_host_containerd("nvcr.io/nvidia/k8s/container-toolkit:v1.17.5-ubuntu20.04")
+    assert not toolkit_guards_host_containerd("nvcr.io/nvidia/k8s/container-toolkit:latest")

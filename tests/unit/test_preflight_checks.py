@@ -176,9 +176,34 @@ def test_real_kubelet_folder_fails_only_with_device_plugins() -> None:
     assert checks.check_kubelet_dir(_system(), device_plugins=True).status == "pass"
 
 
-def test_docker_warns_only_with_gpu_operator() -> None:
-    assert checks.check_docker(_system(docker_installed=True), gpu_operator=True).status == "warn"
-    assert checks.check_docker(_system(docker_installed=True), gpu_operator=False).status == "pass"
+def test_a_host_containerd_fails_when_the_toolkit_would_copy_its_config(tmp_path: Path) -> None:
+    """gpu-operator#1367: a containerd on the PATH (no Docker needed) is named, with the fix, when the toolkit cannot
+    be told to leave it alone; the shipped charts' toolkits (v1.17.8, v1.18.1) can, so they pass and say why."""
+    eight_h100(tmp_path).host_containerd()
+    facts = _facts(tmp_path)
+    assert not facts.system.docker_installed
+
+    def docker(gpu_operator: dict[str, object]) -> checks.CheckResult:
+        profile = Profile.model_validate({"gpu_operator": {"enabled": True, **gpu_operator}})
+        return {r.id: r for r in run_checks(facts, profile)}["docker"]
+
+    old_chart = docker({"version": "v24.9.2"})  # no image list: its toolkit is not known to obey
+    assert old_chart.status == "fail"
+    assert "/usr/bin/containerd" in old_chart.found and "/usr/bin/containerd config dump" in old_chart.hint
+    assert "apt remove" in old_chart.hint and "v25.3.4" in old_chart.hint
+    for version in ("v25.3.4", "v25.10.1"):
+        guarded = docker({"version": version})
+        assert guarded.status == "pass" and "/usr/bin/containerd" in guarded.found
+        assert "RUNTIME_EXECUTABLE_PATH" in guarded.hint
+    assert docker({"version": "v24.9.2", "toolkit": False}).status == "pass"  # no toolkit: nothing copies it
+
+
+def test_host_containerd_check_without_gpu_operator_or_containerd() -> None:
+    system = _system(docker_installed=True, host_containerd=("/usr/bin/containerd",))
+    assert checks.check_docker(system, gpu_operator=False, toolkit_guarded=False).status == "pass"
+    assert checks.check_docker(system, gpu_operator=True, toolkit_guarded=False).status == "fail"
+    docker_snap = checks.check_docker(_system(docker_installed=True), gpu_operator=True, toolkit_guarded=False)
+    assert docker_snap.status == "pass" and "no containerd on the host PATH" in docker_snap.found
 
 
 # --- components against the hardware --------------------------------------------------------
