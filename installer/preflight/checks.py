@@ -359,7 +359,9 @@ def check_gpu_mig(gpus: tuple[GpuInfo, ...], settings: GpuOperatorSettings) -> C
     if settings.enabled and settings.mig_strategy == "none":
         return CheckResult("gpu-mig", title, "warn", found, required,
                            "Set gpu_operator.mig_strategy: single (all GPUs sliced alike) or mixed.")
-    return CheckResult("gpu-mig", title, "pass", found, required)
+    return CheckResult("gpu-mig", title, "pass", found, required,
+                       "The GPU Operator keeps this MIG layout (its mig-manager stays off): recreate the MIG "
+                       "instances after a reboot as you do today (the operator does not).")
 
 
 def describe_port(port: IbPort) -> str:

@@ -136,7 +136,7 @@ def test_the_bundle_carries_every_pinned_operand_and_the_driver_only_on_demand(v
     table = KNOWN_IMAGES[version]
     assert len(carried) == len(set(carried))
     assert {normalize_ref(r) for r in carried} == {
-        normalize_ref(r) for k, r in table.items() if k not in ("driver", "driverManager")}
+        normalize_ref(r) for k, r in table.items() if k not in ("driver", "driverManager", "migManager")}
     operator = Profile.model_validate({"gpu_operator": {"enabled": True, "version": version, "driver": "operator"}})
     extra = set(artifacts.required_images(operator, host_os="ubuntu24.04")) - set(carried)
     assert extra == {table["driverManager"], f"{table['driver']}-ubuntu24.04"}
@@ -181,3 +181,23 @@ def test_only_toolkits_with_runtime_executable_path_count_as_guarded() -> None:
     assert toolkit_guards_host_containerd("nvcr.io/nvidia/k8s/container-toolkit:v1.18.1")
     assert not toolkit_guards_host_containerd("nvcr.io/nvidia/k8s/container-toolkit:v1.17.5-ubuntu20.04")
     assert not toolkit_guards_host_containerd("nvcr.io/nvidia/k8s/container-toolkit:latest")
+
+
+@pytest.mark.parametrize("strategy", ["single", "mixed", "none"])
+def test_mig_manager_never_runs_so_a_mig_host_keeps_its_layout(strategy: str) -> None:
+    """With mig-manager on, v25.3.4 labels an unlabelled MIG node ``mig.config=all-disabled`` and MIG is wiped.
+
+    ``migManager.config.default: ""`` would not stop it on v25.3.4 (rendered unquoted, the CRD default returns), so
+    mig-manager stays off whatever the strategy, and its image is not carried in the bundle.
+    """
+    from installer.components.gpu_operator import artifacts
+    from installer.config.profile import Profile
+
+    for version, images in KNOWN_IMAGES.items():
+        values = gpu_operator_values(GpuOperatorSettings(enabled=True, version=version, mig_strategy=strategy),
+                                     host_driver="580.82.07", images=images)
+        assert values["migManager"] == {"enabled": False}
+        assert values["mig"] == {"strategy": strategy}
+        profile = Profile.model_validate({"gpu_operator": {"enabled": True, "version": version,
+                                                           "mig_strategy": strategy}})
+        assert images["migManager"] not in artifacts.required_images(profile)

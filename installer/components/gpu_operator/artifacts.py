@@ -49,6 +49,8 @@ values pin each operand to its image, and the bundle carries the distinct refs."
 
 DRIVER_ONLY: Final = ("driverManager", "driver")
 """Operands needed only when the operator installs the driver (``driver: operator``)."""
+NOT_RUN: Final = ("migManager",)
+"""Operands the values always switch off (mig-manager would wipe the host's MIG layout: see ``values``)."""
 
 
 def required_images(profile: Profile, host_os: str = "ubuntu22.04") -> list[str]:
@@ -58,7 +60,7 @@ def required_images(profile: Profile, host_os: str = "ubuntu22.04") -> list[str]
     if table is None:
         msg = f"no image list for GPU Operator version {settings.version!r} (known: {', '.join(KNOWN_IMAGES)})"
         raise ProfileError(msg, "Set gpu_operator.version to a known version.")
-    refs = list(dict.fromkeys(ref for key, ref in table.items() if key not in DRIVER_ONLY))
+    refs = list(dict.fromkeys(ref for key, ref in table.items() if key not in DRIVER_ONLY + NOT_RUN))
     if settings.driver == "operator":
         refs += [table["driverManager"], f"{table['driver']}-{host_os}"]
     return refs

@@ -13,6 +13,15 @@ What the values must say offline, and why:
 * NFD stays on: without its PCI labels the operator deploys no operands;
 * every image is pinned to the bundle with ``IfNotPresent``, and an operand whose
   image the bundle lacks is switched off rather than left to pull;
+* mig-manager is off, so a MIG host keeps the layout its admin made: with it on, the
+  operator labels every MIG-capable node that has no ``nvidia.com/mig.config`` label
+  with ``migManager.config.default`` (chart default ``all-disabled``) and mig-manager
+  then turns MIG off on every GPU (gpu-operator@v25.3.4 ``controllers/state_manager.go``,
+  "Disable MIG on the node explicitly"). Setting that value to ``""`` does not help on
+  v25.3.4: its template writes it unquoted (``templates/clusterpolicy.yaml``), YAML reads
+  null, and the CRD's schema default puts ``all-disabled`` back
+  (``crds/nvidia.com_clusterpolicies.yaml``); v25.10.1 quotes it. The device plugin
+  advertises the MIG devices the host has with ``mig.strategy`` alone;
 * CDI is off: with CDI the operator stops making ``nvidia`` containerd's default
   runtime, and user pods (which name no runtime class) would see no GPU.
 
@@ -127,8 +136,7 @@ def gpu_operator_values(settings: GpuOperatorSettings, *, host_driver: str | Non
         "gfd": {"enabled": "gfd" in images, **(_pinned(images["gfd"]) if "gfd" in images else {})},
         "dcgmExporter": {"enabled": "dcgmExporter" in images,
                          **(_pinned(images["dcgmExporter"]) if "dcgmExporter" in images else {})},
-        "migManager": {"enabled": settings.mig_strategy != "none" and "migManager" in images,
-                       **(_pinned(images["migManager"]) if "migManager" in images else {})},
+        "migManager": {"enabled": False},  # see the module docstring: it would wipe the host's MIG layout
         "mig": {"strategy": settings.mig_strategy},
     }
     return values
