@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from fakehost import eight_h100
 
 from installer.bundle.manifest import Manifest, save_manifest
 from installer.components.gpu_operator import values as gpu_values
 from installer.components.gpu_operator.settings import GpuOperatorSettings
-from installer.components.gpu_operator.steps import bundle_images, values_for
+from installer.components.gpu_operator.steps import GpuOperatorStep, bundle_images, values_for
 from installer.components.gpu_operator.values import KNOWN_IMAGES, gpu_operator_values, split_ref
-from installer.engine.commands import RealRunner
+from installer.config.profile import Profile
+from installer.engine.commands import RealRunner, RecordingRunner
+from installer.engine.events import CollectingSink
+from installer.engine.files import FileWriter
+from installer.engine.plan import StepContext
 from installer.errors import BundleError
+from installer.probes import probe_host
 
 
 def image_blocks(values: object, path: str = "") -> list[tuple[str, dict]]:
@@ -201,3 +208,30 @@ def test_mig_manager_never_runs_so_a_mig_host_keeps_its_layout(strategy: str) ->
         profile = Profile.model_validate({"gpu_operator": {"enabled": True, "version": version,
                                                            "mig_strategy": strategy}})
         assert images["migManager"] not in artifacts.required_images(profile)
+
+
+def _install(tmp_path: Path, deployed_chart: str | None, version: str = "v25.10.1") -> list[tuple[str, ...]]:
+    """Run the install step against a release of ``deployed_chart`` (None: no release); the helm upgrade calls."""
+    bundle = tmp_path / "bundle"
+    (bundle / "charts").mkdir(parents=True)
+    (bundle / "charts" / f"gpu-operator-{version}.tgz").write_bytes(b"")
+    runner = RecordingRunner()
+    releases = [] if deployed_chart is None else [{"name": "gpu-operator", "revision": "1", "status": "deployed",
+                                                   "chart": deployed_chart}]
+    runner.answer(["microk8s", "helm3", "list"], json.dumps(releases))
+    sink = CollectingSink()
+    ctx = StepContext(runner=runner, files=FileWriter(sink), sink=sink, profile=Profile(), state_dir=tmp_path / "s",
+                      host_root=tmp_path / "host")
+    ctx.shared["facts"] = probe_host(RecordingRunner(), eight_h100(tmp_path / "host").root)
+    GpuOperatorStep(bundle, GpuOperatorSettings(enabled=True, version=version)).run(ctx)
+    return runner.ran("microk8s", "helm3", "upgrade")
+
+
+def test_upgrading_to_another_chart_version_disables_openapi_validation(tmp_path: Path) -> None:
+    """The chart's CRD upgrade needs --disable-openapi-validation (values.yaml, operator.upgradeCRD), only then."""
+    (upgrade,) = _install(tmp_path / "a", "gpu-operator-v25.3.4")
+    assert upgrade[-1] == "--disable-openapi-validation"
+    for name, deployed in (("b", None), ("c", "gpu-operator-v25.10.1")):  # fresh install, re-run of the same chart
+        (install,) = _install(tmp_path / name, deployed)
+        assert "--disable-openapi-validation" not in install
+        assert install[:4] == ("microk8s", "helm3", "upgrade", "--install")

@@ -15,7 +15,7 @@ from installer.components.gpu_operator.values import (
     known_images,
     use_host_driver,
 )
-from installer.components.kube import HelmChartStep, WaitForNodeResourceStep
+from installer.components.kube import HelmChartStep, WaitForNodeResourceStep, chart_names, helm_release
 from installer.engine.plan import StepContext
 from installer.errors import BundleError
 from installer.preflight.step import host_facts
@@ -72,6 +72,22 @@ class GpuOperatorStep(HelmChartStep):
     def values(self, ctx: StepContext) -> dict[str, Any]:
         """Values from the profile, the host's driver and the bundle's images."""
         return values_for(self.settings, host_facts(ctx).host_driver, self.bundle_dir)
+
+    def extra_helm_args(self, ctx: StepContext) -> list[str]:
+        """``--disable-openapi-validation`` when a release of another chart version is upgraded.
+
+        The chart's CRD-upgrade hook (``operator.upgradeCRD: true``, the default) "requires
+        --disable-openapi-validation flag to be passed during helm upgrade" (gpu-operator@v25.3.4
+        and @v25.10.1 ``deployments/gpu-operator/values.yaml``): the old ClusterPolicy CRD
+        would reject the new chart's fields. A fresh install or a re-run of the same version
+        gets nothing extra.
+        """
+        found = helm_release(ctx, self.release, self.namespace)
+        if found is None or found.chart in chart_names(self.chart_name, self.chart_version):
+            return []
+        ctx.log(f"upgrading {self.release} from {found.chart} to chart {self.chart_version}: the chart's CRD upgrade "
+                "needs --disable-openapi-validation")
+        return ["--disable-openapi-validation"]
 
     def run(self, ctx: StepContext) -> None:
         """Say which driver is used, then install."""
