@@ -235,3 +235,51 @@ def test_upgrading_to_another_chart_version_disables_openapi_validation(tmp_path
         (install,) = _install(tmp_path / name, deployed)
         assert "--disable-openapi-validation" not in install
         assert install[:4] == ("microk8s", "helm3", "upgrade", "--install")
+
+
+@pytest.mark.parametrize("version", sorted(KNOWN_IMAGES))
+def test_an_export_for_an_unknown_host_carries_the_driver_of_each_supported_ubuntu(version: str) -> None:
+    """The operator appends the node's OS (``-ubuntu24.04``) to the driver tag: 22.04 alone fails a 24.04 host."""
+    from installer.components.gpu_operator import artifacts
+
+    profile = Profile.model_validate({"gpu_operator": {"enabled": True, "version": version, "driver": "operator"}})
+    driver = KNOWN_IMAGES[version]["driver"]
+    refs = artifacts.required_images(profile)
+    assert {f"{driver}-ubuntu22.04", f"{driver}-ubuntu24.04"} <= set(refs)
+    assert f"{driver}-ubuntu22.04" not in artifacts.required_images(profile, host_os="ubuntu24.04")
+
+
+def test_the_driver_image_must_be_the_hosts_os(tmp_path: Path) -> None:
+    """A bundle with only the 22.04 driver image: a 24.04 host without a driver is refused, naming the image."""
+    table = KNOWN_IMAGES["v25.3.4"]
+    write_manifest(tmp_path, [r for k, r in table.items() if k != "driver"] + [f"{table['driver']}-ubuntu22.04"])
+    settings = GpuOperatorSettings(enabled=True)
+    values = values_for(settings, None, tmp_path, "ubuntu22.04")
+    assert values["driver"]["enabled"] is True and values["driver"]["version"] == "580.82.07"
+    with pytest.raises(BundleError) as caught:
+        values_for(settings, None, tmp_path, "ubuntu24.04")
+    assert "driver" in caught.value.message
+    assert "--image nvcr.io/nvidia/driver:580.82.07-ubuntu24.04" in caught.value.hint
+    assert values_for(settings, "580.82.07", tmp_path, "ubuntu24.04")["driver"] == {"enabled": False}  # host driver
+
+
+def test_the_install_step_asks_for_the_driver_of_the_hosts_os(tmp_path: Path) -> None:
+    """The step reads the OS from the probed host (os-release ID + VERSION_ID, as NFD labels it)."""
+    from fakehost import gpus_without_driver
+
+    table = KNOWN_IMAGES["v25.3.4"]
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    write_manifest(bundle, [r for k, r in table.items() if k != "driver"] + [f"{table['driver']}-ubuntu22.04"])
+    host = gpus_without_driver(tmp_path / "host")
+    sink = CollectingSink()
+    ctx = StepContext(runner=RecordingRunner(), files=FileWriter(sink), sink=sink, profile=Profile(),
+                      state_dir=tmp_path / "s", host_root=host.root)
+    step = GpuOperatorStep(bundle, GpuOperatorSettings(enabled=True))
+    ctx.shared["facts"] = probe_host(RecordingRunner(), host.root)
+    assert step.values(ctx)["driver"]["enabled"] is True  # Ubuntu 22.04: the bundle's image fits
+    host.write("/etc/os-release", 'ID=ubuntu\nVERSION_ID="24.04"\n')
+    ctx.shared["facts"] = probe_host(RecordingRunner(), host.root)
+    with pytest.raises(BundleError) as caught:
+        step.values(ctx)
+    assert "580.82.07-ubuntu24.04" in caught.value.hint
