@@ -203,6 +203,10 @@ class FakeHost:
         template = VERSION_OPEN if open_module else VERSION_PROPRIETARY
         return self.write("/proc/driver/nvidia/version", template.format(v=version))
 
+    def nvidia_peermem(self) -> FakeHost:
+        """The driver's GPUDirect RDMA module loaded (``/sys/module/nvidia_peermem``)."""
+        return self.write("/sys/module/nvidia_peermem/refcnt", "0\n")
+
     def nvidia_procfs_gpu(self, address: str, model: str, uuid: str) -> FakeHost:
         """``/proc/driver/nvidia/gpus/<address>/information``."""
         self._minor += 1

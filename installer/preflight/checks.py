@@ -22,7 +22,9 @@ id                      what it guards against
 ``gpu``                 the GPU Operator is only turned on with a GPU
 ``gpu-driver``          the driver choice fits the host driver
 ``gpu-mig``             MIG-enabled GPUs need a MIG strategy
+``gpu-catalog``         a catalog entry asking for more GPUs than the node has never starts
 ``rdma``                the RDMA plugin is only turned on with an active port
+``gpudirect``           GPUDirect RDMA needs ``nvidia_peermem`` (or DMA-BUF) with the host driver
 ======================  ===============================================================
 """
 
@@ -33,13 +35,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from installer.components.gpu_operator.values import known_images, toolkit_guards_host_containerd
+from installer.components.gpu_operator.values import known_images, toolkit_guards_host_containerd, use_host_driver
 from installer.engine.events import CheckReported, CheckStatus
 from installer.probes.disk import CONTAINERD_ROOT, SNAPD_ROOT
 from installer.probes.model import DiskInfo, GpuInfo, HostFacts, IbPort, SystemInfo
 
 if TYPE_CHECKING:
     from installer.components.gpu_operator.settings import GpuOperatorSettings
+    from installer.components.jupyterhub.settings import NotebookImage
     from installer.components.rdma.settings import RdmaSettings
     from installer.config.profile import Profile
 
@@ -56,7 +59,8 @@ MICROK8S_PORTS: Final = {16443: "Kubernetes API", 10250: "kubelet", 25000: "Micr
 KUBELET_LINK: Final = "/var/snap/microk8s/common/var/lib/kubelet"
 
 CHECK_IDS: Final = ("root", "os", "arch", "cpu", "memory", "disk-containerd", "disk-snapd", "snapd", "microk8s",
-                    "ports", "default-route", "kubelet-dir", "docker", "gpu", "gpu-driver", "gpu-mig", "rdma")
+                    "ports", "default-route", "kubelet-dir", "docker", "gpu", "gpu-driver", "gpu-mig", "gpu-catalog",
+                    "rdma", "gpudirect")
 """Every check id, in report order (what ``--skip-check`` accepts)."""
 
 
@@ -364,6 +368,33 @@ def check_gpu_mig(gpus: tuple[GpuInfo, ...], settings: GpuOperatorSettings) -> C
                        "instances after a reboot as you do today (the operator does not).")
 
 
+def check_gpu_catalog(gpus: tuple[GpuInfo, ...], settings: GpuOperatorSettings,
+                      images: Iterable[NotebookImage]) -> CheckResult:
+    """A catalog entry asking for more ``nvidia.com/gpu`` than this node advertises stays Pending for ever.
+
+    The node advertises one per GPU (none without the GPU Operator). With MIG and a
+    MIG strategy the device plugin advertises slices instead, which the host probe
+    does not count: then only entries asking for GPUs without the operator are named.
+    """
+    title = "GPUs per catalog entry"
+    mig = settings.enabled and settings.mig_strategy != "none" and any(g.mig == "Enabled" for g in gpus)
+    have = len(gpus) if settings.enabled else 0
+    asking = [i for i in images if i.enabled and i.gpus]
+    required = f"at most {have} GPU(s) per entry (what this node advertises)"
+    if mig:
+        return CheckResult("gpu-catalog", title, "pass", "MIG slices (counted by the device plugin)",
+                           "entries fit the MIG slices the node advertises")
+    too_many = [i for i in asking if i.gpus > have]
+    if not too_many:
+        found = ", ".join(f"{i.name}: {i.gpus}" for i in asking) or "no entry asks for GPUs"
+        return CheckResult("gpu-catalog", title, "pass", found, required)
+    found = ", ".join(f"{i.name} asks for {i.gpus}" for i in too_many)
+    why = f"this node has {have} GPU(s)" if settings.enabled else "the GPU Operator is off, so no GPU is advertised"
+    return CheckResult("gpu-catalog", title, "warn", found, required,
+                       f"A server from {', '.join(i.name for i in too_many)} would stay Pending for ever: {why}. "
+                       "Lower jupyterhub.images[].gpus, or set enabled: false on the entry.")
+
+
 def describe_port(port: IbPort) -> str:
     """``mlx5_0/1 ACTIVE 400 Gb/s InfiniBand (ib0)``."""
     rate = f" {port.rate_gbps:g} Gb/s" if port.rate_gbps is not None else ""
@@ -408,6 +439,32 @@ def check_rdma(ports: tuple[IbPort, ...], settings: RdmaSettings) -> CheckResult
     return CheckResult("rdma", title, "pass", found, required)
 
 
+def check_gpudirect(facts: HostFacts, gpu: GpuOperatorSettings, rdma: RdmaSettings) -> CheckResult:
+    """GPUDirect RDMA (NIC <-> GPU memory) with the host driver needs ``nvidia_peermem`` or DMA-BUF.
+
+    Without either, NCCL still works but copies every transfer through host memory. The
+    operator loads ``nvidia_peermem`` only in its own driver container, and only with
+    ``driver.rdma.enabled`` (gpu-operator@v25.3.4 ``api/nvidia/v1/clusterpolicy_types.go``
+    GPUDirectRDMASpec), which these values do not set.
+    """
+    title = "GPUDirect RDMA"
+    required = "nvidia_peermem loaded, or DMA-BUF (open kernel module)"
+    if not (gpu.enabled and rdma.enabled and facts.gpus):
+        return CheckResult("gpudirect", title, "pass", "not needed (GPUs and RDMA are not both used)", required)
+    if not use_host_driver(gpu, facts.host_driver):
+        return CheckResult("gpudirect", title, "warn", "driver container without driver.rdma.enabled", required,
+                           "The operator's driver container does not load nvidia_peermem here: GPU data between "
+                           "nodes goes through host memory. Install the driver on the host and load nvidia_peermem.")
+    if facts.nvidia_peermem:
+        return CheckResult("gpudirect", title, "pass", "nvidia_peermem loaded", required)
+    kind = "open kernel module: DMA-BUF may work" if facts.nvidia_open_module else "proprietary kernel module"
+    return CheckResult("gpudirect", title, "warn", f"nvidia_peermem not loaded ({kind})", required,
+                       "Load it now and at boot: `modprobe nvidia_peermem` and a line `nvidia_peermem` in "
+                       "/etc/modules-load.d/nvidia-peermem.conf (it comes with the driver and needs the RDMA stack "
+                       "loaded first). Otherwise NCCL copies GPU data through host memory, unless DMA-BUF works "
+                       "(open kernel module only).")
+
+
 # --- all together ------------------------------------------------------------------------
 
 
@@ -443,6 +500,8 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         check_gpu(facts.gpus, gpu_settings),
         check_gpu_driver(facts.gpus, facts.host_driver, gpu_settings),
         check_gpu_mig(facts.gpus, gpu_settings),
+        check_gpu_catalog(facts.gpus, gpu_settings, profile.jupyterhub.images),
         check_rdma(facts.infiniband, rdma_settings),
+        check_gpudirect(facts, gpu_settings, rdma_settings),
     ]
     return results

@@ -137,6 +137,10 @@ class HostFacts(_Record):
     system: SystemInfo
     disks: tuple[DiskInfo, ...]
     host_root: str = "/"
+    nvidia_peermem: bool = False
+    """The ``nvidia_peermem`` module is loaded (GPUDirect RDMA with the host driver)."""
+    nvidia_open_module: bool = False
+    """The host driver is the open kernel module (GPUDirect RDMA through DMA-BUF is possible)."""
 
     @property
     def active_ports(self) -> tuple[IbPort, ...]:
@@ -156,4 +160,6 @@ class HostFacts(_Record):
             "system": self.system.to_dict(),
             "disks": [d.to_dict() for d in self.disks],
             "host_root": self.host_root,
+            "nvidia_peermem": self.nvidia_peermem,
+            "nvidia_open_module": self.nvidia_open_module,
         }

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fakehost import GIB, base_host, eight_h100, no_gpu, roce_port, two_ib_ports
+from fakehost import GIB, a100_mig, base_host, eight_h100, gpu_and_infiniband, no_gpu, roce_port, two_ib_ports
 
 from installer.components.gpu_operator.settings import GpuOperatorSettings
 from installer.components.rdma.settings import RdmaSettings
@@ -284,3 +284,70 @@ def test_check_result_event_and_dict() -> None:
     assert (event.check_id, event.status, event.found, event.required, event.hint) == (
         "root", "fail", "not root", "root", result.hint)
     assert set(result.to_dict()) == {"id", "title", "status", "found", "required", "hint"}
+
+
+# --- GPUDirect RDMA and the catalog's GPU requests -------------------------------------------
+
+
+def _check(facts: HostFacts, profile: dict[str, object], check_id: str) -> checks.CheckResult:
+    return {r.id: r for r in run_checks(facts, Profile.model_validate(profile))}[check_id]
+
+
+GPU_RDMA = {"gpu_operator": {"enabled": True}, "rdma": {"enabled": True}}
+
+
+def test_gpudirect_rdma_with_the_host_driver_needs_nvidia_peermem(tmp_path: Path) -> None:
+    """Eight GPUs, InfiniBand and the host driver but no nvidia_peermem: NCCL would stage through host memory."""
+    host = gpu_and_infiniband(tmp_path)
+    missing = _check(_facts(tmp_path), GPU_RDMA, "gpudirect")
+    assert missing.status == "warn"
+    assert missing.found == "nvidia_peermem not loaded (proprietary kernel module)"
+    assert "modprobe nvidia_peermem" in missing.hint and "/etc/modules-load.d/" in missing.hint
+    host.nvidia_peermem()
+    assert _check(_facts(tmp_path), GPU_RDMA, "gpudirect").status == "pass"
+    assert _check(_facts(tmp_path), {"gpu_operator": {"enabled": True}}, "gpudirect").status == "pass"  # no RDMA
+
+
+def test_gpudirect_names_dma_buf_for_the_open_module_and_the_driver_container(tmp_path: Path) -> None:
+    host = gpu_and_infiniband(tmp_path)
+    host.nvidia_driver("580.82.07", open_module=True)
+    assert "DMA-BUF may work" in _check(_facts(tmp_path), GPU_RDMA, "gpudirect").found
+    operator = {"gpu_operator": {"enabled": True, "driver": "operator"}, "rdma": {"enabled": True}}
+    container = _check(_facts(tmp_path), operator, "gpudirect")
+    assert container.status == "warn" and "driver.rdma.enabled" in container.found
+
+
+def _catalog(*entries: tuple[str, int, bool]) -> dict[str, object]:
+    return {"jupyterhub": {"images": [{"name": name, "display_name": name, "image": f"example.org/{name}:1",
+                                       "gpus": gpus, "enabled": enabled} for name, gpus, enabled in entries]}}
+
+
+def test_a_catalog_entry_asking_for_more_gpus_than_the_node_has_is_named(tmp_path: Path) -> None:
+    """Eight H100s: an entry asking for 16 never starts; a disabled one is not offered, so it is not named."""
+    eight_h100(tmp_path)
+    facts = _facts(tmp_path)
+    profile = {"gpu_operator": {"enabled": True}, **_catalog(("small", 1, True), ("huge", 16, True),
+                                                            ("old", 12, False))}
+    result = _check(facts, profile, "gpu-catalog")
+    assert result.status == "warn"
+    assert result.found == "huge asks for 16"
+    assert "huge" in result.hint and "8 GPU(s)" in result.hint
+    fits = _check(facts, {"gpu_operator": {"enabled": True}, **_catalog(("small", 1, True), ("all", 8, True))},
+                  "gpu-catalog")
+    assert fits.status == "pass" and fits.found == "small: 1, all: 8"
+
+
+def test_gpu_entries_without_the_gpu_operator_never_start(tmp_path: Path) -> None:
+    eight_h100(tmp_path)
+    result = _check(_facts(tmp_path), _catalog(("cpu", 0, True), ("gpu", 1, True)), "gpu-catalog")
+    assert result.status == "warn" and result.found == "gpu asks for 1" and "GPU Operator is off" in result.hint
+
+
+def test_mig_slices_are_not_counted_against_the_catalog(tmp_path: Path) -> None:
+    """One A100 in MIG mode advertises its slices (maybe 7 x nvidia.com/gpu): the probe cannot count them."""
+    a100_mig(tmp_path)
+    profile = {"gpu_operator": {"enabled": True}, **_catalog(("seven", 7, True))}
+    assert _check(_facts(tmp_path), profile, "gpu-catalog").status == "pass"
+    # strategy none: the GPU is advertised whole, once
+    none = {"gpu_operator": {"enabled": True, "mig_strategy": "none"}, **_catalog(("seven", 7, True))}
+    assert _check(_facts(tmp_path), none, "gpu-catalog").status == "warn"
