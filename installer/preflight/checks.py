@@ -444,8 +444,8 @@ def check_gpudirect(facts: HostFacts, gpu: GpuOperatorSettings, rdma: RdmaSettin
 
     Without either, NCCL still works but copies every transfer through host memory. The
     operator loads ``nvidia_peermem`` only in its own driver container, and only with
-    ``driver.rdma.enabled`` (gpu-operator@v25.3.4 ``api/nvidia/v1/clusterpolicy_types.go``
-    GPUDirectRDMASpec), which these values do not set.
+    ``driver.rdma.enabled`` (gpu-operator@v25.3.4 ``controllers/object_controls.go`` drops the
+    ``nvidia-peermem`` sidecar otherwise), which these values do not set.
     """
     title = "GPUDirect RDMA"
     required = "nvidia_peermem loaded, or DMA-BUF (open kernel module)"
