@@ -21,7 +21,7 @@ from installer.engine.commands import RealRunner, RecordingRunner
 from installer.engine.events import CollectingSink
 from installer.engine.files import FileWriter
 from installer.engine.plan import StepContext
-from installer.errors import BundleError
+from installer.errors import BundleError, StepFailed
 from installer.probes import probe_host
 
 
@@ -283,3 +283,23 @@ def test_the_install_step_asks_for_the_driver_of_the_hosts_os(tmp_path: Path) ->
     with pytest.raises(BundleError) as caught:
         step.values(ctx)
     assert "580.82.07-ubuntu24.04" in caught.value.hint
+
+
+def test_a_bundle_toolkit_older_than_v1_17_6_is_refused_beside_a_host_containerd(tmp_path: Path) -> None:
+    """The bundle pins another toolkit tag (same repository): v1.17.5 cannot be told to leave the host one alone."""
+    table = KNOWN_IMAGES["v25.3.4"]
+    bundle = tmp_path / "bundle"
+    (bundle / "charts").mkdir(parents=True)
+    (bundle / "charts" / "gpu-operator-v25.3.4.tgz").write_bytes(b"")
+    write_manifest(bundle, [r for k, r in table.items() if k != "toolkit"]
+                   + ["nvcr.io/nvidia/k8s/container-toolkit:v1.17.5-ubuntu20.04"])
+    host = eight_h100(tmp_path / "host").host_containerd()
+    runner = RecordingRunner()
+    sink = CollectingSink()
+    ctx = StepContext(runner=runner, files=FileWriter(sink), sink=sink, profile=Profile(), state_dir=tmp_path / "s",
+                      host_root=host.root)
+    ctx.shared["facts"] = probe_host(RecordingRunner(), host.root)
+    with pytest.raises(StepFailed) as caught:
+        GpuOperatorStep(bundle, GpuOperatorSettings(enabled=True)).run(ctx)
+    assert "v1.17.5" in caught.value.message and "/usr/bin/containerd" in caught.value.message
+    assert runner.ran("microk8s", "helm3", "upgrade") == []  # nothing installed

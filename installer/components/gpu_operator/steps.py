@@ -13,11 +13,12 @@ from installer.components.gpu_operator.values import (
     MissingImages,
     gpu_operator_values,
     known_images,
+    toolkit_guards_host_containerd,
     use_host_driver,
 )
 from installer.components.kube import HelmChartStep, WaitForNodeResourceStep, chart_names, helm_release
 from installer.engine.plan import StepContext
-from installer.errors import BundleError
+from installer.errors import BundleError, StepFailed
 from installer.preflight.step import host_facts
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -114,8 +115,26 @@ class GpuOperatorStep(HelmChartStep):
                 "needs --disable-openapi-validation")
         return ["--disable-openapi-validation"]
 
+    def refuse_unguarded_toolkit(self, ctx: StepContext) -> None:
+        """Stop before a toolkit that would copy a host ``containerd``'s config into MicroK8s's (gpu-operator#1367).
+
+        Preflight judged the chart's own toolkit; the bundle may pin another tag of it
+        (before v1.17.6 nothing stops its ``containerd config dump``).
+        """
+        found = host_facts(ctx).system.host_containerd
+        if not (self.settings.toolkit and found):
+            return
+        toolkit = bundle_images(self.settings.version, self.bundle_dir).get("toolkit", "")
+        if toolkit and not toolkit_guards_host_containerd(toolkit):
+            msg = (f"the bundle's NVIDIA toolkit {toolkit} would write the config of {found[0]} into MicroK8s's "
+                   "containerd-template.toml, and MicroK8s's containerd would restart without CRI (gpu-operator#1367)")
+            hint = (f"Remove {found[0]} (apt remove docker.io containerd, or docker-ce containerd.io), or put the "
+                    f"chart's own toolkit image in the bundle ({known_images(self.settings.version)['toolkit']}).")
+            raise StepFailed(msg, hint)
+
     def run(self, ctx: StepContext) -> None:
         """Say which driver is used, then install."""
+        self.refuse_unguarded_toolkit(ctx)
         driver = host_facts(ctx).host_driver
         if use_host_driver(self.settings, driver):
             ctx.log(f"using the host's NVIDIA driver {driver or '(driver: host)'}")
