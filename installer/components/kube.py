@@ -243,6 +243,10 @@ class HelmChartStep(Step):
                     "run: rolling it back to the previous revision before upgrading", "warning")
             ctx.runner.run([*HELM, "rollback", self.release, "--namespace", self.namespace], timeout=600, hint=hint)
 
+    def extra_helm_args(self, ctx: StepContext) -> list[str]:
+        """Arguments this chart needs on ``helm upgrade --install`` besides the shared ones (none here)."""
+        return []
+
     def run(self, ctx: StepContext) -> None:
         """Write the values (0600), then upgrade or install the release from the local chart."""
         values = self.values(ctx)
@@ -251,7 +255,8 @@ class HelmChartStep(Step):
         require_chart(ctx, chart)
         self.recover_interrupted(ctx)
         ctx.runner.run([*HELM, "upgrade", "--install", self.release, str(chart), "--namespace", self.namespace,
-                        "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s"],
+                        "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s",
+                        *self.extra_helm_args(ctx)],
                        timeout=self.helm_timeout + 120,
                        hint=f"See `microk8s kubectl -n {self.namespace} get pods` and `microk8s helm3 -n "
                             f"{self.namespace} history {self.release}`; fix the cause and run the install again.")
