@@ -13,9 +13,11 @@ from installer.components.gpu_operator.values import (
     MissingImages,
     gpu_operator_values,
     known_images,
+    operand_images,
     use_host_driver,
 )
 from installer.components.kube import HelmChartStep, WaitForNodeResourceStep
+from installer.components.release_images import ContainerdTarget, ImageUse
 from installer.engine.plan import StepContext
 from installer.errors import BundleError
 from installer.preflight.step import host_facts
@@ -65,13 +67,21 @@ class GpuOperatorStep(HelmChartStep):
     chart_name = "gpu-operator"
     values_file = VALUES_FILE
 
-    def __init__(self, bundle_dir: Path, settings: GpuOperatorSettings) -> None:
-        super().__init__(bundle_dir, NAMESPACE, settings.version)
+    def __init__(self, bundle_dir: Path, settings: GpuOperatorSettings, *,
+                 images: ContainerdTarget | None = None) -> None:
+        super().__init__(bundle_dir, NAMESPACE, settings.version, images=images)
         self.settings = settings
 
     def values(self, ctx: StepContext) -> dict[str, Any]:
         """Values from the profile, the host's driver and the bundle's images."""
         return values_for(self.settings, host_facts(ctx).host_driver, self.bundle_dir)
+
+    def runtime_images(self, ctx: StepContext, documents: list[dict[str, Any]],
+                       values: dict[str, Any]) -> list[ImageUse]:
+        """The operands the operator deploys from the ClusterPolicy: ``helm template`` shows none of their pods."""
+        system = host_facts(ctx).system
+        return [ImageUse(ref, f"{key} operand (deployed by the operator from the ClusterPolicy)")
+                for key, ref in operand_images(values, f"{system.os_id}{system.os_version}").items()]
 
     def run(self, ctx: StepContext) -> None:
         """Say which driver is used, then install."""
