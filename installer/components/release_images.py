@@ -97,7 +97,7 @@ def parse_documents(text: str, source: str) -> list[dict[str, Any]]:
         raise StepFailed(msg, "Check the chart and values: a release never renders to that much.")
     documents: list[dict[str, Any]] = []
     try:
-        for document in yaml.load_all(text, Loader=_LOADER):  # noqa: S506 - a safe loader, see _LOADER
+        for document in yaml.load_all(text, Loader=_LOADER):
             _collect(document, documents, depth=0)
             if len(documents) > MAX_DOCUMENTS:
                 msg = f"{source} has more than {MAX_DOCUMENTS} documents"

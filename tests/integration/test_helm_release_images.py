@@ -98,7 +98,7 @@ def package_chart(helm: Path, source: Path, files: dict[str, Any], out: Path) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
     out.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([str(helm), "package", str(source), "-d", str(out)], capture_output=True, text=True,  # noqa: S603
+    done = subprocess.run([str(helm), "package", str(source), "-d", str(out)], capture_output=True, text=True,
                           check=True)
     return Path(done.stdout.strip().rsplit(" ", 1)[-1])
 

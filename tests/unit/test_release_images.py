@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.components.gpu_operator.values import gpu_operator_values, known_images, operand_images
-from installer.components.gpu_operator.settings import GpuOperatorSettings
-from installer.components.jupyterhub.spawn_images import hub_values, spawn_images
 from installer.components import release_images
+from installer.components.gpu_operator.settings import GpuOperatorSettings
+from installer.components.gpu_operator.values import gpu_operator_values, known_images, operand_images
+from installer.components.jupyterhub.spawn_images import hub_values, spawn_images
 from installer.components.release_images import cri_name, parse_documents, pod_images
 from installer.errors import StepFailed
 
@@ -121,7 +121,7 @@ def test_hub_values_come_from_the_rendered_secret() -> None:
 
 def test_operand_images_follow_the_operators_image_path() -> None:
     """Enabled operands as repository/image:version; the driver gets the node OS; disabled ones are left out."""
-    settings = GpuOperatorSettings(enabled=True, mig_strategy="none", driver="operator")
+    settings = GpuOperatorSettings.model_validate({"enabled": True, "mig_strategy": "none", "driver": "operator"})
     values = gpu_operator_values(settings, host_driver=None, images=known_images("v25.3.4"))
     found = operand_images(values, "ubuntu24.04")
     assert found["driver"] == "nvcr.io/nvidia/driver:580.82.07-ubuntu24.04"

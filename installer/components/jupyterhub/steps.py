@@ -12,8 +12,8 @@ from installer.components.bundled import load_bundle_manifest, pin_to_bundle
 from installer.components.jupyterhub.artifacts import HubImages
 from installer.components.jupyterhub.image_checks import check_notebook_images
 from installer.components.jupyterhub.settings import JupyterHubSettings
-from installer.components.jupyterhub.values import chart_images, jupyterhub_values
 from installer.components.jupyterhub.spawn_images import hub_values, spawn_images
+from installer.components.jupyterhub.values import chart_images, jupyterhub_values
 from installer.components.kube import KUBECTL, HelmChartStep, node_address, probe, wait_until
 from installer.components.release_images import ContainerdTarget, ImageUse
 from installer.config.profile import Profile
