@@ -209,7 +209,7 @@ def require_images(ctx: StepContext, component: str, target: ContainerdTarget, u
     missing = missing_images(ctx, target, uses)
     checked = len({cri_name(u.ref) for u in uses})
     if not missing:
-        ctx.log(f"{component}: all {checked} image(s) the release runs are in containerd")
+        ctx.log(f"{component}: all {checked} image(s) checked are in containerd")
         return
     refs = list(dict.fromkeys(use.ref for use in missing))
     lines = describe_missing(missing, bundle_dir)

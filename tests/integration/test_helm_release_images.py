@@ -219,7 +219,7 @@ def test_hub_release_renders_with_the_same_values_file_then_installs(
     assert f"--values {values_file}" in template and f"--values {values_file}" in upgrade
     assert "--skip-tests" in template
     assert recorded.index(template) < recorded.index(upgrade)
-    assert any("jupyterhub: all 5 image(s) the release runs are in containerd" in e.message
+    assert any("jupyterhub: all 5 image(s) checked are in containerd" in e.message
                for e in sink.of(LogLine))
 
 
