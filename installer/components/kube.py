@@ -20,6 +20,7 @@ from typing import Any, Final
 import yaml
 
 from installer.components.bundled import bundle_chart, require_chart
+from installer.components.release_images import ContainerdTarget, ImageUse, parse_documents, pod_images, require_images
 from installer.engine.commands import CommandResult
 from installer.engine.plan import Step, StepContext
 from installer.errors import StepFailed
@@ -182,17 +183,23 @@ class HelmChartStep(Step):
     Done when the release is deployed from the same chart version with exactly the
     generated values (``helm get values -o json``), so a changed profile re-applies.
     The values file is written mode 0600 under the state folder: it can hold secrets.
+
+    With ``images`` (the containerd the import step filled) the release is rendered
+    first and every image it will run must be there, or nothing is installed.
     """
 
     release: str = ""
     chart_name: str = ""
     values_file: str = ""
     helm_timeout: int = 900
+    render_timeout: int = 300
 
-    def __init__(self, bundle_dir: Path, namespace: str, chart_version: str) -> None:
+    def __init__(self, bundle_dir: Path, namespace: str, chart_version: str, *,
+                 images: ContainerdTarget | None = None) -> None:
         self.bundle_dir = bundle_dir
         self.namespace = namespace
         self.chart_version = chart_version
+        self.images = images
 
     def values(self, ctx: StepContext) -> dict[str, Any]:
         """The Helm values for this host and profile."""
@@ -247,12 +254,60 @@ class HelmChartStep(Step):
         """Arguments this chart needs on ``helm upgrade --install`` besides the shared ones (none here)."""
         return []
 
+    def render(self, ctx: StepContext, chart: Path, values_path: Path, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """The release's documents from ``helm template`` with the very values file the upgrade uses.
+
+        ``template`` renders hooks too (pre-install Jobs run their images), not the chart's
+        tests (``helm test`` only). The output holds the release's Secrets: it is parsed in
+        memory and never logged. A dry-run has written no values file, so it hands Helm the
+        same YAML on stdin (``--values -``).
+        """
+        argv = [*HELM, "template", self.release, str(chart), "--namespace", self.namespace, "--skip-tests",
+                "--values", "-" if ctx.dry_run else str(values_path)]
+        stdin = dump_values(values).encode() if ctx.dry_run else None
+        result = ctx.runner.run(argv, timeout=self.render_timeout, check=False, mutates=False, stdin=stdin,
+                                secret_output=True)
+        source = f"the rendered release {self.release} (`microk8s helm3 template`)"
+        if not result.ok:
+            detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            msg = f"cannot render the release {self.release} from {chart.name}: {detail}"
+            raise StepFailed(msg, "Nothing was installed. Run `microk8s helm3 template` with the values file "
+                                  f"{values_path} to see the whole error.")
+        documents = parse_documents(result.stdout, source)
+        if not any("kind" in d for d in documents):
+            first = (result.stdout.strip().splitlines() or ["nothing"])[0][:200]
+            msg = f"{source} holds no Kubernetes object (it printed: {first})"
+            raise StepFailed(msg, "Run `microk8s helm3 template` by hand; on a MicroK8s cluster node use the "
+                                  "control-plane node.")
+        return documents
+
+    def runtime_images(self, ctx: StepContext, documents: list[dict[str, Any]],
+                       values: dict[str, Any]) -> list[ImageUse]:
+        """Images the release starts later by itself, not as rendered pods (none by default)."""
+        return []
+
+    def check_images(self, ctx: StepContext, chart: Path, values_path: Path, values: dict[str, Any]) -> None:
+        """Render the release and require every image it will run in containerd (a dry-run only warns)."""
+        if self.images is None:
+            return
+        documents: list[dict[str, Any]] = []
+        if chart.is_file():
+            try:
+                documents = self.render(ctx, chart, values_path, values)
+            except StepFailed as exc:
+                if not ctx.dry_run:
+                    raise
+                ctx.log(f"{exc.message}: the chart's images were not checked", "warning")
+        uses = pod_images(documents) + self.runtime_images(ctx, documents, values)
+        require_images(ctx, self.component or self.release, self.images, uses, bundle_dir=self.bundle_dir)
+
     def run(self, ctx: StepContext) -> None:
-        """Write the values (0600), then upgrade or install the release from the local chart."""
+        """Write the values (0600), check every image is there, then upgrade or install the release."""
         values = self.values(ctx)
         path = ctx.files.write(self.values_path(ctx), dump_values(values), mode=0o600)
         chart = bundle_chart(self.bundle_dir, self.chart_name, self.chart_version)
         require_chart(ctx, chart)
+        self.check_images(ctx, chart, path, values)
         self.recover_interrupted(ctx)
         ctx.runner.run([*HELM, "upgrade", "--install", self.release, str(chart), "--namespace", self.namespace,
                         "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s",

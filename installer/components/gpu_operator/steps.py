@@ -13,10 +13,12 @@ from installer.components.gpu_operator.values import (
     MissingImages,
     gpu_operator_values,
     known_images,
+    operand_images,
     toolkit_guards_host_containerd,
     use_host_driver,
 )
 from installer.components.kube import HelmChartStep, WaitForNodeResourceStep, chart_names, helm_release
+from installer.components.release_images import ContainerdTarget, ImageUse
 from installer.engine.plan import StepContext
 from installer.errors import BundleError, StepFailed
 from installer.preflight.step import host_facts
@@ -89,8 +91,9 @@ class GpuOperatorStep(HelmChartStep):
     chart_name = "gpu-operator"
     values_file = VALUES_FILE
 
-    def __init__(self, bundle_dir: Path, settings: GpuOperatorSettings) -> None:
-        super().__init__(bundle_dir, NAMESPACE, settings.version)
+    def __init__(self, bundle_dir: Path, settings: GpuOperatorSettings, *,
+                 images: ContainerdTarget | None = None) -> None:
+        super().__init__(bundle_dir, NAMESPACE, settings.version, images=images)
         self.settings = settings
 
     def values(self, ctx: StepContext) -> dict[str, Any]:
@@ -131,6 +134,13 @@ class GpuOperatorStep(HelmChartStep):
             hint = (f"Remove {found[0]} (apt remove docker.io containerd, or docker-ce containerd.io), or put the "
                     f"chart's own toolkit image in the bundle ({known_images(self.settings.version)['toolkit']}).")
             raise StepFailed(msg, hint)
+
+    def runtime_images(self, ctx: StepContext, documents: list[dict[str, Any]],
+                       values: dict[str, Any]) -> list[ImageUse]:
+        """The operands the operator deploys from the ClusterPolicy: ``helm template`` shows none of their pods."""
+        system = host_facts(ctx).system
+        return [ImageUse(ref, f"{key} operand (deployed by the operator from the ClusterPolicy)")
+                for key, ref in operand_images(values, driver_os_tag(system.os_id, system.os_version)).items()]
 
     def run(self, ctx: StepContext) -> None:
         """Say which driver is used, then install."""

@@ -193,3 +193,45 @@ def toolkit_guards_host_containerd(ref: str) -> bool:
 def known_images(version: str) -> dict[str, str]:
     """The images of chart ``version`` from :data:`KNOWN_IMAGES` (empty for an unknown version)."""
     return dict(KNOWN_IMAGES.get(version) or KNOWN_IMAGES.get("v" + version.lstrip("v")) or {})
+
+
+OPERANDS: Final = ("validator", "toolkit", "devicePlugin", "gfd", "dcgmExporter", "migManager", "driver")
+"""Operands the operator deploys itself, on any node (``operator.initContainer`` only on OpenShift)."""
+
+
+def image_path(section: Mapping[str, Any]) -> str | None:
+    """``repository/image:version`` (``@`` for a ``sha256:`` version), or ``image`` alone: the operator's rule."""
+    repository, image, version = (str(section.get(k) or "") for k in ("repository", "image", "version"))
+    if not repository and not version:
+        return image or None
+    return f"{repository}/{image}{'@' if version.startswith('sha256:') else ':'}{version}"
+
+
+def operand_images(values: Mapping[str, Any], os_tag: str) -> dict[str, str]:
+    """The image of every operand ``values`` enable, as the operator will name it (operand -> ref).
+
+    The chart renders only the operator and NFD; the operator creates the operands'
+    DaemonSets at runtime from the ClusterPolicy, filling each image in itself
+    (gpu-operator v25.3.4 ``assets/state-*/0500_daemonset.yaml`` say ``image: "FILLED BY THE
+    OPERATOR"``; ``api/nvidia/v1/clusterpolicy_types.go`` ``imagePath`` builds the ref), and
+    appends ``-<os><version>`` of the node to the driver's tag (``controllers/object_controls.go``
+    ``resolveDriverTag``). ``operator.initContainer`` is used only on OpenShift
+    (``object_controls.go`` around line 1673), so it is not asked for.
+    """
+    found: dict[str, str] = {}
+    for key in OPERANDS:
+        section = values.get(key)
+        if not isinstance(section, Mapping) or section.get("enabled") is False:
+            continue
+        ref = image_path(section)
+        if ref is None:
+            continue
+        if key == "driver":
+            if "sha256:" not in ref:
+                ref = f"{ref}-{os_tag}"
+            manager = section.get("manager")
+            manager_ref = image_path(manager) if isinstance(manager, Mapping) else None
+            if manager_ref:
+                found["driverManager"] = manager_ref
+        found[key] = ref
+    return found

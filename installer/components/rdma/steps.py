@@ -19,6 +19,7 @@ from installer.components.rdma.manifests import (
     selectors,
 )
 from installer.components.rdma.settings import RdmaSettings
+from installer.components.release_images import ContainerdTarget, parse_documents, pod_images, require_images
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError, StepFailed
 from installer.preflight.step import host_facts
@@ -55,9 +56,11 @@ class RdmaPluginStep(Step):
     title = "Deploy the RDMA shared device plugin"
     component = "rdma"
 
-    def __init__(self, bundle_dir: Path, settings: RdmaSettings) -> None:
+    def __init__(self, bundle_dir: Path, settings: RdmaSettings, *, images: ContainerdTarget | None = None) -> None:
         self.bundle_dir = bundle_dir
         self.settings = settings
+        self.images = images
+        """With it, every image of the manifests must be in this containerd before they are applied."""
 
     def inputs(self) -> Any:
         """The profile section (the host's ports are compared on the cluster itself)."""
@@ -87,6 +90,9 @@ class RdmaPluginStep(Step):
         chosen = selectors(self.settings, facts.infiniband)
         ctx.log("RDMA selectors: " + "; ".join(f"{k}={','.join(v)}" for k, v in chosen.items()))
         text, _ = self.manifests(ctx)
+        if self.images is not None:
+            uses = pod_images(parse_documents(text, f"the RDMA manifests ({MANIFEST_FILE})"))
+            require_images(ctx, self.component, self.images, uses, bundle_dir=self.bundle_dir)
         path = ctx.files.write(ctx.state_dir / MANIFEST_FILE, text, mode=0o644)
         ctx.runner.run([*KUBECTL, "apply", "-f", str(path)], timeout=120,
                        hint=f"Check {path} and `microk8s kubectl -n {NAMESPACE} describe daemonset {DAEMONSET}`.")
