@@ -230,3 +230,14 @@ def test_rdma_plan_raises_memlock_before_the_plugin() -> None:
     assert ids.index("rdma.memlock") < ids.index("rdma.plugin")
     assert "rdma.memlock" not in [s.id for s in build_plan(Profile(), PlanOptions(preflight=False,
                                                                                   import_images=False)).steps]
+
+
+def test_memlock_still_limited_after_the_restart_is_said(tmp_path: Path) -> None:
+    """A unit limit that ulimit cannot lift: the step says so instead of pretending."""
+    from installer.components.rdma.steps import ContainerdMemlockStep
+    from installer.engine.events import LogLine
+
+    runner = RecordingRunner()
+    ctx = _memlock_host(tmp_path, runner, CONTAINERD_ENV_TEXT, "16777216")
+    ContainerdMemlockStep().run(ctx)
+    assert any("16777216" in e.message and e.level == "warning" for e in ctx.sink.of(LogLine))

@@ -183,3 +183,8 @@ class ContainerdMemlockStep(Step):
             ctx.log(f"{CONTAINERD_ENV}: ulimit -l {before or '(unset)'} -> unlimited")
         ctx.runner.run(["snap", "restart", "microk8s.daemon-containerd"], timeout=300,
                        hint="See `journalctl -u snap.microk8s.daemon-containerd`; then run the install again.")
+        now = None if ctx.dry_run else running_memlock(ctx)
+        if now not in (None, "unlimited"):
+            ctx.log(f"MicroK8s's containerd still locks at most {now} bytes after the restart: is its unit limited "
+                    "(`systemctl show -p LimitMEMLOCK snap.microk8s.daemon-containerd`)? NCCL over RDMA may fail.",
+                    "warning")
