@@ -272,6 +272,44 @@ def test_dry_run_renders_from_stdin_and_only_warns(
     assert not (tmp_path / "state" / "jupyterhub-values.yaml").exists()
 
 
+def lock_with_images(bundle: Path, *refs: str) -> None:
+    """Put a real archive of each ref in the bundle and write its manifest (`bundle lock`)."""
+    from installer.bundle.manifest import save_manifest
+    from installer.bundle.scan import lock_bundle
+
+    (bundle / "images").mkdir(parents=True, exist_ok=True)
+    for index, ref in enumerate(refs):
+        make_image_archive(bundle / "images" / f"{index}.tar", ref, size=4096, seed=hash(ref) & 0xFFFF)
+    save_manifest(lock_bundle(bundle), bundle)
+
+
+def test_bundle_says_which_missing_image_to_export_and_which_to_import(
+        tmp_path: Path, hub_bundle: Path, clean_containerd: Containerd, microk8s: Path) -> None:
+    """With a manifest: an image the bundle holds but containerd lacks is imported; only the others are exported."""
+    lock_with_images(hub_bundle, HUB, CHP, TOOLS, SAMPLE)
+    have(clean_containerd, tmp_path, HUB, CHP, TOOLS)
+    profile = hub_profile(hub_bundle, ("lab", LAB))
+    ctx, _ = context(profile, tmp_path)
+
+    with pytest.raises(BundleError) as caught:
+        plan_step(profile, clean_containerd, "jupyterhub.install").run(ctx)
+
+    message, hint = caught.value.message, caught.value.hint
+    assert f"{SAMPLE}: user servers (singleuser.image), user servers of profile 'minimal' " \
+           "(kubespawner_override.image); the bundle has it but it was not imported" in message
+    assert f"{LAB}: user servers of profile 'lab' (kubespawner_override.image); not in the bundle" in message
+    assert f"--image {LAB}" in hint and f"--image {SAMPLE}" not in hint
+    assert "`./install.sh import`" in hint
+
+    dry, sink = context(profile, tmp_path, dry_run=True)
+    plan_step(profile, clean_containerd, "jupyterhub.install").run(dry)
+    logs = {e.message: e.level for e in sink.of(LogLine)}
+    assert logs[f"jupyterhub: 1 image(s) not in containerd yet come with the import step: {SAMPLE}"] == "info"
+    warning = next(m for m, level in logs.items() if level == "warning" and LAB in m)
+    assert "1 of 5 image(s) the release runs are not in containerd now and not in the bundle" in warning
+    assert SAMPLE not in warning
+
+
 # --- every workload kind, and short names -------------------------------------------------------
 
 KINDS_CHART: dict[str, Any] = {
