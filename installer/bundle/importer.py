@@ -239,7 +239,8 @@ class ContainerdStore:
                 return []  # MicroK8s not installed yet: nothing is present (ctr would wait 10 s to say so)
             msg = f"cannot list images in {self.description}: the socket does not exist"
             raise StepFailed(msg, self._hint())
-        result = self.runner.run(self._argv("images", "ls"), timeout=60, check=False, mutates=False)
+        # Unmasked: a profile password that is part of an image name must not change the names compared.
+        result = self.runner.run(self._argv("images", "ls"), timeout=60, check=False, mutates=False, raw_stdout=True)
         if not result.ok:
             if self.runner.dry_run:
                 return []

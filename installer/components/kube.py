@@ -259,14 +259,15 @@ class HelmChartStep(Step):
 
         ``template`` renders hooks too (pre-install Jobs run their images), not the chart's
         tests (``helm test`` only). The output holds the release's Secrets: it is parsed in
-        memory and never logged. A dry-run has written no values file, so it hands Helm the
+        memory and never logged, and taken unmasked (a masked password inside an image name
+        would change the name). A dry-run has written no values file, so it hands Helm the
         same YAML on stdin (``--values -``).
         """
         argv = [*HELM, "template", self.release, str(chart), "--namespace", self.namespace, "--skip-tests",
                 "--values", "-" if ctx.dry_run else str(values_path)]
         stdin = dump_values(values).encode() if ctx.dry_run else None
         result = ctx.runner.run(argv, timeout=self.render_timeout, check=False, mutates=False, stdin=stdin,
-                                secret_output=True)
+                                secret_output=True, raw_stdout=True)
         source = f"the rendered release {self.release} (`microk8s helm3 template`)"
         if not result.ok:
             detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -275,7 +276,7 @@ class HelmChartStep(Step):
                                   f"{values_path} to see the whole error.")
         documents = parse_documents(result.stdout, source)
         if not any("kind" in d for d in documents):
-            first = (result.stdout.strip().splitlines() or ["nothing"])[0][:200]
+            first = ctx.runner.redact((result.stdout.strip().splitlines() or ["nothing"])[0][:200])
             msg = f"{source} holds no Kubernetes object (it printed: {first})"
             raise StepFailed(msg, "Run `microk8s helm3 template` by hand; on a MicroK8s cluster node use the "
                                   "control-plane node.")

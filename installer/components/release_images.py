@@ -164,39 +164,43 @@ def missing_images(ctx: StepContext, target: ContainerdTarget, uses: Sequence[Im
     return [use for use in uses if cri_name(use.ref) not in present]
 
 
-def _in_bundle(bundle_dir: Path | None, ref: str) -> bool | None:
-    """Whether the bundle's manifest lists ``ref`` (``None``: no manifest to tell)."""
-    if bundle_dir is None:
-        return None
-    from installer.components.bundled import load_bundle_manifest
+def _bundle_holds(bundle_dir: Path | None, refs: Iterable[str]) -> dict[str, bool | None]:
+    """For each ref, whether the bundle's manifest lists it (``None``: no manifest to tell)."""
+    manifest = None
+    if bundle_dir is not None:
+        from installer.components.bundled import load_bundle_manifest
 
-    manifest = load_bundle_manifest(bundle_dir)
-    return None if manifest is None else manifest.find_image(ref) is not None
+        manifest = load_bundle_manifest(bundle_dir)
+    return {ref: None if manifest is None else manifest.find_image(ref) is not None for ref in refs}
 
 
-def describe_missing(missing: Sequence[ImageUse], bundle_dir: Path | None) -> str:
+def describe_missing(missing: Sequence[ImageUse], held: Mapping[str, bool | None], *, dry_run: bool = False) -> str:
     """One line per image: the ref, containerd's name for it when different, where it is used, what the bundle has."""
     lines: list[str] = []
     by_ref: dict[str, list[str]] = {}
     for use in missing:
         by_ref.setdefault(use.ref, []).append(use.where)
+    in_bundle = "; in the bundle, imported by the import step" if dry_run else "; the bundle has it but it was not imported"
     for ref, wheres in by_ref.items():
         name = cri_name(ref)
         shown = ref if name == ref else f"{ref} (containerd name {name})"
-        held = _in_bundle(bundle_dir, ref)
-        note = {True: "; the bundle has it but it was not imported", False: "; not in the bundle", None: ""}[held]
+        note = {True: in_bundle, False: "; not in the bundle", None: ""}[held.get(ref)]
         lines.append(f"  {shown}: {', '.join(dict.fromkeys(wheres))}{note}")
     return "\n".join(lines)
 
 
-def export_hint(ctx: StepContext, refs: Sequence[str]) -> str:
-    """The ``export --image`` command that adds ``refs`` to the bundle."""
+def export_hint(ctx: StepContext, refs: Sequence[str], *, imported_by_import: bool = False) -> str:
+    """The ``export --image`` command that adds ``refs`` to the bundle (and ``import`` for those it has)."""
     profile = str(ctx.profile.source) if ctx.profile.source is not None else "PROFILE.yaml"
     images = " ".join(f"--image {ref}" for ref in dict.fromkeys(refs))
-    return (f"Nothing was installed. On the connected machine add them to the bundle: "
-            f"`{EXPORT_COMMAND.format(profile=profile)} {images}`, copy the bundle to this server again and "
-            "run the install again (images already imported are skipped); an image the bundle has but did not "
-            "import is imported by `./install.sh import`.")
+    parts = []
+    if refs:
+        parts.append(f"On the connected machine add them to the bundle: `{EXPORT_COMMAND.format(profile=profile)} "
+                     f"{images}`, copy the bundle to this server again and run the install again (images already "
+                     "imported are skipped).")
+    if imported_by_import:
+        parts.append("Those the bundle has: `./install.sh import`, then run the install again.")
+    return " ".join(parts)
 
 
 def require_images(ctx: StepContext, component: str, target: ContainerdTarget, uses: Sequence[ImageUse], *,
@@ -212,10 +216,21 @@ def require_images(ctx: StepContext, component: str, target: ContainerdTarget, u
         ctx.log(f"{component}: all {checked} image(s) checked are in containerd")
         return
     refs = list(dict.fromkeys(use.ref for use in missing))
-    lines = describe_missing(missing, bundle_dir)
+    held = _bundle_holds(bundle_dir, refs)
+    to_export = [ref for ref in refs if held[ref] is not True]
     if ctx.dry_run:
-        ctx.log(f"{component}: {len(refs)} of {checked} image(s) the release runs are not in containerd now (a dry-run "
-                f"imports nothing; a real install stops here unless the import step brings them):\n{lines}", "warning")
+        # Nothing was imported: those the bundle has arrive with the import step; only the others need the operator.
+        brought = [ref for ref in refs if held[ref] is True]
+        if brought:
+            ctx.log(f"{component}: {len(brought)} image(s) not in containerd yet come with the import step: "
+                    + ", ".join(brought))
+        if to_export:
+            lines = describe_missing([u for u in missing if u.ref in to_export], held, dry_run=True)
+            ctx.log(f"{component}: {len(to_export)} of {checked} image(s) the release runs are not in containerd "
+                    f"now{' and not in the bundle' if all(held[r] is False for r in to_export) else ''} "
+                    f"(a real install would stop here):\n{lines}\n{export_hint(ctx, to_export)}", "warning")
         return
-    msg = f"{component}: {len(refs)} image(s) the release would run are not in {target.socket} (containerd):\n{lines}"
-    raise BundleError(msg, export_hint(ctx, refs))
+    msg = (f"{component}: {len(refs)} image(s) the release would run are not in {target.socket} (containerd):\n"
+           + describe_missing(missing, held))
+    hint = "Nothing was installed. " + export_hint(ctx, to_export, imported_by_import=len(to_export) < len(refs))
+    raise BundleError(msg, hint)

@@ -20,6 +20,7 @@ starts, keeps running and stops itself (the demo's private containerd).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -148,6 +149,7 @@ class CommandRunner:
         hint: str = "",
         on_stdout_line: Callable[[str], None] | None = None,
         secret_output: bool = False,
+        raw_stdout: bool = False,
     ) -> CommandResult:
         """Run ``argv`` and return its result.
 
@@ -163,6 +165,10 @@ class CommandRunner:
             on_stdout_line: called with each stdout line as it arrives (progress).
             secret_output: stdout may hold secrets the redactor does not know (the
                 cluster's current Helm values, say): the caller gets it, events and logs do not.
+            raw_stdout: the caller gets stdout exactly as written, secrets not masked, because it
+                only parses it (a rendered chart, an image listing: a password that happens to be
+                part of an image name would otherwise change the name); events, logs and errors
+                still get the masked text only.
         """
         if isinstance(argv, str):  # a shell string would be a bug, never a feature
             msg = f"command must be an argv list, got a string: {argv!r}"
@@ -171,6 +177,7 @@ class CommandRunner:
         shown = self.redact.argv(argv)
         result = self._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
                                on_stdout_line=on_stdout_line)
+        raw = result.stdout
         stdout, stderr = self.redact(result.stdout), self.redact(result.stderr)
         result = CommandResult(shown, result.returncode, stdout, stderr, result.duration, result.dry_run)
         shown_stdout = WITHHELD if secret_output and stdout else _tail(stdout)
@@ -180,7 +187,7 @@ class CommandRunner:
         _LOGGER.debug("%s -> %s in %.2fs", " ".join(shown), result.returncode, result.duration)
         if check and not result.ok:
             raise command_failed(result, hint, timeout)
-        return result
+        return dataclasses.replace(result, stdout=raw) if raw_stdout else result
 
     def which(self, program: str) -> str | None:
         """Where ``program`` is on PATH, or None."""

@@ -26,7 +26,7 @@ from installer.components.registry import PlanOptions, build_plan
 from installer.components.release_images import ContainerdTarget
 from installer.config.profile import Profile
 from installer.engine.commands import DryRunRunner, RealRunner, RecordingRunner, Redactor
-from installer.engine.events import CollectingSink, LogLine
+from installer.engine.events import CollectingSink, CommandRan, LogLine
 from installer.engine.files import DryRunFileWriter, FileWriter
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError
@@ -223,6 +223,22 @@ def test_hub_release_renders_with_the_same_values_file_then_installs(
                for e in sink.of(LogLine))
 
 
+def test_a_password_that_is_part_of_an_image_name_does_not_hide_the_image(
+        tmp_path: Path, hub_bundle: Path, clean_containerd: Containerd, microk8s: Path) -> None:
+    """The render is parsed unmasked: a shared password "jupyterhub" must not turn k8s-hub's name into ***."""
+    have(clean_containerd, tmp_path, HUB, CHP, TOOLS, SAMPLE)
+    profile = hub_profile(hub_bundle).model_copy(deep=True)
+    profile.jupyterhub.auth = type(profile.jupyterhub.auth).model_validate(
+        {"type": "dummy", "password": "jupyterhub"})
+    ctx, sink = context(profile, tmp_path)
+
+    plan_step(profile, clean_containerd, "jupyterhub.install").run(ctx)
+
+    assert any(c.startswith("helm3 upgrade") for c in calls(microk8s))
+    rendered = [e for e in sink.of(CommandRan) if e.argv[:3] == ("microk8s", "helm3", "template")]
+    assert rendered and all(e.stdout_tail == "(output not shown: it may hold secrets)" for e in rendered)
+
+
 def test_hub_release_names_a_missing_chart_image_and_the_network_tools(
         tmp_path: Path, hub_bundle: Path, clean_containerd: Containerd, microk8s: Path) -> None:
     """The hub's own image (a rendered Deployment) and the metadata-block init container are named too."""
@@ -254,6 +270,44 @@ def test_dry_run_renders_from_stdin_and_only_warns(
     template = next(c for c in calls(microk8s) if c.startswith("helm3 template"))
     assert template.endswith("--values -")
     assert not (tmp_path / "state" / "jupyterhub-values.yaml").exists()
+
+
+def lock_with_images(bundle: Path, *refs: str) -> None:
+    """Put a real archive of each ref in the bundle and write its manifest (`bundle lock`)."""
+    from installer.bundle.manifest import save_manifest
+    from installer.bundle.scan import lock_bundle
+
+    (bundle / "images").mkdir(parents=True, exist_ok=True)
+    for index, ref in enumerate(refs):
+        make_image_archive(bundle / "images" / f"{index}.tar", ref, size=4096, seed=hash(ref) & 0xFFFF)
+    save_manifest(lock_bundle(bundle), bundle)
+
+
+def test_bundle_says_which_missing_image_to_export_and_which_to_import(
+        tmp_path: Path, hub_bundle: Path, clean_containerd: Containerd, microk8s: Path) -> None:
+    """With a manifest: an image the bundle holds but containerd lacks is imported; only the others are exported."""
+    lock_with_images(hub_bundle, HUB, CHP, TOOLS, SAMPLE)
+    have(clean_containerd, tmp_path, HUB, CHP, TOOLS)
+    profile = hub_profile(hub_bundle, ("lab", LAB))
+    ctx, _ = context(profile, tmp_path)
+
+    with pytest.raises(BundleError) as caught:
+        plan_step(profile, clean_containerd, "jupyterhub.install").run(ctx)
+
+    message, hint = caught.value.message, caught.value.hint
+    assert f"{SAMPLE}: user servers (singleuser.image), user servers of profile 'minimal' " \
+           "(kubespawner_override.image); the bundle has it but it was not imported" in message
+    assert f"{LAB}: user servers of profile 'lab' (kubespawner_override.image); not in the bundle" in message
+    assert f"--image {LAB}" in hint and f"--image {SAMPLE}" not in hint
+    assert "`./install.sh import`" in hint
+
+    dry, sink = context(profile, tmp_path, dry_run=True)
+    plan_step(profile, clean_containerd, "jupyterhub.install").run(dry)
+    logs = {e.message: e.level for e in sink.of(LogLine)}
+    assert logs[f"jupyterhub: 1 image(s) not in containerd yet come with the import step: {SAMPLE}"] == "info"
+    warning = next(m for m, level in logs.items() if level == "warning" and LAB in m)
+    assert "1 of 5 image(s) the release runs are not in containerd now and not in the bundle" in warning
+    assert SAMPLE not in warning
 
 
 # --- every workload kind, and short names -------------------------------------------------------
@@ -501,3 +555,23 @@ def test_rdma_plugin_is_not_applied_without_its_image(
     step.run(ctx)
     assert any(c.startswith("kubectl apply -f") for c in calls(microk8s))
 
+
+
+def test_the_containerd_listing_is_compared_unmasked(tmp_path: Path, clean_containerd: Containerd) -> None:
+    """The import and the check share one listing: with a secret "jupyterhub" the names must stay whole.
+
+    Masked, `ctr images ls` said quay.io/***/k8s-hub:4.2.0: the import then failed its own after-import
+    check ("holds nothing") and every Helm step would report the image missing.
+    """
+    from installer.bundle.importer import ContainerdStore, ImageImporter, items_from_scan
+    from installer.bundle.scan import scan_folder
+
+    bundle = tmp_path / "bundle"
+    (bundle / "images").mkdir(parents=True)
+    make_image_archive(bundle / "images" / "hub.tar", HUB, size=4096)
+    runner = RealRunner(redactor=Redactor(["jupyterhub"]))
+    store = ContainerdStore(runner, clean_containerd.socket, clean_containerd.namespace, "ctr")
+    report = ImageImporter(store).run(items_from_scan(scan_folder(bundle)))
+
+    assert report.ok, [r.reason for r in report.failed]
+    assert HUB in store.present([HUB])

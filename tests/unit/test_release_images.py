@@ -131,3 +131,21 @@ def test_operand_images_follow_the_operators_image_path() -> None:
     assert "operator" not in found and "nfd" not in found  # chart pods: read from the render
     digest = {"driver": {"enabled": True, "repository": "r.io/n", "image": "driver", "version": DIGEST}}
     assert operand_images(digest, "ubuntu22.04") == {"driver": f"r.io/n/driver@{DIGEST}"}
+
+
+def test_raw_stdout_reaches_only_the_caller() -> None:
+    """The caller parses the unmasked text; the event, the log and an error carry the masked one."""
+    from installer.engine.commands import CommandRan, RecordingRunner, Redactor
+    from installer.engine.events import CollectingSink
+    from installer.errors import CommandFailed
+
+    sink = CollectingSink()
+    runner = RecordingRunner(sink_=sink, redactor_=Redactor(["jupyterhub"]))
+    runner.answer(["ctr", "images", "ls"], stdout="quay.io/jupyterhub/k8s-hub:4.2.0\n")
+    assert runner.run(["ctr", "images", "ls"], raw_stdout=True).stdout == "quay.io/jupyterhub/k8s-hub:4.2.0\n"
+    assert runner.run(["ctr", "images", "ls"]).stdout == "quay.io/***/k8s-hub:4.2.0\n"
+    assert {e.stdout_tail for e in sink.of(CommandRan)} == {"quay.io/***/k8s-hub:4.2.0"}
+    runner.answer(["ctr", "images", "rm"], stdout="jupyterhub gone", returncode=1)
+    with pytest.raises(CommandFailed) as caught:
+        runner.run(["ctr", "images", "rm"], raw_stdout=True)
+    assert "jupyterhub" not in caught.value.message
