@@ -365,8 +365,7 @@ class ContainerdStore:
                 self.runner.run(self._argv("images", "tag", "--force", source, *image.refs), timeout=60)
                 for ref in image.refs:
                     self.runner.run(self._argv("images", "label", ref, f"{PINNED_LABEL}=pinned"), timeout=60)
-        if staged:
-            self.runner.run(self._argv("images", "rm", *(ref for ref, _ in staged)), timeout=60, check=False)
+        self._remove_staged(lambda ref: _is_staged(ref, prefix))
 
     def ensure_pinned(self, refs: Iterable[str]) -> None:
         """Pin present refs that lack the label (one call each, only where needed)."""
@@ -385,9 +384,22 @@ class ContainerdStore:
         is freed. The refs the item names were never touched (see :meth:`load`), so
         the image they held before, and its pin, stay as they were.
         """
-        staged = [ref for ref, _, _ in self._listing() if _is_staged(ref, self._staging(item))]
-        if staged:
-            self.runner.run(self._argv("images", "rm", *staged), timeout=60, check=False)
+        prefix = self._staging(item)
+        self._remove_staged(lambda ref: _is_staged(ref, prefix))
+
+    def _remove_staged(self, staged: Any, timeout: float = 60) -> None:
+        """Remove the refs ``staged(ref)`` accepts, and the CRI ``sha256:<ID>`` alias only they used.
+
+        The CRI plugin adds that alias to every image it sees; left alone it would keep
+        a failed import's content (and the disk space it holds) alive.
+        """
+        rows = self._listing()
+        gone = {target for ref, target, _ in rows if staged(ref)}
+        if not gone:
+            return
+        kept = {target for ref, target, _ in rows if not staged(ref) and not ref.startswith("sha256:")}
+        doomed = [ref for ref, target, _ in rows if staged(ref) or (ref.startswith("sha256:") and target in gone - kept)]
+        self.runner.run(self._argv("images", "rm", *doomed), timeout=timeout, check=False)
 
     # --- one run at a time per containerd, and what a killed run left ---------------------
 
@@ -405,7 +417,7 @@ class ContainerdStore:
         with TargetLock(str(self.socket)) as lock:
             journal = lock.path.with_name(lock.path.stem + ".leases.json")
             self._clean_leftovers(journal)
-            before = self._leases()
+            before = self._leases() or {}
             started = time.time()
             self._journal = journal
             atomic_write(journal, json.dumps({"started": started, "leases": sorted(before)}).encode(), 0o600)
@@ -413,15 +425,16 @@ class ContainerdStore:
                 yield
             finally:
                 self._journal = None
-                if self._failed_loads:
-                    self._release_leases(before, started, time.time())
-                journal.unlink(missing_ok=True)
+                if not self._failed_loads or self._release_leases(before, started, time.time()):
+                    journal.unlink(missing_ok=True)  # else containerd is down: the next run releases them
 
-    def _leases(self) -> dict[str, tuple[float, set[str]]]:
-        """``lease ID -> (created, label keys)``; empty when containerd does not answer."""
+    def _leases(self) -> dict[str, tuple[float, set[str]]] | None:
+        """``lease ID -> (created, label keys)``; None when containerd does not answer."""
         result = self.runner.run(self._argv("leases", "ls"), timeout=60, check=False, mutates=False)
+        if not result.ok:
+            return None
         leases = {}
-        for line in result.stdout.splitlines()[1:] if result.ok else []:
+        for line in result.stdout.splitlines()[1:]:
             parts = line.split()
             if len(parts) < 2:
                 continue
@@ -433,19 +446,23 @@ class ContainerdStore:
             leases[parts[0]] = (created, labels)
         return leases
 
-    def _release_leases(self, before: Iterable[str], since: float, until: float) -> None:
+    def _release_leases(self, before: Iterable[str], since: float, until: float) -> bool:
         """Delete the leases a killed ``ctr images import`` left (created in the run, nothing but an expiry).
 
         ``ctr`` takes a lease with only ``containerd.io/gc.expire`` (24 h) and deletes it
         when it ends; killed, it cannot. The last delete runs containerd's garbage
         collection synchronously, which also aborts the ingests nothing holds any more.
         """
+        leases = self._leases()
+        if leases is None:
+            return False
         known = set(before)
-        stale = [lease for lease, (created, labels) in self._leases().items()
+        stale = [lease for lease, (created, labels) in leases.items()
                  if lease not in known and labels == {_LEASE_EXPIRY} and since - 1 <= created <= until + 60]
         if stale:
             _LOGGER.info("releasing %d lease(s) left by a killed import: %s", len(stale), " ".join(stale))
-            self.runner.run(self._argv("leases", "rm", "--sync", *stale), timeout=120, check=False)
+            return self.runner.run(self._argv("leases", "rm", "--sync", *stale), timeout=120, check=False).ok
+        return True
 
     def _clean_leftovers(self, journal: Path) -> None:
         """Staged refs and the leases of a run that ended without cleaning up (killed)."""
@@ -454,10 +471,7 @@ class ContainerdStore:
             self._release_leases(record["leases"], float(record["started"]), journal.stat().st_mtime)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no earlier run died here (or its record is unreadable: then its leases expire in 24 h)
-        staged = [ref for ref, _, _ in self._listing() if ref.startswith(STAGING_PREFIX)]
-        if staged:
-            _LOGGER.info("removing %d staged ref(s) left by an interrupted import", len(staged))
-            self.runner.run(self._argv("images", "rm", *staged), timeout=120, check=False)
+        self._remove_staged(lambda ref: ref.startswith(STAGING_PREFIX), timeout=120)
 
     def settle(self) -> None:
         """Run containerd's garbage collection now: create a lease and delete it with ``--sync``.
