@@ -374,12 +374,12 @@ def test_verify_and_import_refuse_one_ref_naming_two_images_like_lock(daemon: Co
 
 
 def test_two_lanes_on_a_disk_that_fits_one_image_end_with_one(small_disk: Containerd, tmp_path: Path) -> None:
-    """Two 7 MiB images (about 14 MiB each in containerd, blob + unpacked) on a 20 MiB disk, default lanes.
+    """Two 9 MiB images (about 18.5 MiB each in containerd, blob + unpacked) on a 20 MiB disk, default lanes.
 
     A `ctr` wrapper holds each import until both lanes are importing, so they always
     compete for the space. One image must end complete; the other fails naming the full disk.
     """
-    bundle = _locked_bundle(tmp_path / "b", ("a", "lane/a:1", 1, 7 * MIB), ("b", "lane/b:1", 2, 7 * MIB))
+    bundle = _locked_bundle(tmp_path / "b", ("a", "lane/a:1", 1, 9 * MIB), ("b", "lane/b:1", 2, 9 * MIB))
     arrivals = tmp_path / "arrivals"
     arrivals.mkdir()
     wrapper = _wrapper(tmp_path, (
