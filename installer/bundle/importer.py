@@ -11,13 +11,16 @@ The work, per archive:
    the imports, so hashing the next file overlaps importing this one.
 3. **Import** by streaming the file through an in-process decompressor into
    ``ctr images import -`` (containerd 1.6/1.7 do not decompress), in a few parallel
-   lanes, retrying errors that come from concurrent imports sharing layers.
-4. **Pin** each ref (``io.cri-containerd.pinned=pinned``, so kubelet's image GC leaves
-   it alone), add the normalised name where an OCI archive used a short one, and
-   check that the ref now holds the expected image ID.
+   lanes, retrying errors that come from concurrent imports sharing layers. The
+   stream's image names are taken out, so ``ctr`` creates only a staged
+   ``STAGING@sha256:...`` ref and no real ref moves before the image is unpacked.
+4. **Name and pin**: tag each ref to its staged image (found by image ID), pin it
+   (``io.cri-containerd.pinned=pinned``, so kubelet's image GC leaves it alone), drop
+   the staged name, and check that the ref now holds the expected image ID.
 
-One failing archive does not stop the others: the report lists every failure with
-its reason. Memory stays at a few chunks per lane whatever the archive size.
+One failing archive does not stop the others, and a failure touches no real ref:
+the image a tag held before stays, with its pin. The report lists every archive.
+Memory stays at a few chunks per lane whatever the archive size.
 """
 
 from __future__ import annotations
@@ -844,7 +847,7 @@ class ImageImporter:
         """``stage(item, progress)``, with anything it raises turned into this item's failure."""
         try:
             return stage(item, progress)  # type: ignore[no-any-return]
-        except Exception as exc:  # noqa: BLE001 - every error reaches the report as a failure, never a stop
+        except Exception as exc:
             _LOGGER.exception("%s of %s failed unexpectedly", getattr(stage, "__name__", "stage"), item.name)
             return ItemResult(item, "failed", f"not imported: {type(exc).__name__}: {_reason(exc)}")
 
@@ -852,7 +855,7 @@ class ImageImporter:
         """:meth:`_verify`, where an unexpected error reading the file fails it as a bad file."""
         try:
             return self._verify(item, progress)
-        except Exception as exc:  # noqa: BLE001 - e.g. a RecursionError from a hostile index
+        except Exception as exc:
             _LOGGER.debug("checking %s failed", item.name, exc_info=True)
             reason = f"{item.path} could not be read as an image archive ({type(exc).__name__}: {_reason(exc)})"
             return ItemResult(item, "failed", reason, bad_bundle=True)

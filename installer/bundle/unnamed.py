@@ -96,7 +96,7 @@ def _header_name(header: bytes) -> str:
 def _pax_records(data: bytes) -> dict[str, str]:
     records = {}
     while data:
-        length_text, _, rest = data.partition(b" ")
+        length_text = data.partition(b" ")[0]
         try:
             length = int(length_text)
         except ValueError:

@@ -139,7 +139,7 @@ def _real_ctr_importing(daemon: Containerd) -> list[int]:
 def _restart(daemon: Containerd) -> None:
     """Start containerd again on the same root and socket (after it was killed)."""
     log = daemon.log.open("ab")
-    daemon.proc = subprocess.Popen(["containerd", "--config", str(daemon.root / "config.toml")],  # noqa: S603,S607
+    daemon.proc = subprocess.Popen(["containerd", "--config", str(daemon.root / "config.toml")],
                                    stdout=log, stderr=log)
     wait_for(lambda: daemon.ctr("version", check=False).returncode == 0, "containerd to answer again")
 
@@ -156,7 +156,7 @@ def daemon() -> Iterator[Containerd]:
 
 def _mount_tmpfs(target: Path, size: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],  # noqa: S603,S607
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         if os.environ.get("CI"):
@@ -176,7 +176,7 @@ def small_disk() -> Iterator[Containerd]:
     finally:
         if own is not None:
             own.stop()
-        subprocess.run(["umount", "-l", str(base)], check=False, capture_output=True)  # noqa: S603,S607
+        subprocess.run(["umount", "-l", str(base)], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -282,7 +282,7 @@ def test_an_installer_killed_mid_import_leaves_nothing_held_after_the_next_run(d
                                                                               tmp_path: Path) -> None:
     """The installer is killed (SIGKILL, its ctr dies with it) mid-ingest: the next run releases what was held."""
     bundle = _locked_bundle(tmp_path / "b", ("app", "lease/app:2", 1, 4 * MIB))
-    wrapper, halfway, gate = _halting_ctr(tmp_path)
+    wrapper, halfway, _ = _halting_ctr(tmp_path)
     proc = start(_import_argv(daemon, bundle, tmp_path / "state", ctr=str(wrapper)), cwd=REPO)
     wait_for(halfway.exists, "the import to be streaming into containerd", proc=proc)
     wait_for(lambda: _leftovers(daemon)[1], "containerd to hold an active ingest", proc=proc)
