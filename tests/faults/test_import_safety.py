@@ -302,6 +302,27 @@ def test_an_installer_killed_mid_import_leaves_nothing_held_after_the_next_run(d
 # --- 2: every archive is accounted for --------------------------------------------------------
 
 
+def _bundle_with_a_nested_index(path: Path) -> Path:
+    """a.tar, b.tar, c.tar in manifest order; b.tar's manifest.json is 200 KB of `[` (listed with its checksum)."""
+    import hashlib
+    import io
+    import tarfile
+
+    bundle = _locked_bundle(path, ("a", "count/a:1", 1, 64 * 1024), ("c", "count/c:1", 3, 64 * 1024))
+    nested = path / "images" / "b.tar"
+    with tarfile.open(nested, "w") as tar:
+        body = b"[" * 200_000
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    manifest = load_manifest(bundle)
+    manifest.components["extra"].images.insert(1, ImageEntry(
+        refs=["count/b:1"], file="images/b.tar", sha256=hashlib.sha256(nested.read_bytes()).hexdigest(),
+        size=nested.stat().st_size, digest="sha256:" + "b" * 64))
+    save_manifest(manifest, bundle)
+    return bundle
+
+
 def test_an_archive_that_breaks_the_check_fails_alone_and_the_rest_is_imported(daemon: Containerd,
                                                                               tmp_path: Path) -> None:
     """b.tar's manifest.json is 200 KB of `[`: it fails, a.tar and c.tar are imported, and the result says so.
@@ -309,24 +330,7 @@ def test_an_archive_that_breaks_the_check_fails_alone_and_the_rest_is_imported(d
     Before, the check's RecursionError stopped the whole import and it reported ok with
     nothing failed.
     """
-    import io
-    import tarfile
-
-    bundle = _locked_bundle(tmp_path / "b", ("a", "count/a:1", 1, 64 * 1024), ("c", "count/c:1", 3, 64 * 1024))
-    nested = tmp_path / "b" / "images" / "b.tar"
-    with tarfile.open(nested, "w") as tar:
-        body = b"[" * 200_000
-        info = tarfile.TarInfo("manifest.json")
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
-    manifest = load_manifest(bundle)
-    import hashlib
-
-    manifest.components["extra"].images.insert(1, ImageEntry(
-        refs=["count/b:1"], file="images/b.tar", sha256=hashlib.sha256(nested.read_bytes()).hexdigest(),
-        size=nested.stat().st_size, digest="sha256:" + "b" * 64))
-    save_manifest(manifest, bundle)
-
+    bundle = _bundle_with_a_nested_index(tmp_path / "b")
     done = _import(daemon, bundle, tmp_path / "state", "--json")
     assert done.returncode in (1, 2), done.stdout + done.stderr
     document = json.loads(done.stdout)
@@ -338,6 +342,29 @@ def test_an_archive_that_breaks_the_check_fails_alone_and_the_rest_is_imported(d
     assert "images/b.tar" in next(i["reason"] for i in document["items"] if i["status"] == "failed")
     text = _import(daemon, bundle, tmp_path / "state2")
     assert "FAIL images/b.tar" in text.stdout and "1 failed, of 3 archives" in text.stdout
+
+
+def test_the_install_import_step_fails_on_that_archive_too(daemon: Containerd, tmp_path: Path) -> None:
+    """The install's `import-images` step, on the same bundle: it raises naming b.tar, after importing the rest."""
+    from installer.bundle.step import ImportImagesStep
+    from installer.config.profile import load_profile
+    from installer.engine.commands import RealRunner
+    from installer.engine.events import CollectingSink
+    from installer.engine.files import FileWriter
+    from installer.engine.plan import StepContext
+    from installer.errors import InstallerError
+
+    bundle = _bundle_with_a_nested_index(tmp_path / "b")
+    manifest = load_manifest(bundle)
+    manifest.components["jupyterhub"] = manifest.components.pop("extra")
+    save_manifest(manifest, bundle)
+    profile = load_profile(REPO / "profiles" / "cpu.yaml").with_bundle(bundle)
+    ctx = StepContext(RealRunner(), FileWriter(), CollectingSink(), profile, tmp_path / "state")
+    step = ImportImagesStep(["jupyterhub"], socket=daemon.socket, namespace=daemon.namespace, ctr="ctr")
+    with pytest.raises(InstallerError) as caught:
+        step.run(ctx)
+    assert "images/b.tar" in caught.value.message
+    assert daemon.images() == ["docker.io/count/a:1", "docker.io/count/c:1"]
 
 
 # --- 3: one ref, two images ------------------------------------------------------------------
