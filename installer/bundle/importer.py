@@ -351,7 +351,8 @@ class ContainerdStore:
 
         Each expected image is found among the staged ones by its image ID; a ref whose
         image is not there is left untouched (the check after this names it).
-        ``ctr images tag --force`` swaps the ref in one step for kubelet's purposes.
+        ``ctr images tag --force`` deletes the old record and creates the new one at once
+        (``cmd/ctr/commands/images/tag.go``, containerd v1.6.20 and v1.7.29).
         """
         prefix = self._staging(item)
         staged = [(ref, target) for ref, target, _ in self._listing() if _is_staged(ref, prefix)]
@@ -426,10 +427,12 @@ class ContainerdStore:
             atomic_write(journal, json.dumps({"started": started, "leases": sorted(before)}).encode(), 0o600)
             try:
                 yield
-            finally:
-                self._journal = None
-                if not self._failed_loads or self._release_leases(before, started, time.time()):
-                    journal.unlink(missing_ok=True)  # else containerd is down: the next run releases them
+            except BaseException:
+                self._journal = None  # interrupted: its ctr may still be ending; the journal lets the next run clean
+                raise
+            self._journal = None
+            if not self._failed_loads or self._release_leases(before, started, time.time()):
+                journal.unlink(missing_ok=True)  # else containerd is down: the next run releases them
 
     def _leases(self) -> dict[str, tuple[float, set[str]]] | None:
         """``lease ID -> (created, label keys)``; None when containerd does not answer."""
@@ -453,8 +456,10 @@ class ContainerdStore:
         """Delete the leases a killed ``ctr images import`` left (created in the run, nothing but an expiry).
 
         ``ctr`` takes a lease with only ``containerd.io/gc.expire`` (24 h) and deletes it
-        when it ends; killed, it cannot. The last delete runs containerd's garbage
-        collection synchronously, which also aborts the ingests nothing holds any more.
+        when it ends; killed, it cannot (``Client.WithLease``; ``cmd/ctr/commands/images/import.go``,
+        containerd v1.6.20 and v1.7.29). ``leases rm --sync`` runs the garbage collection
+        synchronously on the last delete, and that also aborts the ingests no lease holds
+        any more (``metadata/content.go`` ``garbageCollect``).
         """
         leases = self._leases()
         if leases is None:
