@@ -220,13 +220,14 @@ def test_a_new_build_with_a_bad_layer_keeps_the_old_image_and_its_pin(daemon: Co
 
 
 def test_containerd_killed_mid_import_keeps_the_old_image_and_the_next_run_releases_the_lease(
-        daemon: Containerd, tmp_path: Path) -> None:
+        daemon: Containerd, tmp_path: Path, reap: list[str]) -> None:
     """containerd is killed (SIGKILL) while a new build of app:1 streams in, and stays down until the import ends.
 
     The import fails; once containerd is back, it lists exactly what it listed before,
     and the lease the dead `ctr` could not release (holding the partial content) is
     released by the next import, which then imports the new build.
     """
+    reap.append(str(tmp_path))  # the wrapper scripts, should a step fail before their gate opens
     old = _locked_bundle(tmp_path / "old", ("app", "kill/app:1", 1, 256 * 1024))
     assert _import(daemon, old, tmp_path / "state").returncode == 0
     before = _listing(daemon)
@@ -258,12 +259,13 @@ def test_containerd_killed_mid_import_keeps_the_old_image_and_the_next_run_relea
 # --- 15: a ctr killed mid-import leaves nothing held --------------------------------------------
 
 
-def test_a_ctr_killed_mid_import_leaves_no_lease_or_ingest(daemon: Containerd, tmp_path: Path) -> None:
+def test_a_ctr_killed_mid_import_leaves_no_lease_or_ingest(daemon: Containerd, tmp_path: Path, reap: list[str]) -> None:
     """`ctr images import` is killed (SIGKILL) mid-ingest; the retry imports the archive.
 
     The killed ctr's lease would hold the partial content for 24 hours: at the end of
     the run no lease and no active ingest is left in containerd.
     """
+    reap.append(str(tmp_path))  # the wrapper scripts, should a step fail before their gate opens
     bundle = _locked_bundle(tmp_path / "b", ("app", "lease/app:1", 1, 4 * MIB))
     wrapper, halfway, gate = _halting_ctr(tmp_path)
     proc = start(_import_argv(daemon, bundle, tmp_path / "state", "--json", ctr=str(wrapper)), cwd=REPO)
@@ -279,10 +281,11 @@ def test_a_ctr_killed_mid_import_leaves_no_lease_or_ingest(daemon: Containerd, t
 
 
 def test_an_installer_killed_mid_import_leaves_nothing_held_after_the_next_run(daemon: Containerd,
-                                                                              tmp_path: Path) -> None:
+                                                                              tmp_path: Path, reap: list[str]) -> None:
     """The installer is killed (SIGKILL, its ctr dies with it) mid-ingest: the next run releases what was held."""
+    reap.append(str(tmp_path))  # the wrapper scripts, should a step fail before their gate opens
     bundle = _locked_bundle(tmp_path / "b", ("app", "lease/app:2", 1, 4 * MIB))
-    wrapper, halfway, _ = _halting_ctr(tmp_path)
+    wrapper, halfway, gate = _halting_ctr(tmp_path)
     proc = start(_import_argv(daemon, bundle, tmp_path / "state", ctr=str(wrapper)), cwd=REPO)
     wait_for(halfway.exists, "the import to be streaming into containerd", proc=proc)
     wait_for(lambda: _leftovers(daemon)[1], "containerd to hold an active ingest", proc=proc)
@@ -290,6 +293,7 @@ def test_an_installer_killed_mid_import_leaves_nothing_held_after_the_next_run(d
     finish(proc)
     for pid in _real_ctr_importing(daemon):  # what PDEATHSIG does to a ctr that is the installer's own child
         os.kill(pid, signal.SIGKILL)
+    gate.touch()  # lets the wrapper's feeding subshell end
     wait_for(lambda: not _real_ctr_importing(daemon), "the killed run's ctr to end")
     assert _leftovers(daemon)[0], "the killed ctr left no lease: the test did not interrupt an ingest"
 
@@ -400,12 +404,13 @@ def test_verify_and_import_refuse_one_ref_naming_two_images_like_lock(daemon: Co
 # --- 4: two lanes on a disk that fits one image -----------------------------------------------
 
 
-def test_two_lanes_on_a_disk_that_fits_one_image_end_with_one(small_disk: Containerd, tmp_path: Path) -> None:
+def test_two_lanes_on_a_disk_that_fits_one_image_end_with_one(small_disk: Containerd, tmp_path: Path, reap: list[str]) -> None:
     """Two 9 MiB images (about 18.5 MiB each in containerd, blob + unpacked) on a 20 MiB disk, default lanes.
 
     A `ctr` wrapper holds each import until both lanes are importing, so they always
     compete for the space. One image must end complete; the other fails naming the full disk.
     """
+    reap.append(str(tmp_path))  # the wrapper scripts, should a step fail before their gate opens
     bundle = _locked_bundle(tmp_path / "b", ("a", "lane/a:1", 1, 9 * MIB), ("b", "lane/b:1", 2, 9 * MIB))
     arrivals = tmp_path / "arrivals"
     arrivals.mkdir()
@@ -428,8 +433,9 @@ def test_two_lanes_on_a_disk_that_fits_one_image_end_with_one(small_disk: Contai
 
 
 def test_two_imports_into_one_containerd_with_different_state_folders_do_not_run_at_once(
-        daemon: Containerd, tmp_path: Path) -> None:
+        daemon: Containerd, tmp_path: Path, reap: list[str]) -> None:
     """The second import (its own --state-dir) stops with exit 4 naming the first and the containerd socket."""
+    reap.append(str(tmp_path))  # the wrapper scripts, should a step fail before their gate opens
     bundle = _locked_bundle(tmp_path / "b", ("a", "twice/a:1", 1, 64 * 1024))
     gate, waiting = tmp_path / "go", tmp_path / "waiting"
     wrapper = _wrapper(tmp_path, f"touch {waiting}; while [ ! -e {gate} ]; do sleep 0.05; done")
