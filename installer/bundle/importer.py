@@ -654,6 +654,8 @@ class ImageImporter:
         self.timeout = timeout
         """Seconds an import may take besides its size at ``min_rate``: a hung ``ctr`` is stopped, never waited on."""
         self.min_rate = min_rate
+        self._overlapped: set[str] = set()
+        """Archives whose import ran while another lane imported too."""
 
     # public ----------------------------------------------------------------------------
 
@@ -715,8 +717,9 @@ class ImageImporter:
         together. Once the lanes have drained (and the failed content is freed), each
         such archive gets one attempt on its own, so "one fits" never ends as "none".
         """
-        full = [r.item for r in results.values() if r.status == "failed" and _DISK_FULL in r.reason.lower()]
-        if self.jobs < 2 or not full or self.cancel.is_set():
+        full = [r.item for r in results.values()
+                if r.status == "failed" and _DISK_FULL in r.reason.lower() and r.item.name in self._overlapped]
+        if not full or self.cancel.is_set():
             return {}
         self.sink.emit(LogLine(level="warning", step_id=self.step_id,
                                message=f"the disk filled while {self.jobs} archives were imported at once; "
@@ -891,9 +894,20 @@ class ImageImporter:
                 for _ in range(self.jobs):
                     ready.put(None)
 
+        active: set[str] = set()
+
         def lane() -> None:
             while (item := ready.get()) is not None:
-                record(self._guarded(self._import, item, progress))
+                with lock:
+                    active.add(item.name)
+                    if len(active) > 1:
+                        self._overlapped.update(active)  # these shared the disk with another import
+                try:
+                    result = self._guarded(self._import, item, progress)
+                finally:
+                    with lock:
+                        active.discard(item.name)
+                record(result)
 
         threads = [threading.Thread(target=verifier, name="import-verify", daemon=True)]
         threads += [threading.Thread(target=lane, name=f"import-lane-{n}", daemon=True) for n in range(self.jobs)]
