@@ -403,36 +403,59 @@ class ContainerdStore:
             return
         kept = {target for ref, target, _ in rows if not staged(ref) and not ref.startswith("sha256:")}
         doomed = [ref for ref, target, _ in rows if staged(ref) or (ref.startswith("sha256:") and target in gone - kept)]
-        self.runner.run(self._argv("images", "rm", *doomed), timeout=timeout, check=False)
+        if not self.runner.run(self._argv("images", "rm", *doomed), timeout=timeout, check=False).ok:
+            self._failed_loads = True  # cleaned again at the end of the run, or by the next one
 
     # --- one run at a time per containerd, and what a killed run left ---------------------
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Hold the lock on this containerd for a run; clean what an earlier, killed run left.
+        """Hold the lock on this containerd for a run; clean what an earlier, interrupted run left.
 
-        Left behind by a run that was killed: staged refs, and the lease (with its
-        active ingests) of a ``ctr`` killed mid-import, which would hold the partial
-        content for 24 hours. The run's own leftovers are released at its end.
+        A run records its start in a journal beside the lock and removes it when it
+        ends cleanly. A journal found at the start means the last run was killed or
+        interrupted: its staged refs, and the lease (with its active ingests) of a
+        ``ctr`` killed mid-import, which would hold the partial content for 24 hours,
+        are released first. A run whose own imports failed cleans the same way at its
+        end. A clean run costs no extra ``ctr`` call.
         """
         if self.runner.dry_run:
             yield
             return
         with TargetLock(str(self.socket)) as lock:
-            journal = lock.path.with_name(lock.path.stem + ".leases.json")
-            self._clean_leftovers(journal)
-            before = self._leases() or {}
+            journal = lock.path.with_name(lock.path.stem + ".journal.json")
+            if journal.exists() and not self._clean_leftovers(journal):
+                msg = f"cannot clean up after an interrupted import in {self.description}"
+                raise StepFailed(msg, self._hint())
             started = time.time()
-            self._journal = journal
-            atomic_write(journal, json.dumps({"started": started, "leases": sorted(before)}).encode(), 0o600)
+            self._journal, self._failed_loads = journal, False
+            atomic_write(journal, json.dumps({"started": started}).encode(), 0o600)
             try:
                 yield
             except BaseException:
-                self._journal = None  # interrupted: its ctr may still be ending; the journal lets the next run clean
+                self._journal = None  # interrupted: its ctr may still be ending; the next run cleans up
                 raise
             self._journal = None
-            if not self._failed_loads or self._release_leases(before, started, time.time()):
-                journal.unlink(missing_ok=True)  # else containerd is down: the next run releases them
+            if not self._failed_loads or self._clean_up(started, time.time()):
+                journal.unlink(missing_ok=True)  # else containerd is down: the next run cleans up
+
+    def _clean_leftovers(self, journal: Path) -> bool:
+        """What the run that wrote ``journal`` left; False when containerd does not answer."""
+        try:
+            started = float(json.loads(journal.read_text())["started"])
+            until = journal.stat().st_mtime
+        except (OSError, ValueError, KeyError, TypeError):
+            started, until = 0.0, 0.0  # unreadable: staged refs only (its leases expire in 24 h)
+        _LOGGER.info("cleaning up after an interrupted import into %s", self.description)
+        return self._clean_up(started, until)
+
+    def _clean_up(self, since: float, until: float) -> bool:
+        """Remove every staged ref and release the leases killed ``ctr`` runs left between ``since`` and ``until``."""
+        try:
+            self._remove_staged(lambda ref: ref.startswith(STAGING_PREFIX), timeout=120)
+        except StepFailed:
+            return False
+        return since == 0.0 or self._release_leases(since, until)
 
     def _leases(self) -> dict[str, tuple[float, set[str]]] | None:
         """``lease ID -> (created, label keys)``; None when containerd does not answer."""
@@ -452,34 +475,24 @@ class ContainerdStore:
             leases[parts[0]] = (created, labels)
         return leases
 
-    def _release_leases(self, before: Iterable[str], since: float, until: float) -> bool:
-        """Delete the leases a killed ``ctr images import`` left (created in the run, nothing but an expiry).
+    def _release_leases(self, since: float, until: float) -> bool:
+        """Delete the leases killed ``ctr images import`` runs left: created in the run, nothing but an expiry.
 
         ``ctr`` takes a lease with only ``containerd.io/gc.expire`` (24 h) and deletes it
         when it ends; killed, it cannot (``Client.WithLease``; ``cmd/ctr/commands/images/import.go``,
         containerd v1.6.20 and v1.7.29). ``leases rm --sync`` runs the garbage collection
         synchronously on the last delete, and that also aborts the ingests no lease holds
-        any more (``metadata/content.go`` ``garbageCollect``).
+        any more (``metadata/content.go`` ``garbageCollect``). The times are whole seconds.
         """
         leases = self._leases()
         if leases is None:
             return False
-        known = set(before)
         stale = [lease for lease, (created, labels) in leases.items()
-                 if lease not in known and labels == {_LEASE_EXPIRY} and since - 1 <= created <= until + 60]
+                 if labels == {_LEASE_EXPIRY} and int(since) <= created <= until + 60]
         if stale:
             _LOGGER.info("releasing %d lease(s) left by a killed import: %s", len(stale), " ".join(stale))
             return self.runner.run(self._argv("leases", "rm", "--sync", *stale), timeout=120, check=False).ok
         return True
-
-    def _clean_leftovers(self, journal: Path) -> None:
-        """Staged refs and the leases of a run that ended without cleaning up (killed)."""
-        try:
-            record = json.loads(journal.read_text())
-            self._release_leases(record["leases"], float(record["started"]), journal.stat().st_mtime)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # no earlier run died here (or its record is unreadable: then its leases expire in 24 h)
-        self._remove_staged(lambda ref: ref.startswith(STAGING_PREFIX), timeout=120)
 
     def settle(self) -> None:
         """Run containerd's garbage collection now: create a lease and delete it with ``--sync``.
