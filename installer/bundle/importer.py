@@ -35,7 +35,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -391,7 +391,7 @@ class ContainerdStore:
         prefix = self._staging(item)
         self._remove_staged(lambda ref: _is_staged(ref, prefix))
 
-    def _remove_staged(self, staged: Any, timeout: float = 60) -> None:
+    def _remove_staged(self, staged: Callable[[str], bool], timeout: float = 60) -> None:
         """Remove the refs ``staged(ref)`` accepts, and the CRI ``sha256:<ID>`` alias only they used.
 
         The CRI plugin adds that alias to every image it sees; left alone it would keep
@@ -823,6 +823,7 @@ class ImageImporter:
                 timeout = self.timeout + item.size / self.min_rate
                 self.store.load(item, chunks, timeout=timeout, hint=f"The archive {item.name} was not imported.")
                 if self.cancel.is_set():
+                    self._discard(item)  # the stream was cut short: whatever ctr staged is incomplete
                     return ItemResult(item, "failed", "not imported: cancelled", attempts)
                 return self._check_imported(item, attempts, time.monotonic() - start)
             except Exception as exc:  # noqa: BLE001 - any failure of one archive is reported, others go on
@@ -864,10 +865,11 @@ class ImageImporter:
                     return ItemResult(item, "failed", reason, attempts, item.size, seconds, bad_bundle=True)
         return ItemResult(item, "ok", "", attempts, item.size, seconds)
 
-    def _guarded(self, stage: Any, item: ImportItem, progress: _Progress) -> ItemResult:
+    def _guarded(self, stage: Callable[[ImportItem, _Progress], ItemResult], item: ImportItem,
+                 progress: _Progress) -> ItemResult:
         """``stage(item, progress)``, with anything it raises turned into this item's failure."""
         try:
-            return stage(item, progress)  # type: ignore[no-any-return]
+            return stage(item, progress)
         except Exception as exc:
             _LOGGER.exception("%s of %s failed unexpectedly", getattr(stage, "__name__", "stage"), item.name)
             return ItemResult(item, "failed", f"not imported: {type(exc).__name__}: {_reason(exc)}")
