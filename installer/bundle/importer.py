@@ -44,7 +44,7 @@ from typing import Any, Final, Literal, Protocol
 from installer.bundle.archive import ArchiveError, decompressed_chunks, hash_and_inspect
 from installer.bundle.manifest import ImageEntry, host_platform, normalize_ref
 from installer.bundle.scan import ScanResult, clash_message, ref_clashes
-from installer.bundle.unnamed import strip_names
+from installer.bundle.unnamed import UnnamableArchive, strip_names
 from installer.bundle.verify import compare_images
 from installer.engine.commands import CommandRunner
 from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepProgress
@@ -826,6 +826,10 @@ class ImageImporter:
                     self._discard(item)  # the stream was cut short: whatever ctr staged is incomplete
                     return ItemResult(item, "failed", "not imported: cancelled", attempts)
                 return self._check_imported(item, attempts, time.monotonic() - start)
+            except UnnamableArchive as exc:  # the file itself: trying again cannot help
+                self._discard(item)
+                return ItemResult(item, "failed", f"{item.path} cannot be imported: {exc}", attempts,
+                                  seconds=time.monotonic() - start, bad_bundle=True)
             except Exception as exc:  # noqa: BLE001 - any failure of one archive is reported, others go on
                 reason = _reason(exc)
                 if _DISK_FULL in str(exc).lower():

@@ -28,7 +28,8 @@ MAX_INDEX_BYTES: Final = 16 << 20
 MAX_EXTENSION_BYTES: Final = 1 << 20
 _INDEX_FILES: Final = ("manifest.json", "index.json")
 _NAME_ANNOTATIONS: Final = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
-_REGULAR: Final = (b"0", b"\0", b"7")
+_REGULAR: Final = (b"0", b"\0")
+"""The member types containerd reads an index from (``images/archive/importer.go``)."""
 
 
 class UnnamableArchive(ValueError):
@@ -163,7 +164,10 @@ def strip_names(chunks: Iterable[bytes]) -> Iterator[bytes]:
             return
         kind = header[156:157]
         padded = size + (-size % BLOCK)
-        if kind in (b"x", b"L", b"K") and size <= MAX_EXTENSION_BYTES:
+        if kind in (b"x", b"L", b"K"):
+            if size > MAX_EXTENSION_BYTES:  # it could hide an index's name: refuse rather than guess
+                msg = f"it has a {size}-byte extended tar header (more than {MAX_EXTENSION_BYTES})"
+                raise UnnamableArchive(msg)
             data = source.read(padded)
             pending += [header, data]
             if kind == b"x":
