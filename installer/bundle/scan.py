@@ -174,19 +174,59 @@ def _component_of(refs: tuple[str, ...], known: dict[str, str]) -> str:
     return "extra"
 
 
-def _refuse_conflicting_refs(scan: ScanResult) -> None:
-    """One ref in two archives as different images: which one the install would get is a coin toss."""
+@dataclass(frozen=True)
+class RefClash:
+    """One ref that two archives give to different images."""
+
+    ref: str
+    first: str
+    first_digest: str
+    other: str
+    other_digest: str
+
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.first} ({self.first_digest[:19]}) and {self.other} ({self.other_digest[:19]})"
+
+    @property
+    def files(self) -> tuple[str, str]:
+        """Both archives."""
+        return self.first, self.other
+
+
+CLASH_HINT: Final = ("Keep only the archive with the image you want (usually the newer export), then run again "
+                     "(and `bundle lock` to write a manifest).")
+
+
+def ref_clashes(images: list[ScannedImage]) -> list[RefClash]:
+    """Refs that two archives give to different images: which one would be used is a coin toss.
+
+    The one rule for a folder without a manifest, applied by ``bundle lock`` (refuses),
+    ``verify`` (fails naming both) and ``import`` (imports neither). The same image in
+    two archives is harmless.
+    """
     seen: dict[str, tuple[str, str]] = {}
     clashes = []
-    for image in scan.images:
+    for image in images:
         for inner in image.info.images:
             for ref in inner.refs:
                 first = seen.setdefault(ref, (image.file, inner.config_digest))
                 if first[1] != inner.config_digest:
-                    clashes.append(f"{ref}: {first[0]} ({first[1][:19]}) and {image.file} ({inner.config_digest[:19]})")
+                    clashes.append(RefClash(ref, first[0], first[1], image.file, inner.config_digest))
+    return clashes
+
+
+def clash_message(clash: RefClash) -> str:
+    """One line naming the ref and both archives."""
+    return f"{clash.ref} names different images in two archives: {clash.first} ({clash.first_digest[:19]}) and " \
+           f"{clash.other} ({clash.other_digest[:19]})"
+
+
+def _refuse_conflicting_refs(scan: ScanResult) -> None:
+    """One ref in two archives as different images: which one the install would get is a coin toss."""
+    clashes = ref_clashes(scan.images)
     if clashes:
         msg = "cannot lock the bundle; these refs name different images in different archives:\n  " + "\n  ".join(
-            clashes)
+            str(clash) for clash in clashes)
         raise BundleError(msg, "Keep only the archive with the image you want (usually the newer export), then "
                                "run `bundle lock` again.")
 

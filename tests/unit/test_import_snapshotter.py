@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from installer.bundle.importer import MICROK8S_SOCKET, ContainerdStore
+from installer.bundle.importer import MICROK8S_SOCKET, ContainerdStore, ImportItem
 from installer.engine.commands import RecordingRunner
 
 STAT = ["stat", "-f", "-c", "%T", "/var/snap/microk8s/common"]
+
+
+ITEM = ImportItem("x.tar", Path("/nonexistent/x.tar"), 3, None, ())
 
 
 def imports(runner: RecordingRunner) -> list[tuple[str, ...]]:
@@ -24,23 +27,23 @@ def test_microk8s_import_names_its_snapshotter(fstype: str, snapshotter: str) ->
     runner.answer(STAT, fstype + "\n")
     store = ContainerdStore(runner, MICROK8S_SOCKET, "k8s.io", ctr="ctr")
     for _ in range(2):
-        store.load(iter([b"tar"]), timeout=60, hint="")
-    assert imports(runner) == [("ctr", "-a", str(MICROK8S_SOCKET), "-n", "k8s.io", "images", "import",
-                                "--snapshotter", snapshotter, "-")] * 2
+        store.load(ITEM, iter([b"tar"]), timeout=60, hint="")
+    assert [c[:9] for c in imports(runner)] == [("ctr", "-a", str(MICROK8S_SOCKET), "-n", "k8s.io", "images",
+                                                 "import", "--snapshotter", snapshotter)] * 2
     assert runner.ran("stat") == [tuple(STAT)]
 
 
 def test_unknown_filesystem_keeps_ctrs_default() -> None:
     runner = RecordingRunner()
     runner.answer(STAT, returncode=1, stderr="stat: cannot read file system information: No such file or directory")
-    ContainerdStore(runner, MICROK8S_SOCKET, "k8s.io", ctr="ctr").load(iter([b"tar"]), timeout=60, hint="")
-    assert imports(runner)[0][7:] == ("-",)
+    ContainerdStore(runner, MICROK8S_SOCKET, "k8s.io", ctr="ctr").load(ITEM, iter([b"tar"]), timeout=60, hint="")
+    assert "--snapshotter" not in imports(runner)[0]
 
 
 def test_another_containerd_keeps_its_default(tmp_path: Path) -> None:
     runner = RecordingRunner()
     runner.answer(STAT, "zfs\n")
-    ContainerdStore(runner, tmp_path / "containerd.sock", "k8s.io", ctr="ctr").load(iter([b"tar"]), timeout=60,
-                                                                                    hint="")
-    assert imports(runner)[0][7:] == ("-",)
+    store = ContainerdStore(runner, tmp_path / "containerd.sock", "k8s.io", ctr="ctr")
+    store.load(ITEM, iter([b"tar"]), timeout=60, hint="")
+    assert "--snapshotter" not in imports(runner)[0]
     assert not runner.ran("stat")
