@@ -20,7 +20,6 @@ from installer.engine.commands import Redactor
 from installer.engine.events import EventSink, FileWritten, NullSink
 from installer.errors import InstallerError
 
-
 WITHHELD_CONTENT: Final = "(content not shown: it holds a secret)"
 
 
