@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import logging
 import posixpath
 import tarfile
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Literal
 
 from installer.bundle.manifest import host_platform, normalize_ref
+from installer.engine.safeparse import DocumentLimit, load_json
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -270,7 +270,10 @@ class _Members:
             msg = f"{self.path}: {what} {name!r} is missing from the archive (incomplete or truncated file?)"
             raise ArchiveError(msg, "Copy the file again from the export machine.")
         try:
-            return json.loads(self.kept[name])
+            return load_json(self.kept[name], f"{self.path}: {what} {name!r}", max_bytes=MAX_METADATA_BYTES)
+        except DocumentLimit as exc:
+            hint = "This is not a normal image archive; re-create it with `docker save`."
+            raise ArchiveError(str(exc), hint) from None
         except ValueError as exc:
             msg = f"{self.path}: {what} {name!r} is not valid JSON: {exc}"
             raise ArchiveError(msg, "Copy the file again from the export machine.") from None

@@ -48,6 +48,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import FileWriter, UnsafeInput, read_small_file
+from installer.engine.safeparse import DocumentLimit
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -329,9 +330,12 @@ def _validation_error(path: Path, text: str, error: ValidationError) -> BundleEr
 def parse_manifest(text: str, path: Path) -> Manifest:
     """Validate manifest ``text`` read from ``path`` (used in messages)."""
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, path, max_bytes=MAX_MANIFEST_BYTES)
     except yaml.YAMLError as exc:
         raise BundleError(syntax_error(path, exc), "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
+    except DocumentLimit as exc:
+        msg = f"not a bundle manifest: {exc}"
+        raise BundleError(msg, "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
     if not isinstance(data, dict):
         msg = f"{path}: a manifest is a YAML mapping with version, components and wheels"
         raise BundleError(msg, "See offline-images/README.md for the format.")

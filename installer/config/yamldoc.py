@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from installer.engine.safeparse import load_yaml
+
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping.
@@ -39,9 +41,13 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
-def load(text: str) -> Any:
-    """``yaml.safe_load`` that refuses duplicate keys (raises ``yaml.YAMLError`` with the line)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+def load(text: str, source: object, *, max_bytes: int) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (raises ``yaml.YAMLError`` with the line), bounded.
+
+    Raises:
+        DocumentLimit: too large, too deep or too many values with aliases expanded.
+    """
+    return load_yaml(text, source, max_bytes=max_bytes, loader=_UniqueKeyLoader)
 
 
 def compose(text: str) -> yaml.Node | None:
