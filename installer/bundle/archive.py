@@ -37,6 +37,9 @@ MAX_METADATA_BYTES: Final = 8 << 20
 """Largest manifest/index/config member accepted (real ones are a few KiB)."""
 MAX_METADATA_TOTAL: Final = 64 << 20
 """Largest sum of JSON members kept while reading one archive."""
+MAX_MEMBERS: Final = 100_000
+"""Most tar members accepted in one archive: an image has a few per layer (a few hundred in all);
+a million empty members would otherwise cost minutes and their names the memory."""
 CHUNK: Final = 1 << 20
 
 Compression = Literal["none", "gzip", "zstd"]
@@ -281,7 +284,10 @@ class _Members:
 
 def _scan_members(path: Path, tar: tarfile.TarFile) -> _Members:
     found = _Members(path)
-    for member in tar:
+    for count, member in enumerate(tar, 1):
+        if count > MAX_MEMBERS:
+            msg = f"{path}: more than {MAX_MEMBERS} members; not a normal image archive"
+            raise ArchiveError(msg, "Re-create the archive with `docker save` or `skopeo copy`.")
         name = _clean_name(path, member.name)
         if not name:
             continue

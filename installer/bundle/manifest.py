@@ -56,6 +56,9 @@ _LOGGER: Final = logging.getLogger(__name__)
 MANIFEST_NAME: Final = "manifest.yaml"
 """The manifest's file name inside the bundle folder."""
 MAX_MANIFEST_BYTES: Final = 16 << 20
+MAX_MANIFEST_VALUES: Final = 50_000
+"""About 4,000 listed files (an image entry is a dozen values); a real bundle lists a few hundred. A
+manifest listing a million entries is refused in a second instead of keeping verify busy for minutes."""
 COMPONENTS: Final = ("microk8s", "jupyterhub", "gpu_operator", "rdma", "extra")
 """Component keys, in install order; ``extra`` holds images no component asked for."""
 
@@ -330,7 +333,7 @@ def _validation_error(path: Path, text: str, error: ValidationError) -> BundleEr
 def parse_manifest(text: str, path: Path) -> Manifest:
     """Validate manifest ``text`` read from ``path`` (used in messages)."""
     try:
-        data = load_yaml(text, path, max_bytes=MAX_MANIFEST_BYTES)
+        data = load_yaml(text, path, max_bytes=MAX_MANIFEST_BYTES, max_nodes=MAX_MANIFEST_VALUES, fast=True)
     except yaml.YAMLError as exc:
         raise BundleError(syntax_error(path, exc), "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
     except DocumentLimit as exc:
