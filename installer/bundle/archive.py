@@ -131,6 +131,9 @@ class ArchiveInfo:
     format: Literal["docker", "oci"]
     compression: Compression
     images: tuple[ImageInfo, ...]
+    content_bytes: int = 0
+    """Sum of the member sizes in the tar headers: what the archive unpacks to, and about what containerd
+    stores for it (the layer blobs), whatever the file's compression."""
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -246,6 +249,8 @@ class _Members:
     kept: dict[str, bytes] = field(default_factory=dict)
     oversized: dict[str, int] = field(default_factory=dict)
     total: int = 0
+    content: int = 0
+    """Bytes of every regular member, from the headers."""
 
     def resolve(self, name: str) -> str:
         """Follow links inside the archive (bounded, so a loop cannot hang)."""
@@ -304,6 +309,7 @@ def _scan_members(path: Path, tar: tarfile.TarFile) -> _Members:
             msg = f"{path}: member {name!r} is a device, fifo or other special file"
             raise ArchiveError(msg, "Do not use this file; image archives hold only files, folders and links.")
         found.names.add(name)
+        found.content += member.size
         metadata_name = name in ("manifest.json", "index.json", "oci-layout", "repositories")
         if member.size > MAX_METADATA_BYTES:
             if metadata_name:
@@ -477,9 +483,9 @@ def _read(path: Path, compression: Compression, reader: IO[bytes] | None, platfo
         raise ArchiveError(msg, "Copy the file again from the export machine.") from None
     try:
         if "manifest.json" in found.kept or "manifest.json" in found.oversized or "manifest.json" in found.links:
-            return ArchiveInfo(path, "docker", compression, tuple(_docker_images(found)))
+            return ArchiveInfo(path, "docker", compression, tuple(_docker_images(found)), found.content)
         if "index.json" in found.kept or "index.json" in found.oversized or "index.json" in found.links:
-            return ArchiveInfo(path, "oci", compression, tuple(_oci_images(found, platform)))
+            return ArchiveInfo(path, "oci", compression, tuple(_oci_images(found, platform)), found.content)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:  # JSON of the wrong shape
         msg = f"{path}: the archive's image metadata is malformed ({type(exc).__name__}: {exc})"
         raise ArchiveError(msg, "Re-create the file with `docker save IMAGE -o FILE.tar` or `skopeo copy`.") from None

@@ -179,6 +179,9 @@ class ImageEntry(FileEntry):
     """``os/arch[/variant]``."""
     more_images: list[ArchivedImage] = Field(default_factory=list)
     """Further images of a multi-image archive (``docker save a b``)."""
+    content_size: int | None = Field(None, ge=0)
+    """Bytes the archive holds uncompressed (its tar content): what the disk check counts, since
+    containerd stores the layers unpacked from the file's compression. Absent in older manifests."""
 
     def contents(self) -> list[ArchivedImage]:
         """Every image the archive holds, first one first."""

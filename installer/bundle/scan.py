@@ -223,7 +223,7 @@ def manifest_from_scan(scan: ScanResult, known_refs: dict[str, str] | None = Non
             raise BundleError(msg, "Save images by name: `docker save REPO:TAG -o FILE.tar`.")
         first, *more = tagged
         entry = ImageEntry(refs=list(first.refs), file=image.file, sha256=image.sha256, size=image.size,
-                           digest=first.config_digest, platform=first.platform,
+                           digest=first.config_digest, platform=first.platform, content_size=image.info.content_bytes,
                            more_images=[ArchivedImage(refs=list(i.refs), digest=i.config_digest, platform=i.platform)
                                         for i in more])
         component = _component_of(image.info.refs, known)

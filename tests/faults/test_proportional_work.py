@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import zstandard
 from imagegen import make_image_archive
 
 from installer.bundle.archive import MAX_MEMBERS
@@ -79,3 +83,44 @@ def test_an_archive_with_too_many_members_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     lines = [line for line in (done.stdout + done.stderr).splitlines() if "members" in line]
     assert lines and str(archive) in lines[0], done.stdout + done.stderr
+
+
+@pytest.fixture
+def small_disk() -> Iterator[tuple[Path, Path]]:
+    """(host root, MicroK8s's containerd folder in it on a 20 MiB tmpfs); unmounted afterwards."""
+    host = Path(tempfile.mkdtemp(prefix="disk-", dir="/tmp"))
+    mount = host / "var/snap/microk8s/common"
+    mount.mkdir(parents=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)],  # noqa: S607
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(host, ignore_errors=True)
+        pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {done.stderr.strip()}")
+    try:
+        yield host, mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)  # noqa: S607
+        shutil.rmtree(host, ignore_errors=True)
+
+
+def test_the_disk_check_counts_what_an_archive_unpacks_to(small_disk: tuple[Path, Path], tmp_path: Path) -> None:
+    """A zstd archive of a few KB holding a 16 MiB layer (zeros), locked: containerd will store the 16 MiB (twice),
+    so preflight fails the disk check on 20 MiB free, and says how much it counted."""
+    host, mount = small_disk
+    bundle = tmp_path / "bundle"
+    plain = tmp_path / "a.tar"
+    make_image_archive(plain, "f/a:1", seed=1, files={"zeros": bytes(16 << 20)})
+    archive = bundle / "images" / "a.tar.zst"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(zstandard.ZstdCompressor().compress(plain.read_bytes()))
+    assert archive.stat().st_size < 1 << 20  # the file is small; its content is not
+    locked = cli("bundle", "lock", "--bundle", str(bundle))
+    assert locked.returncode == 0, locked.stderr
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("preflight:\n  disk_headroom_gib: 0\n")
+    done = _run("preflight", "--host-root", str(host), "--bundle", str(bundle), "--profile", str(profile), "--json")
+    check = next(c for c in json.loads(done.stdout)["checks"] if c["id"] == "disk-containerd")
+    assert check["status"] == "fail", check
+    assert f"free on {mount}" in check["found"]
+    assert "of image files (unpacked)" in check["required"]
+    assert done.returncode == 3, done.stderr
