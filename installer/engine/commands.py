@@ -64,12 +64,17 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._patterns: dict[str, re.Pattern[str]] = {}
+        self._short: set[str] = set()
+        """Secrets too short to mask in text; :meth:`holds_secret` still finds them as whole values."""
         self._lock = threading.Lock()
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        """Register a secret; empty and very short values are ignored (they would mask noise)."""
+        """Register a secret; very short values are not masked in text (they would mask noise)."""
+        if secret and len(secret.strip()) < 3:
+            with self._lock:
+                self._short.add(secret)
         if secret and len(secret.strip()) >= 3:
             pattern = secret_pattern(secret)
             with self._lock:
@@ -90,11 +95,11 @@ class Redactor:
             text = pattern.sub(self.MASK, text)
         return text
 
-    def holds_secret(self, text: str) -> bool:
-        """True when a registered secret's words (spacing aside) are still in ``text``."""
+    def holds_secret(self, value: str) -> bool:
+        """True when a registered secret's words (spacing aside) are still in ``value``, or a short one is all of it."""
         with self._lock:
-            secrets = list(self._patterns)
-        return any(_squeezed(secret) in _squeezed(text) for secret in secrets)
+            secrets, short = list(self._patterns), set(self._short)
+        return value in short or any(_squeezed(secret) in _squeezed(value) for secret in secrets)
 
     def argv(self, argv: Sequence[str]) -> tuple[str, ...]:
         """Redact each argument."""

@@ -162,6 +162,16 @@ def test_a_values_file_the_masking_misses_is_withheld_not_shown(tmp_path: Path) 
     assert shown == [WITHHELD_CONTENT, "nothing secret\n"]
 
 
+def test_a_secret_too_short_to_mask_in_text_still_withholds_the_file_holding_it(tmp_path: Path) -> None:
+    """A two-character registry token cannot be masked in free text (it would mask noise) but must not be shown."""
+    sink = CollectingSink()
+    writer = DryRunFileWriter(sink, Redactor(["q7"]))
+    writer.write(tmp_path / "values.yaml", "imagePullSecret:\n  username: robot\n  password: q7\n", 0o600)
+    writer.write(tmp_path / "other.yaml", "note: q7x is not the token\n", 0o600)
+    shown = [event.content for event in sink.events if isinstance(event, FileWritten)]
+    assert shown == [WITHHELD_CONTENT, "note: q7x is not the token\n"]
+
+
 def test_daemon_runs_until_stopped_and_logs_its_output(tmp_path: Path) -> None:
     daemon = Daemon([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], tmp_path / "d.log")
     daemon.start()
