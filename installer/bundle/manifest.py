@@ -336,7 +336,7 @@ def _validation_error(path: Path, text: str, error: ValidationError) -> BundleEr
 def parse_manifest(text: str, path: Path) -> Manifest:
     """Validate manifest ``text`` read from ``path`` (used in messages)."""
     try:
-        data = load_yaml(text, path, max_bytes=MAX_MANIFEST_BYTES, max_nodes=MAX_MANIFEST_VALUES, fast=True)
+        data = load_yaml(text, path, max_bytes=MAX_MANIFEST_BYTES, max_nodes=MAX_MANIFEST_VALUES)
     except yaml.YAMLError as exc:
         raise BundleError(syntax_error(path, exc), "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
     except DocumentLimit as exc:

@@ -14,8 +14,9 @@ import yaml
 from installer.engine.safeparse import MAX_NODES, load_yaml
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping.
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader that refuses a key given twice in one mapping; on libyaml's parser when PyYAML has it
+    (a manifest of thousands of entries loads in seconds, not a minute).
 
     Plain YAML keeps the last one silently: a profile with two ``jupyterhub:`` blocks
     would lose the first block's settings without a word.
@@ -41,26 +42,13 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
-class _FastUniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """The same on libyaml's parser: a bundle manifest of thousands of entries loads in a second, not a minute.
-
-    Profiles keep the pure-Python parser, whose syntax messages the tests and docs quote.
-    """
-
-
-_FastUniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
-def load(text: str, source: object, *, max_bytes: int, max_nodes: int = MAX_NODES, fast: bool = False) -> Any:
+def load(text: str, source: object, *, max_bytes: int, max_nodes: int = MAX_NODES) -> Any:
     """``yaml.safe_load`` that refuses duplicate keys (raises ``yaml.YAMLError`` with the line), bounded.
-
-    ``fast`` parses with libyaml (machine-written files, where speed matters more than wording).
 
     Raises:
         DocumentLimit: too large, too deep or too many values with aliases expanded.
     """
-    loader = _FastUniqueKeyLoader if fast else _UniqueKeyLoader
-    return load_yaml(text, source, max_bytes=max_bytes, max_nodes=max_nodes, loader=loader)
+    return load_yaml(text, source, max_bytes=max_bytes, max_nodes=max_nodes, loader=_UniqueKeyLoader)
 
 
 def compose(text: str) -> yaml.Node | None:
