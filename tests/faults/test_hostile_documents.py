@@ -100,7 +100,7 @@ def _export_values(text: str, says: str) -> Case:
     return build
 
 
-TOO_DEEP = "nesting depth"  # libyaml's own bound and ours share the words: both are fine
+TOO_DEEP = "nest"  # libyaml stops at its own bound ("exceeded maximum nesting depth"), ours says "nested deeper"
 DEEPER = "nested deeper than"
 EXPANDED = "aliases expanded"
 CONTAINS = "refers to a value that contains it"
