@@ -48,6 +48,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import FileWriter, UnsafeInput, read_small_file
+from installer.engine.safeparse import DocumentLimit
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ _LOGGER: Final = logging.getLogger(__name__)
 MANIFEST_NAME: Final = "manifest.yaml"
 """The manifest's file name inside the bundle folder."""
 MAX_MANIFEST_BYTES: Final = 16 << 20
+MAX_MANIFEST_VALUES: Final = 50_000
+"""About 4,000 listed files (an image entry is a dozen values); a real bundle lists a few hundred. A
+manifest listing a million entries is refused in a second instead of keeping verify busy for minutes."""
 COMPONENTS: Final = ("microk8s", "jupyterhub", "gpu_operator", "rdma", "extra")
 """Component keys, in install order; ``extra`` holds images no component asked for."""
 
@@ -175,6 +179,9 @@ class ImageEntry(FileEntry):
     """``os/arch[/variant]``."""
     more_images: list[ArchivedImage] = Field(default_factory=list)
     """Further images of a multi-image archive (``docker save a b``)."""
+    content_size: int | None = Field(None, ge=0)
+    """Bytes the archive holds uncompressed (its tar content): what the disk check counts, since
+    containerd stores the layers unpacked from the file's compression. Absent in older manifests."""
 
     def contents(self) -> list[ArchivedImage]:
         """Every image the archive holds, first one first."""
@@ -329,9 +336,12 @@ def _validation_error(path: Path, text: str, error: ValidationError) -> BundleEr
 def parse_manifest(text: str, path: Path) -> Manifest:
     """Validate manifest ``text`` read from ``path`` (used in messages)."""
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, path, max_bytes=MAX_MANIFEST_BYTES, max_nodes=MAX_MANIFEST_VALUES)
     except yaml.YAMLError as exc:
         raise BundleError(syntax_error(path, exc), "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
+    except DocumentLimit as exc:
+        msg = f"not a bundle manifest: {exc}"
+        raise BundleError(msg, "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
     if not isinstance(data, dict):
         msg = f"{path}: a manifest is a YAML mapping with version, components and wheels"
         raise BundleError(msg, "See offline-images/README.md for the format.")

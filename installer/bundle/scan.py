@@ -35,6 +35,7 @@ from installer.bundle.manifest import (
     WheelEntry,
     host_platform,
 )
+from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -87,13 +88,22 @@ def _chart_of(path: Path) -> tuple[str, str] | None:
                 parts = member.name.split("/")
                 if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile() and member.size < 1 << 20:
                     handle = tar.extractfile(member)
-                    data = yaml.safe_load(handle.read()) if handle else None
+                    data = load_yaml(handle.read(), f"{path}: {member.name}", max_bytes=1 << 20) if handle else None
                     if isinstance(data, dict) and data.get("name") and data.get("version"):
                         return str(data["name"]), str(data["version"])
                     return None
     except (tarfile.TarError, OSError, EOFError, yaml.YAMLError):
         return None
     return None
+
+
+def _chart_or_problem(path: Path, result: ScanResult) -> tuple[str, str] | tuple[()] | None:
+    """:func:`_chart_of`; a hostile Chart.yaml becomes a problem naming the file, and ``()``."""
+    try:
+        return _chart_of(path)
+    except DocumentLimit as exc:
+        result.problems.append(f"{exc}; not a chart the installer can use")
+        return ()
 
 
 def _files(bundle: Path) -> list[Path]:
@@ -122,7 +132,9 @@ def _classify(bundle: Path, result: ScanResult, checksums: bool) -> list[Path]:
             result.snaps.append(SnapEntry(name=match["name"], revision=match["revision"], file=rel, sha256=digest,
                                           size=size, assert_file=_rel(bundle, assertion), assert_sha256=assert_digest,
                                           assert_size=assert_size))
-        elif name.endswith(".tgz") and (chart := _chart_of(path)) is not None:
+        elif name.endswith(".tgz") and (chart := _chart_or_problem(path, result)) is not None:
+            if not chart:  # a chart whose Chart.yaml was refused: named in problems, not an image archive either
+                continue
             digest, size = hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
             result.charts.append(ChartEntry(name=chart[0], version=chart[1], file=rel, sha256=digest, size=size))
         elif name.endswith(IMAGE_SUFFIXES):
@@ -251,7 +263,7 @@ def manifest_from_scan(scan: ScanResult, known_refs: dict[str, str] | None = Non
             raise BundleError(msg, "Save images by name: `docker save REPO:TAG -o FILE.tar`.")
         first, *more = tagged
         entry = ImageEntry(refs=list(first.refs), file=image.file, sha256=image.sha256, size=image.size,
-                           digest=first.config_digest, platform=first.platform,
+                           digest=first.config_digest, platform=first.platform, content_size=image.info.content_bytes,
                            more_images=[ArchivedImage(refs=list(i.refs), digest=i.config_digest, platform=i.platform)
                                         for i in more])
         component = _component_of(image.info.refs, known)

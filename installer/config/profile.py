@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -35,6 +35,7 @@ from installer.config.base import Section
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import UnsafeInput, read_small_file
+from installer.engine.safeparse import DocumentLimit
 from installer.errors import ProfileError
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -146,6 +147,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 def _holds_secret(annotation: Any, depth: int = 0) -> bool:
     """True when a value of this type is, or contains, a :class:`SecretStr`."""
     for kind in (annotation, *getattr(annotation, "__args__", ())):
+        if get_origin(kind) is Annotated:
+            kind = get_args(kind)[0]
         if kind is SecretStr:
             return True
         if isinstance(kind, type) and issubclass(kind, BaseModel) and depth < 5 and any(
@@ -223,9 +226,11 @@ def load_profile(path: Path | str) -> Profile:
 def parse_profile(text: str, path: Path) -> Profile:
     """Validate profile ``text`` read from ``path`` (used for error messages and relative paths)."""
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, path, max_bytes=MAX_PROFILE_BYTES)
     except yaml.YAMLError as exc:
         raise ProfileError(syntax_error(path, exc), "Check indentation and quoting around that line.") from None
+    except DocumentLimit as exc:
+        raise ProfileError(f"not a profile: {exc}", "Check that --profile names the right file.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -10,11 +10,30 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Final
+
+import yaml
 
 from installer.engine.commands import Redactor
 from installer.engine.events import EventSink, FileWritten, NullSink
 from installer.errors import InstallerError
+
+WITHHELD_CONTENT: Final = "(content not shown: it holds a secret)"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string (keys and values) in a parsed document."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
 
 
 class UnsafeInput(ValueError):
@@ -108,9 +127,27 @@ class FileWriter:
                 msg = f"cannot write {path}: {exc.strerror or exc}"
                 raise InstallerError(msg, "Check that the folder exists, is writable and the disk is not full.") from exc
         self.written[path] = content
-        self.sink.emit(FileWritten(path=str(path), mode=mode, content=self.redact(content),
+        self.sink.emit(FileWritten(path=str(path), mode=mode, content=self.shown(path, content),
                                    dry_run=self.dry_run, step_id=self.step_id))
         return path
+
+    def shown(self, path: Path, content: str) -> str:
+        """``content`` as the screen and the log may show it: secrets masked.
+
+        The masking works on text; a YAML or JSON file is then read back and every
+        value checked, so a secret spelt in a way the masking missed withholds the whole
+        content instead of showing it (fail closed).
+        """
+        masked = self.redact(content)
+        if path.suffix not in (".yaml", ".yml", ".json"):
+            return masked
+        try:
+            documents = list(yaml.safe_load_all(masked))  # our own output: bounded and trusted
+        except yaml.YAMLError:
+            return masked
+        if any(self.redact.holds_secret(text) for text in _strings(documents)):
+            return WITHHELD_CONTENT
+        return masked
 
     def same_content(self, path: Path | str, content: str) -> bool:
         """True when ``path`` already holds exactly ``content`` (an idempotency check)."""

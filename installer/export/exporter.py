@@ -214,12 +214,12 @@ def _previous_manifest(out_dir: Path, sink: EventSink) -> Manifest | None:
 
 def _to_exported(entry: ImageEntry) -> ExportedImage:
     return ExportedImage(refs=tuple(entry.refs), file=entry.file, sha256=entry.sha256, size=entry.size,
-                         digest=entry.digest, platform=entry.platform)
+                         digest=entry.digest, platform=entry.platform, content_size=entry.content_size)
 
 
 def _to_entry(image: ExportedImage) -> ImageEntry:
     return ImageEntry(refs=list(image.refs), file=image.file, sha256=image.sha256, size=image.size,
-                      digest=image.digest, platform=image.platform)
+                      digest=image.digest, platform=image.platform, content_size=image.content_size)
 
 
 def _intact(out_dir: Path, relative: str, size: int | None) -> bool:

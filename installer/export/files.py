@@ -19,6 +19,7 @@ from typing import Final
 import yaml
 
 from installer.bundle.manifest import ChartEntry, SnapEntry
+from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import BundleError, UsageError
 from installer.export.archive import copy_file, file_sha256
 
@@ -81,7 +82,8 @@ def chart_identity(path: Path) -> tuple[str, str]:
                 parts = member.name.strip("/").split("/")
                 if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile() and member.size < _MAX_CHART_YAML:
                     handle = tar.extractfile(member)
-                    data = yaml.safe_load(handle.read()) if handle else None
+                    text = handle.read() if handle else b""
+                    data = load_yaml(text, f"--chart {path}: {member.name}", max_bytes=_MAX_CHART_YAML)
                     break
             else:
                 msg = f"--chart {path}: no <chart>/Chart.yaml inside; not a Helm chart archive"
@@ -92,6 +94,8 @@ def chart_identity(path: Path) -> tuple[str, str]:
     except yaml.YAMLError as exc:
         msg = f"--chart {path}: its Chart.yaml is not valid YAML: {exc}"
         raise UsageError(msg, hint) from None
+    except DocumentLimit as exc:
+        raise UsageError(str(exc), hint) from None
     if not isinstance(data, dict) or not data.get("name") or not data.get("version"):
         msg = f"--chart {path}: its Chart.yaml has no name or version"
         raise UsageError(msg, hint)

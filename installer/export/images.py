@@ -59,6 +59,8 @@ class ExportedImage:
     digest: str
     """Image ID (``sha256:`` of the config), the same as Docker's ``image.id``."""
     platform: str
+    content_size: int | None = None
+    """Bytes before compression (the tar stream): the disk check's measure."""
 
 
 @dataclass(frozen=True)
@@ -326,7 +328,7 @@ class DockerImages:
 
     def _entry(self, pulled: PulledImage, relative: str, written: WrittenFile) -> ExportedImage:
         return ExportedImage(refs=pulled.refs, file=relative, sha256=written.sha256, size=written.size,
-                             digest=pulled.image_id, platform=self.platform)
+                             digest=pulled.image_id, platform=self.platform, content_size=written.raw_size)
 
 
 def reusable_entry(previous: Iterable[ExportedImage], pulled: PulledImage, out_dir: Path, platform: str,

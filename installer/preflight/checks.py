@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 GIB: Final = 1 << 30
 UNPACK_FACTOR: Final = 2.5
-"""Disk used per byte of image file: containerd keeps the imported blobs and an unpacked copy."""
+"""Disk used per byte of unpacked image content (``content_size``): containerd keeps the imported blobs
+(about the archive's content without its compression) and a snapshot unpacked from them."""
 SNAPS_GIB: Final = 1.0
 """snapd, core20 and microk8s snaps plus snapd's copies; about 350 MB, rounded up."""
 MIN_CPUS: Final = 2
@@ -155,10 +156,10 @@ def check_disk_containerd(disk: DiskInfo | None, bundle_bytes: int | None, headr
     if bundle_bytes is None:
         images = "images (bundle size unknown)"
     elif imported_bytes:
-        images = (f"{UNPACK_FACTOR:g} x {gib(max(bundle_bytes - imported_bytes, 0))} of image files not yet "
+        images = (f"{UNPACK_FACTOR:g} x {gib(max(bundle_bytes - imported_bytes, 0))} of image files (unpacked) not yet "
                   f"imported ({gib(imported_bytes)} already are)")
     else:
-        images = f"{UNPACK_FACTOR:g} x {gib(bundle_bytes)} of image files"
+        images = f"{UNPACK_FACTOR:g} x {gib(bundle_bytes)} of image files (unpacked)"
     required = f"{gib(needed)} free = {images} + {headroom_gib:g} GiB headroom (preflight.disk_headroom_gib)"
     if disk is None:
         return CheckResult("disk-containerd", title, "warn", "not measured", required)

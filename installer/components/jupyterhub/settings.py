@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from installer.config.base import Section
+from installer.config.base import Secret, Section
 from installer.config.validators import ImageRef, K8sName, OneLine, Quantity, RegistryHost, Slug, UserName, Version
 
 PASSWORD_PLACEHOLDER = "CHANGE-ME"
@@ -21,7 +21,7 @@ class AuthSettings(Section):
     ``dummy``: every allowed user logs in with one shared password (labs, demos)."""
     open_signup: bool = False
     """With ``native``: accounts work without admin approval."""
-    password: SecretStr | None = None
+    password: Secret | None = None
     """With ``dummy``: the shared password (at least 8 characters). Never logged; saved
     profiles hold it only when asked."""
 
@@ -114,7 +114,7 @@ class ImagePullSecret(Section):
     """Registry host and optional port, e.g. ``harbor.lab.example:5000``."""
     username: OneLine = Field(min_length=1, max_length=256)
     """Account name (robot accounts such as ``robot$notebooks`` are fine)."""
-    password: SecretStr = Field(min_length=1)
+    password: Secret = Field(min_length=1)
     """Password or access token."""
     email: OneLine | None = None
     """Optional e-mail some registries want in the credentials."""
