@@ -34,6 +34,7 @@ from installer.bundle.manifest import (
     load_manifest,
     save_manifest,
 )
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, RealRunner
 from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepFinished, StepStarted
@@ -223,9 +224,13 @@ def _to_entry(image: ExportedImage) -> ImageEntry:
 
 
 def _intact(out_dir: Path, relative: str, size: int | None) -> bool:
-    """Present with the recorded size (the full sha256 check is `verify`'s job)."""
+    """Present with the recorded size (the full sha256 check is `verify`'s job); a link out or a FIFO is not."""
     try:
-        return size is None or (out_dir / relative).stat().st_size == size
+        return size is None or bundle_path(out_dir, relative).stat().st_size == size
+    except UnsafeBundleFile as exc:
+        if exc.kind != "missing":
+            _LOGGER.warning("%s: not kept in the manifest", exc.message)
+        return False
     except OSError:
         return False
 
