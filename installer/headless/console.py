@@ -85,7 +85,7 @@ class ConsoleSink:
         elif isinstance(event, ItemFinished):
             if event.status == "failed" or self.verbose or not self.tty:
                 reason = f": {event.reason}" if event.reason else ""
-                self._line(f"      {_MARK[event.status]:>4}  {event.item}{reason}")
+                self._line(f"      {_MARK[event.status]:>4}  {shown(event.item)}{reason}")
         elif isinstance(event, StepFinished):
             reason = f" ({event.reason})" if event.reason else ""
             mark = "plan" if self.dry_run and event.status == "ok" else _MARK[event.status]

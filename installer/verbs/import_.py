@@ -33,7 +33,7 @@ from installer.config.profile import Profile
 from installer.engine.commands import RealRunner
 from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
 from installer.engine.lock import LOCK_NAME, InstallLock
-from installer.engine.printable import printable
+from installer.engine.printable import printable, shown
 from installer.errors import ExitCode, UsageError
 from installer.headless.console import human_bytes
 from installer.verbs.common import emit_json, profile_from_args, stderr
@@ -88,7 +88,7 @@ class _ProgressPrinter:
             elif isinstance(event, ItemFinished):
                 # The reason of a failure is in the result lines on stdout (or the JSON): not twice.
                 verb = {"ok": "imported", "skipped": "already present", "failed": "FAILED"}[event.status]
-                self._say(f"{verb}: {event.item}")
+                self._say(f"{verb}: {shown(event.item)}")
 
     def _say(self, line: str) -> None:
         sys.stderr.write(("\r\x1b[K" if self.tty else "") + printable(line) + "\n")
