@@ -5,8 +5,9 @@ By default into MicroK8s's containerd (socket
 MicroK8s's own ``ctr`` when installed); the options aim it at any containerd (k3s,
 RKE2, tests) or at Docker. Images already present with the same image ID are
 skipped; each file is verified before it is imported; one bad file does not stop
-the others. Exit code: 0 all present, 1 the store refused an image, 2 a bundle
-file is missing or does not match its checksum, 130 interrupted.
+the others. Exit code: 0 all present, 1 the store failed, 2 a bundle file is
+missing, unsafe or does not match its checksum, or containerd refused its content,
+130 interrupted.
 """
 
 from __future__ import annotations
