@@ -16,6 +16,7 @@ reported as failed, because it may be out of date.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -235,6 +236,18 @@ def _intact(out_dir: Path, relative: str, size: int | None) -> bool:
         return False
 
 
+def _unsafe_files(out_dir: Path, previous: Manifest | None) -> list[str]:
+    """The earlier manifest's files that are now links out of the bundle, devices, FIFOs or sockets (named)."""
+    found = []
+    for _, _, entry in previous.files() if previous is not None else ():
+        try:
+            bundle_path(out_dir, entry.file)
+        except UnsafeBundleFile as exc:
+            if exc.kind != "missing" or os.path.islink(out_dir / entry.file):
+                found.append(exc.message)
+    return found
+
+
 class _Bundle:
     """The manifest being built: this run's entries merged over the earlier export's."""
 
@@ -400,6 +413,9 @@ class Exporter:
         self._phases.append(("manifest", "Write the manifest"))
         for line in selection.unresolved:
             self.sink.emit(LogLine(level="warning", message=f"not exported: {line}"))
+        for problem in _unsafe_files(options.out_dir, bundle.previous):
+            self.sink.emit(LogLine(level="warning", message=f"{problem}; not reused (exported again, or left out "
+                                                            "of the manifest)"))
         if options.charts or options.snaps:
             self._copy_files(bundle)
         if selection.images:

@@ -504,3 +504,45 @@ def test_plan_out_folders_are_not_world_writable_under_umask_000(tmp_path: Path)
     assert modes == {"plan": 0o755, "plan/a": 0o755, "plan/a/b": 0o700}, {k: oct(v) for k, v in modes.items()}
     assert all(stat.S_IMODE(f.stat().st_mode) & 0o022 == 0 for f in out.iterdir())
 
+
+
+def _chart(path: Path, name: str, version: str) -> Path:
+    data = f"apiVersion: v2\nname: {name}\nversion: {version}\n".encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(f"{name}/Chart.yaml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_export_top_up_names_and_drops_a_listed_file_that_became_a_link_out(tmp_path: Path) -> None:
+    """An earlier export lists charts/old-1.0.0.tgz, now a link to a copy elsewhere: named, not kept in the manifest."""
+    from installer.bundle.manifest import ChartEntry, ComponentArtifacts, Manifest, load_manifest
+
+    out = tmp_path / "out"
+    old = _chart(out / "charts" / "old-1.0.0.tgz", "old", "1.0.0")
+    entry = ChartEntry(name="old", version="1.0.0", file="charts/old-1.0.0.tgz",
+                       sha256=hashlib.sha256(old.read_bytes()).hexdigest(), size=old.stat().st_size)
+    save_manifest(Manifest(components={"extra": ComponentArtifacts(charts=[entry])}), out)  # type: ignore[dict-item]
+    _replace(old, "link-out", tmp_path)
+    new = _chart(tmp_path / "new-2.0.0.tgz", "new", "2.0.0")
+    done = cli("export", "--out", str(out), "--no-profile-images", "--chart", str(new), timeout=DEADLINE)
+    lines = _lines(done)
+    assert done.returncode == 0, "\n".join(lines)
+    assert any("charts/old-1.0.0.tgz" in line and "outside the bundle folder" in line for line in lines), \
+        "\n".join(lines)
+    assert [c.name for _, _, c in load_manifest(out).files()] == ["new"]
+
+
+def test_export_replaces_a_link_to_the_given_chart_with_a_real_copy(tmp_path: Path) -> None:
+    """charts/x-1.0.0.tgz is a link to the very file given with --chart: the bundle gets a real copy, not the link."""
+    from installer.export.files import add_chart
+
+    source = _chart(tmp_path / "x-1.0.0.tgz", "x", "1.0.0")
+    out = tmp_path / "out"
+    (out / "charts").mkdir(parents=True)
+    (out / "charts" / "x-1.0.0.tgz").symlink_to(source)
+    add_chart(source, out)
+    placed = out / "charts" / "x-1.0.0.tgz"
+    assert not placed.is_symlink() and placed.read_bytes() == source.read_bytes()
