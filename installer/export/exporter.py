@@ -40,6 +40,7 @@ from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, RealRunner
 from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepFinished, StepStarted
 from installer.engine.files import FileWriter
+from installer.engine.printable import shown
 from installer.errors import BundleError, CommandFailed, PreflightFailed, UsageError
 from installer.export.archive import COMPRESSIONS, SUFFIX, Compression
 from installer.export.files import add_chart, add_snap, chart_identity
@@ -333,7 +334,7 @@ def _unlisted(out_dir: Path, manifest: Manifest) -> list[str]:
         base = out_dir / folder
         if base.is_dir():
             found += [f"{folder}/{p.name}" for p in sorted(base.iterdir()) if p.is_file()]
-    return [name for name in found if name not in listed]
+    return [shown(name) for name in found if name not in listed]  # a name from the disk: escaped for the screen
 
 
 def _missing_profile_files(profile: Profile, manifest: Manifest) -> list[FileOutcome]:
