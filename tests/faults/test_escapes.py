@@ -546,3 +546,40 @@ def test_export_replaces_a_link_to_the_given_chart_with_a_real_copy(tmp_path: Pa
     add_chart(source, out)
     placed = out / "charts" / "x-1.0.0.tgz"
     assert not placed.is_symlink() and placed.read_bytes() == source.read_bytes()
+
+
+def _listed_as_empty(bundle: Path, kind: str, root: Path) -> str:
+    """The manifest lists images/b.tar with size 0 (what stat says of a FIFO or /dev/zero); b.tar is then swapped."""
+    from installer.bundle.manifest import load_manifest
+
+    save_manifest(lock_bundle(bundle), bundle)
+    manifest = load_manifest(bundle)
+    for _, entry in manifest.images():
+        if entry.file == "images/b.tar":
+            entry.size, entry.sha256 = 0, hashlib.sha256(b"").hexdigest()
+    save_manifest(manifest, bundle)
+    return _replace(bundle / "images" / "b.tar", kind, root)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-dev-zero"])
+def test_verify_does_not_hang_on_a_fifo_listed_with_size_zero(kind: str, tmp_path: Path) -> None:
+    """Size 0 matches what stat says, so only never opening the file keeps the read from hanging."""
+    bundle = _bundle(tmp_path)
+    says = _listed_as_empty(bundle, kind, tmp_path)
+    done = cli("verify", "--bundle", str(bundle), timeout=DEADLINE)
+    lines = _lines(done)
+    assert done.returncode == 2, "\n".join(lines)
+    assert any(line.startswith("FAIL") and "images/b.tar" in line and says in line for line in lines), "\n".join(lines)
+
+
+@pytest.mark.containerd
+@pytest.mark.parametrize("kind", ["fifo", "link-dev-zero"])
+def test_import_does_not_hang_on_a_fifo_listed_with_size_zero(kind: str, clean_containerd: Any, tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    says = _listed_as_empty(bundle, kind, tmp_path)
+    done = cli("import", "--bundle", str(bundle), "--containerd-socket", str(clean_containerd.socket), "--namespace",
+               clean_containerd.namespace, "--ctr", "ctr", "--state-dir", str(tmp_path / "state"), timeout=DEADLINE)
+    lines = _lines(done)
+    assert done.returncode == 2, "\n".join(lines)
+    assert any(line.startswith("FAIL images/b.tar") and says in line for line in lines), "\n".join(lines)
+    assert clean_containerd.images() == ["docker.io/f/a:1"]
