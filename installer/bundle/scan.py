@@ -181,6 +181,8 @@ def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
             return ScannedImage(rel, path.stat().st_size, info)
         except ArchiveError as exc:
             return exc.message
+        except OSError as exc:  # no permission, or a file swapped for a FIFO/link since it was checked
+            return f"{path}: cannot read: {exc.strerror or exc}"
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="scan") as pool:
         for outcome in pool.map(inspect, archives):
