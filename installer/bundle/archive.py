@@ -23,11 +23,13 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
 from installer.bundle.manifest import host_platform, normalize_ref
+from installer.bundle.safefile import open_regular
 from installer.engine.safeparse import DocumentLimit, load_json
 from installer.errors import BundleError
 
@@ -143,7 +145,7 @@ class ArchiveInfo:
 
 def detect_compression(path: Path) -> Compression:
     """``gzip``, ``zstd`` or ``none``, from the file's first bytes."""
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         head = handle.read(4)
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
@@ -205,7 +207,7 @@ def decompressed_chunks(path: Path, compression: Compression | None = None, *, c
     (the consumer then sees a short tar and fails, which is what cancelling wants).
     """
     compression = compression or detect_compression(path)
-    with path.open("rb") as raw:
+    with open_regular(path) as raw:
         reader = CountingReader(raw, on_bytes=on_bytes)
         if compression == "zstd":
             import zstandard
@@ -450,10 +452,10 @@ def _oci_images(found: _Members, platform: str) -> list[ImageInfo]:
     return images
 
 
-def _open_tar(path: Path, compression: Compression, reader: IO[bytes] | None) -> tarfile.TarFile:
-    if compression == "none" and reader is None:
-        return tarfile.open(path, mode="r:")  # seekable: layers are skipped, not read
-    source: IO[bytes] = reader if reader is not None else path.open("rb")
+def _open_tar(path: Path, compression: Compression, reader: IO[bytes] | None, stack: ExitStack) -> tarfile.TarFile:
+    if compression == "none" and reader is None:  # seekable: layers are skipped, not read
+        return tarfile.open(fileobj=stack.enter_context(open_regular(path)), mode="r:")
+    source: IO[bytes] = reader if reader is not None else stack.enter_context(open_regular(path))
     if compression == "zstd":
         import zstandard
 
@@ -465,7 +467,7 @@ def _open_tar(path: Path, compression: Compression, reader: IO[bytes] | None) ->
 
 def _read(path: Path, compression: Compression, reader: IO[bytes] | None, platform: str) -> ArchiveInfo:
     try:
-        with _open_tar(path, compression, reader) as tar:
+        with ExitStack() as stack, _open_tar(path, compression, reader, stack) as tar:
             found = _scan_members(path, tar)
     except (ArchiveError, InterruptedError):
         raise
@@ -505,6 +507,9 @@ def inspect_archive(path: Path | str, *, platform: str | None = None) -> Archive
     except FileNotFoundError:
         msg = f"{path} does not exist"
         raise ArchiveError(msg, "Check the bundle folder; `./install.sh verify` lists what is missing.") from None
+    except OSError as exc:  # a link, device, FIFO or socket (refused unread), or no permission
+        msg = f"{path}: cannot read: {exc.strerror or exc}"
+        raise ArchiveError(msg, "Replace it with the real archive file, then run again.") from None
     return _read(path, compression, None, platform or host_platform())
 
 
@@ -515,7 +520,7 @@ def hash_file(path: Path, *, on_bytes: OnBytes | None = None, stop: Callable[[],
     size = 0
     buffer = bytearray(chunk)
     view = memoryview(buffer)
-    with path.open("rb", buffering=0) as handle:
+    with open_regular(path, buffering=0) as handle:
         while True:
             if stop is not None and stop():
                 msg = "cancelled"
@@ -544,7 +549,7 @@ def hash_and_inspect(path: Path | str, *, platform: str | None = None, on_bytes:
         digest, size = hash_file(path, on_bytes=on_bytes, stop=stop)
         return digest, size, _read(path, compression, None, platform or host_platform())
     hasher = hashlib.sha256()
-    with path.open("rb") as raw:
+    with open_regular(path) as raw:
         reader = CountingReader(raw, hasher, on_bytes, stop)
         info = _read(path, compression, reader, platform or host_platform())  # type: ignore[arg-type]
         reader.drain()

@@ -43,6 +43,7 @@ from typing import Any, Final, Literal, Protocol
 
 from installer.bundle.archive import ArchiveError, decompressed_chunks, hash_and_inspect
 from installer.bundle.manifest import ImageEntry, host_platform, normalize_ref
+from installer.bundle.safefile import UnsafeBundleFile, listed_path
 from installer.bundle.scan import ScanResult, clash_message, ref_clashes
 from installer.bundle.unnamed import UnnamableArchive, strip_names
 from installer.bundle.verify import compare_images
@@ -64,7 +65,12 @@ PROGRESS_INTERVAL: Final = 0.1
 """Seconds between progress events of one archive (front ends need no more)."""
 _NOT_RETRYABLE: Final = ("archive/tar", "unexpected eof", "unrecognized image format", "invalid tar header",
                          "no such file", "not a readable", "zstd", "gzip", "program not found",
-                         "no space left on device", "did not finish within")
+                         "no space left on device", "did not finish within", "wrong diff id",
+                         "mismatched image rootfs")
+_BAD_ARCHIVE: Final = ("archive/tar", "invalid tar header", "unrecognized image format", "wrong diff id",
+                       "mismatched image rootfs")
+"""What ``ctr images import`` says when the archive's content is wrong (seen with containerd 1.6.20: a layer
+that is not a tar, or whose content does not match the config's ``rootfs.diff_ids``): bad input, not the store."""
 IMPORT_TIMEOUT: Final = 600.0
 """Seconds an archive's import may take on top of its size at :data:`MIN_IMPORT_RATE`."""
 MIN_IMPORT_RATE: Final = 2e6
@@ -659,6 +665,15 @@ def disk_full_reason(reason: str) -> str:
     return f"{reason} (the disk holding containerd's data is full)"
 
 
+def bad_archive(reason: str) -> bool:
+    """True when containerd refused the archive's content (exit 2, fix the file) rather than failing itself."""
+    lowered = reason.lower()
+    if _DISK_FULL in lowered or "rpc error" in lowered:
+        return False
+    return any(marker in lowered for marker in _BAD_ARCHIVE) or (
+        "failed to extract layer" in lowered and "unexpected eof" in lowered)
+
+
 def _retryable(reason: str) -> bool:
     lowered = reason.lower()
     return not any(marker in lowered for marker in _NOT_RETRYABLE)
@@ -792,7 +807,11 @@ class ImageImporter:
     def _verify(self, item: ImportItem, progress: _Progress) -> ItemResult | None:
         """None when the file is fine to import, else the failure."""
         try:
-            size = item.path.stat().st_size
+            path = listed_path(item.path, item.name)
+            size = path.stat().st_size
+        except UnsafeBundleFile as exc:
+            reason = f"{item.path} is missing from the bundle" if exc.kind == "missing" else exc.reason
+            return ItemResult(item, "failed", reason, bad_bundle=True)
         except OSError:
             return ItemResult(item, "failed", f"{item.path} is missing from the bundle", bad_bundle=True)
         if size != item.size:
@@ -808,11 +827,11 @@ class ImageImporter:
             progress.update(item, seen, "verifying", counts=False)
 
         try:
-            digest, _, info = hash_and_inspect(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
+            digest, _, info = hash_and_inspect(path, on_bytes=on_bytes, stop=self.cancel.is_set)
         except InterruptedError:
             return ItemResult(item, "failed", "not imported: cancelled")
         except ArchiveError as exc:
-            return ItemResult(item, "failed", exc.detail(item.path), bad_bundle=True)
+            return ItemResult(item, "failed", exc.detail(path), bad_bundle=True)
         except OSError as exc:
             return ItemResult(item, "failed", f"cannot read {item.path}: {exc}", bad_bundle=True)
         if digest != item.sha256:
@@ -828,6 +847,10 @@ class ImageImporter:
 
     def _import(self, item: ImportItem, progress: _Progress) -> ItemResult:
         start = time.monotonic()
+        try:
+            path = listed_path(item.path, item.name)  # checked again: what is streamed is never a link out or a FIFO
+        except UnsafeBundleFile as exc:
+            return ItemResult(item, "failed", exc.reason, bad_bundle=True)
         attempts = 0
         reason = ""
         while attempts <= self.retries:
@@ -843,7 +866,7 @@ class ImageImporter:
 
             progress.update(item, 0, "importing", force=True)
             try:
-                chunks = decompressed_chunks(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
+                chunks = decompressed_chunks(path, on_bytes=on_bytes, stop=self.cancel.is_set)
                 timeout = self.timeout + item.size / self.min_rate
                 self.store.load(item, chunks, timeout=timeout, hint=f"The archive {item.name} was not imported.")
                 if self.cancel.is_set():
@@ -866,6 +889,10 @@ class ImageImporter:
                 self.sink.emit(LogLine(level="warning", step_id=self.step_id,
                                        message=f"retrying {item.name} after: {reason}"))
                 time.sleep(self.retry_delay * attempts)
+        if bad_archive(reason):
+            reason = (f"containerd refused the archive's content, so the file is damaged or not a real image "
+                      f"export: {reason}")
+            return ItemResult(item, "failed", reason, attempts, seconds=time.monotonic() - start, bad_bundle=True)
         return ItemResult(item, "failed", reason, attempts, seconds=time.monotonic() - start)
 
     def _discard(self, item: ImportItem) -> None:

@@ -45,9 +45,11 @@ from typing import Annotated, Final, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import FileWriter, UnsafeInput, read_small_file
+from installer.engine.printable import needs_escaping, shown
 from installer.engine.safeparse import DocumentLimit
 from installer.errors import BundleError
 
@@ -110,6 +112,9 @@ class _Model(BaseModel):
 
 def _relative_file(value: str) -> str:
     path = PurePosixPath(value)
+    if needs_escaping(value):
+        msg = f"'{shown(value)}' holds a control character: not a file name a bundle may use"
+        raise ValueError(msg)
     if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
         msg = f"{value!r} must be a path relative to the bundle folder, without '..'"
         raise ValueError(msg)
@@ -360,6 +365,13 @@ def load_manifest(path: Path | str) -> Manifest:
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
+    try:
+        bundle_path(path.parent, path.name)
+    except UnsafeBundleFile as exc:
+        if exc.kind in ("outside", "special"):  # a link out of the bundle is never read (missing: said below)
+            msg = f"{path} is not a bundle manifest: it {exc.reason}"
+            raise BundleError(msg, "Copy the real manifest.yaml into the bundle folder, or re-create it with "
+                                   "`./install.sh bundle lock --bundle DIR`.") from None
     try:
         text = read_small_file(path, MAX_MANIFEST_BYTES).decode("utf-8")
     except UnsafeInput as exc:

@@ -13,6 +13,7 @@ image archive); ``*.snap`` with its ``*.assert``; ``*.whl``.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tarfile
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from installer.bundle.manifest import (
     WheelEntry,
     host_platform,
 )
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path, open_regular
+from installer.engine.printable import needs_escaping, shown
 from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import BundleError
 
@@ -83,7 +86,7 @@ def _chart_of(path: Path) -> tuple[str, str] | None:
     if path.stat().st_size > MAX_CHART_BYTES:
         return None
     try:
-        with tarfile.open(path, "r:gz") as tar:
+        with open_regular(path) as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
             for member in tar:
                 parts = member.name.split("/")
                 if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile() and member.size < 1 << 20:
@@ -107,38 +110,59 @@ def _chart_or_problem(path: Path, result: ScanResult) -> tuple[str, str] | tuple
 
 
 def _files(bundle: Path) -> list[Path]:
-    return sorted(p for p in bundle.rglob("*") if p.is_file()
+    """Every entry that is not a folder (links and special files included: they are checked, not skipped)."""
+    return sorted(p for p in bundle.rglob("*") if (p.is_symlink() or not p.is_dir())
                   and not any(part.startswith(".") for part in p.relative_to(bundle).parts))
 
 
-def _classify(bundle: Path, result: ScanResult, checksums: bool) -> list[Path]:
-    """Sort the bundle's files into ``result`` (wheels, snaps, charts); return the image archives to inspect."""
-    archives: list[Path] = []
-    for path in _files(bundle):
-        name = path.name
-        rel = _rel(bundle, path)
-        if name.endswith(".whl"):
-            digest, size = hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
-            result.wheels.append(WheelEntry(file=rel, sha256=digest, size=size))
-        elif name.endswith(".snap"):
-            assertion = path.with_suffix(".assert")
-            match = _SNAP_NAME.match(path.stem)
-            if not assertion.is_file() or not match:
-                result.problems.append(f"{rel}: a snap needs its assertion {assertion.name} beside it "
-                                       "(`snap download` writes both)")
-                continue
-            digest, size = hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
-            assert_digest, assert_size = hash_file(assertion) if checksums else ("0" * 64, assertion.stat().st_size)
-            result.snaps.append(SnapEntry(name=match["name"], revision=match["revision"], file=rel, sha256=digest,
-                                          size=size, assert_file=_rel(bundle, assertion), assert_sha256=assert_digest,
-                                          assert_size=assert_size))
-        elif name.endswith(".tgz") and (chart := _chart_or_problem(path, result)) is not None:
-            if not chart:  # a chart whose Chart.yaml was refused: named in problems, not an image archive either
-                continue
-            digest, size = hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
-            result.charts.append(ChartEntry(name=chart[0], version=chart[1], file=rel, sha256=digest, size=size))
-        elif name.endswith(IMAGE_SUFFIXES):
-            archives.append(path)
+def _read_file(path: Path, checksums: bool) -> tuple[str, int]:
+    return hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
+
+
+def _classify(bundle: Path, result: ScanResult, checksums: bool) -> list[tuple[str, Path]]:
+    """Sort the bundle's files into ``result`` (wheels, snaps, charts); return the image archives to inspect.
+
+    Only files of a kind the installer reads are checked; each goes through :func:`bundle_path`,
+    so a link leading outside the bundle, a device, a FIFO or a socket is named in
+    ``problems`` and never opened.
+    """
+    archives: list[tuple[str, Path]] = []
+    for entry in _files(bundle):
+        name = entry.name
+        rel = _rel(bundle, entry)
+        if not name.endswith((".whl", ".snap", *IMAGE_SUFFIXES)):
+            continue
+        if needs_escaping(rel):  # a newline would forge output lines; undecodable bytes cannot go in a manifest
+            result.problems.append(f"{shown(bundle / rel)}: the file name holds a control character or bytes that "
+                                   "are not UTF-8; refused (rename it, e.g. with only letters, digits and . _ -)")
+            continue
+        try:
+            path = bundle_path(bundle, rel)
+            if name.endswith(".whl"):
+                digest, size = _read_file(path, checksums)
+                result.wheels.append(WheelEntry(file=rel, sha256=digest, size=size))
+            elif name.endswith(".snap"):
+                assert_rel = _rel(bundle, entry.with_suffix(".assert"))
+                match = _SNAP_NAME.match(entry.stem)
+                if not os.path.lexists(bundle / assert_rel) or not match:
+                    result.problems.append(f"{rel}: a snap needs its assertion {entry.with_suffix('.assert').name} "
+                                           "beside it (`snap download` writes both)")
+                    continue
+                assertion = bundle_path(bundle, assert_rel)
+                digest, size = _read_file(path, checksums)
+                assert_digest, assert_size = _read_file(assertion, checksums)
+                result.snaps.append(SnapEntry(name=match["name"], revision=match["revision"], file=rel,
+                                              sha256=digest, size=size, assert_file=assert_rel,
+                                              assert_sha256=assert_digest, assert_size=assert_size))
+            elif name.endswith(".tgz") and (chart := _chart_or_problem(path, result)) is not None:
+                if not chart:  # a chart whose Chart.yaml was refused: named in problems, not an image archive either
+                    continue
+                digest, size = _read_file(path, checksums)
+                result.charts.append(ChartEntry(name=chart[0], version=chart[1], file=rel, sha256=digest, size=size))
+            elif name.endswith(IMAGE_SUFFIXES):
+                archives.append((rel, path))
+        except UnsafeBundleFile as exc:
+            result.problems.append(exc.message)
     return archives
 
 
@@ -159,8 +183,8 @@ def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
                "it is not an offline bundle (empty, or the wrong folder)")
         raise BundleError(msg, "Give the offline-images folder with --bundle DIR, or copy the bundle there again.")
 
-    def inspect(path: Path) -> ScannedImage | str:
-        rel = _rel(bundle, path)
+    def inspect(archive: tuple[str, Path]) -> ScannedImage | str:
+        rel, path = archive
         try:
             if checksums:
                 digest, size, info = hash_and_inspect(path, on_bytes=on_bytes)
@@ -169,6 +193,8 @@ def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
             return ScannedImage(rel, path.stat().st_size, info)
         except ArchiveError as exc:
             return exc.message
+        except OSError as exc:  # no permission, or a file swapped for a FIFO/link since it was checked
+            return f"{path}: cannot read: {exc.strerror or exc}"
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="scan") as pool:
         for outcome in pool.map(inspect, archives):

@@ -9,6 +9,7 @@ the same pass; a plain tar is hashed, then its index is read by seeking.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,11 +19,12 @@ from typing import Any, Final, Literal
 
 from installer.bundle.archive import ArchiveError, ArchiveInfo, hash_and_inspect, hash_file
 from installer.bundle.manifest import MANIFEST_NAME, FileEntry, ImageEntry, Manifest, SnapEntry
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
 
-CheckStatus = Literal["ok", "missing", "size", "sha256", "refs", "unreadable"]
+CheckStatus = Literal["ok", "missing", "size", "sha256", "refs", "unreadable", "unsafe"]
 OnProgress = Callable[[int, int], None]
 """Called with (bytes done so far, bytes in all) while hashing."""
 
@@ -51,7 +53,7 @@ class FileCheck:
             return f"{self.file}: ok"
         if self.status == "missing":
             return f"{self.file}: missing (the manifest lists it for {self.component or 'the installer'})"
-        if self.status == "unreadable":
+        if self.status in ("unreadable", "unsafe"):
             return f"{self.file}: {self.detail}"
         what = {"size": "size", "sha256": "sha256", "refs": "images"}[self.status]
         return f"{self.file}: {what} mismatch: expected {self.expected}, found {self.found}"
@@ -156,9 +158,14 @@ def _hash(path: Path, inspect: bool, on_bytes: Callable[[int], None] | None) -> 
 def check_file(bundle: Path, component: str, kind: str, entry: FileEntry, *, check_refs: bool = True,
                on_bytes: Callable[[int], None] | None = None, hasher: FileHasher | None = None) -> FileCheck:
     """Verify one listed file (and, for a snap, its assertion); ``hasher`` shares reads between entries."""
-    path = bundle / entry.file
-    if not path.is_file():
-        return FileCheck(entry.file, kind, component, "missing", expected=f"{entry.size} bytes", found="no such file")
+    try:
+        path = bundle_path(bundle, entry.file)
+    except UnsafeBundleFile as exc:
+        if exc.kind == "missing" and not os.path.islink(bundle / entry.file):
+            return FileCheck(entry.file, kind, component, "missing", expected=f"{entry.size} bytes",
+                             found="no such file")
+        return FileCheck(entry.file, kind, component, "unsafe" if exc.kind in ("outside", "special", "folder")
+                         else "unreadable", detail=exc.reason)
     size = path.stat().st_size
     if size != entry.size:
         return FileCheck(entry.file, kind, component, "size", expected=f"{entry.size} bytes", found=f"{size} bytes")
@@ -188,7 +195,7 @@ def check_file(bundle: Path, component: str, kind: str, entry: FileEntry, *, che
 
 def _size_or_zero(path: Path) -> int:
     try:
-        return path.stat().st_size
+        return path.lstat().st_size  # never through a link: check_file then says what the file is
     except OSError:
         return 0
 

@@ -32,6 +32,7 @@ from installer.components.jupyterhub.settings import PASSWORD_PLACEHOLDER, Jupyt
 from installer.components.microk8s.settings import MicroK8sSettings
 from installer.components.rdma.settings import RdmaSettings
 from installer.config.base import Section
+from installer.config.validators import FolderPath, shorten
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import UnsafeInput, read_small_file
@@ -58,7 +59,7 @@ class PreflightSettings(Section):
 class Profile(Section):
     """A whole install profile."""
 
-    bundle: Path | None = None
+    bundle: FolderPath | None = None
     """The offline-images folder; relative paths are relative to the profile file.
     Default: ``offline-images`` next to ``install.sh``."""
     preflight: PreflightSettings = Field(default_factory=PreflightSettings)
@@ -193,7 +194,7 @@ def _format_errors(path: Path, root: yaml.Node | None, error: ValidationError) -
         else:
             value = item.get("input")
             hidden = isinstance(value, (dict, list)) or value is None or repr(value) in item["msg"]
-            shown = "" if hidden or _is_secret(loc) else f" (got {value!r})"
+            shown = "" if hidden or _is_secret(loc) else f" (got {shorten(repr(value))})"
             lines.append((line or 0, f"{where}: {key}: {item['msg']}{shown}"))
     message = "\n".join(text for _, text in sorted(lines, key=lambda pair: pair[0]))
     return ProfileError(message, hint or "Correct the value in the profile; `./install.sh schema` documents each key.")

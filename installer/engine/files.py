@@ -68,13 +68,35 @@ def read_small_file(path: Path, limit: int) -> bytes:
     return data
 
 
+def make_folders(path: Path, mode: int = 0o755, parents_mode: int = 0o755) -> None:
+    """Create ``path`` and any missing parent with exactly these modes, whatever the umask.
+
+    ``mkdir(parents=True, mode=...)`` applies ``mode`` to the last folder only, and the
+    parents get ``0777`` less the umask: world-writable under ``umask 000``.
+    """
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        wanted = mode if folder == path else parents_mode
+        try:
+            folder.mkdir(mode=wanted)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: left as it is
+        os.chmod(folder, wanted)
+    if not path.is_dir():
+        path.mkdir()  # raises the right error (a file is in the way)
+
+
 def ensure_private_dir(path: Path) -> None:
     """Make ``path`` a root-only (0700) folder: created so, or tightened when it is ours.
 
     The state folder holds values files with passwords and the journal. A folder
     another user owns, or a shared sticky one like ``/tmp``, is never changed.
     """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_folders(path, 0o700)
     info = path.stat()
     if info.st_mode & 0o077 and info.st_uid == os.geteuid() and not info.st_mode & stat.S_ISVTX:
         os.chmod(path, 0o700)
@@ -87,9 +109,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     readable by others, not even for a moment; a private file's missing folder is
     created root-only.
     """
-    if not path.parent.is_dir() and not mode & 0o077:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent, 0o700 if mode & 0o077 == 0 else 0o755)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, mode)

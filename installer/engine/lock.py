@@ -6,6 +6,7 @@ crashed run never leaves a stale lock; the file's content only says who holds it
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -57,9 +58,16 @@ class InstallLock:
             os.close(fd)
             msg = f"another installer is running ({holder}){self.about}; lock file {self.path}"
             raise LockHeld(msg, "Wait for it to finish, or stop it; a run that died releases the lock by itself.") from None
-        os.ftruncate(fd, 0)
         holder = f"{self.purpose}, pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
-        os.pwrite(fd, f"{holder}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{holder}\n".encode(), 0)
+        except OSError as exc:  # a full or read-only disk: nothing the run writes there later would fit either
+            os.close(fd)  # releases the lock
+            full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+            msg = f"cannot write the lock file {self.path}: {exc.strerror or exc}{full}"
+            raise UsageError(msg, f"Free space on the disk holding {self.path.parent}, or pass --state-dir with a "
+                                  "folder on a disk with free space (the journal and values files go there).") from None
         self._fd = fd
         return self
 

@@ -19,6 +19,7 @@ from typing import Final
 import yaml
 
 from installer.bundle.manifest import ChartEntry, SnapEntry
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import BundleError, UsageError
 from installer.export.archive import copy_file, file_sha256
@@ -48,13 +49,20 @@ class CopiedFile:
 def _place(source: Path, out_dir: Path, relative: str) -> CopiedFile:
     """Copy ``source`` to ``out_dir/relative`` unless an identical file is already there."""
     dest = out_dir / relative
+    source = source.resolve()  # the operator's own file: a link to it is fine (bundle files are not)
     try:
-        if dest.exists() and dest.resolve() == source.resolve():
-            return CopiedFile(relative, file_sha256(dest), dest.stat().st_size, True)
-        if dest.exists() and dest.stat().st_size == source.stat().st_size:
+        try:
+            present: Path | None = bundle_path(out_dir, relative)
+        except UnsafeBundleFile as exc:
+            if exc.kind != "missing":  # a link out of the bundle or a FIFO is replaced by the real file, never read
+                _LOGGER.warning("%s; replacing it with a copy of %s", exc.message, source)
+            present = None
+        if present is not None and present.resolve() == source:
+            return CopiedFile(relative, file_sha256(present), present.stat().st_size, True)
+        if present is not None and present.stat().st_size == source.stat().st_size:
             digest = file_sha256(source)
-            if file_sha256(dest) == digest:
-                return CopiedFile(relative, digest, dest.stat().st_size, True)
+            if file_sha256(present) == digest:
+                return CopiedFile(relative, digest, present.stat().st_size, True)
         written = copy_file(source, dest)
     except OSError as exc:
         msg = f"cannot copy {source} to {dest}: {exc.strerror or exc}"

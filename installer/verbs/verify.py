@@ -24,6 +24,7 @@ from installer.bundle.scan import (
     scan_folder,
 )
 from installer.bundle.verify import verify_bundle
+from installer.engine.printable import printable
 from installer.errors import ExitCode
 from installer.verbs.common import (
     add_bundle_option,
@@ -79,9 +80,9 @@ def _run_without_manifest(bundle: Path, args: argparse.Namespace) -> ExitCode:
         stderr(f"warning: {warning}")
         stderr(f"hint: {NO_CHECKSUM_HINT.format(bundle=bundle)}")
         for image in scan.images:
-            print(f"readable  {image.file}: {', '.join(image.info.refs) or '(untagged)'}")
+            print(printable(f"readable  {image.file}: {', '.join(image.info.refs) or '(untagged)'}"))
         for problem in problems:
-            print(f"FAIL      {problem}")
+            print(printable(f"FAIL      {problem}"))
         if len(problems) > len(scan.problems):
             stderr(f"hint: {CLASH_HINT}")
     return ExitCode.BAD_INPUT if problems else ExitCode.OK
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         emit_json(report.to_dict())
     else:
         for check in report.checks:
-            print(f"{'ok' if check.ok else 'FAIL':<5} {check.message}")
+            print(printable(f"{'ok' if check.ok else 'FAIL':<5} {check.message}"))
         for name in report.unlisted:
             stderr(f"note: {name} is in the folder but not in the manifest (not checked, not imported)")
         print(f"{len(report.checks) - len(report.failures)} of {len(report.checks)} files match the manifest"
