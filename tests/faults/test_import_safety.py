@@ -213,7 +213,7 @@ def test_a_new_build_with_a_bad_layer_keeps_the_old_image_and_its_pin(daemon: Co
     _garbage_layer(new / "images" / "app.tar", "bad/app:1", seed=2)
     save_manifest(lock_bundle(new), new)
     done = _import(daemon, new, tmp_path / "state", "--json")
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr  # containerd refused the archive: bad input
     assert json.loads(done.stdout)["counts"]["failed"] == 1
     assert _listing(daemon) == before
     assert "docker.io/bad/app:1" in _complete(daemon)
