@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, CI). On a machine that has nothing, it installs what the
 # tests need -- Debian packages for the real daemons (when root), the venv with the
-# test extras -- then runs pytest. Extra arguments go to pytest.
+# test extras -- then runs the checks (ruff, mypy, import-linter) and pytest. Extra arguments go to pytest.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +33,28 @@ want="$(cksum < pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]"
   echo "$want" > "$stamp"
+fi
+
+# The habits that keep the layout true (issue 12), before any test: lint, types and the import
+# contract declared in pyproject.toml. Each prints its findings only when it fails; any failure
+# stops here, naming the check, without running pytest.
+failed=()
+check() {  # NAME COMMAND...
+  local name="$1" out
+  shift
+  if ! out="$("$@" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    echo "tests/run.sh: check failed: $name ($*)" >&2
+    failed+=("$name")
+  fi
+}
+check "ruff (lint)" "$venv/bin/ruff" check --quiet --output-format concise .
+check "mypy (types)" "$venv/bin/mypy"
+check "import-linter (import contract)" "$venv/bin/lint-imports" --no-cache
+if [ "${#failed[@]}" -gt 0 ]; then
+  names="$(printf '%s; ' "${failed[@]}")"
+  echo "tests/run.sh: FAILED before the tests: ${names%; } -- fix the findings above" >&2
+  exit 1
 fi
 
 set +e
