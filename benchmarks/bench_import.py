@@ -41,7 +41,7 @@ _WORDS = b"jupyter notebook kernel tensor gpu offline cluster hub lab python dat
 
 def _payload(handle: io.BufferedWriter, size: int, seed: int) -> None:
     """Half random, half text, written in 1 MiB pieces (memory stays small)."""
-    rng = random.Random(seed)  # noqa: S311 - benchmark data
+    rng = random.Random(seed)  # benchmark data
     half = size // 2
     written = 0
     while written < half:
@@ -98,7 +98,7 @@ def _compress(path: Path, how: str) -> Path:
     if how == "none":
         return path
     program = {"zstd": ["zstd", "-q", "-T0", "--rm", "-3"], "gzip": ["pigz", "-q"]}[how]
-    subprocess.run([*program, str(path)], check=True)  # noqa: S603
+    subprocess.run([*program, str(path)], check=True)
     return path.with_name(path.name + (".zst" if how == "zstd" else ".gz"))
 
 
@@ -122,16 +122,16 @@ def build_bundle(bundle: Path, count: int, size: int, compress: str) -> list[Pat
 def naive(bundle: Path, files: list[Path], daemon: Containerd) -> float:
     """``sha256sum -c`` then one ``ctr images import`` after another (decompressing if needed)."""
     start = time.monotonic()
-    subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=bundle, check=True)  # noqa: S603,S607
+    subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=bundle, check=True)
     for path in files:
         argv = ["ctr", "-a", str(daemon.socket), "-n", daemon.namespace, "images", "import"]
         if path.suffix in (".zst", ".gz"):
-            decompress = subprocess.Popen(["zstd" if path.suffix == ".zst" else "pigz", "-dc", str(path)],  # noqa: S603
+            decompress = subprocess.Popen(["zstd" if path.suffix == ".zst" else "pigz", "-dc", str(path)],
                                           stdout=subprocess.PIPE)
-            subprocess.run([*argv, "-"], stdin=decompress.stdout, check=True, capture_output=True)  # noqa: S603
+            subprocess.run([*argv, "-"], stdin=decompress.stdout, check=True, capture_output=True)
             decompress.wait()
         else:
-            subprocess.run([*argv, str(path)], check=True, capture_output=True)  # noqa: S603
+            subprocess.run([*argv, str(path)], check=True, capture_output=True)
     return time.monotonic() - start
 
 
@@ -150,7 +150,7 @@ def installer(bundle: Path, daemon: Containerd, jobs: int) -> tuple[float, float
             str(daemon.socket), "--namespace", daemon.namespace, "--jobs", str(jobs), "--json",
             "--state-dir", str(bundle.parent / "installer-state")]
     start = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False)  # noqa: S603
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False)
     seconds = time.monotonic() - start
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)

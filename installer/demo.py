@@ -146,7 +146,7 @@ class StepScopedDryRunRunner(DryRunRunner):
     def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
                  env: dict[str, str] | None, mutates: bool, on_stdout_line: object) -> CommandResult:
         if not self.dry_run:
-            return self.probe._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,  # noqa: SLF001
+            return self.probe._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
                                        on_stdout_line=on_stdout_line)  # type: ignore[arg-type]
         return super()._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
                                 on_stdout_line=on_stdout_line)  # type: ignore[arg-type]
@@ -156,7 +156,7 @@ class StepScopedDryRunRunner(DryRunRunner):
 
 
 def _payload(size: int, seed: int) -> bytes:
-    rng = random.Random(seed)  # noqa: S311 - demo content, not crypto
+    rng = random.Random(seed)  # demo content, not crypto
     half = size // 2
     words = [b"jupyter", b"notebook", b"kernel", b"tensor", b"gpu", b"offline", b"cluster", b"hub"]
     text = bytearray()

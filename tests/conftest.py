@@ -31,7 +31,7 @@ REPO = TESTS.parent
 SHARED = (REPO.parent / "shared").resolve()
 
 
-def _start(starter):  # noqa: ANN001, ANN202 - fixture helper
+def _start(starter):
     try:
         return starter()
     except MissingBinary as exc:
@@ -72,10 +72,10 @@ def registry() -> Iterator[Registry]:
 
 
 @pytest.fixture
-def image_archive(tmp_path: Path):  # noqa: ANN201 - returns the factory
+def image_archive(tmp_path: Path):
     """Factory: ``image_archive("repo:tag", size=..., seed=...)`` -> (path, BuiltImage)."""
 
-    def make(ref: str, name: str | None = None, **kwargs: object):  # noqa: ANN202
+    def make(ref: str, name: str | None = None, **kwargs: object):
         path = tmp_path / (name or ref.replace("/", "_").replace(":", "_") + ".tar")
         return path, make_image_archive(path, ref, **kwargs)  # type: ignore[arg-type]
 

@@ -46,7 +46,7 @@ class BuiltImage:
 
 
 def _payload(size: int, seed: int) -> bytes:
-    rng = random.Random(seed)  # noqa: S311 - test data, not crypto
+    rng = random.Random(seed)  # test data, not crypto
     half = size // 2
     random_part = rng.randbytes(half)
     words = [b"jupyter", b"notebook", b"kernel", b"tensor", b"gpu", b"offline", b"cluster", b"hub"]
@@ -121,8 +121,8 @@ def make_image_archive(path: Path, ref: str | list[str], *, size: int = 256 * 10
 
 def to_oci(docker_archive: Path, oci_archive: Path, ref: str) -> Path:
     """Convert a docker-archive to an OCI archive (``index.json``) with skopeo."""
-    subprocess.run(  # noqa: S603
-        ["skopeo", "copy", "--quiet", f"docker-archive:{docker_archive}", f"oci-archive:{oci_archive}:{ref}"],  # noqa: S607
+    subprocess.run(
+        ["skopeo", "copy", "--quiet", f"docker-archive:{docker_archive}", f"oci-archive:{oci_archive}:{ref}"],
         check=True, capture_output=True,
     )
     return oci_archive

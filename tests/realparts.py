@@ -34,7 +34,7 @@ def _need(program: str) -> str:
     return path
 
 
-def _wait_for(predicate, timeout: float, what: str, log: Path) -> None:  # noqa: ANN001 - tiny local helper
+def _wait_for(predicate, timeout: float, what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -62,7 +62,7 @@ def _rmtree(path: Path) -> None:
         for line in reversed(mounts):
             target = line.split()[1]
             if target.startswith(str(path)):
-                subprocess.run(["umount", "-l", target], check=False, capture_output=True)  # noqa: S603,S607
+                subprocess.run(["umount", "-l", target], check=False, capture_output=True)
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -76,14 +76,14 @@ class Containerd:
     namespace: str = "k8s.io"
     log: Path = field(default=Path())
 
-    def ctr(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+    def ctr(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``ctr -a SOCKET -n NAMESPACE ARGS``."""
         argv = ["ctr", "-a", str(self.socket), "-n", self.namespace, *args]
         if input is not None:
-            done = subprocess.run(argv, input=input, capture_output=True, check=False)  # noqa: S603
+            done = subprocess.run(argv, input=input, capture_output=True, check=False)
             result = subprocess.CompletedProcess(argv, done.returncode, done.stdout.decode(), done.stderr.decode())
         else:
-            result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+            result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
             msg = f"{' '.join(argv)} failed: {result.stderr}"
             raise RuntimeError(msg)
@@ -124,7 +124,7 @@ def start_containerd(base: Path | None = None) -> Containerd:
     )
     log = root / "containerd.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([binary, "--config", str(config)], stdout=out, stderr=out)  # noqa: S603
+        proc = subprocess.Popen([binary, "--config", str(config)], stdout=out, stderr=out)
     daemon = Containerd(root, sock, proc, log=log)
 
     def ready() -> bool:
@@ -152,7 +152,7 @@ class Dockerd:
         return f"unix://{self.socket}"
 
     @property
-    def client(self):  # noqa: ANN201 - docker is imported lazily
+    def client(self):
         """A Docker SDK client for this daemon."""
         import docker
 
@@ -173,7 +173,7 @@ def start_dockerd(base: Path | None = None) -> Dockerd:
     argv = [binary, "--data-root", f"{root}/data", "--exec-root", f"{root}/exec", "-H", f"unix://{sock}",
             "--pidfile", f"{root}/docker.pid", "--iptables=false", "--ip6tables=false", "--bridge=none"]
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out)  # noqa: S603
+        proc = subprocess.Popen(argv, stdout=out, stderr=out)
     daemon = Dockerd(root, sock, proc, log)
 
     def ready() -> bool:
@@ -210,8 +210,8 @@ class Registry:
         """Copy ``archive`` (docker-archive tar) to ``<address>/<name>``; returns the full ref."""
         _need("skopeo")
         ref = f"{self.address}/{name}"
-        subprocess.run(  # noqa: S603
-            ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"docker-archive:{archive}", f"docker://{ref}"],  # noqa: S607
+        subprocess.run(
+            ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"docker-archive:{archive}", f"docker://{ref}"],
             check=True, capture_output=True,
         )
         return ref
@@ -236,7 +236,7 @@ def start_registry(base: Path | None = None) -> Registry:
     )
     log = root / "registry.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=out)  # noqa: S603
+        proc = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=out)
     registry = Registry(root, f"127.0.0.1:{port}", proc, log)
 
     def ready() -> bool:
@@ -252,7 +252,7 @@ def start_registry(base: Path | None = None) -> Registry:
 
 
 @contextlib.contextmanager
-def running(starter, *args) -> Iterator:  # noqa: ANN001 - generic over the three starters
+def running(starter, *args) -> Iterator:
     """Start a daemon for the duration of a ``with`` block."""
     daemon = starter(*args)
     try:

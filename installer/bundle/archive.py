@@ -200,7 +200,7 @@ class CountingReader(io.RawIOBase):
 
 
 def decompressed_chunks(path: Path, compression: Compression | None = None, *, chunk: int = CHUNK,
-                        on_bytes: OnBytes | None = None, stop: Callable[[], bool] | None = None):  # noqa: ANN201 - generator
+                        on_bytes: OnBytes | None = None, stop: Callable[[], bool] | None = None):
     """Yield the archive's tar bytes (decompressed), reporting *file* bytes read.
 
     Memory stays at one chunk whatever the file size; ``stop()`` ends the stream early

@@ -380,7 +380,7 @@ class RealRunner(CommandRunner):
         full_env = {**os.environ, **(env or {})}
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(  # noqa: S603 - argv list, no shell, by design
+            proc = subprocess.Popen(  # argv list, no shell, by design
                 argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -439,7 +439,7 @@ class Daemon:
     def start(self) -> None:
         """Start it (returns at once; the caller waits for whatever "ready" means); its log starts empty."""
         with self.log.open("wb") as out:
-            self._proc = subprocess.Popen(  # noqa: S603 - argv list, no shell, by design
+            self._proc = subprocess.Popen(  # argv list, no shell, by design
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
                 preexec_fn=_die_with_installer if _PRCTL is not None else None,  # noqa: PLW1509
             )

@@ -80,7 +80,7 @@ class _Plain:
         self._target.flush()
 
 
-def _compressor(kind: Compression, target: _HashingFile):  # noqa: ANN202 - three unrelated stream types
+def _compressor(kind: Compression, target: _HashingFile):
     if kind == "zstd":
         params = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1, write_checksum=True)
         return params.stream_writer(target, closefd=False)

@@ -285,8 +285,8 @@ class DockerImages:
             # The SDK's Image.save names one tag; the Engine API takes several (`docker save a b`),
             # so that an archive imports under all refs. Same calls as APIClient.get_image.
             api = self.client.api
-            response = api._get(api._url("/images/get"), params={"names": names}, stream=True)  # noqa: SLF001
-            yield from api._stream_raw_result(response, SAVE_CHUNK, False)  # noqa: SLF001
+            response = api._get(api._url("/images/get"), params={"names": names}, stream=True)
+            yield from api._stream_raw_result(response, SAVE_CHUNK, False)
         except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
             msg = f"cannot save {pulled.refs[0]}: {getattr(exc, 'explanation', None) or exc}"
             raise ImageExportFailed(msg, "Check that dockerd is running and has this image (docker images).") from None

@@ -46,7 +46,7 @@ class JsonLinesSink:
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def emit(self, event: Event) -> None:  # noqa: C901, PLR0912 - a flat dispatch on event type
+    def emit(self, event: Event) -> None:
         """Write the event as one line."""
         self.stream.write(json.dumps(event.to_dict(), default=str) + "\n")
         self.stream.flush()
@@ -71,7 +71,7 @@ class ConsoleSink:
         self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
-    def emit(self, event: Event) -> None:  # noqa: C901, PLR0912 - a flat dispatch on event type
+    def emit(self, event: Event) -> None:
         """Render one event."""
         if isinstance(event, PlanStarted):
             self.dry_run = event.dry_run

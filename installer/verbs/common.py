@@ -14,7 +14,7 @@ from installer.engine.printable import printable
 
 
 def add_profile_option(parser: argparse.ArgumentParser, *, required: bool = False,
-                       help: str = "profile YAML (default: built-in defaults)") -> None:  # noqa: A002 - argparse's word
+                       help: str = "profile YAML (default: built-in defaults)") -> None:
     """``--profile FILE``.
 
     Defaults are SUPPRESS, here and below: an option given before the verb
@@ -33,14 +33,14 @@ def folder_path(text: str) -> Path:
 
 
 def add_bundle_option(parser: argparse.ArgumentParser, *,
-                      help: str = "offline-images folder (default: the profile's, else offline-images/ next to install.sh)",  # noqa: A002
+                      help: str = "offline-images folder (default: the profile's, else offline-images/ next to install.sh)",
                       ) -> None:
     """``--bundle DIR``."""
     parser.add_argument("--bundle", type=folder_path, metavar="DIR", default=argparse.SUPPRESS, help=help)
 
 
 def add_host_root_option(parser: argparse.ArgumentParser, *,
-                         help: str = "read /sys, /proc and /etc under DIR (a copy of the target host's)",  # noqa: A002
+                         help: str = "read /sys, /proc and /etc under DIR (a copy of the target host's)",
                          ) -> None:
     """``--host-root DIR``."""
     parser.add_argument("--host-root", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=help)

@@ -30,13 +30,13 @@ DEADLINE = 120.0
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
         timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
     """``python -m installer ARGS`` to completion."""
-    return subprocess.run([PY, "-m", "installer", *args], cwd=cwd, capture_output=True, text=True,  # noqa: S603
+    return subprocess.run([PY, "-m", "installer", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})}, check=False)
 
 
 def start(argv: list[str], cwd: Path | None = None) -> subprocess.Popen[str]:
     """Start a process with piped output (text)."""
-    return subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+    return subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
 

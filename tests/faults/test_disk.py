@@ -37,7 +37,7 @@ IMAGE_BYTES = 4 * MIB
 
 def _mount_tmpfs(target: Path, size: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],  # noqa: S603,S607
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         if os.environ.get("CI"):
@@ -61,7 +61,7 @@ def small_disk() -> Iterator[tuple[Path, Path, Containerd]]:
     finally:
         if daemon is not None:
             daemon.stop()
-        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)  # noqa: S603,S607
+        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
         shutil.rmtree(host, ignore_errors=True)
 
 
@@ -136,7 +136,7 @@ def test_disk_full_during_import_names_the_image_and_free_space_and_keeps_the_re
     assert sorted(daemon.images()) == sorted(complete)
     assert "imported (" in done.stdout and f"{len(failures)} failed" in done.stdout
 
-    subprocess.run(["mount", "-o", "remount,size=120m", str(mount)], check=True)  # noqa: S603,S607
+    subprocess.run(["mount", "-o", "remount,size=120m", str(mount)], check=True)
     again = cli("import", "--bundle", str(bundle), "--containerd-socket", str(daemon.socket), "--namespace",
                 daemon.namespace, "--ctr", "ctr", "--state-dir", str(tmp_path / "state"), "--json")
     assert again.returncode == 0, again.stdout + again.stderr

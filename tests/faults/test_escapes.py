@@ -237,7 +237,7 @@ def test_export_top_up_does_not_reuse_a_link_out_of_the_bundle(tmp_path: Path) -
 
 def _mount_tmpfs(target: Path, size: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],  # noqa: S603,S607
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         if os.environ.get("CI"):
@@ -261,7 +261,7 @@ def full_disk() -> Iterator[Path]:
                 pass
         yield mount
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)  # noqa: S603,S607
+        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
         shutil.rmtree(mount, ignore_errors=True)
 
 
@@ -444,7 +444,7 @@ def test_containerd_refusing_an_archive_is_bad_input_with_its_words(clean_contai
 
 
 def _install_sh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(REPO / "install.sh"), *args], capture_output=True, text=True,  # noqa: S603
+    return subprocess.run([str(REPO / "install.sh"), *args], capture_output=True, text=True,
                           timeout=DEADLINE, env={**os.environ, **env}, check=False)
 
 
@@ -454,7 +454,7 @@ def test_install_sh_says_the_disk_is_full_rather_than_blaming_python3_venv(tmp_p
     try:
         done = _install_sh({"INSTALLER_VENV": str(mount / "venv")}, "--help")
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)  # noqa: S603,S607
+        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
         shutil.rmtree(mount, ignore_errors=True)
     assert done.returncode == 2, done.stderr
     assert "venv package is missing" not in done.stderr, done.stderr
@@ -486,7 +486,7 @@ def test_install_sh_still_names_python3_venv_when_ensurepip_is_missing(tmp_path:
 
 
 def test_pydeps_is_ignored_by_git() -> None:
-    done = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", ".pydeps/x/y.py"], check=False)  # noqa: S603,S607
+    done = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", ".pydeps/x/y.py"], check=False)
     assert done.returncode == 0, ".pydeps/ (install.sh's fallback folder) is not in .gitignore"
 
 
@@ -496,9 +496,9 @@ def _umask_000() -> None:
 
 def test_plan_out_folders_are_not_world_writable_under_umask_000(tmp_path: Path) -> None:
     out = tmp_path / "plan" / "a" / "b"
-    done = subprocess.run([PY, "-m", "installer", "plan", "--out", str(out)],  # noqa: S603
+    done = subprocess.run([PY, "-m", "installer", "plan", "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=DEADLINE, check=False,
-                          preexec_fn=_umask_000)  # noqa: PLW1509 - the umask is what is tested
+                          preexec_fn=_umask_000)  # the umask is what is tested
     assert done.returncode == 0, done.stderr
     modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in (out.parents[1], out.parent, out)}
     assert modes == {"plan": 0o755, "plan/a": 0o755, "plan/a/b": 0o700}, {k: oct(v) for k, v in modes.items()}

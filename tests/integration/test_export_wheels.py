@@ -34,7 +34,7 @@ def _index_url() -> str:
 
 def _index_reachable() -> bool:
     try:
-        with urllib.request.urlopen(_index_url().rstrip("/") + "/pip/", timeout=10):  # noqa: S310 - fixed https URL
+        with urllib.request.urlopen(_index_url().rstrip("/") + "/pip/", timeout=10):
             return True
     except OSError:
         return False

@@ -30,7 +30,7 @@ def _bundle(tmp_path: Path) -> Path:
 
 
 @pytest.mark.containerd
-def test_step_imports_only_the_chosen_components(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_step_imports_only_the_chosen_components(clean_containerd, tmp_path: Path) -> None:
     """`ImportImagesStep(["microk8s"])` imports MicroK8s's images only, then reports itself done."""
     folder = _bundle(tmp_path)
     sink = CollectingSink()
@@ -46,7 +46,7 @@ def test_step_imports_only_the_chosen_components(clean_containerd, tmp_path: Pat
 
 
 @pytest.mark.containerd
-def test_step_raises_naming_the_bad_file(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_step_raises_naming_the_bad_file(clean_containerd, tmp_path: Path) -> None:
     """A checksum mismatch makes the step fail with a BundleError listing the file."""
     folder = _bundle(tmp_path)
     hub = folder / "images" / "hub.tar"
@@ -63,7 +63,7 @@ def test_step_raises_naming_the_bad_file(clean_containerd, tmp_path: Path) -> No
 
 
 @pytest.mark.dockerd
-def test_docker_load_backend_imports_and_skips(dockerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_docker_load_backend_imports_and_skips(dockerd, tmp_path: Path) -> None:
     """`docker load` receives the decompressed stream; a second run skips by image ID."""
     folder = _bundle(tmp_path)
     items = items_from_manifest(folder, load_manifest(folder).images(["microk8s"]))
@@ -85,7 +85,7 @@ def _microk8s_template(host: Path, sandbox: str) -> Path:
 
 
 @pytest.mark.containerd
-def test_a_pause_image_microk8s_uses_but_nobody_has_stops_the_step(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_pause_image_microk8s_uses_but_nobody_has_stops_the_step(clean_containerd, tmp_path: Path) -> None:
     """The installed MicroK8s names another pause tag than the bundle carries: a clear stop, not a hung pod."""
     folder = _bundle(tmp_path)
     sink = CollectingSink()
@@ -111,7 +111,7 @@ def test_a_pause_image_microk8s_uses_but_nobody_has_stops_the_step(clean_contain
 
 
 @pytest.mark.containerd
-def test_the_pause_image_the_bundle_carries_passes(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_pause_image_the_bundle_carries_passes(clean_containerd, tmp_path: Path) -> None:
     folder = _bundle(tmp_path)
     sink = CollectingSink()
     ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink, profile=Profile(bundle=folder),
@@ -124,7 +124,7 @@ def test_the_pause_image_the_bundle_carries_passes(clean_containerd, tmp_path: P
 
 
 @pytest.mark.containerd
-def test_images_filed_under_extra_are_imported_when_something_needs_them(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_images_filed_under_extra_are_imported_when_something_needs_them(clean_containerd, tmp_path: Path) -> None:
     """A catalog image exported with --image and the pause image MicroK8s names land in `extra`: still imported."""
     from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
 

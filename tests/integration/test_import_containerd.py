@@ -25,18 +25,18 @@ pytestmark = pytest.mark.containerd
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _store(containerd) -> ContainerdStore:  # noqa: ANN001 - fixture object
+def _store(containerd) -> ContainerdStore:
     return ContainerdStore(RealRunner(), containerd.socket, containerd.namespace, "ctr")
 
 
-def _import(containerd, bundle: Path, jobs: int = 2):  # noqa: ANN001, ANN202
+def _import(containerd, bundle: Path, jobs: int = 2):
     sink = CollectingSink()
     importer = ImageImporter(_store(containerd), sink=sink, jobs=jobs, retry_delay=0.1)
     report = importer.run(items_from_manifest(bundle, load_manifest(bundle).images()))
     return report, sink
 
 
-def _status(report) -> dict[str, str]:  # noqa: ANN001
+def _status(report) -> dict[str, str]:
     return {r.item.name: r.status for r in report.results}
 
 
@@ -67,7 +67,7 @@ def _oci_config_digest(path: Path) -> str:
     return manifest["config"]["digest"]
 
 
-def _image_ids(containerd) -> dict[str, str]:  # noqa: ANN001
+def _image_ids(containerd) -> dict[str, str]:
     """ref -> image ID, straight from containerd (independent of the code under test)."""
     ids = {}
     for ref in containerd.images():
@@ -77,7 +77,7 @@ def _image_ids(containerd) -> dict[str, str]:  # noqa: ANN001
     return ids
 
 
-def test_docker_oci_multi_image_gz_zst_are_imported_and_pinned(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_docker_oci_multi_image_gz_zst_are_imported_and_pinned(clean_containerd, tmp_path: Path) -> None:
     """Every archive kind lands in containerd with the expected image ID, and every ref is pinned."""
     images = tmp_path / "images"
     plain = make_image_archive(images / "plain.tar", "quay.io/jupyterhub/k8s-hub:4.2.0", seed=1)
@@ -121,7 +121,7 @@ def test_docker_oci_multi_image_gz_zst_are_imported_and_pinned(clean_containerd,
     assert {e.item for e in sink.of(ItemFinished)} == set(_status(report))
 
 
-def test_present_images_are_skipped_but_a_new_image_under_the_same_tag_is_not(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_present_images_are_skipped_but_a_new_image_under_the_same_tag_is_not(clean_containerd, tmp_path: Path) -> None:
     """Skip means same image ID under the ref; a different image under the same tag is imported."""
     make_image_archive(tmp_path / "images" / "a.tar", "a/a:1", seed=1)
     make_image_archive(tmp_path / "images" / "b.tar", "b/b:1", seed=2)
@@ -145,7 +145,7 @@ def _lock_force(bundle: Path) -> None:
     _lock(bundle)
 
 
-def test_bad_files_fail_alone(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_bad_files_fail_alone(clean_containerd, tmp_path: Path) -> None:
     """Checksum mismatch, a truncated file and a missing file each fail with a reason; the rest import."""
     images = tmp_path / "images"
     for n in range(4):
@@ -183,7 +183,7 @@ def _garbage_layer_archive(path: Path, ref: str) -> None:
             tar.addfile(member, io.BytesIO(data))
 
 
-def test_one_image_rejected_by_containerd_does_not_stop_the_others(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_one_image_rejected_by_containerd_does_not_stop_the_others(clean_containerd, tmp_path: Path) -> None:
     """The rejected archive fails with containerd's reason and exit code 2 (bad input, issue 21); the other two import."""
     images = tmp_path / "images"
     make_image_archive(images / "a.tar", "ok/a:1", seed=1)
@@ -198,7 +198,7 @@ def test_one_image_rejected_by_containerd_does_not_stop_the_others(clean_contain
     assert clean_containerd.images() == ["docker.io/ok/a:1", "docker.io/ok/c:1"]  # nothing half-imported stays
 
 
-def test_hand_assembled_folder_imports_without_manifest(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_hand_assembled_folder_imports_without_manifest(clean_containerd, tmp_path: Path) -> None:
     """Without a manifest, refs and IDs come from the archives; a second run skips them."""
     make_image_archive(tmp_path / "a.tar", "hand/a:1", seed=1)
     items = items_from_scan(scan_folder(tmp_path))
@@ -208,19 +208,19 @@ def test_hand_assembled_folder_imports_without_manifest(clean_containerd, tmp_pa
     assert _status(importer.run(items)) == {"a.tar": "skipped"}
 
 
-def _cli(containerd, bundle: Path, *extra: str) -> list[str]:  # noqa: ANN001
+def _cli(containerd, bundle: Path, *extra: str) -> list[str]:
     state = bundle.parent / f"{bundle.name}-state"  # the lock goes here, not in /var/lib
     return [sys.executable, "-m", "installer", "import", "--bundle", str(bundle), "--containerd-socket",
             str(containerd.socket), "--namespace", containerd.namespace, "--ctr", "ctr", "--state-dir", str(state),
             *extra]
 
 
-def test_cli_killed_halfway_then_rerun_finishes_without_reimporting(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_killed_halfway_then_rerun_finishes_without_reimporting(clean_containerd, tmp_path: Path) -> None:
     """Kill the import after the first archive; the re-run skips what was imported and does the rest."""
     for n in range(3):
         make_image_archive(tmp_path / "images" / f"k{n}.tar", f"kill/k{n}:1", seed=n, size=24 << 20)
     _lock(tmp_path)
-    proc = subprocess.Popen(_cli(clean_containerd, tmp_path, "--jobs", "1"), cwd=REPO, stderr=subprocess.PIPE,  # noqa: S603
+    proc = subprocess.Popen(_cli(clean_containerd, tmp_path, "--jobs", "1"), cwd=REPO, stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)
     imported_before = []
     assert proc.stderr is not None
@@ -231,7 +231,7 @@ def test_cli_killed_halfway_then_rerun_finishes_without_reimporting(clean_contai
             break
     proc.wait()
     assert imported_before == ["images/k0.tar"]
-    rerun = subprocess.run(_cli(clean_containerd, tmp_path, "--json"), cwd=REPO, capture_output=True, text=True,  # noqa: S603
+    rerun = subprocess.run(_cli(clean_containerd, tmp_path, "--json"), cwd=REPO, capture_output=True, text=True,
                            check=False)
     assert rerun.returncode == 0, rerun.stderr
     items = {i["file"]: i["status"] for i in json.loads(rerun.stdout)["items"]}
@@ -240,7 +240,7 @@ def test_cli_killed_halfway_then_rerun_finishes_without_reimporting(clean_contai
     assert clean_containerd.images() == ["docker.io/kill/k0:1", "docker.io/kill/k1:1", "docker.io/kill/k2:1"]
 
 
-def test_cli_exit_code_and_json_on_a_bad_file(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_exit_code_and_json_on_a_bad_file(clean_containerd, tmp_path: Path) -> None:
     """A checksum mismatch exits 2; the JSON document lists the failure with its reason."""
     make_image_archive(tmp_path / "images" / "a.tar", "cli/a:1", seed=1)
     make_image_archive(tmp_path / "images" / "b.tar", "cli/b:1", seed=2)
@@ -248,7 +248,7 @@ def test_cli_exit_code_and_json_on_a_bad_file(clean_containerd, tmp_path: Path) 
     data = bytearray((tmp_path / "images" / "b.tar").read_bytes())
     data[3000] ^= 1
     (tmp_path / "images" / "b.tar").write_bytes(bytes(data))
-    done = subprocess.run(_cli(clean_containerd, tmp_path, "--json"), cwd=REPO, capture_output=True, text=True,  # noqa: S603
+    done = subprocess.run(_cli(clean_containerd, tmp_path, "--json"), cwd=REPO, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 2
     document = json.loads(done.stdout)
@@ -257,7 +257,7 @@ def test_cli_exit_code_and_json_on_a_bad_file(clean_containerd, tmp_path: Path) 
     assert failed["file"] == "images/b.tar" and "sha256 mismatch" in failed["reason"]
 
 
-def test_preflight_does_not_ask_room_for_images_already_imported(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
+def test_preflight_does_not_ask_room_for_images_already_imported(clean_containerd, tmp_path: Path) -> None:
     """A re-run after a full disk: the disk check counts only what is left to import, by image ID."""
     from installer.config.profile import Profile
     from installer.preflight.report import ImageTarget, imported_bytes, run_preflight

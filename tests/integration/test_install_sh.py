@@ -44,7 +44,7 @@ def unprivileged_copy() -> Iterator[Path]:
         os.chmod(top, 0o755)
         fresh_copy(top / "repo")
         (top / "home").mkdir()
-        subprocess.run(["chown", "-R", "nobody:nogroup", str(top)], check=True)  # noqa: S607
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(top)], check=True)
         yield top
     finally:
         shutil.rmtree(top, ignore_errors=True)

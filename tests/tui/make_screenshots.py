@@ -30,19 +30,19 @@ async def shoot() -> None:
         session = snaps.session.__wrapped__(patch)  # type: ignore[attr-defined]
         app = InstallerApp(session, animate=False)
         async with app.run_test(size=SIZE) as pilot:
-            await snaps._show(pilot, PreflightScreen(session))  # noqa: SLF001
+            await snaps._show(pilot, PreflightScreen(session))
             app.save_screenshot(str(DOCS / "wizard-preflight.svg"))
             screen = InstallScreen(session, start=False)
-            await snaps._show(pilot, screen)  # noqa: SLF001
+            await snaps._show(pilot, screen)
             progress: list[StepProgress] = []
             for event in snaps.install_events():
                 if isinstance(event, StepProgress):
                     progress.append(event)
                     continue
-                screen._apply_progress(progress)  # noqa: SLF001
+                screen._apply_progress(progress)
                 progress = []
                 screen.apply(event)
-            screen._apply_progress(progress)  # noqa: SLF001
+            screen._apply_progress(progress)
             await pilot.pause()
             app.save_screenshot(str(DOCS / "wizard-install.svg"))
     finally:

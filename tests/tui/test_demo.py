@@ -81,7 +81,7 @@ async def test_wizard_demo_happy_path_imports_into_the_private_containerd(tmp_pa
             assert "Demo finished" in str(app.screen.query_one("#step-line").render())
             assert ":30080/" in str(app.screen.query_one("#hub-url").render())
             await pilot.press("q")
-        listed = subprocess.run(["ctr", "-a", str(demo.containerd_socket), "-n", "k8s.io", "images", "ls", "-q"],  # noqa: S603,S607
+        listed = subprocess.run(["ctr", "-a", str(demo.containerd_socket), "-n", "k8s.io", "images", "ls", "-q"],
                                 capture_output=True, text=True, check=True).stdout.split()
         assert "quay.io/jupyter/scipy-notebook:2025-01-06" in listed
         assert "registry.k8s.io/pause:3.10" in listed
@@ -89,4 +89,4 @@ async def test_wizard_demo_happy_path_imports_into_the_private_containerd(tmp_pa
         assert "DRY-RUN command rc=0 0.00s: microk8s helm3 upgrade --install" in log
         assert "command rc=0" in log and " ctr " in log  # the import ran for real
     assert app.return_value == 0
-    assert demo._daemon is not None and not demo._daemon.running  # noqa: SLF001 - stopped after the demo
+    assert demo._daemon is not None and not demo._daemon.running  # stopped after the demo

@@ -34,17 +34,17 @@ class Terminal:
 
     def __init__(self, command: str) -> None:
         self.name = f"wizard-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(WIDTH), "-y", str(HEIGHT),  # noqa: S603,S607
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(WIDTH), "-y", str(HEIGHT),
                         command], check=True, cwd=REPO)
 
     def screen(self) -> str:
         """What a person sees now."""
-        return subprocess.run(["tmux", "capture-pane", "-t", self.name, "-p"],  # noqa: S603,S607
+        return subprocess.run(["tmux", "capture-pane", "-t", self.name, "-p"],
                               capture_output=True, text=True, check=False).stdout
 
     def keys(self, *keys: str) -> None:
         """Press keys (tmux names: Enter, C-n, y...)."""
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)  # noqa: S603,S607
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
 
     def wait_for(self, text: str, limit: float = 120.0) -> str:
         """The screen once ``text`` shows (a deadline only so a broken run ends; never a speed check)."""
@@ -59,7 +59,7 @@ class Terminal:
 
     def close(self) -> None:
         """End the session (and whatever still runs in it)."""
-        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, capture_output=True)  # noqa: S603,S607
+        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, capture_output=True)
 
 
 def test_install_sh_demo_walks_to_the_hub_url(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ STEPS = (("preflight", "Preflight checks"), ("microk8s.snaps", "Install MicroK8s
 
 
 @pytest.fixture
-def session(monkeypatch) -> WizardSession:  # noqa: ANN001
+def session(monkeypatch) -> WizardSession:
     """A session on fixed paths and fixed host facts; the plan and URL are fixed too."""
     fixed_preflight(monkeypatch)
     import installer.tui.screens.review as review
@@ -67,7 +67,7 @@ def session(monkeypatch) -> WizardSession:  # noqa: ANN001
     return session
 
 
-async def _show(pilot, screen) -> None:  # noqa: ANN001
+async def _show(pilot, screen) -> None:
     await pilot.app.push_screen(screen)
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
@@ -80,7 +80,7 @@ async def _show(pilot, screen) -> None:  # noqa: ANN001
 def test_welcome(snap_compare, session: WizardSession) -> None:
     """Welcome: what happens, the bundle, the log file."""
 
-    async def ready(pilot) -> None:  # noqa: ANN001
+    async def ready(pilot) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
@@ -96,7 +96,7 @@ def test_preflight(snap_compare, session: WizardSession) -> None:
 def test_preflight_hardware(snap_compare, session: WizardSession) -> None:
     """Preflight scrolled down: each GPU with memory and driver, each InfiniBand port with state and rate."""
 
-    async def scrolled(pilot) -> None:  # noqa: ANN001
+    async def scrolled(pilot) -> None:
         await _show(pilot, PreflightScreen(session))
         pilot.app.screen.query_one("#body").scroll_end(animate=False)
         await pilot.pause()
@@ -173,7 +173,7 @@ def install_events() -> list:
 def test_install(snap_compare, session: WizardSession) -> None:
     """Install: overall bar, step list, a line per image with bytes, rate and ETA, and the log."""
 
-    async def feed(pilot) -> None:  # noqa: ANN001
+    async def feed(pilot) -> None:
         screen = InstallScreen(session, start=False)
         await _show(pilot, screen)
         progress = []
@@ -181,10 +181,10 @@ def test_install(snap_compare, session: WizardSession) -> None:
             if isinstance(event, StepProgress):
                 progress.append(event)
                 continue
-            screen._apply_progress(progress)  # noqa: SLF001 - what the progress tick handler does
+            screen._apply_progress(progress)  # what the progress tick handler does
             progress = []
             screen.apply(event)
-        screen._apply_progress(progress)  # noqa: SLF001
+        screen._apply_progress(progress)
         await pilot.pause()
 
     assert snap_compare(InstallerApp(session, animate=False), terminal_size=SIZE, run_before=feed)

@@ -28,7 +28,7 @@ from .wizard_fakes import CHECKS, FAILED, fake_plan, fixed_preflight, make_sessi
 SIZE = (80, 24)
 
 
-async def settle(pilot) -> None:  # noqa: ANN001 - Pilot
+async def settle(pilot) -> None:
     """Let workers finish and their messages be handled."""
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
@@ -39,7 +39,7 @@ def text_of(app: InstallerApp, selector: str) -> str:
     """The plain text a Static shows."""
     return str(app.screen.query_one(selector, Static).render())
 
-async def to_jupyterhub_screen(pilot) -> None:  # noqa: ANN001 - Pilot
+async def to_jupyterhub_screen(pilot) -> None:
     """From Welcome, accept Preflight and Components: the JupyterHub screen is shown."""
     await settle(pilot)
     await pilot.press("enter")
@@ -48,7 +48,7 @@ async def to_jupyterhub_screen(pilot) -> None:  # noqa: ANN001 - Pilot
     assert isinstance(pilot.app.screen, JupyterHubScreen)
 
 
-async def start_install_until_import(pilot, importer) -> None:  # noqa: ANN001 - Pilot, fake importer
+async def start_install_until_import(pilot, importer) -> None:
     """From Welcome, accept every screen, confirm Install, and wait until the engine sits inside the import."""
     await settle(pilot)
     await pilot.press("enter")

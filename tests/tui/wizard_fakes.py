@@ -64,7 +64,7 @@ CHOICES = [
 ]
 
 
-def fixed_preflight(monkeypatch, *, checks: list[CheckReported] | None = None,  # noqa: ANN001 - pytest fixture
+def fixed_preflight(monkeypatch, *, checks: list[CheckReported] | None = None,
                     choices: list[ComponentChoice] | None = None) -> None:
     """Make the wizard's preflight return :data:`FACTS` and ``checks`` instead of probing this machine."""
     import installer.wizard_backend as backend
@@ -124,7 +124,7 @@ IMAGES = (("quay.io/jupyterhub/k8s-hub:4.2.0", 3 << 20), ("quay.io/jupyter/scipy
           ("registry.k8s.io/pause:3.10", 1 << 20))
 
 
-def fake_plan(monkeypatch, *, gate: threading.Event | None = None) -> ImportStep:  # noqa: ANN001
+def fake_plan(monkeypatch, *, gate: threading.Event | None = None) -> ImportStep:
     """Make ``build_plan`` return a small plan (real steps, real runner); returns its import step."""
     import installer.session as session
 

@@ -43,7 +43,7 @@ def _tar(path: Path, members: list[tarfile.TarInfo | tuple[str, bytes]]) -> Path
 
 
 @pytest.mark.parametrize("compress", [None, _gzip, _zstd])
-def test_docker_archive_config_is_read(tmp_path: Path, compress) -> None:  # noqa: ANN001
+def test_docker_archive_config_is_read(tmp_path: Path, compress) -> None:
     """Refs, image ID, platform, user, ports, env and labels come from the archive's own index."""
     path = tmp_path / "hub.tar"
     built = make_image_archive(path, "quay.io/jupyterhub/k8s-hub:4.2.0", user="1000", exposed_ports=["8081/tcp"],
@@ -74,7 +74,7 @@ def test_multi_image_docker_archive(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
 @pytest.mark.parametrize("compress", [None, _zstd])
-def test_oci_archive(tmp_path: Path, compress) -> None:  # noqa: ANN001
+def test_oci_archive(tmp_path: Path, compress) -> None:
     """An OCI archive's index, manifest and config are followed; a short name is normalised."""
     built = make_image_archive(tmp_path / "d.tar", "x:1")
     path = to_oci(tmp_path / "d.tar", tmp_path / "o.tar", "bar:3")

@@ -87,7 +87,7 @@ def test_scan_reports_unreadable_archives(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "installer", *args], capture_output=True, text=True,  # noqa: S603
+    return subprocess.run([sys.executable, "-m", "installer", *args], capture_output=True, text=True,
                           cwd=REPO, check=False)
 
 

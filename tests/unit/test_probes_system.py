@@ -17,7 +17,7 @@ from installer.probes.system import (
 )
 
 
-def _probe(root: Path):  # noqa: ANN202 - SystemInfo
+def _probe(root: Path):
     runner = RecordingRunner(strict=True)
     info = probe_system(runner, HostFS(root))
     assert runner.calls == []  # a copied tree never runs commands

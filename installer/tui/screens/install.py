@@ -153,7 +153,7 @@ class InstallScreen(Screen[None]):
             done = self.finished_steps * STEP_SCALE + int(min(max(step_fraction, 0.0), 1.0) * STEP_SCALE)
             bar.update(total=self.total_steps * STEP_SCALE, progress=done)
 
-    def apply(self, event: Event) -> None:  # noqa: C901, PLR0912 - a flat dispatch on event type
+    def apply(self, event: Event) -> None:
         """Show one engine event."""
         log = self.query_one(Log)
         if isinstance(event, PlanStarted):
