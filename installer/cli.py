@@ -70,8 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text for people; jsonl: one JSON event per line on stdout (see README)")
     parser.add_argument("--log-file", type=Path, metavar="PATH",
                         help=f"log file (default: {default_log_path()})")
-    parser.add_argument("--bundle", type=folder_path, metavar="DIR", help="offline-images folder (overrides the profile)")
-    parser.add_argument("--state-dir", type=Path, metavar="DIR", help="journal and generated files (default: /var/lib/jupyterhub-offline-installer)")
+    parser.add_argument("--bundle", type=folder_path, metavar="DIR",
+                        help="offline-images folder (overrides the profile)")
+    parser.add_argument("--state-dir", type=Path, metavar="DIR",
+                        help="journal and generated files (default: /var/lib/jupyterhub-offline-installer)")
     parser.add_argument("--host-root", type=Path, metavar="DIR", default=Path("/"),
                         help="read /sys and /proc under DIR (a copy of another host's; for support and tests)")
     parser.add_argument("--skip-check", action="append", default=[], metavar="ID",
@@ -140,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.OK)
     except Exception as exc:  # noqa: BLE001 - last resort: say it is a bug, keep the traceback
         traceback.print_exc(file=sys.stderr)
-        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {printable(str(exc))} (a bug in the installer; please report it with the log)\n")
+        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {printable(str(exc))} "
+                         "(a bug in the installer; please report it with the log)\n")
         return int(exit_code_for(exc))
 
 

@@ -117,5 +117,6 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
     with InstallLock(ctx.state_dir / LOCK_NAME):
         journal = Journal(ctx.state_dir / "journal.json")
         if journal.entries:
-            sink.emit(LogLine(level="info", message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
+            sink.emit(LogLine(level="info",
+                              message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
         return run_plan(plan, ctx, journal)

@@ -25,7 +25,7 @@ H100_UUIDS = (
 H100_DRIVER = "550.54.15"
 NVIDIA_SMI_8xH100 = "".join(
     f"{i}, NVIDIA H100 80GB HBM3, {uuid}, 81559, {H100_DRIVER}, 00000000:{bus}:00.0, Disabled\n"
-    for i, (bus, uuid) in enumerate(zip(H100_BUSES, H100_UUIDS))
+    for i, (bus, uuid) in enumerate(zip(H100_BUSES, H100_UUIDS, strict=True))
 )
 A100_DRIVER = "535.104.05"
 NVIDIA_SMI_A100_MIG = (
@@ -269,7 +269,7 @@ def no_gpu(root: Path) -> FakeHost:
 def eight_h100(root: Path, *, with_smi: bool = True) -> FakeHost:
     """A DGX-style H100 node: eight GPUs with driver 550.54.15, four NVSwitches."""
     host = base_host(root).nvidia_driver(H100_DRIVER)
-    for bus, uuid in zip(H100_BUSES, H100_UUIDS):
+    for bus, uuid in zip(H100_BUSES, H100_UUIDS, strict=True):
         address = f"0000:{bus.lower()}:00.0"
         host.nvidia_gpu_pci(address, "2330", driver="nvidia")
         host.nvidia_procfs_gpu(address, "NVIDIA H100 80GB HBM3", uuid)

@@ -367,8 +367,9 @@ def _docker_images(found: _Members) -> list[ImageInfo]:
                 msg = f"{found.path}: layer {layer!r} of image {index} is missing (incomplete or truncated file?)"
                 raise ArchiveError(msg, "Copy the file again from the export machine.")
         tags = tuple(entry.get("RepoTags") or ())
-        images.append(ImageInfo(refs=tuple(normalize_ref(t) for t in tags), raw_refs=tuple(normalize_ref(t) for t in tags),
-                                config_digest=_sha(raw_config or b""), platform=_platform_of(config), config=config))
+        images.append(ImageInfo(refs=tuple(normalize_ref(t) for t in tags),
+                                raw_refs=tuple(normalize_ref(t) for t in tags), config_digest=_sha(raw_config or b""),
+                                platform=_platform_of(config), config=config))
     return images
 
 
@@ -401,7 +402,8 @@ def _pick_platform(found: _Members, index: dict[str, Any], wanted: str) -> dict[
     offered = sorted({_platform_of({"os": (d.get("platform") or {}).get("os"),
                                     "architecture": (d.get("platform") or {}).get("architecture"),
                                     "variant": (d.get("platform") or {}).get("variant")}) for d in manifests})
-    msg = f"{found.path}: no image for this machine's platform {wanted} (the archive has: {', '.join(offered) or 'none'})"
+    msg = (f"{found.path}: no image for this machine's platform {wanted} "
+           f"(the archive has: {', '.join(offered) or 'none'})")
     raise ArchiveError(msg, f"Export the image for {wanted} (docker pull --platform {wanted}).")
 
 
@@ -432,7 +434,7 @@ def _oci_images(found: _Members, platform: str) -> list[ImageInfo]:
             image = images[by_digest[manifest_digest]]
             if ref and raw:
                 images[by_digest[manifest_digest]] = ImageInfo(
-                    image.refs + (ref,), image.raw_refs + (raw,), image.config_digest, image.platform, image.config,
+                    (*image.refs, ref), (*image.raw_refs, raw), image.config_digest, image.platform, image.config,
                     image.manifest_digest)
             continue
         manifest = _blob(found, manifest_digest, "image manifest")
@@ -477,7 +479,8 @@ def _read(path: Path, compression: Compression, reader: IO[bytes] | None, platfo
     except (tarfile.TarError, EOFError, OSError, zlib.error, ValueError) as exc:
         detail = str(exc) or type(exc).__name__
         msg = f"{path}: not a readable image archive ({detail}); the file is truncated or damaged"
-        raise ArchiveError(msg, "Copy the file again from the export machine, or re-create it with `docker save`.") from None
+        raise ArchiveError(msg, "Copy the file again from the export machine, "
+                                "or re-create it with `docker save`.") from None
     except Exception as exc:  # zstandard.ZstdError has no common base with the above
         if type(exc).__name__ != "ZstdError":
             raise

@@ -432,7 +432,8 @@ class ContainerdStore:
         if not gone:
             return
         kept = {target for ref, target, _ in rows if not staged(ref) and not ref.startswith("sha256:")}
-        doomed = [ref for ref, target, _ in rows if staged(ref) or (ref.startswith("sha256:") and target in gone - kept)]
+        doomed = [ref for ref, target, _ in rows
+                  if staged(ref) or (ref.startswith("sha256:") and target in gone - kept)]
         if not self.runner.run(self._argv("images", "rm", *doomed), timeout=timeout, check=False).ok:
             self._failed_loads = True  # cleaned again at the end of the run, or by the next one
 
@@ -559,7 +560,8 @@ class DockerStore:
     def present(self, refs: Iterable[str]) -> dict[str, str]:
         """``ref -> image ID`` from one ``docker image ls``."""
         wanted = set(refs)
-        result = self.runner.run(self._argv("image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"),
+        result = self.runner.run(self._argv("image", "ls", "--no-trunc",
+                                            "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"),
                                  timeout=60, check=False, mutates=False)
         if not result.ok:
             if self.runner.dry_run:
@@ -1003,7 +1005,8 @@ def items_from_scan(scan: ScanResult) -> list[ImportItem]:
     for scanned in scan.images:
         images = tuple(ExpectedImage(i.refs, i.config_digest, i.raw_refs) for i in scanned.info.images if i.refs)
         items.append(ImportItem(scanned.file, scan.bundle / scanned.file, scanned.size, scanned.sha256, images, "extra",
-                                "not imported: " + "; ".join(problems[scanned.file]) if scanned.file in problems else ""))
+                                "not imported: " + "; ".join(problems[scanned.file])
+                                if scanned.file in problems else ""))
     return items
 
 

@@ -335,7 +335,8 @@ def _validation_error(path: Path, text: str, error: ValidationError) -> BundleEr
             lines.append(f"{where}: unknown key '{key_path(loc)}'")
         else:
             lines.append(f"{where}: {key_path(loc)}: {item['msg']}")
-    return BundleError("\n".join(lines), "Fix the manifest, or re-create it with `./install.sh bundle lock --bundle DIR`.")
+    return BundleError("\n".join(lines),
+                       "Fix the manifest, or re-create it with `./install.sh bundle lock --bundle DIR`.")
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:
@@ -343,7 +344,8 @@ def parse_manifest(text: str, path: Path) -> Manifest:
     try:
         data = load_yaml(text, path, max_bytes=MAX_MANIFEST_BYTES, max_nodes=MAX_MANIFEST_VALUES)
     except yaml.YAMLError as exc:
-        raise BundleError(syntax_error(path, exc), "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
+        raise BundleError(syntax_error(path, exc),
+                          "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
     except DocumentLimit as exc:
         msg = f"not a bundle manifest: {exc}"
         raise BundleError(msg, "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
@@ -383,7 +385,8 @@ def load_manifest(path: Path | str) -> Manifest:
             msg = f"bundle folder {path.parent} does not exist"
             raise BundleError(msg, "Give the offline-images folder with --bundle DIR.") from None
         msg = f"no manifest: {path} does not exist"
-        raise BundleError(msg, "Run `./install.sh bundle lock --bundle DIR` to write one for a hand-assembled folder.") from None
+        raise BundleError(msg, "Run `./install.sh bundle lock --bundle DIR` "
+                               "to write one for a hand-assembled folder.") from None
     except (OSError, UnicodeDecodeError) as exc:
         msg = f"cannot read {path}: {exc}"
         raise BundleError(msg, "Check the file's permissions and that it is UTF-8 text.") from None

@@ -89,8 +89,9 @@ def bundle_path(bundle: Path, relative: str | PurePosixPath) -> Path:
             what = "" if stat.S_ISREG(target) else f" ({special_kind(target)}, not a regular file)"
         except OSError:
             what = " (which does not exist)"
-        raise UnsafeBundleFile(path, "outside", f"is a link to {shown(real)}{what}, outside the bundle folder {shown(root)}; "
-                                                "refused, never read", LINK_HINT)
+        raise UnsafeBundleFile(path, "outside", f"is a link to {shown(real)}{what}, "
+                                                f"outside the bundle folder {shown(root)}; refused, never read",
+                               LINK_HINT)
     try:
         info = os.lstat(real)
     except (FileNotFoundError, NotADirectoryError):

@@ -104,7 +104,7 @@ def compare_images(expected: set[tuple[str, str]], info: ArchiveInfo) -> tuple[s
     if expected <= found:
         return None
     missing = sorted(expected - found)
-    by_ref = {ref: digest for ref, digest in found}
+    by_ref = dict(found)
     shown_expected = ", ".join(f"{ref} ({digest[:19]})" for ref, digest in missing)
     shown_found = ", ".join(f"{ref} ({by_ref[ref][:19]})" if ref in by_ref else f"no {ref}" for ref, _ in missing)
     return shown_expected, shown_found
@@ -186,7 +186,8 @@ def check_file(bundle: Path, component: str, kind: str, entry: FileEntry, *, che
             return FileCheck(entry.file, kind, component, "refs", expected=mismatch[0], found=mismatch[1])
     if isinstance(entry, SnapEntry):
         assertion = FileEntry(file=entry.assert_file, sha256=entry.assert_sha256,
-                              size=entry.assert_size if entry.assert_size is not None else _size_or_zero(bundle / entry.assert_file))
+                              size=entry.assert_size if entry.assert_size is not None
+                              else _size_or_zero(bundle / entry.assert_file))
         result = check_file(bundle, component, "assert", assertion, hasher=hasher)
         if not result.ok:
             return result

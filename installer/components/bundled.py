@@ -43,7 +43,8 @@ def bundle_chart(bundle_dir: Path, name: str, version: str) -> Path:
     chart = manifest.find_chart(name, version) if manifest is not None else None
     if chart is not None:
         return bundle_dir / chart.file
-    for candidate in (f"{name}-{version}.tgz", f"{name}-{version.lstrip('v')}.tgz", f"{name}-v{version.lstrip('v')}.tgz"):
+    bare = version.lstrip("v")
+    for candidate in (f"{name}-{version}.tgz", f"{name}-{bare}.tgz", f"{name}-v{bare}.tgz"):
         path = bundle_dir / "charts" / candidate
         if path.is_file():
             return path
@@ -89,4 +90,5 @@ def require_chart(ctx: StepContext, chart: Path) -> None:
     if ctx.dry_run:
         ctx.log(msg + " (a real install would stop here)", "warning")
         return
-    raise BundleError(msg, "Rebuild the bundle with `./install.sh export` for this profile, or fix the chart version in the profile.")
+    raise BundleError(msg, "Rebuild the bundle with `./install.sh export` for this profile, "
+                           "or fix the chart version in the profile.")

@@ -51,7 +51,8 @@ def nodes(ctx: StepContext) -> list[dict[str, Any]]:
     return [n for n in items or [] if isinstance(n, dict)]
 
 
-_QUANTITY: Final = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
+_QUANTITY: Final = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+                              r"(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
 _SUFFIXES: Final = {"": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
                     "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
                     "P": Decimal(10) ** 15, "E": Decimal(10) ** 18, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20,
@@ -240,7 +241,8 @@ class HelmChartStep(Step):
         if found is None or not found.status.startswith("pending-"):
             return
         hint = (f"Run `microk8s helm3 -n {self.namespace} history {self.release}`; if it stays {found.status}, "
-                f"`microk8s helm3 -n {self.namespace} rollback {self.release}` (or uninstall) and run the install again.")
+                f"`microk8s helm3 -n {self.namespace} rollback {self.release}` (or uninstall) "
+                "and run the install again.")
         if found.status == "pending-install":
             ctx.log(f"the release {self.release} was left {found.status} (revision {found.revision}) by an interrupted "
                     "run: uninstalling it before installing again", "warning")

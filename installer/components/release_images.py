@@ -70,7 +70,10 @@ class ContainerdTarget:
 
 
 def cri_name(ref: str) -> str:
-    """The name containerd's CRI plugin looks ``ref`` up by (``ParseDockerRef``): normalised, tag dropped beside a digest."""
+    """The name containerd's CRI plugin looks ``ref`` up by (``ParseDockerRef``).
+
+    Normalised, the tag dropped beside a digest.
+    """
     from installer.bundle.manifest import normalize_ref
 
     if ref.startswith("sha256:"):
@@ -180,7 +183,8 @@ def describe_missing(missing: Sequence[ImageUse], held: Mapping[str, bool | None
     by_ref: dict[str, list[str]] = {}
     for use in missing:
         by_ref.setdefault(use.ref, []).append(use.where)
-    in_bundle = "; in the bundle, imported by the import step" if dry_run else "; the bundle has it but it was not imported"
+    in_bundle = ("; in the bundle, imported by the import step" if dry_run
+                 else "; the bundle has it but it was not imported")
     for ref, wheres in by_ref.items():
         name = cri_name(ref)
         shown = ref if name == ref else f"{ref} (containerd name {name})"

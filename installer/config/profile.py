@@ -97,7 +97,8 @@ class Profile(Section):
         return [secret.get_secret_value() for _, secret in secret_fields(self) if secret.get_secret_value()]
 
 
-def secret_fields(model: BaseModel, prefix: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], SecretStr]]:
+def secret_fields(model: BaseModel,
+                  prefix: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], SecretStr]]:
     """``(key path, value)`` of every set :class:`~pydantic.SecretStr` in ``model``, depth first."""
     found: list[tuple[tuple[str | int, ...], SecretStr]] = []
 
@@ -147,9 +148,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 
 def _holds_secret(annotation: Any, depth: int = 0) -> bool:
     """True when a value of this type is, or contains, a :class:`SecretStr`."""
-    for kind in (annotation, *getattr(annotation, "__args__", ())):
-        if get_origin(kind) is Annotated:
-            kind = get_args(kind)[0]
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        kind = get_args(candidate)[0] if get_origin(candidate) is Annotated else candidate
         if kind is SecretStr:
             return True
         if isinstance(kind, type) and issubclass(kind, BaseModel) and depth < 5 and any(
@@ -235,7 +235,8 @@ def parse_profile(text: str, path: Path) -> Profile:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        msg = f"{path}: a profile must be a YAML mapping of sections (microk8s:, jupyterhub:, ...), got {type(data).__name__}"
+        msg = (f"{path}: a profile must be a YAML mapping of sections (microk8s:, jupyterhub:, ...), "
+               f"got {type(data).__name__}")
         raise ProfileError(msg, "See profiles/cpu.yaml for the layout.")
     try:
         profile = Profile.model_validate(data)

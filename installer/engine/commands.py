@@ -19,6 +19,7 @@ starts, keeps running and stops itself (the demo's private containerd).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import json
@@ -33,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final, Union
+from typing import IO, Final
 
 import yaml
 
@@ -46,7 +47,7 @@ TAIL_CHARS: Final = 2000
 WITHHELD: Final = "(output not shown: it may hold secrets)"
 """How much of a failed command's output goes into the error message."""
 
-Stdin = Union[bytes, IO[bytes], Iterable[bytes], None]
+Stdin = bytes | IO[bytes] | Iterable[bytes] | None
 """What a command may read: nothing, bytes, a binary file, or an iterator of chunks."""
 
 
@@ -319,10 +320,8 @@ def _feed(pipe: IO[bytes], stdin: Stdin, errors: list[BaseException]) -> None:
     except BaseException as exc:  # noqa: BLE001 - re-raised by the caller thread
         errors.append(exc)
     finally:
-        try:
+        with contextlib.suppress(OSError):
             pipe.close()
-        except OSError:
-            pass
 
 
 def _drain(pipe: IO[bytes], sink: list[str], on_line: Callable[[str], None] | None) -> None:
@@ -482,7 +481,7 @@ class Daemon:
             return ""
 
 
-Answer = Union[CommandResult, Callable[[tuple[str, ...]], CommandResult]]
+Answer = CommandResult | Callable[[tuple[str, ...]], CommandResult]
 
 
 @dataclass

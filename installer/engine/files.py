@@ -119,10 +119,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -145,7 +142,8 @@ class FileWriter:
                 atomic_write(path, content.encode(), mode)
             except OSError as exc:
                 msg = f"cannot write {path}: {exc.strerror or exc}"
-                raise InstallerError(msg, "Check that the folder exists, is writable and the disk is not full.") from exc
+                raise InstallerError(msg, "Check that the folder exists, is writable "
+                                          "and the disk is not full.") from exc
         self.written[path] = content
         self.sink.emit(FileWritten(path=str(path), mode=mode, content=self.shown(path, content),
                                    dry_run=self.dry_run, step_id=self.step_id))

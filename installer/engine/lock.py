@@ -57,7 +57,8 @@ class InstallLock:
             holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "an unknown process"
             os.close(fd)
             msg = f"another installer is running ({holder}){self.about}; lock file {self.path}"
-            raise LockHeld(msg, "Wait for it to finish, or stop it; a run that died releases the lock by itself.") from None
+            raise LockHeld(msg, "Wait for it to finish, or stop it; "
+                                "a run that died releases the lock by itself.") from None
         holder = f"{self.purpose}, pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
         try:
             os.ftruncate(fd, 0)
@@ -86,7 +87,8 @@ def target_lock_path(target: str) -> Path:
     Keyed by the resolved path, so two spellings of one socket share one lock.
     """
     key = hashlib.sha256(os.path.realpath(target).encode()).hexdigest()[:16]
-    base = TARGET_LOCK_DIR if os.geteuid() == 0 else Path(tempfile.gettempdir()) / f"jupyterhub-offline-installer-{os.getuid()}"
+    base = (TARGET_LOCK_DIR if os.geteuid() == 0
+            else Path(tempfile.gettempdir()) / f"jupyterhub-offline-installer-{os.getuid()}")
     return base / f"import-{key}.lock"
 
 

@@ -73,7 +73,8 @@ class LogFileSink:
             prefix = "DRY-RUN " if event.dry_run else ""
             return f"{prefix}command rc={event.returncode} {event.duration:.2f}s: {' '.join(event.argv)}"
         if isinstance(event, FileWritten):
-            return f"file {'(dry-run) ' if event.dry_run else ''}{event.path} mode={event.mode:04o} {len(event.content)} chars"
+            return (f"file {'(dry-run) ' if event.dry_run else ''}{event.path} "
+                    f"mode={event.mode:04o} {len(event.content)} chars")
         fields = {k: v for k, v in event.to_dict().items() if k not in ("event", "ts")}
         return f"{event.name} " + " ".join(f"{k}={v!r}" for k, v in fields.items())
 

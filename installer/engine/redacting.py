@@ -19,7 +19,7 @@ def _masked(value: Any, redact: Redactor) -> Any:
         return redact(value)
     if isinstance(value, tuple):
         items = tuple(_masked(item, redact) for item in value)
-        return items if any(a is not b for a, b in zip(items, value)) else value
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if isinstance(value, list):
         return [_masked(item, redact) for item in value]
     return value

@@ -61,7 +61,8 @@ def check_yaml(text: str | bytes, source: object, *, max_bytes: int, max_depth: 
             size, depth, anchor = 1, 0, event.anchor
         elif isinstance(event, yaml.AliasEvent):
             if any(frame[2] == event.anchor for frame in stack):
-                msg = f"{source}: alias *{event.anchor} refers to a value that contains it (line {event.start_mark.line + 1})"
+                msg = (f"{source}: alias *{event.anchor} refers to a value that contains it "
+                       f"(line {event.start_mark.line + 1})")
                 raise DocumentLimit(msg)
             size, depth = anchors.get(event.anchor, (1, 0))
             anchor = None

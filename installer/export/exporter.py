@@ -521,7 +521,8 @@ class Exporter:
             self.report.images.append((component, outcome))
             emit_item(self.sink, "save-images", outcome)
         kept_files = {entry.file for _, entry in bundle.kept_images()}
-        for item, reason in failed:
+        for item, why in failed:
+            reason = why
             earlier = bundle.previous.find_image(item.ref) if bundle.previous else None
             if earlier is not None and earlier[1].file in kept_files:
                 reason += "; the bundle keeps its earlier export, which may be out of date"

@@ -45,7 +45,8 @@ def confirm(options: InstallOptions, assume_yes: bool) -> None:
         raise Interrupted(msg, "Run again and answer y, or pass --yes.")
 
 
-def make_sinks(output: str, log_file: Path | None, options: InstallOptions, verbose: bool) -> tuple[FanOut, LogFileSink | None]:
+def make_sinks(output: str, log_file: Path | None, options: InstallOptions,
+               verbose: bool) -> tuple[FanOut, LogFileSink | None]:
     """Console or JSON lines on stdout, plus the log file."""
     redactor = make_redactor(options.profile)
     screen: EventSink = JsonLinesSink(sys.stdout) if output == "jsonl" else ConsoleSink(sys.stdout, verbose=verbose)

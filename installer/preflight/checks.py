@@ -497,7 +497,8 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         check_default_route(system, add_default_route=profile.microk8s.add_default_route),
         check_kubelet_dir(system, device_plugins=gpu_settings.enabled or rdma_settings.enabled),
         check_docker(system, gpu_operator=gpu_settings.enabled and gpu_settings.toolkit,
-                     toolkit_guarded=toolkit_guards_host_containerd(known_images(gpu_settings.version).get("toolkit", ""))),
+                     toolkit_guarded=toolkit_guards_host_containerd(
+                         known_images(gpu_settings.version).get("toolkit", ""))),
         check_gpu(facts.gpus, gpu_settings),
         check_gpu_driver(facts.gpus, facts.host_driver, gpu_settings),
         check_gpu_mig(facts.gpus, gpu_settings),

@@ -200,10 +200,11 @@ def apply_skips(checks: Iterable[CheckResult], skip: frozenset[str]) -> tuple[tu
         if check.id in skip:
             _LOGGER.warning("check %s skipped on request (it would have been %s: %s)", check.id, check.status,
                             check.found)
-            check = dataclasses.replace(check, status="skipped",
-                                        hint=f"skipped on request; it would have been '{check.status}'")
+            result.append(dataclasses.replace(check, status="skipped",
+                                              hint=f"skipped on request; it would have been '{check.status}'"))
             skipped.append(check.id)
-        result.append(check)
+        else:
+            result.append(check)
     return tuple(result), tuple(skipped)
 
 

@@ -33,7 +33,8 @@ def folder_path(text: str) -> Path:
 
 
 def add_bundle_option(parser: argparse.ArgumentParser, *,
-                      help: str = "offline-images folder (default: the profile's, else offline-images/ next to install.sh)",
+                      help: str = ("offline-images folder "
+                                   "(default: the profile's, else offline-images/ next to install.sh)"),
                       ) -> None:
     """``--bundle DIR``."""
     parser.add_argument("--bundle", type=folder_path, metavar="DIR", default=argparse.SUPPRESS, help=help)

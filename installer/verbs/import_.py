@@ -80,7 +80,8 @@ class _ProgressPrinter:
             if isinstance(event, StepProgress) and self.tty and event.overall_total:
                 elapsed = max(time.monotonic() - self.start, 1e-3)
                 rate = (event.overall_done or 0) / elapsed
-                sys.stderr.write(f"\r\x1b[K{event.message:<9} {printable(str(event.item))}  {event.done * 100 // max(event.total or 1, 1):3d}%"
+                percent = event.done * 100 // max(event.total or 1, 1)
+                sys.stderr.write(f"\r\x1b[K{event.message:<9} {printable(str(event.item))}  {percent:3d}%"
                                  f"  all {human_bytes(event.overall_done or 0)} / {human_bytes(event.overall_total)}"
                                  f"  {human_bytes(rate)}/s")
                 sys.stderr.flush()

@@ -44,7 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Options. Defaults are SUPPRESS so the same options given before ``preflight`` still count."""
     add_profile_option(parser, help="profile YAML: thresholds and the components to check for (default: built-in)")
     add_host_root_option(parser, help="read /sys, /proc and /etc under DIR (a copy of another host's); runs no command")
-    add_bundle_option(parser, help="offline-images folder whose size sets the disk requirement (default: the profile's)")
+    add_bundle_option(parser,
+                      help="offline-images folder whose size sets the disk requirement (default: the profile's)")
     parser.add_argument("--skip-check", action="append", metavar="ID", default=argparse.SUPPRESS,
                         help=f"skip a check by id (repeatable): {', '.join(CHECK_IDS)}")
     add_json_option(parser)

@@ -48,7 +48,8 @@ DEFAULT_JOBS: Final = 2
 def add_bundle_options(parser: argparse.ArgumentParser) -> None:
     """``--profile``, ``--bundle``, ``--jobs``, ``--json`` (shared with ``import`` and ``bundle``)."""
     add_profile_option(parser, help="profile YAML (its bundle folder and components; default: built-in)")
-    add_bundle_option(parser, help="offline-images folder (default: the profile's, else offline-images/ next to install.sh)")
+    add_bundle_option(parser,
+                      help="offline-images folder (default: the profile's, else offline-images/ next to install.sh)")
     parser.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, metavar="N",
                         help=f"parallel workers (default: {DEFAULT_JOBS})")
     add_json_option(parser)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -23,7 +24,5 @@ def reap() -> Iterator[list[str]]:
     for marker in markers:
         for pid in processes_using(marker):
             if pid != os.getpid():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass

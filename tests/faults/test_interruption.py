@@ -227,7 +227,7 @@ def test_sigkill_during_helm_upgrade_rolls_back_then_upgrades(tmp_path: Path) ->
     proc = start(_argv(paths, helm_delay=60))
     wait_for(lambda: _release_status(paths["cluster"]) == "pending-upgrade", "helm to start upgrading the hub", proc=proc)
     kill(proc, signal.SIGKILL)
-    code, out, err = finish(start(_argv(paths, "--output", "jsonl")))
+    code, _out, err = finish(start(_argv(paths, "--output", "jsonl")))
     assert code == 0, err
     assert json.loads(paths["cluster"].read_text())["helm_ops"][-3:] == [
         "upgrade jupyterhub", "rollback jupyterhub", "upgrade jupyterhub"]

@@ -332,9 +332,9 @@ def _violations(path: Path) -> list[str]:
             if (node.value.id, node.attr) in FORBIDDEN_CALLS or (
                     node.value.id == "os" and node.attr.startswith(("exec", "spawn"))):
                 found.append(f"{rel}:{node.lineno} uses {node.value.id}.{node.attr}")
-        elif isinstance(node, ast.keyword) and node.arg == "shell":
-            if not (isinstance(node.value, ast.Constant) and node.value.value is False):
-                found.append(f"{rel}:{node.lineno} passes shell=...")
+        elif isinstance(node, ast.keyword) and node.arg == "shell" and not (
+                isinstance(node.value, ast.Constant) and node.value.value is False):
+            found.append(f"{rel}:{node.lineno} passes shell=...")
     return found
 
 

@@ -57,7 +57,7 @@ def test_step_raises_naming_the_bad_file(clean_containerd, tmp_path: Path) -> No
     ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink,
                       profile=Profile(bundle=folder), state_dir=tmp_path / "state")
     step = ImportImagesStep(["microk8s", "jupyterhub"], socket=clean_containerd.socket, ctr="ctr")
-    with pytest.raises(BundleError, match="images/hub.tar: sha256 mismatch"):
+    with pytest.raises(BundleError, match=r"images/hub\.tar: sha256 mismatch"):
         step.run(ctx)
     assert clean_containerd.images() == ["registry.k8s.io/pause:3.10"]
 

@@ -174,9 +174,10 @@ def _garbage_layer_archive(path: Path, ref: str) -> None:
     with tarfile.open(path) as tar:
         members = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
     with tarfile.open(path, "w") as tar:
-        for member, data in members:
+        for member, original in members:
+            data = original
             if member.name.endswith("layer.tar"):
-                data = b"\x00not a tar" * (len(data) // 10)
+                data = b"\x00not a tar" * (len(original) // 10)
                 member.size = len(data)
             import io
 

@@ -47,8 +47,7 @@ STEPS = (("preflight", "Preflight checks"), ("microk8s.snaps", "Install MicroK8s
 def session(monkeypatch) -> WizardSession:
     """A session on fixed paths and fixed host facts; the plan and URL are fixed too."""
     fixed_preflight(monkeypatch)
-    import installer.tui.screens.review as review
-    import installer.tui.screens.welcome as welcome
+    from installer.tui.screens import review, welcome
 
     monkeypatch.setattr(welcome, "summarize_bundle", lambda path: BundleSummary(
         path, exists=True, total_bytes=14_300_000_000, image_files=23,

@@ -126,7 +126,7 @@ IMAGES = (("quay.io/jupyterhub/k8s-hub:4.2.0", 3 << 20), ("quay.io/jupyter/scipy
 
 def fake_plan(monkeypatch, *, gate: threading.Event | None = None) -> ImportStep:
     """Make ``build_plan`` return a small plan (real steps, real runner); returns its import step."""
-    import installer.session as session
+    from installer import session
 
     importer = ImportStep(IMAGES, gate)
     steps = [CommandStep("preflight", "Preflight checks", "preflight"), importer,

@@ -63,7 +63,7 @@ def test_errors_name_file_line_and_key(tmp_path: Path) -> None:
     path.write_text(text)
     with pytest.raises(BundleError) as caught:
         load_manifest(path)
-    line = next(n for n, l in enumerate(text.splitlines(), 1) if "nothex" in l)
+    line = next(n for n, text_line in enumerate(text.splitlines(), 1) if "nothex" in text_line)
     assert f"{path}:{line}: components.jupyterhub.images[0].sha256" in caught.value.message
 
 

@@ -41,7 +41,7 @@ def test_non_zero_exit_raises_with_command_tail_and_hint() -> None:
 
 
 def test_timeout_kills_and_says_so() -> None:
-    with pytest.raises(CommandFailed, match="did not finish within 0.5 s"):
+    with pytest.raises(CommandFailed, match=r"did not finish within 0\.5 s"):
         RealRunner().run([PY, "-c", "import time; print('started', flush=True); time.sleep(30)"], timeout=0.5)
 
 

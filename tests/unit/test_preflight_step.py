@@ -72,7 +72,7 @@ def test_unknown_skip_id_is_refused_with_a_suggestion(tmp_path: Path) -> None:
     assert "did you mean 'microk8s'?" in caught.value.hint
     profile = Profile.model_validate({"preflight": {"skip_checks": ["gpus"]}})
     ctx, _ = _ctx(tmp_path, tmp_path / "host", profile)
-    with pytest.raises(ProfileError, match="preflight.skip_checks"):
+    with pytest.raises(ProfileError, match=r"preflight\.skip_checks"):
         PreflightStep(bundle=NO_BUNDLE).run(ctx)
 
 

@@ -117,9 +117,9 @@ def test_unexpected_exception_is_a_clear_failure(tmp_path: Path) -> None:
 
 
 def test_lock_says_who_holds_it(tmp_path: Path) -> None:
-    with InstallLock(tmp_path / "lock"), pytest.raises(LockHeld, match=f"pid {os.getpid()}"):
-        with InstallLock(tmp_path / "lock"):
-            pass
+    with (InstallLock(tmp_path / "lock"), pytest.raises(LockHeld, match=f"pid {os.getpid()}"),
+          InstallLock(tmp_path / "lock")):
+        pass
     with InstallLock(tmp_path / "lock"):  # released: can be taken again
         pass
 
@@ -183,7 +183,7 @@ def test_lock_blocks_a_second_process(tmp_path: Path) -> None:
         [sys.executable, "-c", "import sys; from pathlib import Path; from installer.engine.lock import InstallLock\n"
          "from installer.errors import LockHeld\ntry:\n  InstallLock(Path(sys.argv[1])).__enter__()\n"
          "except LockHeld as e:\n  print(e); sys.exit(4)", str(tmp_path / "lock")],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
     release.set()
     thread.join()
     assert other.returncode == 4

@@ -62,7 +62,7 @@ def test_an_index_that_is_not_json_is_refused(tmp_path: Path) -> None:
         info = tarfile.TarInfo("manifest.json")
         info.size = 200_000
         tar.addfile(info, io.BytesIO(b"[" * 200_000))
-    with pytest.raises(UnnamableArchive, match="manifest.json is not valid JSON"):
+    with pytest.raises(UnnamableArchive, match=r"manifest\.json is not valid JSON"):
         b"".join(strip_names([buf.getvalue()]))
 
 

@@ -81,7 +81,8 @@ def required_images(profile: Profile, host_os: str | None = None) -> list[str]:
         raise ProfileError(msg, "Set gpu_operator.version to a known version.")
     refs = list(dict.fromkeys(ref for key, ref in table.items() if key not in DRIVER_ONLY + NOT_RUN))
     if settings.driver == "operator":
-        refs += [table["driverManager"], *(driver_image(table, tag) for tag in ([host_os] if host_os else DRIVER_OS_TAGS))]
+        tags = [host_os] if host_os else DRIVER_OS_TAGS
+        refs += [table["driverManager"], *(driver_image(table, tag) for tag in tags)]
     return refs
 
 

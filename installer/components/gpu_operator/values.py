@@ -72,7 +72,8 @@ class MissingImages(ValueError):
 
 
 def split_ref(ref: str) -> tuple[str, str, str]:
-    """``nvcr.io/nvidia/k8s/container-toolkit:v1.17.8`` -> (``nvcr.io/nvidia/k8s``, ``container-toolkit``, ``v1.17.8``)."""
+    """``nvcr.io/nvidia/k8s/container-toolkit:v1.17.8``
+    -> (``nvcr.io/nvidia/k8s``, ``container-toolkit``, ``v1.17.8``)."""
     name, tag = split_tag(ref)
     repository, _, image = name.rpartition("/")
     return repository, image, tag

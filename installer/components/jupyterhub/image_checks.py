@@ -125,18 +125,15 @@ def scan_layers(path: Path) -> LayerScan:
     scan: dict[str, object] = {"singleuser": False, "passwd": None}
     raw = open_regular(path)
     try:
-        if compression == "none":
-            outer = tarfile.open(fileobj=raw, mode="r:")
-        else:
-            source: IO[bytes] = raw
-            if compression == "zstd":
-                import zstandard
+        source: IO[bytes] = raw
+        if compression == "zstd":
+            import zstandard
 
-                source = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
-            else:
-                source = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-            outer = tarfile.open(fileobj=source, mode="r|", bufsize=1 << 20)
-        with outer:
+            source = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
+        elif compression != "none":
+            source = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        with (tarfile.open(fileobj=raw, mode="r:") if compression == "none"
+              else tarfile.open(fileobj=source, mode="r|", bufsize=1 << 20)) as outer:
             for member in outer:
                 if member.isfile() and member.size >= 512:
                     handle = outer.extractfile(member)
@@ -144,7 +141,8 @@ def scan_layers(path: Path) -> LayerScan:
                         _scan_layer(handle, scan, compression == "none")
     except (tarfile.TarError, OSError, EOFError) as exc:
         msg = f"{path}: cannot list the image's layers ({exc})"
-        raise BundleError(msg, "Copy the file again from the export machine, or re-create it with `docker save`.") from None
+        raise BundleError(msg, "Copy the file again from the export machine, "
+                               "or re-create it with `docker save`.") from None
     finally:
         raw.close()
     return LayerScan(bool(scan["singleuser"]), scan["passwd"] if isinstance(scan["passwd"], str) else None)

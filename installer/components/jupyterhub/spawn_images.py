@@ -79,8 +79,8 @@ def spawn_images(values: Mapping[str, Any]) -> list[ImageUse]:
                                  "user servers' init container block-cloud-metadata (singleuser.networkTools.image)"))
     uses += _containers(singleuser.get("initContainers"), "user servers' init container (singleuser.initContainers)")
     uses += _containers(singleuser.get("extraContainers"), "user servers' container (singleuser.extraContainers)")
-    for index, entry in enumerate(singleuser.get("profileList") or []):
-        entry = _section(entry)
+    for index, raw_entry in enumerate(singleuser.get("profileList") or []):
+        entry = _section(raw_entry)
         label = entry.get("slug") or entry.get("display_name") or f"#{index}"
         uses += _override_image(entry, f"user servers of profile '{label}' (kubespawner_override.image)")
         for option_name, option in _section(entry.get("profile_options")).items():

@@ -106,7 +106,8 @@ class JupyterHubStep(HelmChartStep):
     chart_name = "jupyterhub"
     values_file = VALUES_FILE
 
-    def __init__(self, bundle_dir: Path, settings: JupyterHubSettings, *, images: ContainerdTarget | None = None) -> None:
+    def __init__(self, bundle_dir: Path, settings: JupyterHubSettings, *,
+                 images: ContainerdTarget | None = None) -> None:
         super().__init__(bundle_dir, settings.namespace, settings.chart_version, images=images)
         self.settings = settings
 

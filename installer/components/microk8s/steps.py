@@ -267,8 +267,8 @@ def netplan_owner(fs: HostFS, interface: str) -> tuple[str, str] | None:
             definitions = network.get(kind)
             if not isinstance(definitions, dict):
                 continue
-            for netdef_id, conf in definitions.items():
-                conf = conf if isinstance(conf, dict) else {}
+            for netdef_id, raw_conf in definitions.items():
+                conf = raw_conf if isinstance(raw_conf, dict) else {}
                 match = conf.get("match")
                 if isinstance(match, dict):
                     if conf.get("set-name") == interface or (

@@ -131,7 +131,10 @@ def with_unlimited_memlock(text: str) -> str:
 
 
 def running_memlock(ctx: StepContext) -> str | None:
-    """The soft ``Max locked memory`` of MicroK8s's running containerd (``unlimited``, bytes), or ``None`` if unknown."""
+    """The soft ``Max locked memory`` of MicroK8s's running containerd (``unlimited``, bytes).
+
+    ``None`` if unknown.
+    """
     result = probe(ctx, ["systemctl", "show", "--property", "MainPID", "--value", CONTAINERD_SERVICE])
     pid = result.stdout.strip() if result.ok else ""
     if not pid.isdigit() or pid == "0":

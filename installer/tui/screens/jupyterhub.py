@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import ClassVar
 
 from textual import on, work
@@ -164,8 +165,6 @@ class JupyterHubScreen(WizardScreen):
 
     def action_back(self) -> None:
         """Keep what was typed (even if not valid yet) and go back."""
-        try:
+        with contextlib.suppress(InstallerError):
             self.collect()
-        except InstallerError:
-            pass
         super().action_back()

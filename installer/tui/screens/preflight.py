@@ -5,6 +5,7 @@ Failed checks block Next; Re-run probes again after the operator fixed something
 
 from __future__ import annotations
 
+import contextlib
 from typing import ClassVar
 
 from textual import on, work
@@ -61,10 +62,9 @@ class PreflightScreen(WizardScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
     def _run_checks(self) -> PreflightReport:
         options = self.session.options
-        try:
+        # Any error: the answers are validated later; the defaults are fine for probing.
+        with contextlib.suppress(Exception):
             options = self.session.install_options()
-        except Exception:  # noqa: BLE001 - the answers are validated later; the defaults are fine for probing
-            pass
         return run_preflight(options, TextualSink(self))
 
     def on_engine_event(self, message: EngineEvent) -> None:

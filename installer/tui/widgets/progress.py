@@ -62,7 +62,7 @@ def format_eta(seconds: float | None) -> str:
     """``75`` -> ``1m15s``."""
     if seconds is None:
         return "--"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
