@@ -10,7 +10,8 @@ then, with everything present, (a) and (b) again (warm).
 Last line: ``ratio_cold=<b/a> ratio_warm=<b/a> peak_rss_mb=<installer's peak RSS>``.
 Targets: ratio_cold <= 0.85, installer warm run under 1 s, peak RSS under 200 MB.
 
-Usage: ``.venv/bin/python benchmarks/bench_import.py [--count 4] [--size-mb 300] [--jobs 2] [--compress none|zstd|gzip]``
+Usage: ``.venv/bin/python benchmarks/bench_import.py [--count 4] [--size-mb 300] [--jobs 2]
+[--compress none|zstd|gzip]``
 """
 
 from __future__ import annotations

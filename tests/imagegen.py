@@ -100,7 +100,8 @@ def write_docker_archive(path: Path, specs: Iterable[ImageSpec]) -> list[BuiltIm
         config_hex = hashlib.sha256(config).hexdigest()
         members[f"{layer_hex}/layer.tar"] = layer
         members[f"{config_hex}.json"] = config
-        entries.append({"Config": f"{config_hex}.json", "RepoTags": list(spec.refs), "Layers": [f"{layer_hex}/layer.tar"]})
+        entries.append({"Config": f"{config_hex}.json", "RepoTags": list(spec.refs),
+                        "Layers": [f"{layer_hex}/layer.tar"]})
         built.append(BuiltImage(tuple(spec.refs), f"sha256:{config_hex}"))
     members["manifest.json"] = json.dumps(entries).encode()
     path.parent.mkdir(parents=True, exist_ok=True)

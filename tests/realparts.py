@@ -29,7 +29,8 @@ class MissingBinary(RuntimeError):
 def _need(program: str) -> str:
     path = shutil.which(program)
     if path is None:
-        msg = f"'{program}' is not installed (tests/run.sh installs it: apt-get install containerd docker.io docker-registry skopeo)"
+        msg = (f"'{program}' is not installed "
+               "(tests/run.sh installs it: apt-get install containerd docker.io docker-registry skopeo)")
         raise MissingBinary(msg)
     return path
 

@@ -156,7 +156,8 @@ class StoredCluster:
     def _kubectl(self, state: dict[str, Any], args: tuple[str, ...], argv: tuple[str, ...]) -> CommandResult:
         if args[:2] == ("get", "nodes"):
             node = {"metadata": {"name": "node-1"},
-                    "status": {"allocatable": {"cpu": "8"}, "addresses": [{"type": "InternalIP", "address": "10.0.0.5"}]}}
+                    "status": {"allocatable": {"cpu": "8"},
+                               "addresses": [{"type": "InternalIP", "address": "10.0.0.5"}]}}
             return _ok(argv, json.dumps({"items": [node]}))
         if "configmap" in args and "coredns" in args:
             corefile = f".:53 {{\n    forward . {' '.join(state['forwarders'])}\n}}\n"

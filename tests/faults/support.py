@@ -65,7 +65,8 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE,
             return value
         if proc is not None and proc.poll() is not None:
             code, out, err = finish(proc)
-            msg = f"{what} never happened: the process ended with {code}\nstdout:\n{out[-2000:]}\nstderr:\n{err[-2000:]}"
+            msg = (f"{what} never happened: the process ended with {code}\n"
+                   f"stdout:\n{out[-2000:]}\nstderr:\n{err[-2000:]}")
             raise AssertionError(msg)
         time.sleep(interval)
     msg = f"gave up waiting {timeout:g} s for {what}"

@@ -134,8 +134,8 @@ def same_tag_other_content(root: Path) -> Case:
     wanted = _good(root / "elsewhere", "a.tar", "f/a:1", 1)
     _good(bundle, "a.tar", "f/a:1", 7)
     _claim(bundle, "images/a.tar", "f/a:1", wanted.config_digest)
-    return Case(bundle, "images/a.tar", f"expected docker.io/f/a:1 ({wanted.config_digest[:19]}), found docker.io/f/a:1",
-                f"expected docker.io/f/a:1 ({wanted.config_digest[:19]}), found docker.io/f/a:1")
+    said = f"expected docker.io/f/a:1 ({wanted.config_digest[:19]}), found docker.io/f/a:1"
+    return Case(bundle, "images/a.tar", said, said)
 
 
 def _crafted(root: Path, extra: list[tuple[tarfile.TarInfo, bytes]], *, manifest: bool,
@@ -225,7 +225,8 @@ def manifest_is_dev_zero(root: Path) -> Case:
 def empty_folder(root: Path) -> Case:
     bundle = root / "bundle"
     bundle.mkdir()
-    return Case(bundle, str(bundle), "holds no manifest.yaml and no image archive", "holds no manifest.yaml and no image archive")
+    said = "holds no manifest.yaml and no image archive"
+    return Case(bundle, str(bundle), said, said)
 
 
 def text_file_named_tar(root: Path) -> Case:
@@ -248,7 +249,8 @@ def garbage_zstd(root: Path) -> Case:
     good = zstandard.ZstdCompressor().compress(b"x" * 100_000)
     # Seeded: some random tails decode as an empty last block (a different, also correct, message).
     (bundle / "images/broken.tar.zst").write_bytes(good[:8] + random.Random(7).randbytes(len(good)))
-    return Case(bundle, "images/broken.tar.zst", "zstd data is damaged or truncated", "zstd data is damaged or truncated")
+    said = "zstd data is damaged or truncated"
+    return Case(bundle, "images/broken.tar.zst", said, said)
 
 
 def tar_without_image(root: Path) -> Case:
@@ -359,7 +361,8 @@ def test_import_json_lists_every_unreadable_file(clean_containerd: Any, tmp_path
     assert clean_containerd.images() == ["docker.io/f/good:1"]
 
 
-def test_an_unreadable_part_of_a_hand_assembled_bundle_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_part_of_a_hand_assembled_bundle_is_named(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder root cannot read (an NFS export, dropped capabilities): exit 2 naming it, not a traceback."""
     from installer.bundle import scan
     from installer.errors import BundleError, ExitCode

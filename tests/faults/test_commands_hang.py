@@ -170,7 +170,8 @@ def test_ctr_hanging_is_stopped_at_the_timeout_with_everything_it_started(clean_
     report = importer.run(items_from_manifest(bundle, load_manifest(bundle).images()))
     assert [r.status for r in report.results] == ["failed", "failed"]
     for result in report.results:
-        assert result.reason == "ctr-hang did not finish within 1 s and was stopped: ctr: waiting for containerd to answer"
+        assert result.reason == ("ctr-hang did not finish within 1 s and was stopped: "
+                                 "ctr: waiting for containerd to answer")
         assert result.attempts == 1
     assert report.exit_code == 1
     wait_for(lambda: not processes_using(hang_marker(tmp_path)), "the hung ctr's child to die", 10)

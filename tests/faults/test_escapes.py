@@ -145,7 +145,10 @@ def test_bundle_lock_names_a_special_file_and_never_opens_it(kind: str, tmp_path
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_verify_names_what_a_listed_file_has_become(kind: str, tmp_path: Path) -> None:
-    """The manifest lists images/b.tar; it is now a link out, a FIFO, a device...: exit 2, named as such, not 'missing'."""
+    """The manifest lists images/b.tar; it is now a link out, a FIFO, a device...
+
+    Exit 2, named as such, not 'missing'.
+    """
     bundle = _bundle(tmp_path)
     save_manifest(lock_bundle(bundle), bundle)
     says = _replace(bundle / "images" / "b.tar", kind, tmp_path)
@@ -209,7 +212,8 @@ def test_install_bundle_check_names_a_link_out_of_the_bundle(tmp_path: Path) -> 
     (bundle / "images").mkdir(parents=True)
     (bundle / "images" / "hub.tar").symlink_to(_secret(tmp_path))
     ref = component_needs(profile, "jupyterhub").images[0]
-    entry = ImageEntry(refs=[ref], file="images/hub.tar", sha256="0" * 64, size=len(SECRET), digest="sha256:" + "1" * 64)
+    entry = ImageEntry(refs=[ref], file="images/hub.tar", sha256="0" * 64, size=len(SECRET),
+                       digest="sha256:" + "1" * 64)
     save_manifest(Manifest(components={"jupyterhub": ComponentArtifacts(images=[entry])}), bundle)  # type: ignore[dict-item]
     messages = [m.message for m in missing_artifacts(profile, load_bundle(bundle), ["jupyterhub"])]
     about = [m for m in messages if "images/hub.tar" in m]

@@ -76,7 +76,8 @@ def _import_argv(daemon: Containerd, bundle: Path, state: Path, *extra: str, ctr
             "--namespace", daemon.namespace, "--ctr", ctr, "--state-dir", str(state), *extra]
 
 
-def _import(daemon: Containerd, bundle: Path, state: Path, *extra: str, ctr: str = "ctr") -> subprocess.CompletedProcess[str]:
+def _import(daemon: Containerd, bundle: Path, state: Path, *extra: str,
+            ctr: str = "ctr") -> subprocess.CompletedProcess[str]:
     return cli(*_import_argv(daemon, bundle, state, *extra, ctr=ctr)[3:])
 
 
@@ -406,7 +407,8 @@ def test_verify_and_import_refuse_one_ref_naming_two_images_like_lock(daemon: Co
 # --- 4: two lanes on a disk that fits one image -----------------------------------------------
 
 
-def test_two_lanes_on_a_disk_that_fits_one_image_end_with_one(small_disk: Containerd, tmp_path: Path, reap: list[str]) -> None:
+def test_two_lanes_on_a_disk_that_fits_one_image_end_with_one(small_disk: Containerd, tmp_path: Path,
+                                                              reap: list[str]) -> None:
     """Two 9 MiB images (about 18.5 MiB each in containerd, blob + unpacked) on a 20 MiB disk, default lanes.
 
     A `ctr` wrapper holds each import until both lanes are importing, so they always

@@ -187,7 +187,8 @@ def test_sigkill_during_helm_install_then_rerun_ends_like_an_uninterrupted_run(t
     """
     killed = _install_setup(tmp_path, "killed")
     proc = start(_argv(killed, helm_delay=60))
-    wait_for(lambda: _release_status(killed["cluster"]) == "pending-install", "helm to start installing the hub", proc=proc)
+    wait_for(lambda: _release_status(killed["cluster"]) == "pending-install", "helm to start installing the hub",
+             proc=proc)
     code, _, _ = kill(proc, signal.SIGKILL)
     assert code == -signal.SIGKILL
     finished_before = _journal(killed["state"])
@@ -225,7 +226,8 @@ def test_sigkill_during_helm_upgrade_rolls_back_then_upgrades(tmp_path: Path) ->
         setup["profile"].write_text(yaml.safe_dump(data))
 
     proc = start(_argv(paths, helm_delay=60))
-    wait_for(lambda: _release_status(paths["cluster"]) == "pending-upgrade", "helm to start upgrading the hub", proc=proc)
+    wait_for(lambda: _release_status(paths["cluster"]) == "pending-upgrade", "helm to start upgrading the hub",
+             proc=proc)
     kill(proc, signal.SIGKILL)
     code, _out, err = finish(start(_argv(paths, "--output", "jsonl")))
     assert code == 0, err
@@ -247,7 +249,8 @@ def test_ctrl_c_headless_exits_130_keeps_the_journal_and_says_how_to_resume(tmp_
     """
     paths = _install_setup(tmp_path, "run")
     proc = start(_argv(paths, helm_delay=60))
-    wait_for(lambda: _release_status(paths["cluster"]) == "pending-install", "helm to start installing the hub", proc=proc)
+    wait_for(lambda: _release_status(paths["cluster"]) == "pending-install", "helm to start installing the hub",
+             proc=proc)
     code, out, err = kill(proc, signal.SIGINT)
     assert code == 130, err
     assert "interrupted: run the same command again to resume" in err

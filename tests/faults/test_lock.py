@@ -61,7 +61,10 @@ def _import_argv(containerd: Any, bundle: Path, state: Path, ctr: str = "ctr", *
 
 
 def test_second_import_says_who_holds_the_lock_and_exits_4(clean_containerd: Any, tmp_path: Path) -> None:
-    """Two `import` runs on one host: the second refuses (exit 4, names the first); the first imports everything once."""
+    """Two `import` runs on one host: the second refuses (exit 4, names the first).
+
+    The first imports everything once.
+    """
     bundle = tmp_path / "bundle"
     for n in range(2):
         make_image_archive(bundle / "images" / f"l{n}.tar", f"lock/l{n}:1", seed=n)

@@ -52,7 +52,8 @@ def _section(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
-def keys(model: type[BaseModel] = Profile, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+def keys(model: type[BaseModel] = Profile,
+         prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
     """Every key of the profile, depth first: ``(path, annotation)``; list items are reached through index 0."""
     for name, field in model.model_fields.items():
         if name == "source":
@@ -351,7 +352,8 @@ def test_nothing_but_the_command_runner_starts_programs() -> None:
 def test_the_static_check_catches_a_shell(tmp_path: Path) -> None:
     """The check above is honest: it flags each forbidden form in a module that is not allowed."""
     module = REPO / "installer" / "_fault_suite_probe.py"
-    module.write_text("import os\nimport subprocess\nos.system('x')\nsubprocess.run('x', shell=True)\nos.execv('a', [])\n")
+    module.write_text("import os\nimport subprocess\nos.system('x')\n"
+                      "subprocess.run('x', shell=True)\nos.execv('a', [])\n")
     try:
         found = _violations(module)
     finally:

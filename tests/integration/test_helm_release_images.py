@@ -470,7 +470,8 @@ spec:
     spec:
       containers:
         - name: worker
-          image: "{{ index .Values "node-feature-discovery" "image" "repository" }}:{{ index .Values "node-feature-discovery" "image" "tag" }}"
+          {{- $nfd := index .Values "node-feature-discovery" }}
+          image: "{{ index $nfd "image" "repository" }}:{{ index $nfd "image" "tag" }}"
 ---
 apiVersion: nvidia.com/v1
 kind: ClusterPolicy

@@ -185,7 +185,10 @@ def _garbage_layer_archive(path: Path, ref: str) -> None:
 
 
 def test_one_image_rejected_by_containerd_does_not_stop_the_others(clean_containerd, tmp_path: Path) -> None:
-    """The rejected archive fails with containerd's reason and exit code 2 (bad input, issue 21); the other two import."""
+    """The rejected archive fails with containerd's reason and exit code 2 (bad input, issue 21).
+
+    The other two import.
+    """
     images = tmp_path / "images"
     make_image_archive(images / "a.tar", "ok/a:1", seed=1)
     _garbage_layer_archive(images / "b.tar", "bad/b:1")

@@ -65,8 +65,9 @@ def test_docker_archive_config_is_read(tmp_path: Path, compress) -> None:
 
 def test_multi_image_docker_archive(tmp_path: Path) -> None:
     """Every image of a `docker save a b` archive is listed with its own ID."""
-    built = write_docker_archive(tmp_path / "two.tar", [ImageSpec(refs=["busybox:1.28.4"], seed=1),
-                                                         ImageSpec(refs=["calico/cni:v3.28.1", "calico/cni:x"], seed=2)])
+    built = write_docker_archive(tmp_path / "two.tar",
+                                 [ImageSpec(refs=["busybox:1.28.4"], seed=1),
+                                  ImageSpec(refs=["calico/cni:v3.28.1", "calico/cni:x"], seed=2)])
     info = inspect_archive(tmp_path / "two.tar")
     assert [i.config_digest for i in info.images] == [b.config_digest for b in built]
     assert info.refs == ("docker.io/library/busybox:1.28.4", "docker.io/calico/cni:v3.28.1", "docker.io/calico/cni:x")
@@ -109,8 +110,10 @@ def _oci_multi_platform(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         config = json.dumps({"os": "linux", "architecture": arch, "config": {"User": arch},
                              "rootfs": {"type": "layers", "diff_ids": []}}).encode()
         manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                               "config": {"digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)},
-                               "layers": [{"digest": "sha256:" + hashlib.sha256(layer).hexdigest(), "size": len(layer)}]}).encode()
+                               "config": {"digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                                          "size": len(config)},
+                               "layers": [{"digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
+                                           "size": len(layer)}]}).encode()
         members += [_blob(layer), _blob(config), _blob(manifest)]
         configs[arch] = "sha256:" + hashlib.sha256(config).hexdigest()
         manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",

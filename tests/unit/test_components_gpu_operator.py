@@ -40,7 +40,8 @@ def write_manifest(bundle: Path, refs: list[str]) -> None:
     """A manifest listing ``refs`` under gpu_operator (the files are not read by these tests)."""
     images = [{"refs": [ref], "file": f"images/{i}.tar", "sha256": hashlib.sha256(ref.encode()).hexdigest(),
                "size": 1, "digest": "sha256:" + hashlib.sha256(ref.encode()).hexdigest()} for i, ref in enumerate(refs)]
-    save_manifest(Manifest.model_validate({"components": {"gpu_operator": {"images": images}}}), bundle / "manifest.yaml")
+    save_manifest(Manifest.model_validate({"components": {"gpu_operator": {"images": images}}}),
+                  bundle / "manifest.yaml")
 
 
 def test_host_driver_turns_the_driver_container_off() -> None:

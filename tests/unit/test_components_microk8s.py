@@ -297,7 +297,8 @@ ROUTE = {"routes": [{"to": "0.0.0.0/0", "scope": "link"}]}
 
 @pytest.mark.parametrize(("interface", "config", "kind", "netdef_id"), [
     ("bond0", ("network:\n  version: 2\n  ethernets: {eno1: {}, eno2: {}}\n"
-              "  bonds:\n    bond0:\n      interfaces: [eno1, eno2]\n      addresses: [10.0.0.5/24]\n"), "bonds", "bond0"),
+              "  bonds:\n    bond0:\n      interfaces: [eno1, eno2]\n      addresses: [10.0.0.5/24]\n"),
+     "bonds", "bond0"),
     ("br0", ("network:\n  version: 2\n  ethernets: {eno1: {}}\n"
             "  bridges:\n    br0:\n      interfaces: [eno1]\n      addresses: [10.0.0.5/24]\n"), "bridges", "br0"),
     ("vlan10", ("network:\n  version: 2\n  ethernets: {eno1: {}}\n"

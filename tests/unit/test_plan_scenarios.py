@@ -101,7 +101,8 @@ class FakeCluster:
             name = argv[2]
             if name not in self.snaps:
                 return CommandResult(argv, 1, "", "error: no matching snaps installed\n")
-            return _ok(argv, f"Name Version Rev Tracking Publisher Notes\n{name} 1.0 {self.snaps[name]} - canonical -\n")
+            return _ok(argv, "Name Version Rev Tracking Publisher Notes\n"
+                             f"{name} 1.0 {self.snaps[name]} - canonical -\n")
         if argv[1] == "install":
             name = Path(argv[2]).name.split("_")[0]
             self.snaps[name] = Path(argv[2]).stem.split("_")[1]

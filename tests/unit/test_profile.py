@@ -132,7 +132,8 @@ def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None
     with pytest.raises(ProfileError) as caught:
         parse_profile(text, tmp_path / "twice.yaml")
     assert caught.value.exit_code == ExitCode.BAD_INPUT
-    assert "twice.yaml:4" in caught.value.message and "'jupyterhub' is given twice (also on line 1)" in caught.value.message
+    assert "twice.yaml:4" in caught.value.message
+    assert "'jupyterhub' is given twice (also on line 1)" in caught.value.message
     nested = "jupyterhub:\n  storage: {size: 5Gi, size: 6Gi}\n"
     with pytest.raises(ProfileError, match="'size' is given twice"):
         parse_profile(nested, tmp_path / "nested.yaml")

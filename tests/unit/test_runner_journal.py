@@ -142,7 +142,8 @@ SCRIPT = textwrap.dedent("""
             (self.folder / self.id).write_text("done")
 
     folder = Path({folder!r})
-    steps = [Touch("one", folder, checkable=False), Touch("two", folder, checkable=False), Slow("three", folder, checkable=False)]
+    steps = [Touch("one", folder, checkable=False), Touch("two", folder, checkable=False),
+             Slow("three", folder, checkable=False)]
     sink = CollectingSink()
     result = run_plan(Plan(steps), _ctx(folder, sink), Journal(folder / "journal.json"))
     print([e.status for e in sink.events if type(e).__name__ == "StepFinished"])
