@@ -212,9 +212,10 @@ def decompressed_chunks(path: Path, compression: Compression | None = None, *, c
         if compression == "zstd":
             import zstandard
 
-            stream: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(reader, read_size=chunk)  # type: ignore[assignment]
+            # typeshed: a RawIOBase (CountingReader) or a GzipFile is not nominally an IO[bytes]
+            stream: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(reader, read_size=chunk)  # type: ignore[arg-type]
         elif compression == "gzip":
-            stream = gzip.GzipFile(fileobj=reader, mode="rb")  # type: ignore[arg-type]
+            stream = gzip.GzipFile(fileobj=reader, mode="rb")  # type: ignore[assignment]
         else:
             stream = reader  # type: ignore[assignment]
         while True:
@@ -395,7 +396,7 @@ def _matches(platform: dict[str, Any], wanted: str) -> bool:
 
 
 def _pick_platform(found: _Members, index: dict[str, Any], wanted: str) -> dict[str, Any]:
-    manifests = index.get("manifests") or []
+    manifests: list[dict[str, Any]] = index.get("manifests") or []
     for descriptor in manifests:
         if _matches(descriptor.get("platform") or {}, wanted) and found.has(_blob_name(descriptor["digest"])):
             return descriptor
@@ -461,7 +462,7 @@ def _open_tar(path: Path, compression: Compression, reader: IO[bytes] | None, st
     if compression == "zstd":
         import zstandard
 
-        source = zstandard.ZstdDecompressor().stream_reader(source, read_size=CHUNK)  # type: ignore[assignment]
+        source = zstandard.ZstdDecompressor().stream_reader(source, read_size=CHUNK)
     elif compression == "gzip":
         source = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[assignment]
     return tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK)

@@ -40,7 +40,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, cast
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -274,12 +274,13 @@ class Manifest(_Model):
 
     def component(self, name: str) -> ComponentArtifacts:
         """The artifacts of ``name`` (empty if the manifest has none)."""
-        return self.components.get(name, ComponentArtifacts())  # type: ignore[call-overload]
+        # a name the manifest does not know simply finds nothing
+        return self.components.get(cast(ComponentName, name), ComponentArtifacts())
 
     def images(self, components: list[str] | tuple[str, ...] | None = None) -> list[tuple[str, ImageEntry]]:
         """``(component, entry)`` of every image archive, in install order, optionally filtered."""
         return [(name, entry) for name in COMPONENTS if name in self.components
-                and (components is None or name in components) for entry in self.components[name].images]  # type: ignore[index]
+                and (components is None or name in components) for entry in self.components[name].images]
 
     def find_image(self, ref: str) -> tuple[str, ImageEntry] | None:
         """The archive holding ``ref`` (normalised before matching), or None."""
@@ -308,7 +309,7 @@ class Manifest(_Model):
     def files(self) -> Iterator[tuple[str, str, FileEntry | SnapEntry]]:
         """``(component, kind, entry)`` of every listed file; kind is image, chart, snap or wheel."""
         for name in COMPONENTS:
-            artifacts = self.components.get(name)  # type: ignore[call-overload]
+            artifacts = self.components.get(name)
             if artifacts is None:
                 continue
             for image in artifacts.images:

@@ -131,7 +131,7 @@ def open_regular(path: Path, *, buffering: int = -1) -> BinaryIO:
             raise OSError(errno.EINVAL, f"{special_kind(info.st_mode)}, not a regular file; refused", str(path))
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb", buffering=buffering)  # type: ignore[return-value]
+        return os.fdopen(fd, "rb", buffering=buffering)
     except BaseException:
         os.close(fd)
         raise

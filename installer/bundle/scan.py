@@ -299,7 +299,7 @@ def manifest_from_scan(scan: ScanResult, known_refs: dict[str, str] | None = Non
         components.setdefault(component, ComponentArtifacts()).charts.append(chart)
     for snap in scan.snaps:
         components.setdefault("microk8s", ComponentArtifacts()).snaps.append(snap)
-    return Manifest(platform=host_platform(), components=components, wheels=scan.wheels)  # type: ignore[arg-type]
+    return Manifest(platform=host_platform(), components=components, wheels=scan.wheels)
 
 
 def lock_bundle(bundle: Path, *, known_refs: dict[str, str] | None = None,

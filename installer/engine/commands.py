@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, cast
 
 import yaml
 
@@ -309,11 +309,11 @@ def _feed(pipe: IO[bytes], stdin: Stdin, errors: list[BaseException]) -> None:
         if isinstance(stdin, (bytes, bytearray)):
             pipe.write(stdin)
         elif hasattr(stdin, "read"):
-            reader = stdin  # type: ignore[assignment]
-            while chunk := reader.read(1 << 20):  # type: ignore[union-attr]
+            reader = cast(IO[bytes], stdin)  # hasattr() does not narrow the union
+            while chunk := reader.read(1 << 20):
                 pipe.write(chunk)
         elif stdin is not None:
-            for chunk in stdin:  # type: ignore[union-attr]
+            for chunk in stdin:
                 pipe.write(chunk)
     except BrokenPipeError:
         pass  # the program exited early; its exit code tells why
@@ -335,7 +335,7 @@ def _drain(pipe: IO[bytes], sink: list[str], on_line: Callable[[str], None] | No
 
 def _load_prctl() -> Callable[..., int] | None:
     try:
-        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None  # not Linux: children outlive a killed installer (documented limitation)
 

@@ -196,11 +196,11 @@ class FanOut:
                     sink.emit(event)
                 except Exception as exc:  # noqa: BLE001 - any sink error: drop that sink, keep the rest
                     failed.append((sink, exc))
-            for sink, exc in failed:
+            for sink, error in failed:
                 self.sinks.remove(sink)
-                _LOGGER.warning("output %s failed and is switched off: %r", type(sink).__name__, exc)
+                _LOGGER.warning("output %s failed and is switched off: %r", type(sink).__name__, error)
                 notice = LogLine(level="warning", message=f"an output failed and was switched off "
-                                                          f"({type(sink).__name__}: {exc!r}); the others go on")
+                                                          f"({type(sink).__name__}: {error!r}); the others go on")
                 for other in self.sinks:
                     with contextlib.suppress(Exception):
                         other.emit(notice)

@@ -44,7 +44,7 @@ class Journal:
     def finished(self, step_id: str, fingerprint: str) -> bool:
         """True when a previous run finished this step with the same inputs."""
         entry = self.entries.get(step_id)
-        return bool(entry) and entry.get("fingerprint") == fingerprint
+        return entry is not None and entry.get("fingerprint") == fingerprint
 
     def record(self, step_id: str, fingerprint: str) -> None:
         """Mark a step finished and persist at once."""

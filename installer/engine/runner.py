@@ -94,7 +94,7 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
             ctx.check_cancelled()
             outcome = _run_step(step, ctx, journal)
         except (Interrupted, KeyboardInterrupt) as exc:
-            error = exc if isinstance(exc, Interrupted) else Interrupted(
+            error: InstallerError = exc if isinstance(exc, Interrupted) else Interrupted(
                 "the install was interrupted", "Run the same command again to resume; finished steps are skipped.")
             outcome = StepOutcome(step.id, step.title, "failed", error.message, error.hint)
             result = RunResult("interrupted", ExitCode.INTERRUPTED, outcomes, error)

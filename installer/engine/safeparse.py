@@ -40,6 +40,11 @@ def _size_check(data: str | bytes, source: object, max_bytes: int) -> None:
         raise DocumentLimit(msg)
 
 
+def _line(event: yaml.Event) -> int:
+    """The 1-based line ``event`` starts on (the parser always sets the mark; 0 if not)."""
+    return event.start_mark.line + 1 if event.start_mark is not None else 0
+
+
 def check_yaml(text: str | bytes, source: object, *, max_bytes: int, max_depth: int = MAX_DEPTH,
                max_nodes: int = MAX_NODES) -> None:
     """Raise :class:`DocumentLimit` if ``text`` crosses a limit; ``yaml.YAMLError`` if it is not YAML."""
@@ -50,7 +55,7 @@ def check_yaml(text: str | bytes, source: object, *, max_bytes: int, max_depth: 
     for event in yaml.parse(text, Loader=_EVENT_LOADER):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             if len(stack) > max_depth:
-                msg = f"{source}: nested deeper than {max_depth} levels (line {event.start_mark.line + 1})"
+                msg = f"{source}: nested deeper than {max_depth} levels (line {_line(event)})"
                 raise DocumentLimit(msg)
             stack.append([1, 0, event.anchor])
             continue
@@ -62,13 +67,13 @@ def check_yaml(text: str | bytes, source: object, *, max_bytes: int, max_depth: 
         elif isinstance(event, yaml.AliasEvent):
             if any(frame[2] == event.anchor for frame in stack):
                 msg = (f"{source}: alias *{event.anchor} refers to a value that contains it "
-                       f"(line {event.start_mark.line + 1})")
+                       f"(line {_line(event)})")
                 raise DocumentLimit(msg)
-            size, depth = anchors.get(event.anchor, (1, 0))
+            size, depth = anchors.get(event.anchor or "", (1, 0))
             anchor = None
             if len(stack) - 1 + depth > max_depth:
                 msg = (f"{source}: alias *{event.anchor} nests deeper than {max_depth} levels "
-                       f"(line {event.start_mark.line + 1})")
+                       f"(line {_line(event)})")
                 raise DocumentLimit(msg)
         else:
             continue

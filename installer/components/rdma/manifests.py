@@ -53,7 +53,7 @@ def selectors(settings: RdmaSettings, ports: Sequence[IbPort]) -> dict[str, list
     derived_interfaces = sorted({n for p in active for n in p.netdevs}) if derive else []
     derived_links = sorted({LINK_TYPES[p.link_layer] for p in active if p.link_layer in LINK_TYPES}) if derive else []
     interfaces = list(settings.interfaces) or derived_interfaces
-    link_types = list(settings.link_types) or derived_links
+    link_types: list[str] = list(settings.link_types) or derived_links
     found: dict[str, list[str]] = {}
     if settings.vendors:
         found["vendors"] = list(settings.vendors)
