@@ -221,7 +221,7 @@ class HelmChartStep(Step):
         result = probe(ctx, [*HELM, "get", "values", self.release, "--namespace", self.namespace, "-o", "json"],
                        secret_output=True)
         current = parse_json(result.stdout) if result.ok else None
-        return current == normalise_for_compare(ctx, self.values(ctx))
+        return bool(current == normalise_for_compare(ctx, self.values(ctx)))
 
     def values_path(self, ctx: StepContext) -> Path:
         """Where the values file goes."""

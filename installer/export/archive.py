@@ -83,13 +83,15 @@ class _Plain:
 def _compressor(kind: Compression, target: _HashingFile):
     if kind == "zstd":
         params = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1, write_checksum=True)
-        return params.stream_writer(target, closefd=False)
+        # zstandard's stub wants a full IO[bytes]; _HashingFile has what a writer uses (write, flush)
+        return params.stream_writer(target, closefd=False)  # type: ignore[arg-type]
     if kind == "gzip":
-        return gzip.GzipFile(filename="", mode="wb", fileobj=target,  # type: ignore[arg-type]
+        return gzip.GzipFile(filename="", mode="wb", fileobj=target,
                              compresslevel=GZIP_LEVEL, mtime=0)
     if kind == "none":
         return _Plain(target)
-    msg = f"unknown compression {kind!r}; use one of {', '.join(COMPRESSIONS)}"
+    # unreachable for typed callers; a value from the command line or a file may still be anything
+    msg = f"unknown compression {kind!r}; use one of {', '.join(COMPRESSIONS)}"  # type: ignore[unreachable]
     raise ValueError(msg)
 
 

@@ -318,7 +318,7 @@ class _Bundle:
             self.kept.extend(w.file for w in wheels)
         ordered = {name: components[name] for name in ("microk8s", "jupyterhub", "gpu_operator", "rdma", "extra")
                    if name in components}
-        return Manifest(platform=self.platform, components=ordered, wheels=wheels)  # type: ignore[arg-type]
+        return Manifest(platform=self.platform, components=ordered, wheels=wheels)
 
     def save(self, writer: FileWriter) -> Manifest:
         manifest = self.manifest()
@@ -436,7 +436,8 @@ class Exporter:
     def _copy_files(self, bundle: _Bundle) -> None:
         started = self._start("copy-files")
         failures = 0
-        jobs = [("chart", path, add_chart) for path in self.options.charts]
+        jobs: list[tuple[str, Path, Callable[[Path, Path], tuple[str, ChartEntry | SnapEntry, bool]]]] = [
+            ("chart", path, add_chart) for path in self.options.charts]
         jobs += [("snap", path, add_snap) for path in self.options.snaps]
         for kind, path, add in jobs:
             try:

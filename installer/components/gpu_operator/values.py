@@ -122,7 +122,7 @@ def gpu_operator_values(settings: GpuOperatorSettings, *, host_driver: str | Non
     if missing:
         raise MissingImages(missing)
 
-    operator = _pinned(images["operator"])
+    operator: dict[str, Any] = {**_pinned(images["operator"])}
     if "initContainer" in images:
         operator["initContainer"] = _pinned(images["initContainer"])
     values: dict[str, Any] = {

@@ -85,13 +85,14 @@ def _layer_stream(handle: IO[bytes], seekable: bool) -> tuple[IO[bytes], str] | 
     if is_tar and seekable:
         handle.seek(0)
         return handle, "r:"
-    stream: IO[bytes] = io.BufferedReader(_Prefixed(head, handle), 1 << 20)  # type: ignore[arg-type]
+    # typeshed's BufferedReader wants a raw stream whose readinto takes any buffer; _Prefixed's takes a bytearray
+    stream: IO[bytes] = io.BufferedReader(_Prefixed(head, handle), 1 << 20)  # type: ignore[type-var]
     if head.startswith(_GZIP):
         return gzip.GzipFile(fileobj=stream, mode="rb"), "r|"  # type: ignore[return-value]
     if head.startswith(_ZSTD):
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(stream), "r|"  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(stream), "r|"
     if is_tar:
         return stream, "r|"
     return None
@@ -129,7 +130,7 @@ def scan_layers(path: Path) -> LayerScan:
         if compression == "zstd":
             import zstandard
 
-            source = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
+            source = zstandard.ZstdDecompressor().stream_reader(raw)
         elif compression != "none":
             source = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
         with (tarfile.open(fileobj=raw, mode="r:") if compression == "none"

@@ -127,9 +127,10 @@ def bundle_snaps(bundle_dir: Path) -> list[BundleSnap]:
             continue
         files = sorted((bundle_dir / "snaps").glob(f"{name}_*.snap"))
         if files:
-            snap = files[-1]
-            revision = snap.stem.rpartition("_")[2]
-            found[name] = BundleSnap(name, snap, snap.with_suffix(".assert"), revision if revision.isdigit() else None)
+            newest = files[-1]
+            revision = newest.stem.rpartition("_")[2]
+            found[name] = BundleSnap(name, newest, newest.with_suffix(".assert"),
+                                     revision if revision.isdigit() else None)
     return [found[name] for name in SNAP_ORDER if name in found]
 
 
