@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import Final
+from typing import Final, NoReturn
 
 from installer import __version__
 from installer.engine.logfile import default_log_path
@@ -43,7 +43,7 @@ exit codes:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises :class:`UsageError` (exit 2 through the one handler) instead of exiting."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}", f"See `{self.prog} --help`.")
 
 

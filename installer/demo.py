@@ -30,7 +30,7 @@ import signal
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -135,21 +135,22 @@ class StepScopedDryRunRunner(DryRunRunner):
     """
 
     def __init__(self, *args: object, real_steps: frozenset[str] = REAL_STEPS, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # DryRunRunner's arguments, passed through
         self.real_steps = real_steps
 
-    @property  # type: ignore[override]
-    def dry_run(self) -> bool:
+    @property
+    def dry_run(self) -> bool:  # type: ignore[override]  # a class attribute in DryRunRunner; decided per step here
         """True unless the current step is one of the real ones."""
         return self.step_id not in self.real_steps
 
     def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
-                 env: dict[str, str] | None, mutates: bool, on_stdout_line: object) -> CommandResult:
+                 env: dict[str, str] | None, mutates: bool,
+                 on_stdout_line: Callable[[str], None] | None) -> CommandResult:
         if not self.dry_run:
             return self.probe._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
-                                       on_stdout_line=on_stdout_line)  # type: ignore[arg-type]
+                                       on_stdout_line=on_stdout_line)
         return super()._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
-                                on_stdout_line=on_stdout_line)  # type: ignore[arg-type]
+                                on_stdout_line=on_stdout_line)
 
 
 # --- image archives ------------------------------------------------------------------------
@@ -268,7 +269,7 @@ def build_demo_bundle(bundle_dir: Path, images: tuple[DemoImage, ...] = DEMO_IMA
             name=name, revision=revision, file=f"snaps/{name}_{revision}.snap", sha256=digest,
             size=len(SNAP_PLACEHOLDER), assert_file=f"snaps/{name}_{revision}.assert", assert_sha256=digest,
             assert_size=len(SNAP_PLACEHOLDER)))
-    manifest = Manifest(components=components)  # type: ignore[arg-type]
+    manifest = Manifest(components=components)
     return save_manifest(manifest, bundle_dir)
 
 

@@ -246,12 +246,13 @@ def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> Pre
     screen can show it with a way to re-run.
     """
     sink = sink or NullSink()
+    forward: EventSink = sink  # the class below cannot see that sink is no longer None
     collecting = CollectingSink()
 
     class _Both:
         def emit(self, event: Any) -> None:
             collecting.emit(event)
-            sink.emit(event)
+            forward.emit(event)
 
     report = PreflightReport()
     try:
@@ -501,7 +502,7 @@ def done_report(session: WizardSession) -> DoneReport:
         url = f"http://<this server>:{model.node_port}/"
     if model.auth_type == "native":
         admin = model.admin_users[0] if model.admin_users else "admin"
-        login = (f"Sign up as '{admin}' at {url}hub/signup first (that makes you the admin),",
+        login: tuple[str, ...] = (f"Sign up as '{admin}' at {url}hub/signup first (that makes you the admin),",
                  f"then approve other users at {url}hub/authorize.")
     else:
         login = ("Log in with any allowed user name and the shared password you chose.",)

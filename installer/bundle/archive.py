@@ -217,7 +217,7 @@ def decompressed_chunks(path: Path, compression: Compression | None = None, *, c
         elif compression == "gzip":
             stream = gzip.GzipFile(fileobj=reader, mode="rb")  # type: ignore[assignment]
         else:
-            stream = reader  # type: ignore[assignment]
+            stream = reader  # type: ignore[assignment]  # CountingReader is a RawIOBase, not nominally an IO[bytes]
         while True:
             if stop is not None and stop():
                 return
@@ -464,6 +464,7 @@ def _open_tar(path: Path, compression: Compression, reader: IO[bytes] | None, st
 
         source = zstandard.ZstdDecompressor().stream_reader(source, read_size=CHUNK)
     elif compression == "gzip":
+        # the ignore below: typeshed: GzipFile is not nominally an IO[bytes]
         source = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[assignment]
     return tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK)
 
@@ -529,6 +530,7 @@ def hash_file(path: Path, *, on_bytes: OnBytes | None = None, stop: Callable[[],
             if stop is not None and stop():
                 msg = "cancelled"
                 raise InterruptedError(msg)
+            # the ignore below: IO[bytes] has no readinto; every reader here has
             count = handle.readinto(buffer)  # type: ignore[attr-defined]
             if not count:
                 break
@@ -555,6 +557,7 @@ def hash_and_inspect(path: Path | str, *, platform: str | None = None, on_bytes:
     hasher = hashlib.sha256()
     with open_regular(path) as raw:
         reader = CountingReader(raw, hasher, on_bytes, stop)
+        # the ignore below: CountingReader is a RawIOBase, not nominally an IO[bytes]
         info = _read(path, compression, reader, platform or host_platform())  # type: ignore[arg-type]
         reader.drain()
     return hasher.hexdigest(), reader.count, info

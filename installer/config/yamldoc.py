@@ -14,6 +14,7 @@ import yaml
 from installer.engine.safeparse import MAX_NODES, load_yaml
 
 
+# the ignore below: base chosen at run time (C loader when built)
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader that refuses a key given twice in one mapping; on libyaml's parser when PyYAML has it
     (a manifest of thousands of entries loads in seconds, not a minute).

@@ -440,7 +440,7 @@ class Daemon:
         with self.log.open("wb") as out:
             self._proc = subprocess.Popen(  # argv list, no shell, by design
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                preexec_fn=_die_with_installer if _PRCTL is not None else None,  # noqa: PLW1509
+                preexec_fn=_die_with_installer if _PRCTL is not None else None,  # noqa: PLW1509 - see its docstring
             )
 
     @property
@@ -558,7 +558,7 @@ class DryRunRunner(CommandRunner):
                                        on_stdout_line=on_stdout_line)
         self.recorded.append(argv)
         if hasattr(stdin, "close"):
-            stdin.close()  # type: ignore[union-attr]
+            stdin.close()  # type: ignore[union-attr]  # hasattr() does not narrow the union
         return CommandResult(argv, 0, "", "", 0.0, dry_run=True)
 
     def which(self, program: str) -> str | None:

@@ -111,6 +111,7 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
             outcome = StepOutcome(step.id, step.title, "failed", error.message, error.hint)
             result = RunResult("failed", ExitCode.STEP_FAILED, outcomes, error)
         outcomes.append(outcome)
+        # the ignore below: never 'not_run' here
         ctx.sink.emit(StepFinished(step_id=step.id, status=outcome.status, reason=outcome.reason,  # type: ignore[arg-type]
                                    hint=outcome.hint, duration=time.monotonic() - started))
     _set_step(ctx, None)

@@ -60,11 +60,11 @@ class _HashingFile:
     def write(self, data: bytes) -> int:
         self.sha.update(data)
         self.size += len(data)
-        self._handle.write(data)  # type: ignore[attr-defined]
+        self._handle.write(data)  # type: ignore[attr-defined]  # a binary file or a compressor's stream
         return len(data)
 
     def flush(self) -> None:
-        self._handle.flush()  # type: ignore[attr-defined]
+        self._handle.flush()  # type: ignore[attr-defined]  # a binary file or a compressor's stream
 
 
 class _Plain:
@@ -173,7 +173,7 @@ def prefetched(chunks: Iterable[bytes], depth: int = 8) -> Iterator[bytes]:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item  # type: ignore[misc]
+            yield item  # type: ignore[misc]  # the queue holds chunks, errors and _DONE
     finally:
         stop.set()
         reader.join(timeout=5)

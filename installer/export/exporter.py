@@ -38,7 +38,7 @@ from installer.bundle.manifest import (
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, RealRunner
-from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepFinished, StepStarted
+from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepFinished, StepStarted, StepStatus
 from installer.engine.files import FileWriter
 from installer.engine.printable import shown
 from installer.errors import BundleError, CommandFailed, PreflightFailed, UsageError
@@ -328,7 +328,7 @@ class _Bundle:
 
 def _unlisted(out_dir: Path, manifest: Manifest) -> list[str]:
     listed = {entry.file for _, _, entry in manifest.files()}
-    listed |= {snap.assert_file for _, kind, snap in manifest.files() if kind == "snap"}  # type: ignore[union-attr]
+    listed |= {snap.assert_file for _, _, snap in manifest.files() if isinstance(snap, SnapEntry)}
     found = []
     for folder in (IMAGES_DIR, "charts", "snaps", WHEELS_DIR):
         base = out_dir / folder
@@ -382,9 +382,9 @@ class Exporter:
         return time.monotonic()
 
     def _finish(self, step_id: str, started: float, failures: int, what: str) -> None:
-        status = "failed" if failures else "ok"
+        status: StepStatus = "failed" if failures else "ok"
         reason = f"{failures} {what} failed" if failures else ""
-        self.sink.emit(StepFinished(step_id=step_id, status=status, reason=reason,  # type: ignore[arg-type]
+        self.sink.emit(StepFinished(step_id=step_id, status=status, reason=reason,
                                     duration=time.monotonic() - started))
 
     # --- the run ------------------------------------------------------------------------------
@@ -455,6 +455,7 @@ class Exporter:
                 outcome = FileOutcome(kind, name, "skipped" if skipped else "ok", file=entry.file)
             self.report.files.append(outcome)
             self.sink.emit(ItemFinished(step_id="copy-files", item=f"{kind} {outcome.name}",
+                                        # the ignore below: FileOutcome.status is one of StepStatus
                                         status=outcome.status, reason=outcome.reason))  # type: ignore[arg-type]
         self._finish("copy-files", started, failures, "files")
 

@@ -32,6 +32,7 @@ class _Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data."""
+        # the ignore below: every subclass is a dataclass
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 

@@ -47,8 +47,8 @@ class InstallerApp(App[int]):
         super().__init__()
         self.session = session
         """Everything the screens read and write."""
-        self.animate = animate
-        """False in snapshot tests: no spinners, no blinking cursor."""
+        self.animated = animate
+        """False in snapshot tests: no spinners, no blinking cursor (not ``animate``: that is App's method)."""
         self.install_running = False
         """True while the engine works; Quit then asks to cancel first."""
         if session.is_demo:
@@ -60,17 +60,18 @@ class InstallerApp(App[int]):
 
     def make_screen(self, name: str) -> Screen[None]:
         """A fresh screen for one wizard step (its state comes from the session)."""
+        from installer.tui.screens.base import WizardScreen
         from installer.tui.screens.components import ComponentsScreen
         from installer.tui.screens.jupyterhub import JupyterHubScreen
         from installer.tui.screens.preflight import PreflightScreen
         from installer.tui.screens.review import ReviewScreen
         from installer.tui.screens.welcome import WelcomeScreen
 
-        screens: dict[str, type[Screen[None]]] = {
+        screens: dict[str, type[WizardScreen]] = {
             "welcome": WelcomeScreen, "preflight": PreflightScreen, "components": ComponentsScreen,
             "jupyterhub": JupyterHubScreen, "review": ReviewScreen,
         }
-        return screens[name](self.session)  # type: ignore[call-arg]
+        return screens[name](self.session)
 
     def go_next(self, current: str) -> None:
         """Open the step after ``current``."""

@@ -61,6 +61,7 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    # the ignore below: typeshed wants any buffer; only bytearrays arrive
     def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
         if self.head:
             size = min(len(buffer), len(self.head))
@@ -88,6 +89,7 @@ def _layer_stream(handle: IO[bytes], seekable: bool) -> tuple[IO[bytes], str] | 
     # typeshed's BufferedReader wants a raw stream whose readinto takes any buffer; _Prefixed's takes a bytearray
     stream: IO[bytes] = io.BufferedReader(_Prefixed(head, handle), 1 << 20)  # type: ignore[type-var]
     if head.startswith(_GZIP):
+        # the ignore below: typeshed: GzipFile is not nominally an IO[bytes]
         return gzip.GzipFile(fileobj=stream, mode="rb"), "r|"  # type: ignore[return-value]
     if head.startswith(_ZSTD):
         import zstandard
@@ -104,6 +106,7 @@ def _scan_layer(handle: IO[bytes], scan: dict[str, object], seekable: bool) -> N
         return
     stream, mode = opened
     try:
+        # the ignore below: mode is a str from _layer_stream, not a Literal
         with tarfile.open(fileobj=stream, mode=mode) as layer:  # type: ignore[call-overload]
             for member in layer:
                 path = PurePosixPath(member.name.lstrip("./") if member.name.startswith("./") else member.name)
@@ -132,6 +135,7 @@ def scan_layers(path: Path) -> LayerScan:
 
             source = zstandard.ZstdDecompressor().stream_reader(raw)
         elif compression != "none":
+            # the ignore below: typeshed: GzipFile is not nominally an IO[bytes]
             source = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
         with (tarfile.open(fileobj=raw, mode="r:") if compression == "none"
               else tarfile.open(fileobj=source, mode="r|", bufsize=1 << 20)) as outer:

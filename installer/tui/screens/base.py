@@ -39,7 +39,7 @@ class WizardScreen(Screen[None]):
     @property
     def wizard(self) -> InstallerApp:
         """The app, typed."""
-        return self.app  # type: ignore[return-value]
+        return self.app  # type: ignore[return-value]  # Textual types it App; screens run only in InstallerApp
 
     def compose(self) -> ComposeResult:
         """Header, step line, optional demo banner, the body, the nav bar, the footer."""

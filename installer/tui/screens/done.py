@@ -56,7 +56,7 @@ class DoneScreen(Screen[None]):
     @on(Button.Pressed, "#quit")
     def action_finish(self) -> None:
         """End the wizard with the install's exit code."""
-        self.app.exit(self.app.exit_code_now())  # type: ignore[attr-defined]
+        self.app.exit(self.app.exit_code_now())  # type: ignore[attr-defined]  # self.app is always InstallerApp here
 
     @on(Button.Pressed, "#show-log")
     def action_show_log(self) -> None:

@@ -92,7 +92,7 @@ class InstallScreen(Screen[None]):
 
     def wizard_running(self, running: bool) -> None:
         """Tell the app whether Quit must cancel first."""
-        self.app.install_running = running  # type: ignore[attr-defined]
+        self.app.install_running = running  # type: ignore[attr-defined]  # self.app is always InstallerApp here
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="install")
     def _run(self) -> RunResult:
@@ -230,7 +230,7 @@ class InstallScreen(Screen[None]):
         self.query_one("#continue", Button).display = True
         self.query_one("#step-line", Static).update(
             {"ok": "Installed", "failed": "Install failed", "interrupted": "Install cancelled"}[result.status])
-        self.app.show_done()  # type: ignore[attr-defined]
+        self.app.show_done()  # type: ignore[attr-defined]  # self.app is always InstallerApp here
 
     def action_cancel(self) -> None:
         """Ask, then tell the engine to stop at the next safe point."""
@@ -255,7 +255,7 @@ class InstallScreen(Screen[None]):
 
     @on(Button.Pressed, "#continue")
     def _continue_pressed(self) -> None:
-        self.app.show_done()  # type: ignore[attr-defined]
+        self.app.show_done()  # type: ignore[attr-defined]  # self.app is always InstallerApp here
 
     def action_focus_log(self) -> None:
         """Move the focus to the log to scroll it."""

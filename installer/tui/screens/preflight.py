@@ -80,6 +80,7 @@ class PreflightScreen(WizardScreen):
         if event.worker.group != "preflight" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
         self.query_one("#rerun", Button).disabled = False
+        report: PreflightReport | None
         if event.state == WorkerState.ERROR:
             report = PreflightReport(error=f"preflight crashed: {event.worker.error!r} (see the log file)")
         else:

@@ -25,7 +25,7 @@ class CatalogTable(DataTable[Text]):
     """One row per notebook image: offered or not, name, image, limits, warnings."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle", "On/off"),
+        Binding("space", "toggle_offered", "On/off"),
         Binding("enter", "edit", "Edit image"),
         Binding("a", "add", "Add image"),
     ]
@@ -41,6 +41,7 @@ class CatalogTable(DataTable[Text]):
         """The operator wants to add an image to the catalog."""
 
     def __init__(self, entries: list[CatalogEntry], **kwargs: object) -> None:
+        # the ignore below: DataTable's keyword arguments, passed through
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.entries = entries
         """The model's catalog list, edited in place."""
@@ -71,7 +72,7 @@ class CatalogTable(DataTable[Text]):
         if self.entries:
             self.move_cursor(row=min(max(row, 0), len(self.entries) - 1))
 
-    def action_toggle(self) -> None:
+    def action_toggle_offered(self) -> None:
         """Offer or stop offering the image under the cursor."""
         if not self.entries:
             return

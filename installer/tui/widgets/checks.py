@@ -26,6 +26,7 @@ class CheckTable(DataTable[Text]):
     """
 
     def __init__(self, **kwargs: object) -> None:
+        # the ignore below: DataTable's keyword arguments, passed through
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self.checks: dict[str, CheckReported] = {}
         """The checks shown, by id."""

@@ -1,4 +1,4 @@
-"""Form inputs that follow the app's ``animate`` switch (no blinking cursor in snapshots)."""
+"""Form inputs that follow the app's ``animated`` switch (no blinking cursor in snapshots)."""
 
 from __future__ import annotations
 
@@ -10,5 +10,5 @@ class Field(Input):
 
     def on_mount(self) -> None:
         """Read the app's switch once mounted."""
-        if not getattr(self.app, "animate", True):
+        if not getattr(self.app, "animated", True):
             self.cursor_blink = False

@@ -132,7 +132,7 @@ class ItemLines(Static):
     MAX_LINES: ClassVar[int] = 8
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        super().__init__("", **kwargs)  # type: ignore[arg-type]  # Static's keyword arguments, passed through
         self.items: dict[str, ItemState] = {}
 
     def reset(self) -> None:
@@ -207,7 +207,7 @@ class StepList(Static):
     DEFAULT_CSS: ClassVar[str] = "StepList { height: auto; }"
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        super().__init__("", **kwargs)  # type: ignore[arg-type]  # Static's keyword arguments, passed through
         self.steps: dict[str, tuple[str, str]] = {}
         """step id -> (title, status)."""
 
