@@ -32,10 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from realparts import Containerd, start_containerd  # noqa: E402
+from realparts import Containerd, start_containerd  # noqa: E402 - importable only after the sys.path line above
 
 sys.path.insert(0, str(REPO))
-from installer.bundle.manifest import ComponentArtifacts, ImageEntry, Manifest, save_manifest  # noqa: E402
+from installer.bundle.manifest import ComponentArtifacts, ImageEntry, Manifest, save_manifest  # noqa: E402 - ditto
 
 _WORDS = b"jupyter notebook kernel tensor gpu offline cluster hub lab python data model ".split()
 

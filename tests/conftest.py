@@ -15,8 +15,8 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))  # lets tests import realparts, imagegen, fakehost
 
-from imagegen import make_image_archive  # noqa: E402
-from realparts import (  # noqa: E402
+from imagegen import make_image_archive  # noqa: E402 - importable only after the sys.path line above
+from realparts import (  # noqa: E402 - the same
     Containerd,
     Dockerd,
     MissingBinary,

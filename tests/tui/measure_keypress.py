@@ -18,6 +18,9 @@ import dataclasses
 import statistics
 import sys
 import time
+from typing import ClassVar
+
+from textual.binding import BindingType
 
 from installer.demo import DEMO_IMAGES, prepare_demo
 from installer.tui.app import InstallerApp
@@ -28,7 +31,7 @@ from installer.wizard_backend import WizardSession
 class Probe(InstallScreen):
     """The install screen plus a key whose action records when it ran."""
 
-    BINDINGS = [*InstallScreen.BINDINGS, ("f5", "probe", "probe")]  # noqa: RUF012
+    BINDINGS: ClassVar[list[BindingType]] = [*InstallScreen.BINDINGS, ("f5", "probe", "probe")]
 
     def __init__(self, session: WizardSession) -> None:
         super().__init__(session)
