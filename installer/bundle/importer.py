@@ -385,21 +385,26 @@ class ContainerdStore:
         (``cmd/ctr/commands/images/tag.go``, containerd v1.6.20 and v1.7.29).
         """
         prefix = self._staging(item)
-        staged = [(ref, target) for ref, target, _ in self._listing() if _is_staged(ref, prefix)]
+        rows = self._listing()
+        aliases = {target: ref.removeprefix("sha256:") for ref, target, _ in rows if ref.startswith("sha256:")}
+        staged = {ref: target for ref, target, _ in rows if _is_staged(ref, prefix)}
         by_config: dict[str, str] = {}
-        for ref, target in staged:
-            config = self._configs.get(target) or self._config_of(target)
+        for ref, target in staged.items():
+            alias = aliases.get(target)
+            config = self._configs.get(target) or (f"sha256:{alias}" if alias else None) or self._config_of(target)
             if config is not None:
                 with self._lock:
                     self._configs[target] = config
                 by_config.setdefault(config, ref)
+        retargeted = set()
         for image in item.images:
             source = by_config.get(image.digest)
             if source is not None and image.refs:
                 self.runner.run(self._argv("images", "tag", "--force", source, *image.refs), timeout=60)
+                retargeted.add(staged[source])
                 for ref in image.refs:
                     self.runner.run(self._argv("images", "label", ref, f"{PINNED_LABEL}=pinned"), timeout=60)
-        self._remove_staged(lambda ref: _is_staged(ref, prefix))
+        self._remove_staged(lambda ref: _is_staged(ref, prefix), rows=rows, retargeted=retargeted)
 
     def ensure_pinned(self, refs: Iterable[str]) -> None:
         """Pin present refs that lack the label (one call each, only where needed)."""
@@ -421,17 +426,20 @@ class ContainerdStore:
         prefix = self._staging(item)
         self._remove_staged(lambda ref: _is_staged(ref, prefix))
 
-    def _remove_staged(self, staged: Callable[[str], bool], timeout: float = 60) -> None:
+    def _remove_staged(self, staged: Callable[[str], bool], timeout: float = 60,
+                       rows: list[tuple[str, str, set[str]]] | None = None, retargeted: Iterable[str] = ()) -> None:
         """Remove the refs ``staged(ref)`` accepts, and the CRI ``sha256:<ID>`` alias only they used.
 
         The CRI plugin adds that alias to every image it sees; left alone it would keep
-        a failed import's content (and the disk space it holds) alive.
+        a failed import's content (and the disk space it holds) alive. ``rows`` is a
+        listing taken before real refs were tagged to the ``retargeted`` targets.
         """
-        rows = self._listing()
+        rows = self._listing() if rows is None else rows
         gone = {target for ref, target, _ in rows if staged(ref)}
         if not gone:
             return
         kept = {target for ref, target, _ in rows if not staged(ref) and not ref.startswith("sha256:")}
+        kept.update(retargeted)
         doomed = [ref for ref, target, _ in rows
                   if staged(ref) or (ref.startswith("sha256:") and target in gone - kept)]
         if not self.runner.run(self._argv("images", "rm", *doomed), timeout=timeout, check=False).ok:
