@@ -23,11 +23,16 @@ from installer.components.bundled import bundle_chart, require_chart
 from installer.components.release_images import ContainerdTarget, ImageUse, parse_documents, pod_images, require_images
 from installer.engine.commands import CommandResult
 from installer.engine.plan import Step, StepContext
+from installer.engine.safeparse import load_json
 from installer.errors import StepFailed
 
 KUBECTL: Final = ("microk8s", "kubectl")
 HELM: Final = ("microk8s", "helm3")
 PROBE_TIMEOUT: Final = 60.0
+MAX_PROBE_JSON_BYTES: Final = 64 << 20
+"""Largest JSON a probe may answer (``kubectl get nodes -o json`` of one node, Helm values: well under 1 MiB)."""
+MAX_PROBE_JSON_NODES: Final = 2_000_000
+"""Most values in a probe's JSON (a node lists every image it holds, with all their names)."""
 
 
 def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT, *,
@@ -37,10 +42,15 @@ def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT,
 
 
 def parse_json(text: str) -> Any:
-    """JSON output of a probe, or ``None`` when it is empty or not JSON."""
+    """JSON output of a probe, or ``None`` when it is empty, not JSON, or beyond the bounds.
+
+    Bounded (:func:`load_json`) like every document the installer did not write: a
+    deeply nested answer is "no answer", never a ``RecursionError`` traceback.
+    """
     try:
-        return json.loads(text) if text.strip() else None
-    except ValueError:
+        return load_json(text, "command output", max_bytes=MAX_PROBE_JSON_BYTES,
+                         max_nodes=MAX_PROBE_JSON_NODES) if text.strip() else None
+    except ValueError:  # not JSON, or a DocumentLimit
         return None
 
 
