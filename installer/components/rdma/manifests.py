@@ -71,7 +71,7 @@ def selectors(settings: RdmaSettings, ports: Sequence[IbPort]) -> dict[str, list
     """
     detected = detected_selectors(ports)
     interfaces = list(settings.interfaces) or detected.get("ifNames", [])
-    link_types = list(settings.link_types) or detected.get("linkTypes", [])
+    link_types: list[str] = [*settings.link_types] or detected.get("linkTypes", [])
     found: dict[str, list[str]] = {}
     if settings.vendors:
         found["vendors"] = list(settings.vendors)
