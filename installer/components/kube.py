@@ -113,6 +113,45 @@ def node_address(ctx: StepContext) -> str | None:
     return None
 
 
+_KUBE_VERSION: Final = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]*)?$")
+
+
+def kube_version(ctx: StepContext) -> str:
+    """The Kubernetes version ``helm template`` must render for: the API server's, else the profile's track.
+
+    ``helm template`` never asks the cluster; it renders for the version compiled into
+    Helm (helm v3.9.1 ``pkg/chartutil/capabilities.go`` ``DefaultCapabilities``, set by
+    the ``Makefile`` from its client-go v0.24.2 to v1.24.0). MicroK8s 1.30 builds that
+    helm with ``make`` (canonical/microk8s branch 1.30 ``build-scripts/components/helm/``
+    ``version.sh``, ``build.sh``), so without ``--kube-version`` a chart that requires a
+    newer Kubernetes (z2jh 4.2.0 ``Chart.yaml``: ``kubeVersion: ">=1.28.0-0"``) never
+    renders there. The API server's ``gitVersion`` (``kubectl version -o json``) is the
+    truth; when it does not answer (a dry-run before MicroK8s is installed) the track's
+    first release stands in for it.
+    """
+    result = probe(ctx, [*KUBECTL, "version", "-o", "json"], timeout=30)
+    data = parse_json(result.stdout) if result.ok else None
+    server = data.get("serverVersion") if isinstance(data, dict) else None
+    found = server.get("gitVersion") if isinstance(server, dict) else None
+    if isinstance(found, str) and _KUBE_VERSION.match(found):
+        return found if found.startswith("v") else f"v{found}"
+    fallback = f"v{ctx.profile.microk8s.channel}.0"
+    ctx.log(f"the API server did not tell its version: Helm renders for Kubernetes {fallback} "
+            f"(microk8s.channel {ctx.profile.microk8s.channel})", "info")
+    return fallback
+
+
+def helm_error(stderr: str) -> str:
+    """Helm's own reason from its stderr: the last ``Error: ...`` line, not the advice printed after it.
+
+    ``helm template`` ends a failed render with "Use --debug flag to render out invalid YAML"
+    (helm ``cmd/helm/template.go``), which says nothing about the cause.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return (errors or lines or ["no output"])[-1]
+
+
 def dump_values(values: dict[str, Any]) -> str:
     """Helm values as YAML; strings that look like numbers stay quoted strings.
 
@@ -271,17 +310,17 @@ class HelmChartStep(Step):
         tests (``helm test`` only). The output holds the release's Secrets: it is parsed in
         memory and never logged, and taken unmasked (a masked password inside an image name
         would change the name). A dry-run has written no values file, so it hands Helm the
-        same YAML on stdin (``--values -``).
+        same YAML on stdin (``--values -``). ``--kube-version`` names the cluster's version
+        (:func:`kube_version`): MicroK8s 1.30's helm would otherwise render for v1.24.0.
         """
         argv = [*HELM, "template", self.release, str(chart), "--namespace", self.namespace, "--skip-tests",
-                "--values", "-" if ctx.dry_run else str(values_path)]
+                "--kube-version", kube_version(ctx), "--values", "-" if ctx.dry_run else str(values_path)]
         stdin = dump_values(values).encode() if ctx.dry_run else None
         result = ctx.runner.run(argv, timeout=self.render_timeout, check=False, mutates=False, stdin=stdin,
                                 secret_output=True, raw_stdout=True)
         source = f"the rendered release {self.release} (`microk8s helm3 template`)"
         if not result.ok:
-            detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            msg = f"cannot render the release {self.release} from {chart.name}: {detail}"
+            msg = f"cannot render the release {self.release} from {chart.name}: {helm_error(result.stderr)}"
             raise StepFailed(msg, "Nothing was installed. Run `microk8s helm3 template` with the values file "
                                   f"{values_path} to see the whole error.")
         documents = parse_documents(result.stdout, source)
