@@ -16,6 +16,7 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))  # lets tests import realparts, imagegen, fakehost
 
 from imagegen import make_image_archive  # noqa: E402
+from twin.fixture import twin  # noqa: E402,F401 - the MicroK8s twin fixture, for every test
 from realparts import (  # noqa: E402
     Containerd,
     Dockerd,
