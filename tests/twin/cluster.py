@@ -30,7 +30,7 @@ WORKLOADS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "Pod")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 API_REFUSED = ("The connection to the server 127.0.0.1:16443 was refused - did you specify the right host or port?")
 """What kubectl prints while kubelite restarts (the API server runs inside kubelite on 16443)."""
-RESTART_SECONDS = 10.0
+RESTART_SECONDS = 15.0
 """How long the API is down after ``restart_service kubelet`` (twin time, scaled)."""
 DNS_IP = "10.152.183.10"
 
@@ -393,7 +393,10 @@ def pvc_bound(config: Config, state: dict[str, Any], namespace: str, claim: str)
     if wanted not in classes or wanted != "microk8s-hostpath":
         return False
     provisioner = get(state, "Deployment", "kube-system", "hostpath-provisioner")
-    if provisioner is None or not running(config, state, "kube-system", "hostpath-provisioner"):
+    if provisioner is None:
+        return False
+    ready, why = node_ready(config, state)
+    if _phase(config, state, "kube-system", provisioner["spec"]["template"]["spec"], ready, why, {})[0] != "Running":
         return False
     env = {e.get("name"): e.get("value") for c in provisioner["spec"]["template"]["spec"]["containers"]
            for e in c.get("env") or []}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,13 +57,16 @@ class Twin:
         self.config.save()
 
 
-def make_twin(tmp_path: Path, containerd: Any, **config: Any) -> Twin:
-    """A twin on a fresh Ubuntu host tree (default route, a DNS server) with MicroK8s not installed."""
+def make_twin(tmp_path: Path, containerd: Any, host: Callable[[Path], FakeHost] = base_host, **config: Any) -> Twin:
+    """A twin on a fresh Ubuntu host tree (default route, a DNS server) with MicroK8s not installed.
+
+    ``host`` builds the tree (a fakehost scenario: ``eight_h100``, ``gpu_and_infiniband``...).
+    """
     try:
         helm = str(helm_binary())
     except HelmUnavailable as exc:
         pytest.skip(str(exc))
-    host = base_host(tmp_path / "host").write("/etc/resolv.conf", "nameserver 10.0.0.2\n").mkdir("/etc/netplan")
+    host = host(tmp_path / "host").write("/etc/resolv.conf", "nameserver 10.0.0.2\n").mkdir("/etc/netplan")
     settings = {"state_dir": tmp_path / "twin", "host_root": host.root, "containerd_socket": containerd.socket,
                 "namespace": containerd.namespace, "helm": helm, "time_scale": TIME_SCALE, **config}
     twin_config = Config(**settings)

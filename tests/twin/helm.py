@@ -247,7 +247,7 @@ def main(config: Config, argv: list[str]) -> int:
     if argv and argv[0] in ("version",):
         os.execv(config.helm, [config.helm, *argv])  # noqa: S606
     store = Store(config)
-    args, unknown = _parser().parse_known_args(argv)
+    args, _unknown = _parser().parse_known_intermixed_args(argv)
     if not args.rest:
         print("Error: unknown command", file=sys.stderr)
         return 1
