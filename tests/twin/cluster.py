@@ -222,12 +222,13 @@ def node_ready(config: Config, state: dict[str, Any]) -> tuple[bool, str]:
     if problem:
         return False, problem
     cni, _, _ = config.images()
-    pause = sandbox_image(config)
-    if pause is None or not images.has(config, pause):
-        return False, f"failed to get sandbox image \"{pause}\": not found in containerd (offline: import it)"
     if not images.has(config, cni):
         return False, ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
                        "message:Network plugin returns error: cni plugin not initialized")
+    pause = sandbox_image(config)
+    if pause is None or not images.has(config, pause):
+        # calico-node's own sandbox needs pause before install-cni can run at all
+        return False, f"failed to get sandbox image \"{pause}\": not found in containerd (offline: import it)"
     return True, "kubelet is posting ready status"
 
 
