@@ -16,8 +16,39 @@ from twin.state import Config, Store, lay_out_microk8s
 def main(program: str, argv: list[str]) -> int:
     """Dispatch on the program name."""
     config = Config.load()
+    if program in GUARDED:
+        return guard(config, program, argv)
     handler = {"microk8s": microk8s, "snap": snap, "netplan": netplan, "ip": ip}[program]
     return handler(config, argv)
+
+
+GUARDED = ("ln", "mv", "rm")
+"""File commands a step may run on host paths: allowed only inside the fake host (and temp folders)."""
+
+
+def guard(config: Config, program: str, argv: list[str]) -> int:
+    """Run the real ``ln``/``mv``/``rm`` only when every path is inside the test's folders.
+
+    A step that checks a file under ``--host-root`` but acts on the real root would
+    change the machine running the tests; here it fails, naming the path, instead.
+    """
+    import os
+    import shutil
+
+    allowed = (str(config.host_root), str(config.state_dir.parent))
+    for arg in argv:
+        if arg.startswith("/") and not arg.startswith(allowed):
+            print(f"twin: refusing `{program} {' '.join(argv)}`: {arg} is outside the fake host root "
+                  f"{config.host_root} (a step acts on the real machine)", file=sys.stderr)
+            return 1
+    here = os.path.dirname(os.path.abspath(sys.argv[0]))
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if os.path.abspath(p) != here)
+    real = shutil.which(program, path=path)
+    if real is None:
+        print(f"{program}: not found", file=sys.stderr)
+        return 127
+    os.execv(real, [real, *argv])  # noqa: S606
+    return 127
 
 
 # --- microk8s -----------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def main(config: Config, argv: list[str]) -> int:
         return raw(config, store.read(), args.raw)
     if verb == "get":
         return get(config, store.read(), args)
-    if verb == "apply":
+    if verb in ("apply", "replace"):
         return apply(store, args)
     if verb == "delete":
         return delete(store, args)

@@ -234,3 +234,66 @@ def test_fresh_host_gets_past_wait_ready(twin: Twin, tmp_path: Path) -> None:
     assert result.ok, result.error
     node = json.loads(twin.run("microk8s", "kubectl", "get", "nodes", "-o", "json").stdout)["items"][0]
     assert node["status"]["conditions"][0]["status"] == "True"
+
+
+# --- hosts where upstream says the install fails (fixed by other issue 11 items) ----------------
+
+
+def _site_on(tmp_path: Path, containerd: Any, monkeypatch: pytest.MonkeyPatch, name: str,
+             host: Callable[[Path], FakeHost]) -> dict[str, Any]:
+    from twin.fixture import BIN, make_twin
+    from twin.state import STATE_ENV
+
+    twin = make_twin(tmp_path, containerd, host)
+    monkeypatch.setenv("PATH", f"{BIN}:{os.environ.get('PATH', '')}")
+    monkeypatch.setenv(STATE_ENV, str(twin.config.state_dir))
+    bundle = tmp_path / "offline-images"
+    profile = load_profile(write_profile(name, tmp_path / f"{name}.yaml", bundle))
+    build_bundle(bundle, profile)
+    return {"twin": twin, "profile": profile, "bundle": bundle, "state": tmp_path / "state"}
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 8: kubelet-dir checks /var/lib/kubelet under --host-root "
+                                       "but runs mv/ln on the real root")
+def test_leftover_kubelet_folder_is_moved_aside_on_the_host(tmp_path: Path, clean_containerd: Any,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host with a real /var/lib/kubelet folder: it is moved aside and linked, in the host tree."""
+    site = _site_on(tmp_path, clean_containerd, monkeypatch, "cpu", lambda root: base_host(root).kubelet_dir(real=True))
+    result, events = install(site)
+    assert result.ok, (result.error, events.steps())
+    kubelet = site["twin"].host.path("/var/lib/kubelet")
+    assert os.readlink(kubelet).endswith("var/snap/microk8s/common/var/lib/kubelet")
+    assert site["twin"].host.path("/var/lib/kubelet.before-microk8s/pods").is_dir()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 6: DNS without upstream (warn, Corefile without forward, "
+                                       "never 8.8.8.8)")
+def test_host_without_any_dns_server_installs_without_google_dns(tmp_path: Path, clean_containerd: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """resolv.conf names only the local stub and the profile no server: the hub still installs, CoreDNS
+    answers cluster.local by itself and forwards nowhere (certainly not to 8.8.8.8)."""
+    site = _site_on(tmp_path, clean_containerd, monkeypatch, "cpu", base_host)
+    site["twin"].host.write("/etc/resolv.conf", "nameserver 127.0.0.53\n")
+    result, events = install(site)
+    assert result.ok, (result.error, events.steps())
+    corefile = json.loads(site["twin"].run("microk8s", "kubectl", "-n", "kube-system", "get", "configmap", "coredns",
+                                           "-o", "json").stdout)["data"]["Corefile"]
+    assert "8.8.8.8" not in corefile
+    assert hub_url(events) is not None
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 2: a host containerd beside MicroK8s with chart v25.3.x "
+                                       "(toolkit 1.17.8 ignores RUNTIME_CONFIG_SOURCE)")
+def test_gpu_host_with_a_containerd_binary_never_ends_with_a_dead_node(tmp_path: Path, clean_containerd: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker.io/containerd installed on the GPU server: preflight stops naming it, or the node stays Ready."""
+    site = _site_on(tmp_path, clean_containerd, monkeypatch, "gpu",
+                    lambda root: eight_h100(root).write("/usr/bin/containerd", ""))
+    result, events = install(site)
+    if result.exit_code == 3:
+        assert result.error is not None and "containerd" in result.error.message
+        assert site["twin"].state()["snaps"] == {}
+        return
+    assert result.ok, (result.error, events.steps())
+    node = json.loads(site["twin"].run("microk8s", "kubectl", "get", "nodes", "-o", "json").stdout)["items"][0]
+    assert node["status"]["conditions"][0]["status"] == "True", node["status"]["conditions"]
