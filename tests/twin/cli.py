@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import yaml
-
 from twin import cluster, images
 from twin.state import Config, Store, lay_out_microk8s
 
@@ -47,7 +46,7 @@ def guard(config: Config, program: str, argv: list[str]) -> int:
     if real is None:
         print(f"{program}: not found", file=sys.stderr)
         return 127
-    os.execv(real, [real, *argv])  # noqa: S606
+    os.execv(real, [real, *argv])
     return 127
 
 
@@ -183,7 +182,7 @@ def snap(config: Config, argv: list[str]) -> int:
         names = argv[1:] or sorted(snaps)
         found = [n for n in names if n in snaps]
         if not found:
-            print(f"error: no matching snaps installed", file=sys.stderr)
+            print("error: no matching snaps installed", file=sys.stderr)
             return 1
         print("Name      Version   Rev    Tracking  Publisher   Notes")
         for name in found:

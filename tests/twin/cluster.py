@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-
 from twin import images
 from twin.state import KUBELET_ARGS, TEMPLATE, Config
 
@@ -334,9 +333,9 @@ def _phase(config: Config, state: dict[str, Any], namespace: str, spec: dict[str
             return "Pending", "Unschedulable", f'pod has unbound immediate PersistentVolumeClaims ("{claim}")'
     for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
         for resource, amount in ((container.get("resources") or {}).get("limits") or {}).items():
-            if "/" in resource and not resource.startswith("hugepages"):
-                if parse_quantity(resources.get(resource, "0")) < parse_quantity(str(amount)):
-                    return "Pending", "Unschedulable", f"0/1 nodes are available: 1 Insufficient {resource}"
+            extended = "/" in resource and not resource.startswith("hugepages")
+            if extended and parse_quantity(resources.get(resource, "0")) < parse_quantity(str(amount)):
+                return "Pending", "Unschedulable", f"0/1 nodes are available: 1 Insufficient {resource}"
     for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
         image = container.get("image") or ""
         if not images.has(config, image):
@@ -572,8 +571,9 @@ class AddonFailed(Exception):
 
 # addons.yaml of core-addons@1.32: ``check_status`` is what `microk8s status` looks for in
 # `kubectl get all` (the pod or deployment existing, running or not).
-ADDONS = {"dns": ("CoreDNS", "pod/coredns"), "hostpath-storage": ("Storage class; allocates storage from host "
-                                                                    "directory", "deployment.apps/hostpath-provisioner"),
+ADDONS = {"dns": ("CoreDNS", "pod/coredns"),
+          "hostpath-storage": ("Storage class; allocates storage from host directory",
+                               "deployment.apps/hostpath-provisioner"),
           "metallb": ("Loadbalancer for your Kubernetes cluster", "daemonset.apps/speaker"),
           "ingress": ("Ingress controller for external access", "daemonset.apps/nginx-ingress-microk8s-controller")}
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from fakehost import FakeHost, base_host
 from helmbin import HelmUnavailable, helm_binary
-
 from twin.state import STATE_ENV, Config, Store
 
 BIN = Path(__file__).resolve().parent / "bin"
@@ -43,7 +42,7 @@ class Twin:
 
     def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a twin executable (``microk8s``, ``snap``...) as the installer would."""
-        return subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True,  # noqa: S603
+        return subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True,
                               timeout=timeout, check=False, env=self.env())
 
     def env(self) -> dict[str, str]:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from twin import cluster
 from twin.state import Config, Store
 
@@ -92,7 +91,7 @@ def render(config: Config, release: str, chart: str, namespace: str, values: lis
         argv += ["--values", path]
     env = {**os.environ, "HELM_CACHE_HOME": str(config.state_dir / "helm-cache"),
            "HELM_CONFIG_HOME": str(config.state_dir / "helm-config"), "HELM_DATA_HOME": str(config.state_dir / "helm-data")}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)  # noqa: S603
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
     if done.returncode != 0:
         raise HelmError(done.stderr.strip() or f"helm template exited {done.returncode}")
     return done.stdout
@@ -243,9 +242,9 @@ def list_releases(state: dict[str, Any], args: argparse.Namespace) -> int:
 def main(config: Config, argv: list[str]) -> int:
     """``microk8s helm3 ARGS``."""
     if argv and argv[0] == "template":  # rendering needs no cluster: the real helm does it all
-        os.execv(config.helm, [config.helm, *argv])  # noqa: S606
+        os.execv(config.helm, [config.helm, *argv])
     if argv and argv[0] in ("version",):
-        os.execv(config.helm, [config.helm, *argv])  # noqa: S606
+        os.execv(config.helm, [config.helm, *argv])
     store = Store(config)
     args, _unknown = _parser().parse_known_intermixed_args(argv)
     if not args.rest:

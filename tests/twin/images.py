@@ -55,7 +55,7 @@ def exec_ctr(config: Config, args: list[str]) -> int:
 @cache
 def present(config: Config) -> frozenset[str]:
     """Normalised refs containerd holds now (one ``ctr images ls -q`` per twin command)."""
-    done = subprocess.run(ctr_argv(config, "images", "ls", "-q"), capture_output=True, text=True,  # noqa: S603
+    done = subprocess.run(ctr_argv(config, "images", "ls", "-q"), capture_output=True, text=True,
                           check=False, env=ctr_env(config), timeout=60)
     if done.returncode != 0:
         return frozenset()

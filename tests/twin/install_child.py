@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for `installer`
 
-import installer.session as session  # noqa: E402
-from installer.cli import main  # noqa: E402
+from installer import session
+from installer.cli import main
 
 
 def run(argv: list[str]) -> int:

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import yaml
-
 from twin import cluster, images
 from twin.state import Config, Store
 
@@ -187,7 +186,7 @@ def raw(config: Config, state: dict[str, Any], path: str) -> int:
         print("Error from server (ServiceUnavailable): the server is currently unable to handle the request",
               file=sys.stderr)
         return 1
-    print(f'Error from server (NotFound): the server could not find the requested resource', file=sys.stderr)
+    print('Error from server (NotFound): the server could not find the requested resource', file=sys.stderr)
     return 1
 
 

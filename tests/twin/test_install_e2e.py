@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 import yaml
 from fakehost import FakeHost, base_host, eight_h100, gpu_and_infiniband
+from twin.charts import build_bundle
+from twin.fixture import Twin
 
 from installer.bundle.requirements import component_needs
 from installer.config.profile import Profile, load_profile
 from installer.engine.events import Event
 from installer.engine.runner import RunResult
 from installer.session import InstallOptions, run_install
-from twin.charts import build_bundle
-from twin.fixture import Twin
 
 pytestmark = [pytest.mark.containerd,
               pytest.mark.skipif(os.geteuid() != 0, reason="a real install runs as root only")]
@@ -162,7 +162,7 @@ def test_kill_during_helm_then_rerun_finishes(site: dict[str, Any]) -> None:
             "--yes", "--state-dir", str(site["state"]), "--host-root", str(twin.host.root),
             "--log-file", str(site["tmp"] / "install.log"), "--output", "jsonl"]
     out = (site["tmp"] / "child.out").open("w")  # a file, not a pipe: nobody reads it while the child runs
-    proc = subprocess.Popen(argv, cwd=REPO, env=twin.env(), stdout=out, stderr=subprocess.STDOUT, text=True)  # noqa: S603
+    proc = subprocess.Popen(argv, cwd=REPO, env=twin.env(), stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
         from tests.faults.support import wait_for
 

@@ -19,11 +19,11 @@ import pytest
 import yaml
 from fakehost import base_host, eight_h100
 from imagegen import make_image_archive
+from twin.charts import gpu_operator_chart, jupyterhub_chart
+from twin.fixture import BIN, Twin, make_twin
 
 from installer.components.gpu_operator.settings import GpuOperatorSettings
 from installer.components.gpu_operator.values import gpu_operator_values, known_images
-from twin.charts import gpu_operator_chart, jupyterhub_chart
-from twin.fixture import BIN, Twin, make_twin
 
 pytestmark = pytest.mark.containerd
 
@@ -272,7 +272,7 @@ def test_killed_helm_leaves_a_pending_release_that_blocks_upgrades(twin: Twin, t
     twin.configure(helm_delay=60.0)
     argv = [str(BIN / "microk8s"), "helm3", "upgrade", "--install", "jupyterhub", str(chart), "-n", "jupyterhub",
             "--create-namespace", "--values", str(_hub_values(tmp_path))]
-    proc = subprocess.Popen(argv, env=twin.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen(argv, env=twin.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not twin.state()["releases"] and time.monotonic() < deadline:
         time.sleep(0.05)
