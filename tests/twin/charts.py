@@ -177,7 +177,7 @@ def _gpu_defaults(version: str) -> dict[str, Any]:
         "dcgmExporter": {"enabled": True, "repository": f"{nvidia}/k8s", "image": "dcgm-exporter", "version": "4"},
         "gfd": {"enabled": True, "repository": nvidia, "image": "k8s-device-plugin", "version": "v0.17.2"},
         "migManager": {"enabled": True, "repository": f"{nvidia}/cloud-native", "image": "k8s-mig-manager",
-                       "version": "v0.12.1"},
+                       "version": "v0.12.1", "config": {"default": "all-disabled", "create": False, "name": ""}},
         "mig": {"strategy": "single"},
     }
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 from twin import cluster, images
-from twin.state import Config, Store, lay_out_microk8s
+from twin.state import Config, Store, lay_out_microk8s, start_containerd
 
 
 def main(program: str, argv: list[str]) -> int:
@@ -17,7 +17,7 @@ def main(program: str, argv: list[str]) -> int:
     config = Config.load()
     if program in GUARDED:
         return guard(config, program, argv)
-    handler = {"microk8s": microk8s, "snap": snap, "netplan": netplan, "ip": ip}[program]
+    handler = {"microk8s": microk8s, "snap": snap, "netplan": netplan, "ip": ip, "systemctl": systemctl}[program]
     return handler(config, argv)
 
 
@@ -77,7 +77,9 @@ def microk8s(config: Config, argv: list[str]) -> int:
     if command == "inspect":
         print("Inspecting services\n  (twin: nothing to collect)")
         return 0
-    if command in ("start", "stop"):
+    if command == "start":
+        return restart_containerd(config, store)
+    if command == "stop":
         return 0
     print(f"twin: microk8s {command} is not modelled (add it to tests/twin/cli.py, citing upstream)",
           file=sys.stderr)
@@ -171,6 +173,26 @@ def addon(config: Config, store: Store, command: str, argv: list[str]) -> int:
     return 0
 
 
+def restart_containerd(config: Config, store: Store) -> int:
+    """``snap restart microk8s[.daemon-containerd]``, ``systemctl restart snap.microk8s.daemon-containerd``,
+    ``microk8s start``: containerd starts again and re-reads containerd-env (the template too)."""
+    with store.edit() as state:
+        if not cluster.installed(state):
+            print('error: snap "microk8s" is not installed', file=sys.stderr)
+            return 1
+        start_containerd(config, state)
+    return 0
+
+
+def systemctl(config: Config, argv: list[str]) -> int:
+    """Only MicroK8s's containerd unit is modelled; anything else is refused (tests never touch the real init)."""
+    if argv[:1] == ["restart"] and argv[1:] in (["snap.microk8s.daemon-containerd"],
+                                                 ["snap.microk8s.daemon-containerd.service"]):
+        return restart_containerd(config, Store(config))
+    print(f"twin: systemctl {' '.join(argv)} is not modelled", file=sys.stderr)
+    return 1
+
+
 # --- snap ---------------------------------------------------------------------------------------
 
 
@@ -193,6 +215,8 @@ def snap(config: Config, argv: list[str]) -> int:
             if argv[1] not in state["acked"]:
                 state["acked"].append(argv[1])
         return 0
+    if argv[:1] == ["restart"] and len(argv) == 2 and argv[1] in ("microk8s", "microk8s.daemon-containerd"):
+        return restart_containerd(config, store)
     if argv[:1] == ["install"] and len(argv) >= 2:
         return snap_install(config, store, argv[1], "--classic" in argv, "--dangerous" in argv)
     print(f"twin: snap {' '.join(argv)} is not modelled", file=sys.stderr)
@@ -227,6 +251,7 @@ def snap_install(config: Config, store: Store, file: str, classic: bool, dangero
         state["snaps"][name] = {"revision": revision, "notes": "classic" if classic else "-"}
         if name == "microk8s":
             lay_out_microk8s(config, revision)
+            start_containerd(config, state)
     print(f"{name} {revision} installed")
     return 0
 

@@ -437,7 +437,8 @@ def node_json(config: Config, state: dict[str, Any]) -> dict[str, Any]:
     ready, why = node_ready(config, state)
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": config.node_name, "labels": {"kubernetes.io/hostname": config.node_name,
-                                                             "microk8s.io/cluster": "true"}},
+                                                             "microk8s.io/cluster": "true",
+                                                             **state.get("node_labels", {})}},
             "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
                                        "reason": "KubeletReady" if ready else "KubeletNotReady", "message": why}],
                        "addresses": [{"type": "InternalIP", "address": config.node_ip},
@@ -692,10 +693,46 @@ def toolkit_effect(config: Config, state: dict[str, Any]) -> None:
     state["toolkit_applied"] = True
 
 
+MIG_LABEL = "nvidia.com/mig.config"
+
+
+def mig_capable(config: Config) -> bool:
+    """gpu-operator v25.3.4 controllers/state_manager.go hasMIGCapableGPU: A100/H100/A30 by product name."""
+    models = " ".join(p.read_text() for p in config.host("/proc/driver/nvidia/gpus").glob("*/information"))
+    return any(name in models.lower() for name in ("a100", "h100", "a30"))
+
+
+def mig_effect(config: Config, state: dict[str, Any]) -> None:
+    """The operator labels an unlabelled MIG-capable node, and mig-manager applies the label.
+
+    gpu-operator v25.3.4 controllers/state_manager.go: with migManager enabled, a MIG-capable
+    node without ``nvidia.com/mig.config`` gets ``all-disabled`` when
+    ``migManager.config.default`` is ``all-disabled`` (the chart's values.yaml default);
+    assets/state-mig-manager/0400_configmap.yaml: ``all-disabled`` is ``mig-enabled: false`` on
+    every device. The twin shows that on the host's recorded nvidia-smi output (MIG column).
+    """
+    made = {d["metadata"]["name"]: d for d in operands(config, state)}
+    manager = made.get(OPERANDS["migManager"])
+    if manager is None or not mig_capable(config):
+        return
+    labels = state.setdefault("node_labels", {})
+    policy = next(p for p in state["objects"].values() if p["kind"] == "ClusterPolicy")
+    default = (((policy.get("spec") or {}).get("migManager") or {}).get("config") or {}).get("default")
+    if MIG_LABEL not in labels and default == "all-disabled":
+        labels[MIG_LABEL] = "all-disabled"
+    if labels.get(MIG_LABEL) != "all-disabled" or not images.has(config, manager["spec"]["template"]["spec"][
+            "containers"][0]["image"]):
+        return
+    smi = config.host("/.installer/nvidia-smi.csv")
+    if smi.exists():
+        smi.write_text(smi.read_text().replace(", Enabled\n", ", Disabled\n"))
+
+
 def reconcile(config: Config, state: dict[str, Any]) -> None:
     """What the cluster does by itself between two commands."""
     launch(config, state)
     toolkit_effect(config, state)
+    mig_effect(config, state)
 
 
 def load_manifests(text: str) -> list[dict[str, Any]]:

@@ -90,6 +90,10 @@ def main(config: Config, argv: list[str]) -> int:
         return delete(store, args)
     if verb == "rollout" and args.rest[1:2] == ["status"]:
         return rollout_status(config, store, args)
+    if verb in ("exec", "run"):
+        return run_in_pod(config, store.read(), args, argv)
+    if verb == "label" and args.rest[1:2] in (["node"], ["nodes"], ["no"]):
+        return label_node(config, store, args.rest[2:], overwrite="--overwrite" in argv)
     if verb == "create" and args.rest[1:2] in (["namespace"], ["ns"]):
         with store.edit() as state:
             cluster.put(state, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.rest[2]}})
@@ -244,3 +248,50 @@ def rollout_status(config: Config, store: Store, args: Args) -> int:
             print("error: timed out waiting for the condition", file=sys.stderr)
             return 1
         config.sleep(2)
+
+
+def label_node(config: Config, store: Store, rest: list[str], *, overwrite: bool) -> int:
+    """``kubectl label node NAME k=v k2-``: refuses to change a value without --overwrite, as kubectl does."""
+    if not rest or rest[0] != config.node_name:
+        print(f'Error from server (NotFound): nodes "{rest[0] if rest else ""}" not found', file=sys.stderr)
+        return 1
+    with store.edit() as state:
+        labels = state.setdefault("node_labels", {})
+        for item in rest[1:]:
+            if item.endswith("-"):
+                labels.pop(item[:-1], None)
+                continue
+            k, _, v = item.partition("=")
+            if k in labels and labels[k] != v and not overwrite:
+                print(f"error: '{k}' already has a value ({labels[k]}), and --overwrite is false", file=sys.stderr)
+                return 1
+            labels[k] = v
+    print(f"node/{rest[0]} labeled")
+    return 0
+
+
+def run_in_pod(config: Config, state: dict[str, Any], args: Args, argv: list[str]) -> int:
+    """``kubectl exec POD -- sh -c 'ulimit -l'`` or ``kubectl run ... --image=IMG ... -- sh -c 'ulimit -l'``.
+
+    Only the locked-memory limit is modelled: a container inherits it from MicroK8s's
+    containerd, i.e. the ``ulimit -l`` of containerd-env when containerd last started
+    (microk8s@1.32 default-args/containerd-env: "this get inherited to the running containers").
+    """
+    command = argv[argv.index("--") + 1:] if "--" in argv else []
+    if not any("ulimit -l" in part for part in command):
+        print(f"twin: kubectl {' '.join(argv)} is not modelled (only `ulimit -l` inside a pod is)", file=sys.stderr)
+        return 1
+    if args.rest[0] == "run":
+        image = next((a.split("=", 1)[1] for a in argv if a.startswith("--image=")), "")
+        if not images.has(config, image) or not cluster.node_ready(config, state)[0]:
+            print(f'error: timed out waiting for the condition (pod cannot start: image "{image}")', file=sys.stderr)
+            return 1
+    else:
+        name = args.rest[1] if len(args.rest) > 1 else ""
+        found = [p for p in cluster.pods(config, state) if p.name == name and
+                 (args.namespace is None or p.namespace == args.namespace)]
+        if not found or not found[0].running:
+            print(f'Error from server (BadRequest): pod "{name}" is not running', file=sys.stderr)
+            return 1
+    print(state.get("containerd_memlock") or "8192")
+    return 0

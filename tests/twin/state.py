@@ -95,7 +95,20 @@ class Config:
 def fresh_state() -> dict[str, Any]:
     """A host without MicroK8s."""
     return {"snaps": {}, "acked": [], "api_down_until": 0.0, "launched": False, "objects": {}, "releases": {},
-            "toolkit_applied": False}
+            "toolkit_applied": False, "containerd_memlock": None}
+
+
+def start_containerd(config: Config, state: dict[str, Any]) -> None:
+    """MicroK8s's containerd (re)starts: microk8s@1.32 microk8s-resources/wrappers/run-containerd-with-args
+    sources ``args/containerd-env`` first, so its ``ulimit -l`` is what every container inherits from then on."""
+    import re
+
+    try:
+        text = config.host(CONTAINERD_ENV).read_text()
+    except OSError:
+        text = ""
+    limits = re.findall(r"^\s*ulimit\s+-l\s+(\S+)", text, re.MULTILINE)
+    state["containerd_memlock"] = limits[-1] if limits else "8192"
 
 
 class Store:

@@ -297,3 +297,15 @@ def test_gpu_host_with_a_containerd_binary_never_ends_with_a_dead_node(tmp_path:
     assert result.ok, (result.error, events.steps())
     node = json.loads(site["twin"].run("microk8s", "kubectl", "get", "nodes", "-o", "json").stdout)["items"][0]
     assert node["status"]["conditions"][0]["status"] == "True", node["status"]["conditions"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 3: MIG layout wiped (operator labels an unlabelled MIG node "
+                                       "all-disabled)")
+def test_mig_host_keeps_its_mig_layout(tmp_path: Path, clean_containerd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An A100 with MIG on: after the install its GPU still has MIG on (the admin's layout is kept)."""
+    from fakehost import a100_mig
+
+    site = _site_on(tmp_path, clean_containerd, monkeypatch, "gpu", a100_mig)
+    result, events = install(site)
+    assert result.ok, (result.error, events.steps())
+    assert site["twin"].host.path("/.installer/nvidia-smi.csv").read_text().rstrip().endswith(", Enabled")

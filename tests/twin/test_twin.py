@@ -313,13 +313,16 @@ def test_rdma_resource_comes_back_in_the_apis_normalised_form(tmp_path: Path, cl
     assert node(made)["status"]["allocatable"]["rdma/hca_shared_devices_a"] == "1k"
 
 
-def _gpu_cluster(tmp_path: Path, containerd: Any, version: str, *, host_containerd: bool) -> Twin:
+def _gpu_cluster(tmp_path: Path, containerd: Any, version: str, *, host_containerd: bool,
+                 gpus: Any = eight_h100, node_labels: tuple[str, ...] = ()) -> Twin:
     def host(root: Path) -> Any:
-        made = eight_h100(root)
+        made = gpus(root)
         return made.write("/usr/bin/containerd", "") if host_containerd else made
 
     made = make_twin(tmp_path, containerd, host)
     install_microk8s(made)
+    if node_labels:
+        ok(made.run("microk8s", "kubectl", "label", "node", made.config.node_name, *node_labels))
     images = known_images(version)
     load(made, tmp_path, CNI, PAUSE, *sorted(set(images.values())))
     values = gpu_operator_values(GpuOperatorSettings(enabled=True, version=version), host_driver="550.54.15",
@@ -378,3 +381,36 @@ def test_netplan_generate_refuses_a_changed_device_type(twin: Twin) -> None:
                                                   "      routes: [{to: 0.0.0.0/0, scope: link}]\n")
     done = twin.run("netplan", "generate")
     assert done.returncode == 1 and "changes device type" in done.stderr
+
+
+def test_operator_turns_mig_off_on_an_unlabelled_mig_node(tmp_path: Path, clean_containerd: Any) -> None:
+    """migManager on, node without nvidia.com/mig.config: labelled all-disabled, and MIG goes off on the GPU."""
+    from fakehost import a100_mig
+
+    made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=False, gpus=a100_mig)
+    assert node(made)["metadata"]["labels"]["nvidia.com/mig.config"] == "all-disabled"
+    assert made.host.path("/.installer/nvidia-smi.csv").read_text().rstrip().endswith(", Disabled")
+
+
+def test_a_labelled_mig_node_keeps_its_layout(tmp_path: Path, clean_containerd: Any) -> None:
+    """A node labelled with its MIG config before the operator starts is left as it is."""
+    from fakehost import a100_mig
+
+    made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=False, gpus=a100_mig,
+                        node_labels=("nvidia.com/mig.config=all-1g.10gb",))
+    assert node(made)["metadata"]["labels"]["nvidia.com/mig.config"] == "all-1g.10gb"
+    assert made.host.path("/.installer/nvidia-smi.csv").read_text().rstrip().endswith(", Enabled")
+
+
+def test_pods_get_the_memlock_limit_containerd_started_with(twin: Twin, tmp_path: Path) -> None:
+    """containerd-env's ulimit -l reaches containers only after MicroK8s's containerd restarts."""
+    install_microk8s(twin)
+    load(twin, tmp_path, CNI, PAUSE)
+    probe = ("microk8s", "kubectl", "run", "memlock", f"--image={PAUSE}", "--restart=Never", "--rm", "-i", "--",
+             "sh", "-c", "ulimit -l")
+    assert ok(twin.run(*probe)).strip() == "16384"
+    env = twin.host.path("/var/snap/microk8s/current/args/containerd-env")
+    env.write_text(env.read_text().replace("ulimit -l 16384", "ulimit -l unlimited"))
+    assert ok(twin.run(*probe)).strip() == "16384"
+    ok(twin.run("snap", "restart", "microk8s.daemon-containerd"))
+    assert ok(twin.run(*probe)).strip() == "unlimited"
