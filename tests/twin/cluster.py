@@ -145,9 +145,21 @@ def host_resolv_upstream(config: Config) -> str | None:
 
 
 def gpu_count(config: Config) -> int:
-    """GPUs the host's driver shows (/proc/driver/nvidia/gpus/<bus id>)."""
-    folder = config.host("/proc/driver/nvidia/gpus")
-    return len(list(folder.iterdir())) if folder.is_dir() else 0
+    """NVIDIA GPUs on the PCI bus (vendor 10de, display class 03xx; NVSwitch bridges excluded), as NFD sees them."""
+    count = 0
+    for device in config.host("/sys/bus/pci/devices").glob("*"):
+        try:
+            vendor = (device / "vendor").read_text().strip()
+            pci_class = (device / "class").read_text().strip()
+        except OSError:
+            continue
+        count += vendor == "0x10de" and pci_class.startswith("0x03")
+    return count
+
+
+def host_driver(config: Config) -> bool:
+    """The NVIDIA kernel module is loaded on the host (/proc/driver/nvidia/version)."""
+    return config.host("/proc/driver/nvidia/version").exists()
 
 
 def active_rdma_ports(config: Config) -> int:
@@ -416,7 +428,8 @@ def allocatable(config: Config, state: dict[str, Any], *, ready: bool | None = N
     # gpu-operator: nvidia.com/gpu is advertised by the device plugin, which the operator deploys
     # only after the toolkit is ready (validator init containers); no device plugin pod, no GPUs.
     gpus = gpu_count(config)
-    if gpus and running(config, state, None, "nvidia-device-plugin-daemonset") and running(
+    driver = host_driver(config) or running(config, state, None, "nvidia-driver-daemonset")
+    if gpus and driver and running(config, state, None, "nvidia-device-plugin-daemonset") and running(
             config, state, None, "nvidia-container-toolkit-daemonset"):
         result["nvidia.com/gpu"] = format_quantity(gpus)
     # k8s-rdma-shared-dev-plugin@v1.5.3: each configList entry becomes rdma/<resourceName> with
@@ -632,10 +645,23 @@ def operands(config: Config, state: dict[str, Any]) -> list[dict[str, Any]]:
         if not section or section.get("enabled") is False:
             continue
         image = f"{section.get('repository')}/{section.get('image')}:{section.get('version')}"
+        if field == "driver" and "sha256:" not in image:
+            # gpu-operator v25.3.4 controllers/object_controls.go resolveDriverTag: the node's OS
+            # (NFD's os_release ID + VERSION_ID labels) is appended to the driver version.
+            image += f"-{os_tag(config)}"
         container = {"name": field, "image": image, "imagePullPolicy": section.get("imagePullPolicy", "IfNotPresent"),
                      "env": section.get("env") or []}
         made.append(_workload("DaemonSet", namespace, name, [container], labels={"app": name}))
     return made
+
+
+def os_tag(config: Config) -> str:
+    """``ubuntu22.04`` from the host's /etc/os-release."""
+    fields = {}
+    for line in config.host("/etc/os-release").read_text().splitlines():
+        key, _, value = line.partition("=")
+        fields[key] = value.strip('"')
+    return f"{fields.get('ID', 'ubuntu')}{fields.get('VERSION_ID', '')}"
 
 
 def _base_pods_plain(config: Config, state: dict[str, Any]) -> list[PodState]:

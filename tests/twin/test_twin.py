@@ -414,3 +414,21 @@ def test_pods_get_the_memlock_limit_containerd_started_with(twin: Twin, tmp_path
     assert ok(twin.run(*probe)).strip() == "16384"
     ok(twin.run("snap", "restart", "microk8s.daemon-containerd"))
     assert ok(twin.run(*probe)).strip() == "unlimited"
+
+
+def test_operator_driver_image_follows_the_host_os(tmp_path: Path, clean_containerd: Any) -> None:
+    """driver: operator on Ubuntu 24.04: the operator asks for ``<version>-ubuntu24.04``, whatever was imported."""
+    from fakehost import gpus_without_driver
+
+    made = make_twin(tmp_path, clean_containerd, lambda root: gpus_without_driver(root).os_release(version="24.04"))
+    install_microk8s(made)
+    images = known_images("v25.3.4")
+    load(made, tmp_path, CNI, PAUSE, *sorted(set(images.values())), images["driver"] + "-ubuntu22.04")
+    values = gpu_operator_values(GpuOperatorSettings(enabled=True, driver="operator"), host_driver=None, images=images)
+    (tmp_path / "v.yaml").write_text(yaml.safe_dump(values))
+    chart = gpu_operator_chart(tmp_path / "gpu-operator-v25.3.4.tgz")
+    ok(made.run("microk8s", "helm3", "upgrade", "--install", "gpu-operator", str(chart), "-n", "gpu-operator-resources",
+                "--create-namespace", "--values", str(tmp_path / "v.yaml")))
+    driver = pod(made, "gpu-operator-resources", "nvidia-driver-daemonset")
+    assert waiting_reason(driver) == "ImagePullBackOff" and "-ubuntu24.04" in driver["status"]["message"]
+    assert "nvidia.com/gpu" not in node(made)["status"]["allocatable"]
