@@ -162,13 +162,41 @@ def host_driver(config: Config) -> bool:
     return config.host("/proc/driver/nvidia/version").exists()
 
 
-def active_rdma_ports(config: Config) -> int:
-    """ACTIVE ports under /sys/class/infiniband."""
-    count = 0
-    for state_file in config.host("/sys/class/infiniband").glob("*/ports/*/state"):
-        if "ACTIVE" in state_file.read_text():
-            count += 1
-    return count
+def rdma_devices(config: Config) -> list[dict[str, Any]]:
+    """The host's RDMA devices as the plugin sees them: PCI vendor/device/driver, netdevs, link type.
+
+    Mellanox/k8s-rdma-shared-dev-plugin@v1.5.3 pkg/resources/pci_net_device.go: the link type
+    comes from the netdev; a device without a netdev has link type "" (so a ``linkTypes``
+    selector never matches it).
+    """
+    found = []
+    for ib in sorted(config.host("/sys/class/infiniband").glob("*")):
+        pci = (ib / "device").resolve()
+        netdevs = sorted(p.name for p in (pci / "net").glob("*")) if (pci / "net").is_dir() else []
+        layers = {p.read_text().strip() for p in ib.glob("ports/*/link_layer")}
+        link = ("infiniband" if "InfiniBand" in layers else "ether") if netdevs else ""
+        driver = (pci / "driver").resolve().name if (pci / "driver").exists() else ""
+        found.append({"vendor": _hex(pci / "vendor"), "device": _hex(pci / "device"), "driver": driver,
+                      "netdevs": netdevs, "link": link})
+    return found
+
+
+def _hex(path: Any) -> str:
+    try:
+        return str(path.read_text().strip().removeprefix("0x"))
+    except OSError:
+        return ""
+
+
+def rdma_selected(entry: dict[str, Any], device: dict[str, Any]) -> bool:
+    """k8s-rdma-shared-dev-plugin@v1.5.3 README: values in one selector are OR'd, selectors are AND'd;
+    ``devices`` lists interface names."""
+    selectors = dict(entry.get("selectors") or {})
+    if entry.get("devices"):
+        selectors["ifNames"] = entry["devices"]
+    checks = {"vendors": [device["vendor"]], "deviceIDs": [device["device"]], "drivers": [device["driver"]],
+              "ifNames": device["netdevs"], "linkTypes": [device["link"]]}
+    return all(set(values) & set(checks.get(key, [])) for key, values in selectors.items() if values)
 
 
 # --- API and node -------------------------------------------------------------------------------
@@ -433,15 +461,18 @@ def allocatable(config: Config, state: dict[str, Any], *, ready: bool | None = N
             config, state, None, "nvidia-container-toolkit-daemonset"):
         result["nvidia.com/gpu"] = format_quantity(gpus)
     # k8s-rdma-shared-dev-plugin@v1.5.3: each configList entry becomes rdma/<resourceName> with
-    # rdmaHcaMax devices, while the plugin daemonset runs and a device matches.
+    # rdmaHcaMax devices, while the plugin daemonset runs and its selectors match a device
+    # (no match: no resource server, nothing advertised).
     config_map = get(state, "ConfigMap", "kube-system", "rdma-devices")
-    if config_map is not None and running(config, state, "kube-system", "rdma-shared-dp-ds") and active_rdma_ports(config):
+    if config_map is not None and running(config, state, "kube-system", "rdma-shared-dp-ds"):
         import json
 
         data = json.loads((config_map.get("data") or {}).get("config.json") or "{}")
+        devices = rdma_devices(config)
         for entry in data.get("configList") or []:
-            prefix = entry.get("resourcePrefix") or "rdma"
-            result[f"{prefix}/{entry['resourceName']}"] = format_quantity(int(entry.get("rdmaHcaMax", 0)))
+            if any(rdma_selected(entry, d) for d in devices):
+                prefix = entry.get("resourcePrefix") or "rdma"
+                result[f"{prefix}/{entry['resourceName']}"] = format_quantity(int(entry.get("rdmaHcaMax", 0)))
     return result
 
 

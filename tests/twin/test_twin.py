@@ -290,9 +290,10 @@ def test_killed_helm_leaves_a_pending_release_that_blocks_upgrades(twin: Twin, t
 RDMA_PLUGIN = "ghcr.io/mellanox/k8s-rdma-shared-dev-plugin:v1.5.3"
 
 
-def _rdma_objects(hca_max: int) -> list[dict[str, Any]]:
+def _rdma_objects(hca_max: int, selectors: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
     config = {"periodicUpdateInterval": 300, "configList": [
-        {"resourceName": "hca_shared_devices_a", "rdmaHcaMax": hca_max, "selectors": {"vendors": ["15b3"]}}]}
+        {"resourceName": "hca_shared_devices_a", "rdmaHcaMax": hca_max,
+         "selectors": selectors or {"vendors": ["15b3"]}}]}
     return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rdma-devices", "namespace": "kube-system"},
              "data": {"config.json": json.dumps(config)}},
             {"apiVersion": "apps/v1", "kind": "DaemonSet",
@@ -432,3 +433,17 @@ def test_operator_driver_image_follows_the_host_os(tmp_path: Path, clean_contain
     driver = pod(made, "gpu-operator-resources", "nvidia-driver-daemonset")
     assert waiting_reason(driver) == "ImagePullBackOff" and "-ubuntu24.04" in driver["status"]["message"]
     assert "nvidia.com/gpu" not in node(made)["status"]["allocatable"]
+
+
+def test_rdma_link_type_selector_never_matches_a_port_without_netdev(tmp_path: Path, clean_containerd: Any) -> None:
+    """No IPoIB netdev: linkType is "", so ``linkTypes: [infiniband]`` selects nothing and nothing is advertised."""
+    from fakehost import IB_ACTIVE_NDR
+
+    made = make_twin(tmp_path, clean_containerd,
+                     lambda root: base_host(root).ib_device("mlx5_0", "0000:1a:00.0", [IB_ACTIVE_NDR]))
+    install_microk8s(made)
+    load(made, tmp_path, CNI, PAUSE, RDMA_PLUGIN)
+    ok(apply(made, tmp_path, *_rdma_objects(8, {"vendors": ["15b3"], "linkTypes": ["infiniband"]})))
+    assert "rdma/hca_shared_devices_a" not in node(made)["status"]["allocatable"]
+    ok(apply(made, tmp_path, *_rdma_objects(8, {"vendors": ["15b3"]})))
+    assert node(made)["status"]["allocatable"]["rdma/hca_shared_devices_a"] == "8"
