@@ -38,10 +38,31 @@ pip_install() {  # pip_install PYTHON [--target DIR]
 
 deps_id() { { cat "$here/pyproject.toml"; ls "$wheels" 2>/dev/null || true; } | cksum | cut -d' ' -f1; }
 
+free_mib() {  # free MiB on the filesystem that holds $1 (or its nearest existing parent)
+  "$python" -c 'import os, shutil, sys
+p = os.path.abspath(sys.argv[1])
+while not os.path.exists(p):
+    p = os.path.dirname(p)
+print(shutil.disk_usage(p).free >> 20)' "$1" 2>/dev/null || echo "?"
+}
+
 make_venv() {
-  if "$python" -m venv "$venv" >/dev/null 2>&1; then return 0; fi
+  local out
+  if out="$("$python" -m venv "$venv" 2>&1)"; then return 0; fi
+  local free; free="$(free_mib "$venv")"
   rm -rf "$venv"
   local pyver; pyver="$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+  if "$python" -c 'import ensurepip' >/dev/null 2>&1; then
+    # ensurepip is there, so python3-venv is not what is missing: say what did fail.
+    printf 'install.sh: cannot create a virtual environment in %s; python -m venv said:\n' "$venv" >&2
+    printf '%s\n' "$out" | tail -n 5 | sed 's/^/  /' >&2
+    if [ "$free" != "?" ] && [ "$free" -lt 200 ]; then
+      die "the disk holding $venv is full ($free MiB free; the venv and the installer's packages need about 200 MiB)." \
+        "Free space there, or set INSTALLER_VENV to a folder on a disk with free space, then run again."
+    fi
+    die "the virtual environment could not be created (see python's message above)." \
+      "Check that $(dirname "$venv") is writable, or set INSTALLER_VENV to another folder, then run again."
+  fi
   # Ubuntu server images often lack ensurepip (package python3-venv). A venv without pip
   # still works when the bundle carries a pip wheel: pip runs straight from its wheel file.
   local pipwheel; pipwheel="$(compgen -G "$wheels/pip-*.whl" | head -n1 || true)"

@@ -19,8 +19,10 @@ from typing import Final
 
 from installer import __version__
 from installer.engine.logfile import default_log_path
+from installer.engine.printable import printable
 from installer.errors import ExitCode, InstallerError, UsageError, exit_code_for
 from installer.verbs import VERBS
+from installer.verbs.common import folder_path
 
 _LOGGER: Final = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text for people; jsonl: one JSON event per line on stdout (see README)")
     parser.add_argument("--log-file", type=Path, metavar="PATH",
                         help=f"log file (default: {default_log_path()})")
-    parser.add_argument("--bundle", type=Path, metavar="DIR", help="offline-images folder (overrides the profile)")
+    parser.add_argument("--bundle", type=folder_path, metavar="DIR", help="offline-images folder (overrides the profile)")
     parser.add_argument("--state-dir", type=Path, metavar="DIR", help="journal and generated files (default: /var/lib/jupyterhub-offline-installer)")
     parser.add_argument("--host-root", type=Path, metavar="DIR", default=Path("/"),
                         help="read /sys and /proc under DIR (a copy of another host's; for support and tests)")
@@ -127,9 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = getattr(args, "verb_module", None)
         return int(module.run(args) if module else _install_mode(args))
     except InstallerError as exc:
-        sys.stderr.write(f"error: {exc.message}\n")
+        sys.stderr.write(f"error: {printable(exc.message)}\n")
         if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
+            sys.stderr.write(f"hint: {printable(exc.hint)}\n")
         return int(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: run the same command again to resume; finished steps are skipped.\n")
@@ -138,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.OK)
     except Exception as exc:  # noqa: BLE001 - last resort: say it is a bug, keep the traceback
         traceback.print_exc(file=sys.stderr)
-        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {exc} (a bug in the installer; please report it with the log)\n")
+        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {printable(str(exc))} (a bug in the installer; please report it with the log)\n")
         return int(exit_code_for(exc))
 
 

@@ -433,6 +433,8 @@ def review_lines(session: WizardSession) -> list[str]:
             f"   allowed: {', '.join(model.allowed_users)}" if model.allowed_users else ""),
         f"Login       {auth}",
         f"Storage     {model.storage_size} per user   port {model.node_port}",
+        "Network     notebooks " + ("may reach the site's private addresses" if model.private_egress
+                                    else "cannot reach private addresses (z2jh's default policy)"),
         f"Images      {len(enabled)} of {len(model.catalog)} offered: " + ", ".join(e.display_name for e in enabled),
     ]
     if options.dry_run:

@@ -33,6 +33,7 @@ FIELD_LABELS: Final[dict[str, str]] = {
     "jupyterhub.auth.password": "Shared password",
     "jupyterhub.storage.size": "Storage per user",
     "jupyterhub.service.node_port": "Port",
+    "jupyterhub.allow_private_egress": "Private network",
     "jupyterhub.images": "Notebook images",
 }
 """Profile keys as the wizard labels them, so an error points at the field on screen."""
@@ -102,6 +103,8 @@ class WizardModel:
     """Kept in memory only; written to a profile only when ``save_secrets`` is set."""
     storage_size: str = "10Gi"
     node_port: int = 30080
+    private_egress: bool = True
+    """Notebooks may reach the site's private addresses (``jupyterhub.allow_private_egress``)."""
     catalog: list[CatalogEntry] = field(default_factory=list)
     save_path: Path | None = None
     """Where Review saves the profile (None: do not save)."""
@@ -123,7 +126,8 @@ class WizardModel:
         return cls(base=profile, gpu_operator=profile.gpu_operator.enabled, rdma=profile.rdma.enabled,
                    admin_users=list(hub.admin_users), allowed_users=list(hub.allowed_users),
                    auth_type=hub.auth.type, open_signup=hub.auth.open_signup, password=password,
-                   storage_size=hub.storage.size, node_port=hub.service.node_port, catalog=catalog)
+                   storage_size=hub.storage.size, node_port=hub.service.node_port,
+                   private_egress=hub.allow_private_egress, catalog=catalog)
 
     def add_entry(self, entry: CatalogEntry) -> CatalogEntry:
         """Append a new entry, named from its image and unique among the catalog's names."""
@@ -159,6 +163,7 @@ class WizardModel:
                        "password": self.password or None}
         hub["storage"]["size"] = self.storage_size
         hub["service"]["node_port"] = self.node_port
+        hub["allow_private_egress"] = self.private_egress
         hub["images"] = [entry.to_profile_data() for entry in self.catalog]
         return data
 
@@ -256,7 +261,7 @@ def hub_url(profile: Profile, host: str | None = None) -> str:
     address = host or primary_address()
     if service.type == "NodePort":
         return f"http://{address}:{service.node_port}/"
-    return f"http://{address}/"
+    return "http://127.0.0.1:8080/"  # ClusterIP: through `kubectl port-forward` only (see jupyterhub.url)
 
 
 def primary_address() -> str:

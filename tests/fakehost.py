@@ -161,6 +161,12 @@ class FakeHost:
         """The docker CLI and daemon."""
         return self.write("/usr/bin/docker", "").write("/usr/bin/dockerd", "")
 
+    def host_containerd(self, path: str = "/usr/bin/containerd", *, merged_usr: bool = True) -> FakeHost:
+        """A ``containerd`` program on the PATH (docker.io, containerd.io); ``/bin -> usr/bin`` like Ubuntu."""
+        if merged_usr and not self.path("/bin").exists():
+            self.symlink("/bin", "usr/bin")
+        return self.write(path, "#!/bin/sh\n")
+
     def kubelet_dir(self, real: bool = True) -> FakeHost:
         """``/var/lib/kubelet`` as a real folder, or as MicroK8s's symlink."""
         if real:
@@ -196,6 +202,10 @@ class FakeHost:
         """``/proc/driver/nvidia/version`` (the kernel module is loaded)."""
         template = VERSION_OPEN if open_module else VERSION_PROPRIETARY
         return self.write("/proc/driver/nvidia/version", template.format(v=version))
+
+    def nvidia_peermem(self) -> FakeHost:
+        """The driver's GPUDirect RDMA module loaded (``/sys/module/nvidia_peermem``)."""
+        return self.write("/sys/module/nvidia_peermem/refcnt", "0\n")
 
     def nvidia_procfs_gpu(self, address: str, model: str, uuid: str) -> FakeHost:
         """``/proc/driver/nvidia/gpus/<address>/information``."""

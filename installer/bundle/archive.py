@@ -18,17 +18,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import logging
 import posixpath
 import tarfile
 import zlib
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
 from installer.bundle.manifest import host_platform, normalize_ref
+from installer.bundle.safefile import open_regular
+from installer.engine.safeparse import DocumentLimit, load_json
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ MAX_METADATA_BYTES: Final = 8 << 20
 """Largest manifest/index/config member accepted (real ones are a few KiB)."""
 MAX_METADATA_TOTAL: Final = 64 << 20
 """Largest sum of JSON members kept while reading one archive."""
+MAX_MEMBERS: Final = 100_000
+"""Most tar members accepted in one archive: an image has a few per layer (a few hundred in all);
+a million empty members would otherwise cost minutes and their names the memory."""
 CHUNK: Final = 1 << 20
 
 Compression = Literal["none", "gzip", "zstd"]
@@ -128,6 +133,9 @@ class ArchiveInfo:
     format: Literal["docker", "oci"]
     compression: Compression
     images: tuple[ImageInfo, ...]
+    content_bytes: int = 0
+    """Sum of the member sizes in the tar headers: what the archive unpacks to, and about what containerd
+    stores for it (the layer blobs), whatever the file's compression."""
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -137,7 +145,7 @@ class ArchiveInfo:
 
 def detect_compression(path: Path) -> Compression:
     """``gzip``, ``zstd`` or ``none``, from the file's first bytes."""
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         head = handle.read(4)
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
@@ -199,7 +207,7 @@ def decompressed_chunks(path: Path, compression: Compression | None = None, *, c
     (the consumer then sees a short tar and fails, which is what cancelling wants).
     """
     compression = compression or detect_compression(path)
-    with path.open("rb") as raw:
+    with open_regular(path) as raw:
         reader = CountingReader(raw, on_bytes=on_bytes)
         if compression == "zstd":
             import zstandard
@@ -243,6 +251,8 @@ class _Members:
     kept: dict[str, bytes] = field(default_factory=dict)
     oversized: dict[str, int] = field(default_factory=dict)
     total: int = 0
+    content: int = 0
+    """Bytes of every regular member, from the headers."""
 
     def resolve(self, name: str) -> str:
         """Follow links inside the archive (bounded, so a loop cannot hang)."""
@@ -270,7 +280,10 @@ class _Members:
             msg = f"{self.path}: {what} {name!r} is missing from the archive (incomplete or truncated file?)"
             raise ArchiveError(msg, "Copy the file again from the export machine.")
         try:
-            return json.loads(self.kept[name])
+            return load_json(self.kept[name], f"{self.path}: {what} {name!r}", max_bytes=MAX_METADATA_BYTES)
+        except DocumentLimit as exc:
+            hint = "This is not a normal image archive; re-create it with `docker save`."
+            raise ArchiveError(str(exc), hint) from None
         except ValueError as exc:
             msg = f"{self.path}: {what} {name!r} is not valid JSON: {exc}"
             raise ArchiveError(msg, "Copy the file again from the export machine.") from None
@@ -278,7 +291,10 @@ class _Members:
 
 def _scan_members(path: Path, tar: tarfile.TarFile) -> _Members:
     found = _Members(path)
-    for member in tar:
+    for count, member in enumerate(tar, 1):
+        if count > MAX_MEMBERS:
+            msg = f"{path}: more than {MAX_MEMBERS} members; not a normal image archive"
+            raise ArchiveError(msg, "Re-create the archive with `docker save` or `skopeo copy`.")
         name = _clean_name(path, member.name)
         if not name:
             continue
@@ -295,6 +311,7 @@ def _scan_members(path: Path, tar: tarfile.TarFile) -> _Members:
             msg = f"{path}: member {name!r} is a device, fifo or other special file"
             raise ArchiveError(msg, "Do not use this file; image archives hold only files, folders and links.")
         found.names.add(name)
+        found.content += member.size
         metadata_name = name in ("manifest.json", "index.json", "oci-layout", "repositories")
         if member.size > MAX_METADATA_BYTES:
             if metadata_name:
@@ -435,10 +452,10 @@ def _oci_images(found: _Members, platform: str) -> list[ImageInfo]:
     return images
 
 
-def _open_tar(path: Path, compression: Compression, reader: IO[bytes] | None) -> tarfile.TarFile:
-    if compression == "none" and reader is None:
-        return tarfile.open(path, mode="r:")  # seekable: layers are skipped, not read
-    source: IO[bytes] = reader if reader is not None else path.open("rb")
+def _open_tar(path: Path, compression: Compression, reader: IO[bytes] | None, stack: ExitStack) -> tarfile.TarFile:
+    if compression == "none" and reader is None:  # seekable: layers are skipped, not read
+        return tarfile.open(fileobj=stack.enter_context(open_regular(path)), mode="r:")
+    source: IO[bytes] = reader if reader is not None else stack.enter_context(open_regular(path))
     if compression == "zstd":
         import zstandard
 
@@ -450,7 +467,7 @@ def _open_tar(path: Path, compression: Compression, reader: IO[bytes] | None) ->
 
 def _read(path: Path, compression: Compression, reader: IO[bytes] | None, platform: str) -> ArchiveInfo:
     try:
-        with _open_tar(path, compression, reader) as tar:
+        with ExitStack() as stack, _open_tar(path, compression, reader, stack) as tar:
             found = _scan_members(path, tar)
     except (ArchiveError, InterruptedError):
         raise
@@ -468,9 +485,9 @@ def _read(path: Path, compression: Compression, reader: IO[bytes] | None, platfo
         raise ArchiveError(msg, "Copy the file again from the export machine.") from None
     try:
         if "manifest.json" in found.kept or "manifest.json" in found.oversized or "manifest.json" in found.links:
-            return ArchiveInfo(path, "docker", compression, tuple(_docker_images(found)))
+            return ArchiveInfo(path, "docker", compression, tuple(_docker_images(found)), found.content)
         if "index.json" in found.kept or "index.json" in found.oversized or "index.json" in found.links:
-            return ArchiveInfo(path, "oci", compression, tuple(_oci_images(found, platform)))
+            return ArchiveInfo(path, "oci", compression, tuple(_oci_images(found, platform)), found.content)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:  # JSON of the wrong shape
         msg = f"{path}: the archive's image metadata is malformed ({type(exc).__name__}: {exc})"
         raise ArchiveError(msg, "Re-create the file with `docker save IMAGE -o FILE.tar` or `skopeo copy`.") from None
@@ -490,6 +507,9 @@ def inspect_archive(path: Path | str, *, platform: str | None = None) -> Archive
     except FileNotFoundError:
         msg = f"{path} does not exist"
         raise ArchiveError(msg, "Check the bundle folder; `./install.sh verify` lists what is missing.") from None
+    except OSError as exc:  # a link, device, FIFO or socket (refused unread), or no permission
+        msg = f"{path}: cannot read: {exc.strerror or exc}"
+        raise ArchiveError(msg, "Replace it with the real archive file, then run again.") from None
     return _read(path, compression, None, platform or host_platform())
 
 
@@ -500,7 +520,7 @@ def hash_file(path: Path, *, on_bytes: OnBytes | None = None, stop: Callable[[],
     size = 0
     buffer = bytearray(chunk)
     view = memoryview(buffer)
-    with path.open("rb", buffering=0) as handle:
+    with open_regular(path, buffering=0) as handle:
         while True:
             if stop is not None and stop():
                 msg = "cancelled"
@@ -529,7 +549,7 @@ def hash_and_inspect(path: Path | str, *, platform: str | None = None, on_bytes:
         digest, size = hash_file(path, on_bytes=on_bytes, stop=stop)
         return digest, size, _read(path, compression, None, platform or host_platform())
     hasher = hashlib.sha256()
-    with path.open("rb") as raw:
+    with open_regular(path) as raw:
         reader = CountingReader(raw, hasher, on_bytes, stop)
         info = _read(path, compression, reader, platform or host_platform())  # type: ignore[arg-type]
         reader.drain()

@@ -11,35 +11,46 @@ The work, per archive:
    the imports, so hashing the next file overlaps importing this one.
 3. **Import** by streaming the file through an in-process decompressor into
    ``ctr images import -`` (containerd 1.6/1.7 do not decompress), in a few parallel
-   lanes, retrying errors that come from concurrent imports sharing layers.
-4. **Pin** each ref (``io.cri-containerd.pinned=pinned``, so kubelet's image GC leaves
-   it alone), add the normalised name where an OCI archive used a short one, and
-   check that the ref now holds the expected image ID.
+   lanes, retrying errors that come from concurrent imports sharing layers. The
+   stream's image names are taken out, so ``ctr`` creates only a staged
+   ``STAGING@sha256:...`` ref and no real ref moves before the image is unpacked.
+4. **Name and pin**: tag each ref to its staged image (found by image ID), pin it
+   (``io.cri-containerd.pinned=pinned``, so kubelet's image GC leaves it alone), drop
+   the staged name, and check that the ref now holds the expected image ID.
 
-One failing archive does not stop the others: the report lists every failure with
-its reason. Memory stays at a few chunks per lane whatever the archive size.
+One failing archive does not stop the others, and a failure touches no real ref:
+the image a tag held before stays, with its pin. The report lists every archive.
+Memory stays at a few chunks per lane whatever the archive size.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
+import os
 import queue
 import re
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from installer.bundle.archive import ArchiveError, decompressed_chunks, hash_and_inspect
 from installer.bundle.manifest import ImageEntry, host_platform, normalize_ref
-from installer.bundle.scan import ScanResult
+from installer.bundle.safefile import UnsafeBundleFile, listed_path
+from installer.bundle.scan import ScanResult, clash_message, ref_clashes
+from installer.bundle.unnamed import UnnamableArchive, strip_names
 from installer.bundle.verify import compare_images
 from installer.engine.commands import CommandRunner
 from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepProgress
+from installer.engine.files import atomic_write
+from installer.engine.lock import TargetLock
 from installer.errors import CommandFailed, ExitCode, InstallerError, StepFailed
 from installer.probes.disk import mount_point, nearest_existing
 
@@ -47,13 +58,19 @@ _LOGGER: Final = logging.getLogger(__name__)
 
 MICROK8S_SOCKET: Final = Path("/var/snap/microk8s/common/run/containerd.sock")
 MICROK8S_CTR: Final = Path("/snap/microk8s/current/bin/ctr")
+MICROK8S_SNAP_COMMON: Final = "/var/snap/microk8s/common"
 DEFAULT_NAMESPACE: Final = "k8s.io"
 PINNED_LABEL: Final = "io.cri-containerd.pinned"
 PROGRESS_INTERVAL: Final = 0.1
 """Seconds between progress events of one archive (front ends need no more)."""
 _NOT_RETRYABLE: Final = ("archive/tar", "unexpected eof", "unrecognized image format", "invalid tar header",
                          "no such file", "not a readable", "zstd", "gzip", "program not found",
-                         "no space left on device", "did not finish within")
+                         "no space left on device", "did not finish within", "wrong diff id",
+                         "mismatched image rootfs")
+_BAD_ARCHIVE: Final = ("archive/tar", "invalid tar header", "unrecognized image format", "wrong diff id",
+                       "mismatched image rootfs")
+"""What ``ctr images import`` says when the archive's content is wrong (seen with containerd 1.6.20: a layer
+that is not a tar, or whose content does not match the config's ``rootfs.diff_ids``): bad input, not the store."""
 IMPORT_TIMEOUT: Final = 600.0
 """Seconds an archive's import may take on top of its size at :data:`MIN_IMPORT_RATE`."""
 MIN_IMPORT_RATE: Final = 2e6
@@ -63,7 +80,15 @@ _PATH_IN_TEXT: Final = re.compile(r"""(?:^|[\s"'(=])(/[^\s:'"()]+)""")
 _INDEX_TYPES: Final = ("application/vnd.oci.image.index.v1+json",
                        "application/vnd.docker.distribution.manifest.list.v2+json")
 
+STAGING_PREFIX: Final = "import.offline-installer.invalid/staging/"
+"""Names ``ctr`` gives images while they are imported; a real ref moves only once one is complete."""
+_LEASE_EXPIRY: Final = "containerd.io/gc.expire"
+
 ItemStatus = Literal["ok", "skipped", "failed"]
+
+
+def _is_staged(ref: str, prefix: str) -> bool:
+    return ref.startswith((prefix + "@", prefix + ":"))
 
 
 # --- what to import ------------------------------------------------------------------------
@@ -93,6 +118,8 @@ class ImportItem:
     """Expected sha256; None for a hand-assembled folder (nothing to verify against)."""
     images: tuple[ExpectedImage, ...]
     component: str = ""
+    problem: str = ""
+    """Why the archive must not be imported at all (it fails with this reason, as a bad file)."""
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -162,7 +189,7 @@ class ImportReport:
         """One line for people."""
         size = sum(r.bytes for r in self.results if r.status == "ok")
         text = (f"{self.count('ok')} imported ({size / 1e6:.0f} MB), {self.count('skipped')} already present, "
-                f"{self.count('failed')} failed in {self.seconds:.1f} s")
+                f"{self.count('failed')} failed, of {len(self.results)} archives, in {self.seconds:.1f} s")
         return text + (" (cancelled)" if self.cancelled else "")
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,6 +197,7 @@ class ImportReport:
         return {"target": self.target, "ok": self.ok, "cancelled": self.cancelled,
                 "seconds": round(self.seconds, 3),
                 "counts": {s: self.count(s) for s in ("ok", "skipped", "failed")},
+                "total": len(self.results),
                 "bytes_total": sum(r.item.size for r in self.results),
                 "bytes_imported": sum(r.bytes for r in self.results if r.status == "ok"),
                 "items": [r.to_dict() for r in self.results]}
@@ -188,17 +216,26 @@ class ImageStore(Protocol):
     def present(self, refs: Iterable[str]) -> dict[str, str]:
         """``ref -> image ID`` for those of ``refs`` the store holds."""
 
-    def load(self, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
-        """Import one uncompressed archive read from ``chunks``; raise CommandFailed on failure."""
+    def load(self, item: ImportItem, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
+        """Import one uncompressed archive read from ``chunks``; raise CommandFailed on failure.
+
+        A ref the item names must not move before :meth:`after_load`.
+        """
 
     def after_load(self, item: ImportItem) -> None:
         """Name and pin what was just imported."""
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Held for a whole run: no other import into the same store meanwhile."""
+
+    def settle(self) -> None:
+        """Free now what failed imports left unreferenced (before trying again on a full disk)."""
 
     def ensure_pinned(self, refs: Iterable[str]) -> None:
         """Pin refs that are present but not pinned (a skipped archive from an older run)."""
 
     def discard(self, item: ImportItem) -> None:
-        """Remove what a failed import left under the item's refs, so a re-run does not skip it."""
+        """Remove what a failed import staged (never what a ref held before)."""
 
 
 def default_ctr(runner: CommandRunner) -> str:
@@ -222,6 +259,10 @@ class ContainerdStore:
         """Target digest -> config digest; content-addressed, so never stale."""
         self._labels: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        self._snapshotter: str | None = None
+        """MicroK8s's snapshotter once known (``""``: unknown, ctr's default)."""
+        self._journal: Path | None = None
+        self._failed_loads = False
 
     def _argv(self, *args: str) -> list[str]:
         return [self.ctr, "-a", str(self.socket), "-n", self.namespace, *args]
@@ -236,7 +277,8 @@ class ContainerdStore:
                 return []  # MicroK8s not installed yet: nothing is present (ctr would wait 10 s to say so)
             msg = f"cannot list images in {self.description}: the socket does not exist"
             raise StepFailed(msg, self._hint())
-        result = self.runner.run(self._argv("images", "ls"), timeout=60, check=False, mutates=False)
+        # Unmasked: a profile password that is part of an image name must not change the names compared.
+        result = self.runner.run(self._argv("images", "ls"), timeout=60, check=False, mutates=False, raw_stdout=True)
         if not result.ok:
             if self.runner.dry_run:
                 return []
@@ -293,24 +335,71 @@ class ContainerdStore:
                 found[ref] = config
         return found
 
-    def load(self, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
-        """``ctr images import -`` fed with the decompressed stream."""
-        self.runner.run(self._argv("images", "import", "-"), stdin=chunks, timeout=timeout, hint=hint)
+    def _staging(self, item: ImportItem) -> str:
+        """The name ``ctr`` gives ``item``'s images while they are imported (``PREFIX@sha256:...``)."""
+        return f"{STAGING_PREFIX}{hashlib.sha256(str(item.path).encode()).hexdigest()[:16]}"
+
+    def load(self, item: ImportItem, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
+        """``ctr images import -`` fed with the decompressed stream, under staged names only.
+
+        The stream has its image names taken out (:func:`strip_names`), so ``ctr``
+        creates nothing but ``STAGING@sha256:<manifest>`` refs: a real ref is moved
+        by :meth:`after_load`, once the image is unpacked, never by ``ctr``.
+        """
+        self._touch_journal()
+        try:
+            self.runner.run(self._argv("images", "import", *self._snapshotter_args(), "--base-name",
+                                       self._staging(item), "--digests", "-"),
+                            stdin=strip_names(chunks), timeout=timeout, hint=hint)
+        except BaseException:
+            self._failed_loads = True  # a killed ctr, or one whose containerd died, leaves its lease
+            raise
+        finally:
+            self._touch_journal()
+
+    def _snapshotter_args(self) -> list[str]:
+        """``--snapshotter NAME`` as ``microk8s ctr`` sets it, for MicroK8s's own containerd only.
+
+        microk8s (1.30-1.35) ``microk8s-resources/wrappers/microk8s-ctr.wrapper`` exports
+        ``CONTAINERD_SNAPSHOTTER=$(snapshotter)``, and ``actions/common/utils.sh``
+        ``snapshotter()`` answers ``native`` when ``stat -f -c %T $SNAP_COMMON`` is ``zfs``,
+        else ``overlayfs`` (the same value goes into containerd.toml). Unpacked into another
+        snapshotter, the images are unusable to pods on ZFS. Another containerd keeps its default.
+        """
+        if self.socket != MICROK8S_SOCKET:
+            return []
+        with self._lock:
+            if self._snapshotter is None:
+                result = self.runner.run(["stat", "-f", "-c", "%T", MICROK8S_SNAP_COMMON], timeout=30, check=False,
+                                         mutates=False)
+                fstype = result.stdout.strip() if result.ok else ""
+                self._snapshotter = ("native" if fstype == "zfs" else "overlayfs") if fstype else ""
+            return ["--snapshotter", self._snapshotter] if self._snapshotter else []
 
     def after_load(self, item: ImportItem) -> None:
-        """Add the normalised name where ``ctr`` kept a short OCI one (``bar:3``), then pin every ref.
+        """Point every ref at its unpacked image, pin it, and drop the staged names.
 
-        Kubernetes asks for normalised refs (``docker.io/library/bar:3``), so a short
-        name alone would make the image invisible to pods.
+        Each expected image is found among the staged ones by its image ID; a ref whose
+        image is not there is left untouched (the check after this names it).
+        ``ctr images tag --force`` deletes the old record and creates the new one at once
+        (``cmd/ctr/commands/images/tag.go``, containerd v1.6.20 and v1.7.29).
         """
-        present = {ref for ref, _, _ in self._listing()}
-        short = {normalize_ref(ref): ref for ref in present if not ref.startswith("sha256:")}
+        prefix = self._staging(item)
+        staged = [(ref, target) for ref, target, _ in self._listing() if _is_staged(ref, prefix)]
+        by_config: dict[str, str] = {}
+        for ref, target in staged:
+            config = self._configs.get(target) or self._config_of(target)
+            if config is not None:
+                with self._lock:
+                    self._configs[target] = config
+                by_config.setdefault(config, ref)
         for image in item.images:
-            for ref in image.refs:
-                if ref not in present and ref in short:
-                    self.runner.run(self._argv("images", "tag", "--force", short[ref], ref), timeout=60)
-        for ref in item.refs:
-            self.runner.run(self._argv("images", "label", ref, f"{PINNED_LABEL}=pinned"), timeout=60)
+            source = by_config.get(image.digest)
+            if source is not None and image.refs:
+                self.runner.run(self._argv("images", "tag", "--force", source, *image.refs), timeout=60)
+                for ref in image.refs:
+                    self.runner.run(self._argv("images", "label", ref, f"{PINNED_LABEL}=pinned"), timeout=60)
+        self._remove_staged(lambda ref: _is_staged(ref, prefix))
 
     def ensure_pinned(self, refs: Iterable[str]) -> None:
         """Pin present refs that lack the label (one call each, only where needed)."""
@@ -322,14 +411,136 @@ class ContainerdStore:
 
 
     def discard(self, item: ImportItem) -> None:
-        """Remove the refs a failed import created.
+        """Remove what a failed import of ``item`` staged; never a real ref.
 
-        containerd records the image before unpacking it, so a layer it cannot unpack
-        leaves a ref with the right image ID but no usable snapshot; left there, the
-        next run would skip it as present.
+        ``ctr`` records an image before unpacking it, so a layer it cannot unpack
+        leaves a staged ref without a usable snapshot: it is removed, so its content
+        is freed. The refs the item names were never touched (see :meth:`load`), so
+        the image they held before, and its pin, stay as they were.
         """
-        if item.refs:
-            self.runner.run(self._argv("images", "rm", *item.refs), timeout=60, check=False)
+        prefix = self._staging(item)
+        self._remove_staged(lambda ref: _is_staged(ref, prefix))
+
+    def _remove_staged(self, staged: Callable[[str], bool], timeout: float = 60) -> None:
+        """Remove the refs ``staged(ref)`` accepts, and the CRI ``sha256:<ID>`` alias only they used.
+
+        The CRI plugin adds that alias to every image it sees; left alone it would keep
+        a failed import's content (and the disk space it holds) alive.
+        """
+        rows = self._listing()
+        gone = {target for ref, target, _ in rows if staged(ref)}
+        if not gone:
+            return
+        kept = {target for ref, target, _ in rows if not staged(ref) and not ref.startswith("sha256:")}
+        doomed = [ref for ref, target, _ in rows if staged(ref) or (ref.startswith("sha256:") and target in gone - kept)]
+        if not self.runner.run(self._argv("images", "rm", *doomed), timeout=timeout, check=False).ok:
+            self._failed_loads = True  # cleaned again at the end of the run, or by the next one
+
+    # --- one run at a time per containerd, and what a killed run left ---------------------
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the lock on this containerd for a run; clean what an earlier, interrupted run left.
+
+        A run records its start in a journal beside the lock and removes it when it
+        ends cleanly. A journal found at the start means the last run was killed or
+        interrupted: its staged refs, and the lease (with its active ingests) of a
+        ``ctr`` killed mid-import, which would hold the partial content for 24 hours,
+        are released first. A run whose own imports failed cleans the same way at its
+        end. A clean run costs no extra ``ctr`` call.
+        """
+        if self.runner.dry_run:
+            yield
+            return
+        with TargetLock(str(self.socket)) as lock:
+            journal = lock.path.with_name(lock.path.stem + ".journal.json")
+            if journal.exists() and not self._clean_leftovers(journal):
+                msg = f"cannot clean up after an interrupted import in {self.description}"
+                raise StepFailed(msg, self._hint())
+            started = time.time()
+            self._journal, self._failed_loads = journal, False
+            atomic_write(journal, json.dumps({"started": started}).encode(), 0o600)
+            try:
+                yield
+            except BaseException:
+                self._journal = None  # interrupted: its ctr may still be ending; the next run cleans up
+                raise
+            self._journal = None
+            if not self._failed_loads or self._clean_up(started, time.time()):
+                journal.unlink(missing_ok=True)  # else containerd is down: the next run cleans up
+
+    def _clean_leftovers(self, journal: Path) -> bool:
+        """What the run that wrote ``journal`` left; False when containerd does not answer."""
+        try:
+            started = float(json.loads(journal.read_text())["started"])
+            until = journal.stat().st_mtime
+        except (OSError, ValueError, KeyError, TypeError):
+            started, until = 0.0, 0.0  # unreadable: staged refs only (its leases expire in 24 h)
+        _LOGGER.info("cleaning up after an interrupted import into %s", self.description)
+        return self._clean_up(started, until)
+
+    def _clean_up(self, since: float, until: float) -> bool:
+        """Remove every staged ref and release the leases killed ``ctr`` runs left between ``since`` and ``until``."""
+        try:
+            self._remove_staged(lambda ref: ref.startswith(STAGING_PREFIX), timeout=120)
+        except StepFailed:
+            return False
+        return since == 0.0 or self._release_leases(since, until)
+
+    def _leases(self) -> dict[str, tuple[float, set[str]]] | None:
+        """``lease ID -> (created, label keys)``; None when containerd does not answer."""
+        result = self.runner.run(self._argv("leases", "ls"), timeout=60, check=False, mutates=False)
+        if not result.ok:
+            return None
+        leases = {}
+        for line in result.stdout.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            try:
+                created = datetime.fromisoformat(parts[1].replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+            labels = {label.split("=", 1)[0] for label in (parts[2].split(",") if len(parts) > 2 else [])}
+            leases[parts[0]] = (created, labels)
+        return leases
+
+    def _release_leases(self, since: float, until: float) -> bool:
+        """Delete the leases killed ``ctr images import`` runs left: created in the run, nothing but an expiry.
+
+        ``ctr`` takes a lease with only ``containerd.io/gc.expire`` (24 h) and deletes it
+        when it ends; killed, it cannot (``Client.WithLease``; ``cmd/ctr/commands/images/import.go``,
+        containerd v1.6.20 and v1.7.29). ``leases rm --sync`` runs the garbage collection
+        synchronously on the last delete, and that also aborts the ingests no lease holds
+        any more (``metadata/content.go`` ``garbageCollect``). The times are whole seconds.
+        """
+        leases = self._leases()
+        if leases is None:
+            return False
+        stale = [lease for lease, (created, labels) in leases.items()
+                 if labels == {_LEASE_EXPIRY} and int(since) <= created <= until + 60]
+        if stale:
+            _LOGGER.info("releasing %d lease(s) left by a killed import: %s", len(stale), " ".join(stale))
+            return self.runner.run(self._argv("leases", "rm", "--sync", *stale), timeout=120, check=False).ok
+        return True
+
+    def settle(self) -> None:
+        """Run containerd's garbage collection now: create a lease and delete it with ``--sync``.
+
+        A synchronous delete collects everything unreferenced, including the content
+        and ingests of imports that failed, which the normal schedule frees a little later.
+        """
+        created = self.runner.run(self._argv("leases", "create", "--expires", "1m"), timeout=60, check=False)
+        lease = created.stdout.strip().splitlines()[-1:] if created.ok else []
+        if lease:
+            self.runner.run(self._argv("leases", "rm", "--sync", lease[0]), timeout=300, check=False)
+
+    def _touch_journal(self) -> None:
+        """Mark the time of the latest ``ctr`` start (bounds which leases a killed run may have left)."""
+        journal = self._journal
+        if journal is not None:
+            with contextlib.suppress(OSError):
+                os.utime(journal)
 
 
 class DockerStore:
@@ -365,8 +576,8 @@ class DockerStore:
                 found[ref] = image_id
         return found
 
-    def load(self, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
-        """``docker load`` fed with the decompressed stream."""
+    def load(self, item: ImportItem, chunks: Iterator[bytes], *, timeout: float, hint: str) -> None:
+        """``docker load`` fed with the decompressed stream (all or nothing)."""
         self.runner.run(self._argv("load", "-q"), stdin=chunks, timeout=timeout, hint=hint)
 
     def after_load(self, item: ImportItem) -> None:
@@ -377,6 +588,13 @@ class DockerStore:
 
     def discard(self, item: ImportItem) -> None:
         """``docker load`` is all-or-nothing; nothing to clean."""
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Docker serialises its own loads; nothing to hold."""
+        return contextlib.nullcontext()
+
+    def settle(self) -> None:
+        """A failed ``docker load`` keeps nothing; nothing to free."""
 
 
 # --- progress ------------------------------------------------------------------------------
@@ -447,6 +665,15 @@ def disk_full_reason(reason: str) -> str:
     return f"{reason} (the disk holding containerd's data is full)"
 
 
+def bad_archive(reason: str) -> bool:
+    """True when containerd refused the archive's content (exit 2, fix the file) rather than failing itself."""
+    lowered = reason.lower()
+    if _DISK_FULL in lowered or "rpc error" in lowered:
+        return False
+    return any(marker in lowered for marker in _BAD_ARCHIVE) or (
+        "failed to extract layer" in lowered and "unexpected eof" in lowered)
+
+
 def _retryable(reason: str) -> bool:
     lowered = reason.lower()
     return not any(marker in lowered for marker in _NOT_RETRYABLE)
@@ -479,6 +706,8 @@ class ImageImporter:
         self.timeout = timeout
         """Seconds an import may take besides its size at ``min_rate``: a hung ``ctr`` is stopped, never waited on."""
         self.min_rate = min_rate
+        self._overlapped: set[str] = set()
+        """Archives whose import ran while another lane imported too."""
 
     # public ----------------------------------------------------------------------------
 
@@ -488,30 +717,74 @@ class ImageImporter:
         return [item for item in items if not self._is_present(item, present)]
 
     def run(self, items: Sequence[ImportItem]) -> ImportReport:
-        """Import ``items``; never raises for one bad archive (see the report)."""
+        """Import ``items``; never raises for one bad archive (see the report).
+
+        Every item ends in the report as imported, present or failed, whatever goes
+        wrong in the pipeline. Raises :class:`LockHeld` when another import into the
+        same store runs.
+        """
         start = time.monotonic()
         report = ImportReport(self.store.description)
-        present = self.store.present({ref for item in items for ref in item.refs})
+        with self.store.exclusive():
+            results = self._run_locked(items)
+        for item in items:  # nothing may vanish from the count, even after a bug
+            if item.name not in results:
+                results[item.name] = ItemResult(item, "failed", "not imported: the import stopped before it")
+                self._finished(results[item.name])
+        report.results = [results[item.name] for item in items]
+        report.cancelled = self.cancel.is_set()
+        report.seconds = time.monotonic() - start
+        self.sink.emit(LogLine(level="info" if report.ok else "error", message=f"images: {report.summary()}",
+                               step_id=self.step_id))
+        return report
+
+    def _run_locked(self, items: Sequence[ImportItem]) -> dict[str, ItemResult]:
         results: dict[str, ItemResult] = {}
+        for item in items:
+            if item.problem:
+                results[item.name] = ItemResult(item, "failed", item.problem, bad_bundle=True)
+        present = self.store.present({ref for item in items if not item.problem for ref in item.refs})
         todo = []
         for item in items:
+            if item.name in results:
+                continue
             if self._is_present(item, present):
                 results[item.name] = ItemResult(item, "skipped", "already present with the same image ID")
             else:
                 todo.append(item)
-        skipped = [r.item for r in results.values()]
+        skipped = [r.item for r in results.values() if r.status == "skipped"]
         if skipped:
             self.store.ensure_pinned(ref for item in skipped for ref in item.refs)
         for result in results.values():
             self._finished(result)
         progress = _Progress(self.sink, self.step_id, sum(i.size for i in items), sum(i.size for i in skipped))
         results.update(self._pipeline(todo, progress))
-        report.results = [results[item.name] for item in items if item.name in results]
-        report.cancelled = self.cancel.is_set()
-        report.seconds = time.monotonic() - start
-        self.sink.emit(LogLine(level="info" if report.ok else "error", message=f"images: {report.summary()}",
-                               step_id=self.step_id))
-        return report
+        results.update(self._retry_disk_full(results, progress))
+        return results
+
+    def _retry_disk_full(self, results: dict[str, ItemResult], progress: _Progress) -> dict[str, ItemResult]:
+        """Import again, one at a time, what failed for a full disk while another lane was importing.
+
+        Two lanes share the free space: two images that each fit alone can both fail
+        together. Once the lanes have drained (and the failed content is freed), each
+        such archive gets one attempt on its own, so "one fits" never ends as "none".
+        """
+        full = [r.item for r in results.values()
+                if r.status == "failed" and _DISK_FULL in r.reason.lower() and r.item.name in self._overlapped]
+        if not full or self.cancel.is_set():
+            return {}
+        self.sink.emit(LogLine(level="warning", step_id=self.step_id,
+                               message=f"the disk filled while {self.jobs} archives were imported at once; "
+                                       f"trying {len(full)} of them again one at a time"))
+        self.store.settle()
+        retried: dict[str, ItemResult] = {}
+        for item in full:
+            if self.cancel.is_set():
+                break
+            result = self._guarded(self._import, item, progress)
+            retried[item.name] = result
+            self._finished(result)
+        return retried
 
     # internals -------------------------------------------------------------------------
 
@@ -534,7 +807,11 @@ class ImageImporter:
     def _verify(self, item: ImportItem, progress: _Progress) -> ItemResult | None:
         """None when the file is fine to import, else the failure."""
         try:
-            size = item.path.stat().st_size
+            path = listed_path(item.path, item.name)
+            size = path.stat().st_size
+        except UnsafeBundleFile as exc:
+            reason = f"{item.path} is missing from the bundle" if exc.kind == "missing" else exc.reason
+            return ItemResult(item, "failed", reason, bad_bundle=True)
         except OSError:
             return ItemResult(item, "failed", f"{item.path} is missing from the bundle", bad_bundle=True)
         if size != item.size:
@@ -550,11 +827,11 @@ class ImageImporter:
             progress.update(item, seen, "verifying", counts=False)
 
         try:
-            digest, _, info = hash_and_inspect(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
+            digest, _, info = hash_and_inspect(path, on_bytes=on_bytes, stop=self.cancel.is_set)
         except InterruptedError:
             return ItemResult(item, "failed", "not imported: cancelled")
         except ArchiveError as exc:
-            return ItemResult(item, "failed", exc.detail(item.path), bad_bundle=True)
+            return ItemResult(item, "failed", exc.detail(path), bad_bundle=True)
         except OSError as exc:
             return ItemResult(item, "failed", f"cannot read {item.path}: {exc}", bad_bundle=True)
         if digest != item.sha256:
@@ -570,6 +847,10 @@ class ImageImporter:
 
     def _import(self, item: ImportItem, progress: _Progress) -> ItemResult:
         start = time.monotonic()
+        try:
+            path = listed_path(item.path, item.name)  # checked again: what is streamed is never a link out or a FIFO
+        except UnsafeBundleFile as exc:
+            return ItemResult(item, "failed", exc.reason, bad_bundle=True)
         attempts = 0
         reason = ""
         while attempts <= self.retries:
@@ -585,12 +866,17 @@ class ImageImporter:
 
             progress.update(item, 0, "importing", force=True)
             try:
-                chunks = decompressed_chunks(item.path, on_bytes=on_bytes, stop=self.cancel.is_set)
+                chunks = decompressed_chunks(path, on_bytes=on_bytes, stop=self.cancel.is_set)
                 timeout = self.timeout + item.size / self.min_rate
-                self.store.load(chunks, timeout=timeout, hint=f"The archive {item.name} was not imported.")
+                self.store.load(item, chunks, timeout=timeout, hint=f"The archive {item.name} was not imported.")
                 if self.cancel.is_set():
+                    self._discard(item)  # the stream was cut short: whatever ctr staged is incomplete
                     return ItemResult(item, "failed", "not imported: cancelled", attempts)
                 return self._check_imported(item, attempts, time.monotonic() - start)
+            except UnnamableArchive as exc:  # the file itself: trying again cannot help
+                self._discard(item)
+                return ItemResult(item, "failed", f"{item.path} cannot be imported: {exc}", attempts,
+                                  seconds=time.monotonic() - start, bad_bundle=True)
             except Exception as exc:  # noqa: BLE001 - any failure of one archive is reported, others go on
                 reason = _reason(exc)
                 if _DISK_FULL in str(exc).lower():
@@ -603,6 +889,10 @@ class ImageImporter:
                 self.sink.emit(LogLine(level="warning", step_id=self.step_id,
                                        message=f"retrying {item.name} after: {reason}"))
                 time.sleep(self.retry_delay * attempts)
+        if bad_archive(reason):
+            reason = (f"containerd refused the archive's content, so the file is damaged or not a real image "
+                      f"export: {reason}")
+            return ItemResult(item, "failed", reason, attempts, seconds=time.monotonic() - start, bad_bundle=True)
         return ItemResult(item, "failed", reason, attempts, seconds=time.monotonic() - start)
 
     def _discard(self, item: ImportItem) -> None:
@@ -617,6 +907,7 @@ class ImageImporter:
             self.store.after_load(item)
             present = self.store.present(item.refs)
         except Exception as exc:  # noqa: BLE001 - reported as this archive's failure
+            self._discard(item)
             return ItemResult(item, "failed", f"imported, but naming or pinning failed: {_reason(exc)}", attempts,
                               item.size, seconds)
         for image in item.images:
@@ -625,9 +916,27 @@ class ImageImporter:
                     found = present.get(ref, "nothing")
                     reason = (f"after import {ref} holds {found}, expected {image.digest} "
                               "(the archive does not hold what the manifest says)")
-                    self._discard(item)  # never leave a wrong image under a ref kubelet will use
+                    self._discard(item)  # the refs were not moved; drop the staged image
                     return ItemResult(item, "failed", reason, attempts, item.size, seconds, bad_bundle=True)
         return ItemResult(item, "ok", "", attempts, item.size, seconds)
+
+    def _guarded(self, stage: Callable[[ImportItem, _Progress], ItemResult], item: ImportItem,
+                 progress: _Progress) -> ItemResult:
+        """``stage(item, progress)``, with anything it raises turned into this item's failure."""
+        try:
+            return stage(item, progress)
+        except Exception as exc:
+            _LOGGER.exception("%s of %s failed unexpectedly", getattr(stage, "__name__", "stage"), item.name)
+            return ItemResult(item, "failed", f"not imported: {type(exc).__name__}: {_reason(exc)}")
+
+    def _checked(self, item: ImportItem, progress: _Progress) -> ItemResult | None:
+        """:meth:`_verify`, where an unexpected error reading the file fails it as a bad file."""
+        try:
+            return self._verify(item, progress)
+        except Exception as exc:
+            _LOGGER.debug("checking %s failed", item.name, exc_info=True)
+            reason = f"{item.path} could not be read as an image archive ({type(exc).__name__}: {_reason(exc)})"
+            return ItemResult(item, "failed", reason, bad_bundle=True)
 
     def _pipeline(self, todo: list[ImportItem], progress: _Progress) -> dict[str, ItemResult]:
         """A verify thread feeds ``jobs`` import lanes through a short queue."""
@@ -646,7 +955,7 @@ class ImageImporter:
                     if self.cancel.is_set():
                         record(ItemResult(item, "failed", "not imported: cancelled"))
                         continue
-                    failure = self._verify(item, progress)
+                    failure = self._checked(item, progress)
                     if failure is not None:
                         record(failure)
                     else:
@@ -655,9 +964,20 @@ class ImageImporter:
                 for _ in range(self.jobs):
                     ready.put(None)
 
+        active: set[str] = set()
+
         def lane() -> None:
             while (item := ready.get()) is not None:
-                record(self._import(item, progress))
+                with lock:
+                    active.add(item.name)
+                    if len(active) > 1:
+                        self._overlapped.update(active)  # these shared the disk with another import
+                try:
+                    result = self._guarded(self._import, item, progress)
+                finally:
+                    with lock:
+                        active.discard(item.name)
+                record(result)
 
         threads = [threading.Thread(target=verifier, name="import-verify", daemon=True)]
         threads += [threading.Thread(target=lane, name=f"import-lane-{n}", daemon=True) for n in range(self.jobs)]
@@ -669,11 +989,21 @@ class ImageImporter:
 
 
 def items_from_scan(scan: ScanResult) -> list[ImportItem]:
-    """Import items for a hand-assembled folder: refs and IDs from each archive's index, no checksum."""
+    """Import items for a hand-assembled folder: refs and IDs from each archive's index, no checksum.
+
+    Two archives giving one ref to different images are both refused (:func:`ref_clashes`,
+    the rule ``bundle lock`` and ``verify`` apply): importing both would leave the ref
+    on whichever came last.
+    """
+    problems: dict[str, list[str]] = {}
+    for clash in ref_clashes(scan.images):
+        for file in clash.files:
+            problems.setdefault(file, []).append(clash_message(clash))
     items = []
     for scanned in scan.images:
         images = tuple(ExpectedImage(i.refs, i.config_digest, i.raw_refs) for i in scanned.info.images if i.refs)
-        items.append(ImportItem(scanned.file, scan.bundle / scanned.file, scanned.size, scanned.sha256, images, "extra"))
+        items.append(ImportItem(scanned.file, scan.bundle / scanned.file, scanned.size, scanned.sha256, images, "extra",
+                                "not imported: " + "; ".join(problems[scanned.file]) if scanned.file in problems else ""))
     return items
 
 

@@ -45,9 +45,12 @@ from typing import Annotated, Final, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import FileWriter, UnsafeInput, read_small_file
+from installer.engine.printable import needs_escaping, shown
+from installer.engine.safeparse import DocumentLimit
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -55,6 +58,9 @@ _LOGGER: Final = logging.getLogger(__name__)
 MANIFEST_NAME: Final = "manifest.yaml"
 """The manifest's file name inside the bundle folder."""
 MAX_MANIFEST_BYTES: Final = 16 << 20
+MAX_MANIFEST_VALUES: Final = 50_000
+"""About 4,000 listed files (an image entry is a dozen values); a real bundle lists a few hundred. A
+manifest listing a million entries is refused in a second instead of keeping verify busy for minutes."""
 COMPONENTS: Final = ("microk8s", "jupyterhub", "gpu_operator", "rdma", "extra")
 """Component keys, in install order; ``extra`` holds images no component asked for."""
 
@@ -106,6 +112,9 @@ class _Model(BaseModel):
 
 def _relative_file(value: str) -> str:
     path = PurePosixPath(value)
+    if needs_escaping(value):
+        msg = f"'{shown(value)}' holds a control character: not a file name a bundle may use"
+        raise ValueError(msg)
     if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
         msg = f"{value!r} must be a path relative to the bundle folder, without '..'"
         raise ValueError(msg)
@@ -175,6 +184,9 @@ class ImageEntry(FileEntry):
     """``os/arch[/variant]``."""
     more_images: list[ArchivedImage] = Field(default_factory=list)
     """Further images of a multi-image archive (``docker save a b``)."""
+    content_size: int | None = Field(None, ge=0)
+    """Bytes the archive holds uncompressed (its tar content): what the disk check counts, since
+    containerd stores the layers unpacked from the file's compression. Absent in older manifests."""
 
     def contents(self) -> list[ArchivedImage]:
         """Every image the archive holds, first one first."""
@@ -329,9 +341,12 @@ def _validation_error(path: Path, text: str, error: ValidationError) -> BundleEr
 def parse_manifest(text: str, path: Path) -> Manifest:
     """Validate manifest ``text`` read from ``path`` (used in messages)."""
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, path, max_bytes=MAX_MANIFEST_BYTES, max_nodes=MAX_MANIFEST_VALUES)
     except yaml.YAMLError as exc:
         raise BundleError(syntax_error(path, exc), "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
+    except DocumentLimit as exc:
+        msg = f"not a bundle manifest: {exc}"
+        raise BundleError(msg, "Re-create it with `./install.sh bundle lock --bundle DIR`.") from None
     if not isinstance(data, dict):
         msg = f"{path}: a manifest is a YAML mapping with version, components and wheels"
         raise BundleError(msg, "See offline-images/README.md for the format.")
@@ -350,6 +365,13 @@ def load_manifest(path: Path | str) -> Manifest:
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
+    try:
+        bundle_path(path.parent, path.name)
+    except UnsafeBundleFile as exc:
+        if exc.kind in ("outside", "special"):  # a link out of the bundle is never read (missing: said below)
+            msg = f"{path} is not a bundle manifest: it {exc.reason}"
+            raise BundleError(msg, "Copy the real manifest.yaml into the bundle folder, or re-create it with "
+                                   "`./install.sh bundle lock --bundle DIR`.") from None
     try:
         text = read_small_file(path, MAX_MANIFEST_BYTES).decode("utf-8")
     except UnsafeInput as exc:

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Final, Literal
 
 from installer.bundle.manifest import MANIFEST_NAME, Manifest, load_manifest, normalize_ref
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.bundle.scan import NO_CHECKSUM_HINT, NO_CHECKSUM_WARNING, ScanResult, scan_folder
 from installer.errors import BundleError
 
@@ -131,15 +132,28 @@ class MissingArtifact:
     """Something a chosen component needs that the bundle lacks."""
 
     component: str
-    kind: Literal["image", "chart", "snap", "file"]
+    kind: Literal["image", "chart", "snap", "file", "unsafe"]
     name: str
     detail: str = ""
 
     @property
     def message(self) -> str:
         """One line naming what is missing and for which component."""
+        if self.kind == "unsafe":
+            return f"{self.component}: {self.name} {self.detail}"
         extra = f" ({self.detail})" if self.detail else ""
         return f"{self.component}: {self.kind} {self.name} is not in the bundle{extra}"
+
+
+def _file_problem(component: str, bundle: Path, file: str, holds: str) -> MissingArtifact | None:
+    """None when ``file`` is a regular file inside the bundle; else what it is (missing, a link out, a FIFO...)."""
+    try:
+        bundle_path(bundle, file)
+    except UnsafeBundleFile as exc:
+        if exc.kind == "missing" and not os.path.islink(bundle / file):
+            return MissingArtifact(component, "file", file, holds)
+        return MissingArtifact(component, "unsafe", file, f"({holds}) {exc.reason}")
+    return None
 
 
 def missing_artifacts(profile: Profile, bundle: BundleContents,
@@ -153,20 +167,20 @@ def missing_artifacts(profile: Profile, bundle: BundleContents,
             file = refs.get(ref)
             if file is None:
                 missing.append(MissingArtifact(component, "image", ref))
-            elif not (bundle.path / file).is_file():
-                missing.append(MissingArtifact(component, "file", file, f"holds {ref}"))
+            elif (problem := _file_problem(component, bundle.path, file, f"holds {ref}")) is not None:
+                missing.append(problem)
         for name, version in needs.charts:
             file = bundle.has_chart(name, version)
             if file is None:
                 missing.append(MissingArtifact(component, "chart", f"{name} {version}"))
-            elif not (bundle.path / file).is_file():
-                missing.append(MissingArtifact(component, "file", file, f"chart {name} {version}"))
+            elif (problem := _file_problem(component, bundle.path, file, f"chart {name} {version}")) is not None:
+                missing.append(problem)
         for name in needs.snaps:
             file = bundle.has_snap(name)
             if file is None:
                 missing.append(MissingArtifact(component, "snap", name))
-            elif not (bundle.path / file).is_file():
-                missing.append(MissingArtifact(component, "file", file, f"snap {name}"))
+            elif (problem := _file_problem(component, bundle.path, file, f"snap {name}")) is not None:
+                missing.append(problem)
     return missing
 
 
@@ -176,5 +190,8 @@ def require_artifacts(profile: Profile, bundle: BundleContents, components: list
     if missing:
         msg = f"the bundle {bundle.path} lacks what the chosen components need:\n" + \
               "\n".join(f"  {m.message}" for m in missing)
-        raise BundleError(msg, "Add them on the connected machine with `./install.sh export`, "
-                               "or `docker save` them into the folder and run `bundle lock`.")
+        hint = ("Add them on the connected machine with `./install.sh export`, "
+                "or `docker save` them into the folder and run `bundle lock`.")
+        if any(m.kind == "unsafe" for m in missing):
+            hint += " Copy the real file in place of each link, device or FIFO named above."
+        raise BundleError(msg, hint)

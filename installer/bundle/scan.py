@@ -13,6 +13,7 @@ image archive); ``*.snap`` with its ``*.assert``; ``*.whl``.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tarfile
 from collections.abc import Callable
@@ -35,6 +36,9 @@ from installer.bundle.manifest import (
     WheelEntry,
     host_platform,
 )
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path, open_regular
+from installer.engine.printable import needs_escaping, shown
+from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -82,12 +86,12 @@ def _chart_of(path: Path) -> tuple[str, str] | None:
     if path.stat().st_size > MAX_CHART_BYTES:
         return None
     try:
-        with tarfile.open(path, "r:gz") as tar:
+        with open_regular(path) as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
             for member in tar:
                 parts = member.name.split("/")
                 if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile() and member.size < 1 << 20:
                     handle = tar.extractfile(member)
-                    data = yaml.safe_load(handle.read()) if handle else None
+                    data = load_yaml(handle.read(), f"{path}: {member.name}", max_bytes=1 << 20) if handle else None
                     if isinstance(data, dict) and data.get("name") and data.get("version"):
                         return str(data["name"]), str(data["version"])
                     return None
@@ -96,37 +100,69 @@ def _chart_of(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def _chart_or_problem(path: Path, result: ScanResult) -> tuple[str, str] | tuple[()] | None:
+    """:func:`_chart_of`; a hostile Chart.yaml becomes a problem naming the file, and ``()``."""
+    try:
+        return _chart_of(path)
+    except DocumentLimit as exc:
+        result.problems.append(f"{exc}; not a chart the installer can use")
+        return ()
+
+
 def _files(bundle: Path) -> list[Path]:
-    return sorted(p for p in bundle.rglob("*") if p.is_file()
+    """Every entry that is not a folder (links and special files included: they are checked, not skipped)."""
+    return sorted(p for p in bundle.rglob("*") if (p.is_symlink() or not p.is_dir())
                   and not any(part.startswith(".") for part in p.relative_to(bundle).parts))
 
 
-def _classify(bundle: Path, result: ScanResult, checksums: bool) -> list[Path]:
-    """Sort the bundle's files into ``result`` (wheels, snaps, charts); return the image archives to inspect."""
-    archives: list[Path] = []
-    for path in _files(bundle):
-        name = path.name
-        rel = _rel(bundle, path)
-        if name.endswith(".whl"):
-            digest, size = hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
-            result.wheels.append(WheelEntry(file=rel, sha256=digest, size=size))
-        elif name.endswith(".snap"):
-            assertion = path.with_suffix(".assert")
-            match = _SNAP_NAME.match(path.stem)
-            if not assertion.is_file() or not match:
-                result.problems.append(f"{rel}: a snap needs its assertion {assertion.name} beside it "
-                                       "(`snap download` writes both)")
-                continue
-            digest, size = hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
-            assert_digest, assert_size = hash_file(assertion) if checksums else ("0" * 64, assertion.stat().st_size)
-            result.snaps.append(SnapEntry(name=match["name"], revision=match["revision"], file=rel, sha256=digest,
-                                          size=size, assert_file=_rel(bundle, assertion), assert_sha256=assert_digest,
-                                          assert_size=assert_size))
-        elif name.endswith(".tgz") and (chart := _chart_of(path)) is not None:
-            digest, size = hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
-            result.charts.append(ChartEntry(name=chart[0], version=chart[1], file=rel, sha256=digest, size=size))
-        elif name.endswith(IMAGE_SUFFIXES):
-            archives.append(path)
+def _read_file(path: Path, checksums: bool) -> tuple[str, int]:
+    return hash_file(path) if checksums else ("0" * 64, path.stat().st_size)
+
+
+def _classify(bundle: Path, result: ScanResult, checksums: bool) -> list[tuple[str, Path]]:
+    """Sort the bundle's files into ``result`` (wheels, snaps, charts); return the image archives to inspect.
+
+    Only files of a kind the installer reads are checked; each goes through :func:`bundle_path`,
+    so a link leading outside the bundle, a device, a FIFO or a socket is named in
+    ``problems`` and never opened.
+    """
+    archives: list[tuple[str, Path]] = []
+    for entry in _files(bundle):
+        name = entry.name
+        rel = _rel(bundle, entry)
+        if not name.endswith((".whl", ".snap", *IMAGE_SUFFIXES)):
+            continue
+        if needs_escaping(rel):  # a newline would forge output lines; undecodable bytes cannot go in a manifest
+            result.problems.append(f"{shown(bundle / rel)}: the file name holds a control character or bytes that "
+                                   "are not UTF-8; refused (rename it, e.g. with only letters, digits and . _ -)")
+            continue
+        try:
+            path = bundle_path(bundle, rel)
+            if name.endswith(".whl"):
+                digest, size = _read_file(path, checksums)
+                result.wheels.append(WheelEntry(file=rel, sha256=digest, size=size))
+            elif name.endswith(".snap"):
+                assert_rel = _rel(bundle, entry.with_suffix(".assert"))
+                match = _SNAP_NAME.match(entry.stem)
+                if not os.path.lexists(bundle / assert_rel) or not match:
+                    result.problems.append(f"{rel}: a snap needs its assertion {entry.with_suffix('.assert').name} "
+                                           "beside it (`snap download` writes both)")
+                    continue
+                assertion = bundle_path(bundle, assert_rel)
+                digest, size = _read_file(path, checksums)
+                assert_digest, assert_size = _read_file(assertion, checksums)
+                result.snaps.append(SnapEntry(name=match["name"], revision=match["revision"], file=rel,
+                                              sha256=digest, size=size, assert_file=assert_rel,
+                                              assert_sha256=assert_digest, assert_size=assert_size))
+            elif name.endswith(".tgz") and (chart := _chart_or_problem(path, result)) is not None:
+                if not chart:  # a chart whose Chart.yaml was refused: named in problems, not an image archive either
+                    continue
+                digest, size = _read_file(path, checksums)
+                result.charts.append(ChartEntry(name=chart[0], version=chart[1], file=rel, sha256=digest, size=size))
+            elif name.endswith(IMAGE_SUFFIXES):
+                archives.append((rel, path))
+        except UnsafeBundleFile as exc:
+            result.problems.append(exc.message)
     return archives
 
 
@@ -147,8 +183,8 @@ def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
                "it is not an offline bundle (empty, or the wrong folder)")
         raise BundleError(msg, "Give the offline-images folder with --bundle DIR, or copy the bundle there again.")
 
-    def inspect(path: Path) -> ScannedImage | str:
-        rel = _rel(bundle, path)
+    def inspect(archive: tuple[str, Path]) -> ScannedImage | str:
+        rel, path = archive
         try:
             if checksums:
                 digest, size, info = hash_and_inspect(path, on_bytes=on_bytes)
@@ -157,6 +193,8 @@ def scan_folder(bundle: Path, *, jobs: int = 2, checksums: bool = False,
             return ScannedImage(rel, path.stat().st_size, info)
         except ArchiveError as exc:
             return exc.message
+        except OSError as exc:  # no permission, or a file swapped for a FIFO/link since it was checked
+            return f"{path}: cannot read: {exc.strerror or exc}"
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="scan") as pool:
         for outcome in pool.map(inspect, archives):
@@ -174,19 +212,59 @@ def _component_of(refs: tuple[str, ...], known: dict[str, str]) -> str:
     return "extra"
 
 
-def _refuse_conflicting_refs(scan: ScanResult) -> None:
-    """One ref in two archives as different images: which one the install would get is a coin toss."""
+@dataclass(frozen=True)
+class RefClash:
+    """One ref that two archives give to different images."""
+
+    ref: str
+    first: str
+    first_digest: str
+    other: str
+    other_digest: str
+
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.first} ({self.first_digest[:19]}) and {self.other} ({self.other_digest[:19]})"
+
+    @property
+    def files(self) -> tuple[str, str]:
+        """Both archives."""
+        return self.first, self.other
+
+
+CLASH_HINT: Final = ("Keep only the archive with the image you want (usually the newer export), then run again "
+                     "(and `bundle lock` to write a manifest).")
+
+
+def ref_clashes(images: list[ScannedImage]) -> list[RefClash]:
+    """Refs that two archives give to different images: which one would be used is a coin toss.
+
+    The one rule for a folder without a manifest, applied by ``bundle lock`` (refuses),
+    ``verify`` (fails naming both) and ``import`` (imports neither). The same image in
+    two archives is harmless.
+    """
     seen: dict[str, tuple[str, str]] = {}
     clashes = []
-    for image in scan.images:
+    for image in images:
         for inner in image.info.images:
             for ref in inner.refs:
                 first = seen.setdefault(ref, (image.file, inner.config_digest))
                 if first[1] != inner.config_digest:
-                    clashes.append(f"{ref}: {first[0]} ({first[1][:19]}) and {image.file} ({inner.config_digest[:19]})")
+                    clashes.append(RefClash(ref, first[0], first[1], image.file, inner.config_digest))
+    return clashes
+
+
+def clash_message(clash: RefClash) -> str:
+    """One line naming the ref and both archives."""
+    return f"{clash.ref} names different images in two archives: {clash.first} ({clash.first_digest[:19]}) and " \
+           f"{clash.other} ({clash.other_digest[:19]})"
+
+
+def _refuse_conflicting_refs(scan: ScanResult) -> None:
+    """One ref in two archives as different images: which one the install would get is a coin toss."""
+    clashes = ref_clashes(scan.images)
     if clashes:
         msg = "cannot lock the bundle; these refs name different images in different archives:\n  " + "\n  ".join(
-            clashes)
+            str(clash) for clash in clashes)
         raise BundleError(msg, "Keep only the archive with the image you want (usually the newer export), then "
                                "run `bundle lock` again.")
 
@@ -211,7 +289,7 @@ def manifest_from_scan(scan: ScanResult, known_refs: dict[str, str] | None = Non
             raise BundleError(msg, "Save images by name: `docker save REPO:TAG -o FILE.tar`.")
         first, *more = tagged
         entry = ImageEntry(refs=list(first.refs), file=image.file, sha256=image.sha256, size=image.size,
-                           digest=first.config_digest, platform=first.platform,
+                           digest=first.config_digest, platform=first.platform, content_size=image.info.content_bytes,
                            more_images=[ArchivedImage(refs=list(i.refs), digest=i.config_digest, platform=i.platform)
                                         for i in more])
         component = _component_of(image.info.refs, known)

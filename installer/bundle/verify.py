@@ -9,20 +9,22 @@ the same pass; a plain tar is hashed, then its index is read by seeking.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from installer.bundle.archive import ArchiveError, ArchiveInfo, hash_and_inspect, hash_file
 from installer.bundle.manifest import MANIFEST_NAME, FileEntry, ImageEntry, Manifest, SnapEntry
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
 
-CheckStatus = Literal["ok", "missing", "size", "sha256", "refs", "unreadable"]
+CheckStatus = Literal["ok", "missing", "size", "sha256", "refs", "unreadable", "unsafe"]
 OnProgress = Callable[[int, int], None]
 """Called with (bytes done so far, bytes in all) while hashing."""
 
@@ -51,7 +53,7 @@ class FileCheck:
             return f"{self.file}: ok"
         if self.status == "missing":
             return f"{self.file}: missing (the manifest lists it for {self.component or 'the installer'})"
-        if self.status == "unreadable":
+        if self.status in ("unreadable", "unsafe"):
             return f"{self.file}: {self.detail}"
         what = {"size": "size", "sha256": "sha256", "refs": "images"}[self.status]
         return f"{self.file}: {what} mismatch: expected {self.expected}, found {self.found}"
@@ -108,29 +110,74 @@ def compare_images(expected: set[tuple[str, str]], info: ArchiveInfo) -> tuple[s
     return shown_expected, shown_found
 
 
+Hashed = tuple[str, ArchiveInfo | None, ArchiveError | None]
+"""A file's sha256, what its index says (images), or why the index could not be read."""
+
+
+class FileHasher:
+    """Reads each file once, however many manifest entries list it.
+
+    A manifest may name one file many times (64 entries of one 32 MiB archive would
+    otherwise mean 2 GiB read); files are told apart by device and inode, so another
+    spelling of the path or a hard link is the same file. Safe to share between threads:
+    a second caller waits for the first one's result.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._results: dict[tuple[int, int, bool], Future[Hashed]] = {}
+
+    def __call__(self, path: Path, inspect: bool, on_bytes: Callable[[int], None] | None = None) -> Hashed:
+        """``(sha256, archive info, archive problem)`` of ``path``; ``inspect`` also reads an image's index."""
+        info = path.stat()
+        key = (info.st_dev, info.st_ino, inspect)
+        with self._lock:
+            future = self._results.get(key)
+            first = future is None
+            if future is None:
+                future = self._results[key] = Future()
+        if first:
+            try:
+                future.set_result(_hash(path, inspect, on_bytes))
+            except BaseException as exc:  # noqa: BLE001 - every caller waiting on this file gets it
+                future.set_exception(exc)
+        return future.result()
+
+
+def _hash(path: Path, inspect: bool, on_bytes: Callable[[int], None] | None) -> Hashed:
+    if not inspect:
+        return hash_file(path, on_bytes=on_bytes)[0], None, None
+    try:
+        digest, _, info = hash_and_inspect(path, on_bytes=on_bytes)
+    except ArchiveError as exc:
+        # Unreadable but maybe still the right bytes: the checksum decides which message helps.
+        return hash_file(path)[0], None, exc
+    return digest, info, None
+
+
 def check_file(bundle: Path, component: str, kind: str, entry: FileEntry, *, check_refs: bool = True,
-               on_bytes: Callable[[int], None] | None = None) -> FileCheck:
-    """Verify one listed file (and, for a snap, its assertion)."""
-    path = bundle / entry.file
-    if not path.is_file():
-        return FileCheck(entry.file, kind, component, "missing", expected=f"{entry.size} bytes", found="no such file")
+               on_bytes: Callable[[int], None] | None = None, hasher: FileHasher | None = None) -> FileCheck:
+    """Verify one listed file (and, for a snap, its assertion); ``hasher`` shares reads between entries."""
+    try:
+        path = bundle_path(bundle, entry.file)
+    except UnsafeBundleFile as exc:
+        if exc.kind == "missing" and not os.path.islink(bundle / entry.file):
+            return FileCheck(entry.file, kind, component, "missing", expected=f"{entry.size} bytes",
+                             found="no such file")
+        return FileCheck(entry.file, kind, component, "unsafe" if exc.kind in ("outside", "special", "folder")
+                         else "unreadable", detail=exc.reason)
     size = path.stat().st_size
     if size != entry.size:
         return FileCheck(entry.file, kind, component, "size", expected=f"{entry.size} bytes", found=f"{size} bytes")
-    info: ArchiveInfo | None = None
+    hasher = hasher or FileHasher()
     try:
-        if kind == "image" and check_refs:
-            digest, _, info = hash_and_inspect(path, on_bytes=on_bytes)
-        else:
-            digest, _ = hash_file(path, on_bytes=on_bytes)
-    except ArchiveError as exc:
-        # Unreadable but maybe still the right bytes: the checksum decides which message helps.
-        digest, _ = hash_file(path)
-        if digest != entry.sha256:
-            return FileCheck(entry.file, kind, component, "sha256", expected=entry.sha256, found=digest)
-        return FileCheck(entry.file, kind, component, "unreadable", detail=exc.detail(path))
+        digest, info, problem = hasher(path, kind == "image" and check_refs, on_bytes)
     except OSError as exc:
         return FileCheck(entry.file, kind, component, "unreadable", detail=f"cannot read: {exc}")
+    if problem is not None:
+        if digest != entry.sha256:
+            return FileCheck(entry.file, kind, component, "sha256", expected=entry.sha256, found=digest)
+        return FileCheck(entry.file, kind, component, "unreadable", detail=problem.detail(path))
     if digest != entry.sha256:
         return FileCheck(entry.file, kind, component, "sha256", expected=entry.sha256, found=digest)
     if isinstance(entry, ImageEntry) and info is not None:
@@ -140,7 +187,7 @@ def check_file(bundle: Path, component: str, kind: str, entry: FileEntry, *, che
     if isinstance(entry, SnapEntry):
         assertion = FileEntry(file=entry.assert_file, sha256=entry.assert_sha256,
                               size=entry.assert_size if entry.assert_size is not None else _size_or_zero(bundle / entry.assert_file))
-        result = check_file(bundle, component, "assert", assertion)
+        result = check_file(bundle, component, "assert", assertion, hasher=hasher)
         if not result.ok:
             return result
     return FileCheck(entry.file, kind, component, "ok", expected=entry.sha256, found=digest)
@@ -148,7 +195,7 @@ def check_file(bundle: Path, component: str, kind: str, entry: FileEntry, *, che
 
 def _size_or_zero(path: Path) -> int:
     try:
-        return path.stat().st_size
+        return path.lstat().st_size  # never through a link: check_file then says what the file is
     except OSError:
         return 0
 
@@ -177,7 +224,8 @@ def verify_bundle(bundle: Path, manifest: Manifest, *, jobs: int = 2, components
         msg = f"bundle folder {bundle} does not exist"
         raise BundleError(msg, "Give the offline-images folder with --bundle DIR.")
     wanted = [(c, k, e) for c, k, e in manifest.files() if components is None or k == "wheel" or c in components]
-    total = sum(entry.size for _, _, entry in wanted)
+    total = sum({entry.file: entry.size for _, _, entry in wanted}.values())  # a file listed twice is read once
+    hasher = FileHasher()
     done = 0
     lock = threading.Lock()
 
@@ -192,7 +240,7 @@ def verify_bundle(bundle: Path, manifest: Manifest, *, jobs: int = 2, components
     def one(item: tuple[str, str, FileEntry]) -> FileCheck:
         if cancel is not None and cancel.is_set():
             return FileCheck(item[2].file, item[1], item[0], "unreadable", detail="not checked: cancelled")
-        return check_file(bundle, item[0], item[1], item[2], check_refs=check_refs, on_bytes=advance)
+        return check_file(bundle, item[0], item[1], item[2], check_refs=check_refs, on_bytes=advance, hasher=hasher)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="verify") as pool:
         checks = list(pool.map(one, wanted))

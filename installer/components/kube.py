@@ -13,12 +13,14 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
 from installer.components.bundled import bundle_chart, require_chart
+from installer.components.release_images import ContainerdTarget, ImageUse, parse_documents, pod_images, require_images
 from installer.engine.commands import CommandResult
 from installer.engine.plan import Step, StepContext
 from installer.errors import StepFailed
@@ -49,12 +51,41 @@ def nodes(ctx: StepContext) -> list[dict[str, Any]]:
     return [n for n in items or [] if isinstance(n, dict)]
 
 
+_QUANTITY: Final = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
+_SUFFIXES: Final = {"": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+                    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+                    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20,
+                    "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60}
+
+
+def parse_quantity(value: Any) -> Decimal | None:
+    """A Kubernetes quantity (``1k``, ``1.5Gi``, ``500m``, ``12e6``) as an exact number; ``None`` if it is not one.
+
+    The grammar is apimachinery's (kubernetes/apimachinery ``pkg/api/resource/quantity.go``):
+    a signed decimal, then a binary suffix (``Ki``..``Ei``), a decimal one (``n u m k M G T P E``)
+    or an exponent (``e3``/``E3``; a lone ``E`` is exa). The API server and the kubelet
+    rewrite amounts into canonical form (``1000`` comes back as ``1k``), so reading them
+    with ``int()`` is wrong.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        return None
+    number, suffix = match.group(1), match.group(2) or ""
+    if suffix[:1] in ("e", "E") and len(suffix) > 1:
+        return Decimal(number) * (Decimal(10) ** int(suffix[1:]))
+    return Decimal(number) * _SUFFIXES[suffix]
+
+
 def quantity_count(value: Any) -> int:
-    """A whole-number quantity (``"8"``) as int; anything else counts as 0."""
-    try:
-        return int(str(value))
-    except ValueError:
+    """A count of an extended resource (``"8"``, ``"1k"``) as int, rounded down; anything unreadable counts as 0."""
+    amount = parse_quantity(value)
+    if amount is None or amount <= 0:
         return 0
+    return int(amount.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def advertised(ctx: StepContext, resource: str) -> int:
@@ -152,17 +183,23 @@ class HelmChartStep(Step):
     Done when the release is deployed from the same chart version with exactly the
     generated values (``helm get values -o json``), so a changed profile re-applies.
     The values file is written mode 0600 under the state folder: it can hold secrets.
+
+    With ``images`` (the containerd the import step filled) the release is rendered
+    first and every image it will run must be there, or nothing is installed.
     """
 
     release: str = ""
     chart_name: str = ""
     values_file: str = ""
     helm_timeout: int = 900
+    render_timeout: int = 300
 
-    def __init__(self, bundle_dir: Path, namespace: str, chart_version: str) -> None:
+    def __init__(self, bundle_dir: Path, namespace: str, chart_version: str, *,
+                 images: ContainerdTarget | None = None) -> None:
         self.bundle_dir = bundle_dir
         self.namespace = namespace
         self.chart_version = chart_version
+        self.images = images
 
     def values(self, ctx: StepContext) -> dict[str, Any]:
         """The Helm values for this host and profile."""
@@ -213,15 +250,69 @@ class HelmChartStep(Step):
                     "run: rolling it back to the previous revision before upgrading", "warning")
             ctx.runner.run([*HELM, "rollback", self.release, "--namespace", self.namespace], timeout=600, hint=hint)
 
+    def extra_helm_args(self, ctx: StepContext) -> list[str]:
+        """Arguments this chart needs on ``helm upgrade --install`` besides the shared ones (none here)."""
+        return []
+
+    def render(self, ctx: StepContext, chart: Path, values_path: Path, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """The release's documents from ``helm template`` with the very values file the upgrade uses.
+
+        ``template`` renders hooks too (pre-install Jobs run their images), not the chart's
+        tests (``helm test`` only). The output holds the release's Secrets: it is parsed in
+        memory and never logged, and taken unmasked (a masked password inside an image name
+        would change the name). A dry-run has written no values file, so it hands Helm the
+        same YAML on stdin (``--values -``).
+        """
+        argv = [*HELM, "template", self.release, str(chart), "--namespace", self.namespace, "--skip-tests",
+                "--values", "-" if ctx.dry_run else str(values_path)]
+        stdin = dump_values(values).encode() if ctx.dry_run else None
+        result = ctx.runner.run(argv, timeout=self.render_timeout, check=False, mutates=False, stdin=stdin,
+                                secret_output=True, raw_stdout=True)
+        source = f"the rendered release {self.release} (`microk8s helm3 template`)"
+        if not result.ok:
+            detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            msg = f"cannot render the release {self.release} from {chart.name}: {detail}"
+            raise StepFailed(msg, "Nothing was installed. Run `microk8s helm3 template` with the values file "
+                                  f"{values_path} to see the whole error.")
+        documents = parse_documents(result.stdout, source)
+        if not any("kind" in d for d in documents):
+            first = ctx.runner.redact((result.stdout.strip().splitlines() or ["nothing"])[0][:200])
+            msg = f"{source} holds no Kubernetes object (it printed: {first})"
+            raise StepFailed(msg, "Run `microk8s helm3 template` by hand; on a MicroK8s cluster node use the "
+                                  "control-plane node.")
+        return documents
+
+    def runtime_images(self, ctx: StepContext, documents: list[dict[str, Any]],
+                       values: dict[str, Any]) -> list[ImageUse]:
+        """Images the release starts later by itself, not as rendered pods (none by default)."""
+        return []
+
+    def check_images(self, ctx: StepContext, chart: Path, values_path: Path, values: dict[str, Any]) -> None:
+        """Render the release and require every image it will run in containerd (a dry-run only warns)."""
+        if self.images is None:
+            return
+        documents: list[dict[str, Any]] = []
+        if chart.is_file():
+            try:
+                documents = self.render(ctx, chart, values_path, values)
+            except StepFailed as exc:
+                if not ctx.dry_run:
+                    raise
+                ctx.log(f"{exc.message}: the chart's images were not checked", "warning")
+        uses = pod_images(documents) + self.runtime_images(ctx, documents, values)
+        require_images(ctx, self.component or self.release, self.images, uses, bundle_dir=self.bundle_dir)
+
     def run(self, ctx: StepContext) -> None:
-        """Write the values (0600), then upgrade or install the release from the local chart."""
+        """Write the values (0600), check every image is there, then upgrade or install the release."""
         values = self.values(ctx)
         path = ctx.files.write(self.values_path(ctx), dump_values(values), mode=0o600)
         chart = bundle_chart(self.bundle_dir, self.chart_name, self.chart_version)
         require_chart(ctx, chart)
+        self.check_images(ctx, chart, path, values)
         self.recover_interrupted(ctx)
         ctx.runner.run([*HELM, "upgrade", "--install", self.release, str(chart), "--namespace", self.namespace,
-                        "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s"],
+                        "--create-namespace", "--values", str(path), "--timeout", f"{self.helm_timeout}s",
+                        *self.extra_helm_args(ctx)],
                        timeout=self.helm_timeout + 120,
                        hint=f"See `microk8s kubectl -n {self.namespace} get pods` and `microk8s helm3 -n "
                             f"{self.namespace} history {self.release}`; fix the cause and run the install again.")

@@ -16,6 +16,7 @@ step                                   why it is here
 ``microk8s.dns``                       CoreDNS with a reachable upstream (never 8.8.8.8)
 ``microk8s.hostpath-storage``          the hub's and the users' volumes
 ``gpu-operator.install`` / ``.wait``   optional: ``nvidia.com/gpu`` on the node
+``rdma.memlock``                       optional: unlimited locked memory for RDMA in containers
 ``rdma.plugin`` / ``rdma.wait``        optional: ``rdma/<resource>`` on the node
 ``jupyterhub.install`` / ``.wait``     the hub, from the local chart
 ``jupyterhub.url``                     where to go next
@@ -47,7 +48,8 @@ from installer.components.microk8s.steps import (
     KubeletDirStep,
     WaitReadyStep,
 )
-from installer.components.rdma.steps import RdmaPluginStep, RdmaWaitStep
+from installer.components.rdma.steps import ContainerdMemlockStep, RdmaPluginStep, RdmaWaitStep
+from installer.components.release_images import ContainerdTarget
 from installer.config.profile import Profile
 from installer.engine.plan import Plan, Step
 
@@ -106,6 +108,8 @@ def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
     """
     options = options or PlanOptions()
     bundle_dir = options.bundle(profile)
+    # The Helm and RDMA steps require their images in the containerd the import step fills.
+    images = ContainerdTarget(options.containerd_socket, options.namespace) if options.import_images else None
     steps: list[Step] = []
     if options.preflight:
         from installer.preflight.report import ImageTarget
@@ -124,12 +128,12 @@ def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
         steps.append(import_step(options, profile))
     steps += [DefaultRouteStep(), KubeletDirStep(), WaitReadyStep(), DnsAddonStep(), HostpathStorageStep()]
     if profile.gpu_operator.enabled:
-        steps += [GpuOperatorStep(bundle_dir, profile.gpu_operator),
+        steps += [GpuOperatorStep(bundle_dir, profile.gpu_operator, images=images),
                   GpuWaitStep(profile.gpu_operator, poll_interval=options.poll_interval)]
     if profile.rdma.enabled:
-        steps += [RdmaPluginStep(bundle_dir, profile.rdma),
+        steps += [ContainerdMemlockStep(), RdmaPluginStep(bundle_dir, profile.rdma, images=images),
                   RdmaWaitStep(profile.rdma, poll_interval=options.poll_interval)]
-    steps += [JupyterHubStep(bundle_dir, profile.jupyterhub),
+    steps += [JupyterHubStep(bundle_dir, profile.jupyterhub, images=images),
               HubWaitStep(profile.jupyterhub, poll_interval=options.poll_interval),
               HubUrlStep(profile.jupyterhub)]
     return Plan(steps)

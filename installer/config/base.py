@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr
 
 
 class Section(BaseModel):
@@ -10,3 +12,13 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True,
                               str_strip_whitespace=True)
+
+
+def _exact(value: Any) -> Any:
+    return SecretStr(value) if isinstance(value, str) else value
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_exact)]
+"""A password or token, kept exactly as written: :class:`Section` strips spaces around
+strings, but a password's leading or trailing spaces are part of it (a stripped one
+no longer logs in), and YAML only keeps them when the operator quoted them on purpose."""

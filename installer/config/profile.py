@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -32,9 +32,11 @@ from installer.components.jupyterhub.settings import PASSWORD_PLACEHOLDER, Jupyt
 from installer.components.microk8s.settings import MicroK8sSettings
 from installer.components.rdma.settings import RdmaSettings
 from installer.config.base import Section
+from installer.config.validators import FolderPath, shorten
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import UnsafeInput, read_small_file
+from installer.engine.safeparse import DocumentLimit
 from installer.errors import ProfileError
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -57,7 +59,7 @@ class PreflightSettings(Section):
 class Profile(Section):
     """A whole install profile."""
 
-    bundle: Path | None = None
+    bundle: FolderPath | None = None
     """The offline-images folder; relative paths are relative to the profile file.
     Default: ``offline-images`` next to ``install.sh``."""
     preflight: PreflightSettings = Field(default_factory=PreflightSettings)
@@ -146,6 +148,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 def _holds_secret(annotation: Any, depth: int = 0) -> bool:
     """True when a value of this type is, or contains, a :class:`SecretStr`."""
     for kind in (annotation, *getattr(annotation, "__args__", ())):
+        if get_origin(kind) is Annotated:
+            kind = get_args(kind)[0]
         if kind is SecretStr:
             return True
         if isinstance(kind, type) and issubclass(kind, BaseModel) and depth < 5 and any(
@@ -190,7 +194,7 @@ def _format_errors(path: Path, root: yaml.Node | None, error: ValidationError) -
         else:
             value = item.get("input")
             hidden = isinstance(value, (dict, list)) or value is None or repr(value) in item["msg"]
-            shown = "" if hidden or _is_secret(loc) else f" (got {value!r})"
+            shown = "" if hidden or _is_secret(loc) else f" (got {shorten(repr(value))})"
             lines.append((line or 0, f"{where}: {key}: {item['msg']}{shown}"))
     message = "\n".join(text for _, text in sorted(lines, key=lambda pair: pair[0]))
     return ProfileError(message, hint or "Correct the value in the profile; `./install.sh schema` documents each key.")
@@ -223,9 +227,11 @@ def load_profile(path: Path | str) -> Profile:
 def parse_profile(text: str, path: Path) -> Profile:
     """Validate profile ``text`` read from ``path`` (used for error messages and relative paths)."""
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, path, max_bytes=MAX_PROFILE_BYTES)
     except yaml.YAMLError as exc:
         raise ProfileError(syntax_error(path, exc), "Check indentation and quoting around that line.") from None
+    except DocumentLimit as exc:
+        raise ProfileError(f"not a profile: {exc}", "Check that --profile names the right file.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

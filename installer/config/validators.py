@@ -8,6 +8,7 @@ reach a command (which never goes through a shell anyway).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
@@ -94,6 +95,30 @@ def _one_line(value: str) -> str:
     return value
 
 
+PATH_MAX = 4095
+"""Longest path Linux accepts (``PATH_MAX`` less the final NUL)."""
+NAME_MAX = 255
+"""Longest file name in one path component (ext4, xfs, tmpfs)."""
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text``, or its start and its length when it is longer than ``limit`` (a 100 KB path in a message)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def check_folder_path(value: Path) -> Path:
+    """A path the kernel can take: no NUL or other control character, within ``PATH_MAX`` and ``NAME_MAX``."""
+    text = str(value)
+    if _CONTROL.search(text):
+        msg = f"{shorten(repr(text))} holds a control character (a NUL byte or a newline): not a usable path"
+        raise ValueError(msg)
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in value.parts), default=0)
+    if len(text.encode("utf-8", "surrogateescape")) > PATH_MAX or longest > NAME_MAX:
+        msg = (f"{shorten(text)} is too long for a path (at most {PATH_MAX} bytes, {NAME_MAX} per folder name)")
+        raise ValueError(msg)
+    return value
+
+
 UserName = Annotated[str, AfterValidator(_user)]
 ImageRef = Annotated[str, AfterValidator(check_image_ref)]
 Slug = Annotated[str, AfterValidator(_slug)]
@@ -107,5 +132,7 @@ RegistryHost = Annotated[str, AfterValidator(_registry)]
 """``host[:port]`` of an image registry."""
 InterfaceName = Annotated[str, AfterValidator(_interface)]
 """A Linux network interface name (``ib0``, ``enp65s0f0np0``)."""
+FolderPath = Annotated[Path, AfterValidator(check_folder_path)]
+"""A folder's path as the kernel will take it."""
 OneLine = Annotated[str, AfterValidator(_one_line)]
 """Free text that must stay on one line (no newline or other control character)."""

@@ -11,9 +11,12 @@ from typing import Any
 
 import yaml
 
+from installer.engine.safeparse import MAX_NODES, load_yaml
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping.
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader that refuses a key given twice in one mapping; on libyaml's parser when PyYAML has it
+    (a manifest of thousands of entries loads in seconds, not a minute).
 
     Plain YAML keeps the last one silently: a profile with two ``jupyterhub:`` blocks
     would lose the first block's settings without a word.
@@ -39,9 +42,13 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
-def load(text: str) -> Any:
-    """``yaml.safe_load`` that refuses duplicate keys (raises ``yaml.YAMLError`` with the line)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+def load(text: str, source: object, *, max_bytes: int, max_nodes: int = MAX_NODES) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (raises ``yaml.YAMLError`` with the line), bounded.
+
+    Raises:
+        DocumentLimit: too large, too deep or too many values with aliases expanded.
+    """
+    return load_yaml(text, source, max_bytes=max_bytes, max_nodes=max_nodes, loader=_UniqueKeyLoader)
 
 
 def compose(text: str) -> yaml.Node | None:

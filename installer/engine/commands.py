@@ -20,9 +20,11 @@ starts, keeps running and stops itself (the demo's private containerd).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -53,21 +55,32 @@ class Redactor:
 
     One instance is shared by the runner, the sinks and the file writer, so a
     password given once in the profile is hidden everywhere it could surface.
+    A secret is found however a serialiser spelt it (see :func:`secret_pattern`),
+    not only as the raw value: a values file lays a multi-line password out as an
+    indented block or a folded quoted scalar, which no fixed list of forms covers.
     """
 
     MASK: Final = "***"
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        self._short: set[str] = set()
+        """Secrets too short to mask in text; :meth:`holds_secret` still finds them as whole values."""
         self._lock = threading.Lock()
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        """Register a secret; empty and very short values are ignored (they would mask noise)."""
-        if secret and len(secret) >= 3:
+        """Register a secret; very short values are not masked in text (they would mask noise)."""
+        if secret and len(secret.strip()) < 3:
+            with self._lock:
+                self._short.add(secret)
+        if secret and len(secret.strip()) >= 3:
+            pattern = secret_pattern(secret)
             with self._lock:
                 self._secrets.update(v for v in serialized_forms(secret) if len(v) >= 3)
+                self._patterns[secret] = pattern
 
     def __call__(self, text: str) -> str:
         """Return ``text`` with every secret masked, longest first."""
@@ -75,10 +88,19 @@ class Redactor:
             return text
         with self._lock:
             secrets = sorted(self._secrets, key=len, reverse=True)
+            patterns = [self._patterns[key] for key in sorted(self._patterns, key=len, reverse=True)]
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, self.MASK)
+        for pattern in patterns:
+            text = pattern.sub(self.MASK, text)
         return text
+
+    def holds_secret(self, value: str) -> bool:
+        """True when a registered secret's words (spacing aside) are still in ``value``, or a short one is all of it."""
+        with self._lock:
+            secrets, short = list(self._patterns), set(self._short)
+        return value in short or any(_squeezed(secret) in _squeezed(value) for secret in secrets)
 
     def argv(self, argv: Sequence[str]) -> tuple[str, ...]:
         """Redact each argument."""
@@ -97,6 +119,63 @@ def serialized_forms(secret: str) -> set[str]:
             dumped = yaml.safe_dump(secret, default_style=style, width=1 << 30, allow_unicode=unicode)
             forms.add(dumped.strip().removesuffix("...").strip()[1:-1])
     return {form for form in forms if form}
+
+
+_SPACE: Final = " \t\r\n"
+_SPACE_RUN: Final = (r"(?:[ \t\r\n]|\\[ nrtN_LP]|\\(?=\r?\n)|\\x(?:09|0[aAdD]|20)"
+                     r"|\\u(?:00(?:09|0[aAdD]|20)|2028|2029))+")
+"""Whatever a serialiser may turn a run of spaces and line breaks into: itself, other
+whitespace (YAML folds a line break into a blank line plus indentation, a block scalar
+indents every line), escapes (``\\n``, ``\\u000a``), YAML's ``\\``-newline continuation."""
+_LINE_CONTINUATION: Final = r"(?:\\\r?\n[ \t]*)?"
+"""A YAML double-quoted scalar may be broken at any character by ``\\`` + newline + indentation."""
+_SHORT_ESCAPES: Final = {"\"": '\\\\"', "\\": "\\\\\\\\", "/": "\\\\/", "\0": "\\\\0", "\a": "\\\\a",
+                         "\b": "\\\\b", "\v": "\\\\v", "\f": "\\\\f", "\x1b": "\\\\e",
+                         "\x85": "\\\\N", "\xa0": "\\\\_", "\u2028": "\\\\L", "\u2029": "\\\\P"}
+
+
+def _char_pattern(char: str) -> str:
+    """Every spelling of one character of a secret in JSON or YAML text, escaped ones first."""
+    code = ord(char)
+    options = []
+    if char in _SHORT_ESCAPES:
+        options.append(_SHORT_ESCAPES[char])
+    if char == "'":
+        options.append("''")
+    if code > 0xFFFF:  # JSON spells it as a UTF-16 surrogate pair
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        options.append(r"\\u" + _anycase(f"{high:04x}") + r"\\u" + _anycase(f"{low:04x}"))
+    else:
+        options.append(r"\\u" + _anycase(f"{code:04x}"))
+    if code < 0x100:
+        options.append(r"\\x" + _anycase(f"{code:02x}"))
+    options.append(r"\\U" + _anycase(f"{code:08x}"))
+    options.append(re.escape(char))
+    return "(?:" + "|".join(options) + ")"
+
+
+def _squeezed(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _anycase(hex_digits: str) -> str:
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in hex_digits)
+
+
+def secret_pattern(secret: str) -> re.Pattern[str]:
+    """A regex matching ``secret`` as any JSON or YAML serialiser may have written it.
+
+    Each character may be escaped (``\\"``, ``''``, ``\\u00fc``, Go's ``\\u0026`` for ``&``, a
+    surrogate pair); each run of whitespace may become other whitespace, indentation or an
+    escape, which covers block scalars (``|``, ``|-``, ``>``), folded and quoted scalars at
+    any indentation. Leading and trailing whitespace is left out of the match: the
+    secret's words are what must not show.
+    """
+    core = secret.strip(_SPACE)
+    parts: list[str] = []
+    for word in re.split(r"[ \t\r\n]+", core):
+        parts.append(_LINE_CONTINUATION.join(_char_pattern(char) for char in word))
+    return re.compile(_SPACE_RUN.join(parts))
 
 
 @dataclass(frozen=True)
@@ -148,6 +227,7 @@ class CommandRunner:
         hint: str = "",
         on_stdout_line: Callable[[str], None] | None = None,
         secret_output: bool = False,
+        raw_stdout: bool = False,
     ) -> CommandResult:
         """Run ``argv`` and return its result.
 
@@ -163,6 +243,10 @@ class CommandRunner:
             on_stdout_line: called with each stdout line as it arrives (progress).
             secret_output: stdout may hold secrets the redactor does not know (the
                 cluster's current Helm values, say): the caller gets it, events and logs do not.
+            raw_stdout: the caller gets stdout exactly as written, secrets not masked, because it
+                only parses it (a rendered chart, an image listing: a password that happens to be
+                part of an image name would otherwise change the name); events, logs and errors
+                still get the masked text only.
         """
         if isinstance(argv, str):  # a shell string would be a bug, never a feature
             msg = f"command must be an argv list, got a string: {argv!r}"
@@ -171,6 +255,7 @@ class CommandRunner:
         shown = self.redact.argv(argv)
         result = self._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
                                on_stdout_line=on_stdout_line)
+        raw = result.stdout
         stdout, stderr = self.redact(result.stdout), self.redact(result.stderr)
         result = CommandResult(shown, result.returncode, stdout, stderr, result.duration, result.dry_run)
         shown_stdout = WITHHELD if secret_output and stdout else _tail(stdout)
@@ -180,7 +265,7 @@ class CommandRunner:
         _LOGGER.debug("%s -> %s in %.2fs", " ".join(shown), result.returncode, result.duration)
         if check and not result.ok:
             raise command_failed(result, hint, timeout)
-        return result
+        return dataclasses.replace(result, stdout=raw) if raw_stdout else result
 
     def which(self, program: str) -> str | None:
         """Where ``program`` is on PATH, or None."""

@@ -10,11 +10,30 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Final
+
+import yaml
 
 from installer.engine.commands import Redactor
 from installer.engine.events import EventSink, FileWritten, NullSink
 from installer.errors import InstallerError
+
+WITHHELD_CONTENT: Final = "(content not shown: it holds a secret)"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string (keys and values) in a parsed document."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
 
 
 class UnsafeInput(ValueError):
@@ -49,13 +68,35 @@ def read_small_file(path: Path, limit: int) -> bytes:
     return data
 
 
+def make_folders(path: Path, mode: int = 0o755, parents_mode: int = 0o755) -> None:
+    """Create ``path`` and any missing parent with exactly these modes, whatever the umask.
+
+    ``mkdir(parents=True, mode=...)`` applies ``mode`` to the last folder only, and the
+    parents get ``0777`` less the umask: world-writable under ``umask 000``.
+    """
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        wanted = mode if folder == path else parents_mode
+        try:
+            folder.mkdir(mode=wanted)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: left as it is
+        os.chmod(folder, wanted)
+    if not path.is_dir():
+        path.mkdir()  # raises the right error (a file is in the way)
+
+
 def ensure_private_dir(path: Path) -> None:
     """Make ``path`` a root-only (0700) folder: created so, or tightened when it is ours.
 
     The state folder holds values files with passwords and the journal. A folder
     another user owns, or a shared sticky one like ``/tmp``, is never changed.
     """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_folders(path, 0o700)
     info = path.stat()
     if info.st_mode & 0o077 and info.st_uid == os.geteuid() and not info.st_mode & stat.S_ISVTX:
         os.chmod(path, 0o700)
@@ -68,9 +109,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     readable by others, not even for a moment; a private file's missing folder is
     created root-only.
     """
-    if not path.parent.is_dir() and not mode & 0o077:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent, 0o700 if mode & 0o077 == 0 else 0o755)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -108,9 +147,27 @@ class FileWriter:
                 msg = f"cannot write {path}: {exc.strerror or exc}"
                 raise InstallerError(msg, "Check that the folder exists, is writable and the disk is not full.") from exc
         self.written[path] = content
-        self.sink.emit(FileWritten(path=str(path), mode=mode, content=self.redact(content),
+        self.sink.emit(FileWritten(path=str(path), mode=mode, content=self.shown(path, content),
                                    dry_run=self.dry_run, step_id=self.step_id))
         return path
+
+    def shown(self, path: Path, content: str) -> str:
+        """``content`` as the screen and the log may show it: secrets masked.
+
+        The masking works on text; a YAML or JSON file is then read back and every
+        value checked, so a secret spelt in a way the masking missed withholds the whole
+        content instead of showing it (fail closed).
+        """
+        masked = self.redact(content)
+        if path.suffix not in (".yaml", ".yml", ".json"):
+            return masked
+        try:
+            documents = list(yaml.safe_load_all(masked))  # our own output: bounded and trusted
+        except yaml.YAMLError:
+            return masked
+        if any(self.redact.holds_secret(text) for text in _strings(documents)):
+            return WITHHELD_CONTENT
+        return masked
 
     def same_content(self, path: Path | str, content: str) -> bool:
         """True when ``path`` already holds exactly ``content`` (an idempotency check)."""

@@ -16,6 +16,7 @@ reported as failed, because it may be out of date.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,10 +35,12 @@ from installer.bundle.manifest import (
     load_manifest,
     save_manifest,
 )
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, RealRunner
 from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepFinished, StepStarted
 from installer.engine.files import FileWriter
+from installer.engine.printable import shown
 from installer.errors import BundleError, CommandFailed, PreflightFailed, UsageError
 from installer.export.archive import COMPRESSIONS, SUFFIX, Compression
 from installer.export.files import add_chart, add_snap, chart_identity
@@ -214,20 +217,36 @@ def _previous_manifest(out_dir: Path, sink: EventSink) -> Manifest | None:
 
 def _to_exported(entry: ImageEntry) -> ExportedImage:
     return ExportedImage(refs=tuple(entry.refs), file=entry.file, sha256=entry.sha256, size=entry.size,
-                         digest=entry.digest, platform=entry.platform)
+                         digest=entry.digest, platform=entry.platform, content_size=entry.content_size)
 
 
 def _to_entry(image: ExportedImage) -> ImageEntry:
     return ImageEntry(refs=list(image.refs), file=image.file, sha256=image.sha256, size=image.size,
-                      digest=image.digest, platform=image.platform)
+                      digest=image.digest, platform=image.platform, content_size=image.content_size)
 
 
 def _intact(out_dir: Path, relative: str, size: int | None) -> bool:
-    """Present with the recorded size (the full sha256 check is `verify`'s job)."""
+    """Present with the recorded size (the full sha256 check is `verify`'s job); a link out or a FIFO is not."""
     try:
-        return size is None or (out_dir / relative).stat().st_size == size
+        return size is None or bundle_path(out_dir, relative).stat().st_size == size
+    except UnsafeBundleFile as exc:
+        if exc.kind != "missing":
+            _LOGGER.warning("%s: not kept in the manifest", exc.message)
+        return False
     except OSError:
         return False
+
+
+def _unsafe_files(out_dir: Path, previous: Manifest | None) -> list[str]:
+    """The earlier manifest's files that are now links out of the bundle, devices, FIFOs or sockets (named)."""
+    found = []
+    for _, _, entry in previous.files() if previous is not None else ():
+        try:
+            bundle_path(out_dir, entry.file)
+        except UnsafeBundleFile as exc:
+            if exc.kind != "missing" or os.path.islink(out_dir / entry.file):
+                found.append(exc.message)
+    return found
 
 
 class _Bundle:
@@ -315,7 +334,7 @@ def _unlisted(out_dir: Path, manifest: Manifest) -> list[str]:
         base = out_dir / folder
         if base.is_dir():
             found += [f"{folder}/{p.name}" for p in sorted(base.iterdir()) if p.is_file()]
-    return [name for name in found if name not in listed]
+    return [shown(name) for name in found if name not in listed]  # a name from the disk: escaped for the screen
 
 
 def _missing_profile_files(profile: Profile, manifest: Manifest) -> list[FileOutcome]:
@@ -395,6 +414,9 @@ class Exporter:
         self._phases.append(("manifest", "Write the manifest"))
         for line in selection.unresolved:
             self.sink.emit(LogLine(level="warning", message=f"not exported: {line}"))
+        for problem in _unsafe_files(options.out_dir, bundle.previous):
+            self.sink.emit(LogLine(level="warning", message=f"{problem}; not reused (exported again, or left out "
+                                                            "of the manifest)"))
         if options.charts or options.snaps:
             self._copy_files(bundle)
         if selection.images:

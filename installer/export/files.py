@@ -19,6 +19,8 @@ from typing import Final
 import yaml
 
 from installer.bundle.manifest import ChartEntry, SnapEntry
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
+from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import BundleError, UsageError
 from installer.export.archive import copy_file, file_sha256
 
@@ -47,13 +49,20 @@ class CopiedFile:
 def _place(source: Path, out_dir: Path, relative: str) -> CopiedFile:
     """Copy ``source`` to ``out_dir/relative`` unless an identical file is already there."""
     dest = out_dir / relative
+    source = source.resolve()  # the operator's own file: a link to it is fine (bundle files are not)
     try:
-        if dest.exists() and dest.resolve() == source.resolve():
-            return CopiedFile(relative, file_sha256(dest), dest.stat().st_size, True)
-        if dest.exists() and dest.stat().st_size == source.stat().st_size:
+        try:
+            present: Path | None = bundle_path(out_dir, relative)
+        except UnsafeBundleFile as exc:
+            if exc.kind != "missing":  # a link out of the bundle or a FIFO is replaced by the real file, never read
+                _LOGGER.warning("%s; replacing it with a copy of %s", exc.message, source)
+            present = None
+        if present is not None and present.resolve() == source:
+            return CopiedFile(relative, file_sha256(present), present.stat().st_size, True)
+        if present is not None and present.stat().st_size == source.stat().st_size:
             digest = file_sha256(source)
-            if file_sha256(dest) == digest:
-                return CopiedFile(relative, digest, dest.stat().st_size, True)
+            if file_sha256(present) == digest:
+                return CopiedFile(relative, digest, present.stat().st_size, True)
         written = copy_file(source, dest)
     except OSError as exc:
         msg = f"cannot copy {source} to {dest}: {exc.strerror or exc}"
@@ -81,7 +90,8 @@ def chart_identity(path: Path) -> tuple[str, str]:
                 parts = member.name.strip("/").split("/")
                 if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile() and member.size < _MAX_CHART_YAML:
                     handle = tar.extractfile(member)
-                    data = yaml.safe_load(handle.read()) if handle else None
+                    text = handle.read() if handle else b""
+                    data = load_yaml(text, f"--chart {path}: {member.name}", max_bytes=_MAX_CHART_YAML)
                     break
             else:
                 msg = f"--chart {path}: no <chart>/Chart.yaml inside; not a Helm chart archive"
@@ -92,6 +102,8 @@ def chart_identity(path: Path) -> tuple[str, str]:
     except yaml.YAMLError as exc:
         msg = f"--chart {path}: its Chart.yaml is not valid YAML: {exc}"
         raise UsageError(msg, hint) from None
+    except DocumentLimit as exc:
+        raise UsageError(str(exc), hint) from None
     if not isinstance(data, dict) or not data.get("name") or not data.get("version"):
         msg = f"--chart {path}: its Chart.yaml has no name or version"
         raise UsageError(msg, hint)

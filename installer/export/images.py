@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, overload
 
+from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.engine.events import EventSink, ItemFinished, StepProgress
 from installer.errors import BundleError, InstallerError, Interrupted
 from installer.export.archive import SUFFIX, Compression, WrittenFile, file_sha256, prefetched, write_stream
@@ -59,6 +60,8 @@ class ExportedImage:
     digest: str
     """Image ID (``sha256:`` of the config), the same as Docker's ``image.id``."""
     platform: str
+    content_size: int | None = None
+    """Bytes before compression (the tar stream): the disk check's measure."""
 
 
 @dataclass(frozen=True)
@@ -326,7 +329,7 @@ class DockerImages:
 
     def _entry(self, pulled: PulledImage, relative: str, written: WrittenFile) -> ExportedImage:
         return ExportedImage(refs=pulled.refs, file=relative, sha256=written.sha256, size=written.size,
-                             digest=pulled.image_id, platform=self.platform)
+                             digest=pulled.image_id, platform=self.platform, content_size=written.raw_size)
 
 
 def reusable_entry(previous: Iterable[ExportedImage], pulled: PulledImage, out_dir: Path, platform: str,
@@ -341,13 +344,17 @@ def reusable_entry(previous: Iterable[ExportedImage], pulled: PulledImage, out_d
             continue
         if not set(pulled.refs) <= set(entry.refs) or not entry.file.endswith(SUFFIX[compression]):
             continue
-        path = out_dir / entry.file
         try:
+            path = bundle_path(out_dir, entry.file)
             if path.stat().st_size != entry.size:
                 continue
             if file_sha256(path) != entry.sha256:
                 _LOGGER.warning("%s does not match its recorded sha256; exporting it again", path)
                 continue
+        except UnsafeBundleFile as exc:
+            if exc.kind != "missing":
+                _LOGGER.warning("%s; exporting it again (the new archive replaces it)", exc.message)
+            continue
         except OSError:
             continue
         return entry  # with all the refs the archive carries, which may be more than asked for now

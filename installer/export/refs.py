@@ -31,6 +31,7 @@ from typing import Any, Final
 import yaml
 
 from installer.config.profile import Profile
+from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import UsageError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -365,7 +366,9 @@ def helm_values_images(path: Path) -> tuple[list[WantedImage], list[str]]:
     """
     text = _read_text(path, "--helm-values")
     try:
-        document = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader builds only str/list/dict
+        document = load_yaml(text, f"--helm-values {path}", max_bytes=MAX_IMAGES_FILE_BYTES, loader=yaml.BaseLoader)
+    except DocumentLimit as exc:
+        raise UsageError(str(exc), "Give the chart's values.yaml (or your override file).") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from installer.bundle.manifest import WheelEntry
+from installer.bundle.safefile import bundle_path
 from installer.engine.commands import CommandRunner
 from installer.engine.events import EventSink, LogLine, NullSink
 from installer.errors import BundleError
@@ -100,5 +101,8 @@ def download_wheels(runner: CommandRunner, out_dir: Path, *, python_versions: Se
         runner.run(argv, timeout=PIP_TIMEOUT, mutates=True, on_stdout_line=log,
                    hint=f"pip needs PyPI to find manylinux x86_64 wheels for Python {version}: "
                         "check access to PyPI (or a mirror set in pip.conf).")
-    return [WheelEntry(file=f"{WHEELS_DIR}/{path.name}", sha256=file_sha256(path), size=path.stat().st_size)
-            for path in sorted(dest.glob("*.whl"))]
+    entries = []
+    for path in sorted(dest.glob("*.whl")):
+        real = bundle_path(out_dir, f"{WHEELS_DIR}/{path.name}")  # a link out of the bundle is refused, unread
+        entries.append(WheelEntry(file=f"{WHEELS_DIR}/{path.name}", sha256=file_sha256(real), size=real.stat().st_size))
+    return entries

@@ -25,6 +25,7 @@ from installer.engine.events import (
     StepProgress,
     StepStarted,
 )
+from installer.engine.printable import printable, shown
 
 _MARK: Final = {"ok": "ok", "skipped": "skip", "failed": "FAIL", "pass": "pass", "warn": "WARN", "fail": "FAIL"}
 _REFRESH_SECONDS: Final = 0.2
@@ -45,7 +46,7 @@ class JsonLinesSink:
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:  # noqa: C901, PLR0912 - a flat dispatch on event type
         """Write the event as one line."""
         self.stream.write(json.dumps(event.to_dict(), default=str) + "\n")
         self.stream.flush()
@@ -67,7 +68,7 @@ class ConsoleSink:
         if self._progress_open:
             self.stream.write("\r\033[K")
             self._progress_open = False
-        self.stream.write(text + "\n")
+        self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
     def emit(self, event: Event) -> None:  # noqa: C901, PLR0912 - a flat dispatch on event type
@@ -84,7 +85,7 @@ class ConsoleSink:
         elif isinstance(event, ItemFinished):
             if event.status == "failed" or self.verbose or not self.tty:
                 reason = f": {event.reason}" if event.reason else ""
-                self._line(f"      {_MARK[event.status]:>4}  {event.item}{reason}")
+                self._line(f"      {_MARK[event.status]:>4}  {shown(event.item)}{reason}")
         elif isinstance(event, StepFinished):
             reason = f" ({event.reason})" if event.reason else ""
             mark = "plan" if self.dry_run and event.status == "ok" else _MARK[event.status]
@@ -146,6 +147,6 @@ class ConsoleSink:
             text = f"      [{bar}] {amount}{speed}{eta} {event.item or event.message}"
         else:
             text = f"      {event.message or event.item or ''} {done}"
-        self.stream.write("\r\033[K" + text[:200])
+        self.stream.write("\r\033[K" + shown(text[:200]))
         self.stream.flush()
         self._progress_open = True

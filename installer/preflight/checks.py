@@ -18,11 +18,13 @@ id                      what it guards against
 ``ports``               ports MicroK8s and the hub listen on are free
 ``default-route``       the apiserver refuses to start without one
 ``kubelet-dir``         a real ``/var/lib/kubelet`` hides device plugins from MicroK8s
-``docker``              Docker beside MicroK8s confuses the NVIDIA toolkit
+``docker``              a host ``containerd`` (Docker's too) the NVIDIA toolkit would copy
 ``gpu``                 the GPU Operator is only turned on with a GPU
 ``gpu-driver``          the driver choice fits the host driver
 ``gpu-mig``             MIG-enabled GPUs need a MIG strategy
+``gpu-catalog``         a catalog entry asking for more GPUs than the node has never starts
 ``rdma``                the RDMA plugin is only turned on with an active port
+``gpudirect``           GPUDirect RDMA needs ``nvidia_peermem`` (or DMA-BUF) with the host driver
 ======================  ===============================================================
 """
 
@@ -33,18 +35,21 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from installer.components.gpu_operator.values import known_images, toolkit_guards_host_containerd, use_host_driver
 from installer.engine.events import CheckReported, CheckStatus
 from installer.probes.disk import CONTAINERD_ROOT, SNAPD_ROOT
 from installer.probes.model import DiskInfo, GpuInfo, HostFacts, IbPort, SystemInfo
 
 if TYPE_CHECKING:
     from installer.components.gpu_operator.settings import GpuOperatorSettings
+    from installer.components.jupyterhub.settings import NotebookImage
     from installer.components.rdma.settings import RdmaSettings
     from installer.config.profile import Profile
 
 GIB: Final = 1 << 30
 UNPACK_FACTOR: Final = 2.5
-"""Disk used per byte of image file: containerd keeps the imported blobs and an unpacked copy."""
+"""Disk used per byte of unpacked image content (``content_size``): containerd keeps the imported blobs
+(about the archive's content without its compression) and a snapshot unpacked from them."""
 SNAPS_GIB: Final = 1.0
 """snapd, core20 and microk8s snaps plus snapd's copies; about 350 MB, rounded up."""
 MIN_CPUS: Final = 2
@@ -55,7 +60,8 @@ MICROK8S_PORTS: Final = {16443: "Kubernetes API", 10250: "kubelet", 25000: "Micr
 KUBELET_LINK: Final = "/var/snap/microk8s/common/var/lib/kubelet"
 
 CHECK_IDS: Final = ("root", "os", "arch", "cpu", "memory", "disk-containerd", "disk-snapd", "snapd", "microk8s",
-                    "ports", "default-route", "kubelet-dir", "docker", "gpu", "gpu-driver", "gpu-mig", "rdma")
+                    "ports", "default-route", "kubelet-dir", "docker", "gpu", "gpu-driver", "gpu-mig", "gpu-catalog",
+                    "rdma", "gpudirect")
 """Every check id, in report order (what ``--skip-check`` accepts)."""
 
 
@@ -150,10 +156,10 @@ def check_disk_containerd(disk: DiskInfo | None, bundle_bytes: int | None, headr
     if bundle_bytes is None:
         images = "images (bundle size unknown)"
     elif imported_bytes:
-        images = (f"{UNPACK_FACTOR:g} x {gib(max(bundle_bytes - imported_bytes, 0))} of image files not yet "
+        images = (f"{UNPACK_FACTOR:g} x {gib(max(bundle_bytes - imported_bytes, 0))} of image files (unpacked) not yet "
                   f"imported ({gib(imported_bytes)} already are)")
     else:
-        images = f"{UNPACK_FACTOR:g} x {gib(bundle_bytes)} of image files"
+        images = f"{UNPACK_FACTOR:g} x {gib(bundle_bytes)} of image files (unpacked)"
     required = f"{gib(needed)} free = {images} + {headroom_gib:g} GiB headroom (preflight.disk_headroom_gib)"
     if disk is None:
         return CheckResult("disk-containerd", title, "warn", "not measured", required)
@@ -263,17 +269,38 @@ def check_kubelet_dir(system: SystemInfo, *, device_plugins: bool) -> CheckResul
     return CheckResult("kubelet-dir", title, "fail" if device_plugins else "warn", "a real folder", required, hint)
 
 
-def check_docker(system: SystemInfo, *, gpu_operator: bool) -> CheckResult:
-    """Docker beside MicroK8s makes the NVIDIA toolkit edit the wrong containerd config."""
-    title = "Docker beside MicroK8s"
-    required = "no Docker when the GPU Operator is on"
-    if not system.docker_installed:
-        return CheckResult("docker", title, "pass", "not installed", required)
+def check_docker(system: SystemInfo, *, gpu_operator: bool, toolkit_guarded: bool = True) -> CheckResult:
+    """A ``containerd`` on the host's PATH (Docker's, or a containerd package) beside MicroK8s.
+
+    The NVIDIA toolkit asks ``chroot /host containerd config dump`` for the config it
+    writes into MicroK8s's template; a host containerd answers with its own config
+    (``disabled_plugins = ["cri"]``) and MicroK8s's containerd restarts without CRI
+    (gpu-operator#1367). The values stop toolkits from v1.17.6 on from asking
+    (``gpu_operator.values.TOOLKIT_NO_CONFIG_DUMP``); older ones cannot be stopped.
+
+    Args:
+        system: the probed host.
+        gpu_operator: the GPU Operator installs its toolkit (enabled, ``toolkit: true``).
+        toolkit_guarded: the chart's toolkit obeys those settings.
+    """
+    title = "containerd or Docker beside MicroK8s"
+    required = "no containerd on the host PATH, or a toolkit told not to ask it"
+    binaries = ", ".join(system.host_containerd)
+    docker = "Docker installed" if system.docker_installed else "no Docker"
+    if not system.host_containerd:
+        return CheckResult("docker", title, "pass", f"no containerd on the host PATH ({docker})", required)
+    found = f"{binaries} ({docker})"
     if not gpu_operator:
-        return CheckResult("docker", title, "pass", "installed (harmless without the GPU Operator)", required)
-    return CheckResult("docker", title, "warn", "installed", required,
-                       "The NVIDIA toolkit can write a broken containerd-template.toml when Docker is present "
-                       "(gpu-operator#1367). If the toolkit pods fail, remove Docker or stop dockerd.")
+        return CheckResult("docker", title, "pass", found + "; harmless without the GPU Operator's toolkit", required)
+    if toolkit_guarded:
+        return CheckResult("docker", title, "pass", found, required,
+                           "The NVIDIA toolkit is told not to ask this containerd for its config "
+                           "(RUNTIME_EXECUTABLE_PATH / RUNTIME_CONFIG_SOURCE), so MicroK8s keeps its CRI.")
+    return CheckResult("docker", title, "fail", found, required,
+                       f"This GPU Operator's toolkit would run `{system.host_containerd[0]} config dump` and write "
+                       "that config into MicroK8s's containerd-template.toml: MicroK8s's containerd would restart "
+                       "without CRI (gpu-operator#1367). Remove the package that installed it (apt remove docker.io "
+                       "containerd, or docker-ce containerd.io), or set gpu_operator.version to v25.3.4 or v25.10.1.")
 
 
 # --- GPUs and RDMA -----------------------------------------------------------------------
@@ -337,7 +364,36 @@ def check_gpu_mig(gpus: tuple[GpuInfo, ...], settings: GpuOperatorSettings) -> C
     if settings.enabled and settings.mig_strategy == "none":
         return CheckResult("gpu-mig", title, "warn", found, required,
                            "Set gpu_operator.mig_strategy: single (all GPUs sliced alike) or mixed.")
-    return CheckResult("gpu-mig", title, "pass", found, required)
+    return CheckResult("gpu-mig", title, "pass", found, required,
+                       "The GPU Operator keeps this MIG layout (its mig-manager stays off): recreate the MIG "
+                       "instances after a reboot as you do today (the operator does not).")
+
+
+def check_gpu_catalog(gpus: tuple[GpuInfo, ...], settings: GpuOperatorSettings,
+                      images: Iterable[NotebookImage]) -> CheckResult:
+    """A catalog entry asking for more ``nvidia.com/gpu`` than this node advertises stays Pending for ever.
+
+    The node advertises one per GPU (none without the GPU Operator). With MIG and a
+    MIG strategy the device plugin advertises slices instead, which the host probe
+    does not count: then only entries asking for GPUs without the operator are named.
+    """
+    title = "GPUs per catalog entry"
+    mig = settings.enabled and settings.mig_strategy != "none" and any(g.mig == "Enabled" for g in gpus)
+    have = len(gpus) if settings.enabled else 0
+    asking = [i for i in images if i.enabled and i.gpus]
+    required = f"at most {have} GPU(s) per entry (what this node advertises)"
+    if mig:
+        return CheckResult("gpu-catalog", title, "pass", "MIG slices (counted by the device plugin)",
+                           "entries fit the MIG slices the node advertises")
+    too_many = [i for i in asking if i.gpus > have]
+    if not too_many:
+        found = ", ".join(f"{i.name}: {i.gpus}" for i in asking) or "no entry asks for GPUs"
+        return CheckResult("gpu-catalog", title, "pass", found, required)
+    found = ", ".join(f"{i.name} asks for {i.gpus}" for i in too_many)
+    why = f"this node has {have} GPU(s)" if settings.enabled else "the GPU Operator is off, so no GPU is advertised"
+    return CheckResult("gpu-catalog", title, "warn", found, required,
+                       f"A server from {', '.join(i.name for i in too_many)} would stay Pending for ever: {why}. "
+                       "Lower jupyterhub.images[].gpus, or set enabled: false on the entry.")
 
 
 def describe_port(port: IbPort) -> str:
@@ -384,6 +440,32 @@ def check_rdma(ports: tuple[IbPort, ...], settings: RdmaSettings) -> CheckResult
     return CheckResult("rdma", title, "pass", found, required)
 
 
+def check_gpudirect(facts: HostFacts, gpu: GpuOperatorSettings, rdma: RdmaSettings) -> CheckResult:
+    """GPUDirect RDMA (NIC <-> GPU memory) with the host driver needs ``nvidia_peermem`` or DMA-BUF.
+
+    Without either, NCCL still works but copies every transfer through host memory. The
+    operator loads ``nvidia_peermem`` only in its own driver container, and only with
+    ``driver.rdma.enabled`` (gpu-operator@v25.3.4 ``controllers/object_controls.go`` drops the
+    ``nvidia-peermem`` sidecar otherwise), which these values do not set.
+    """
+    title = "GPUDirect RDMA"
+    required = "nvidia_peermem loaded, or DMA-BUF (open kernel module)"
+    if not (gpu.enabled and rdma.enabled and facts.gpus):
+        return CheckResult("gpudirect", title, "pass", "not needed (GPUs and RDMA are not both used)", required)
+    if not use_host_driver(gpu, facts.host_driver):
+        return CheckResult("gpudirect", title, "warn", "driver container without driver.rdma.enabled", required,
+                           "The operator's driver container does not load nvidia_peermem here: GPU data between "
+                           "nodes goes through host memory. Install the driver on the host and load nvidia_peermem.")
+    if facts.nvidia_peermem:
+        return CheckResult("gpudirect", title, "pass", "nvidia_peermem loaded", required)
+    kind = "open kernel module: DMA-BUF may work" if facts.nvidia_open_module else "proprietary kernel module"
+    return CheckResult("gpudirect", title, "warn", f"nvidia_peermem not loaded ({kind})", required,
+                       "Load it now and at boot: `modprobe nvidia_peermem` and a line `nvidia_peermem` in "
+                       "/etc/modules-load.d/nvidia-peermem.conf (it comes with the driver and needs the RDMA stack "
+                       "loaded first). Otherwise NCCL copies GPU data through host memory, unless DMA-BUF works "
+                       "(open kernel module only).")
+
+
 # --- all together ------------------------------------------------------------------------
 
 
@@ -414,10 +496,13 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         check_ports(system, needed_ports(profile)),
         check_default_route(system, add_default_route=profile.microk8s.add_default_route),
         check_kubelet_dir(system, device_plugins=gpu_settings.enabled or rdma_settings.enabled),
-        check_docker(system, gpu_operator=gpu_settings.enabled),
+        check_docker(system, gpu_operator=gpu_settings.enabled and gpu_settings.toolkit,
+                     toolkit_guarded=toolkit_guards_host_containerd(known_images(gpu_settings.version).get("toolkit", ""))),
         check_gpu(facts.gpus, gpu_settings),
         check_gpu_driver(facts.gpus, facts.host_driver, gpu_settings),
         check_gpu_mig(facts.gpus, gpu_settings),
+        check_gpu_catalog(facts.gpus, gpu_settings, profile.jupyterhub.images),
         check_rdma(facts.infiniband, rdma_settings),
+        check_gpudirect(facts, gpu_settings, rdma_settings),
     ]
     return results

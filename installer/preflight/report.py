@@ -36,13 +36,21 @@ _LOGGER: Final = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES: Final = (".tar", ".tar.gz", ".tar.zst", ".tar.zstd", ".tar.xz")
 """Image archives in a bundle (chart archives are ``.tgz`` and are not counted)."""
+_COMPRESSED_SUFFIXES: Final = (".gz", ".zst", ".zstd", ".xz")
+
+
+COMPRESSED_RATIO: Final = 3
+"""What a compressed image archive whose unpacked size is not recorded is taken to unpack to, per byte:
+zstd and gzip shrink image layers two to three times. Manifests written by ``export`` and ``bundle lock``
+record the real size (``content_size``), so this is only for hand-assembled folders and older bundles."""
 
 
 class BundleEstimate(NamedTuple):
-    """What preflight needs from the bundle, without reading its manifest."""
+    """What preflight needs from the bundle, without reading the archives."""
 
     image_bytes: int | None
-    """Total size of the image archives; ``None`` when there is no bundle or no image in it."""
+    """Uncompressed size of the image archives (what containerd stores); ``None`` when there is no bundle
+    or no image in it."""
     has_snaps: bool
     """A ``microk8s*.snap`` is in the bundle."""
     imported_bytes: int | None = 0
@@ -58,22 +66,52 @@ class ImageTarget(NamedTuple):
 
 
 def estimate_bundle(bundle_dir: Path | None) -> BundleEstimate:
-    """Sum the image archive sizes and look for the MicroK8s snap (a walk, no file is opened)."""
+    """Sum the image archives' unpacked sizes and look for the MicroK8s snap (a walk; only the manifest is read).
+
+    The disk check must count what containerd will store, which is the archives' content
+    without the file's compression: the manifest's ``content_size`` where it records one,
+    else the file size of a plain tar and :data:`COMPRESSED_RATIO` times that of a compressed one.
+    """
     if bundle_dir is None or not bundle_dir.is_dir():
         return BundleEstimate(None, False)
+    recorded = _recorded_content_sizes(bundle_dir)
     total, images, snaps = 0, 0, False
     for folder, _dirs, files in os.walk(bundle_dir):
         for name in files:
             lower = name.lower()
             if lower.endswith(IMAGE_SUFFIXES):
+                path = Path(folder) / name
                 try:
-                    total += (Path(folder) / name).stat().st_size
+                    size = path.stat().st_size
+                    total += _content_bytes(name, size, recorded.get(path.relative_to(bundle_dir).as_posix()))
                     images += 1
                 except OSError:
                     continue
             elif lower.startswith("microk8s") and lower.endswith(".snap"):
                 snaps = True
     return BundleEstimate(total if images else None, snaps)
+
+
+def _recorded_content_sizes(bundle_dir: Path) -> dict[str, int]:
+    """``file -> content_size`` from the bundle's manifest (empty when it has none or cannot be read)."""
+    if not (bundle_dir / MANIFEST_NAME).is_file():
+        return {}
+    try:
+        manifest = load_manifest(bundle_dir / MANIFEST_NAME)
+    except InstallerError as exc:
+        _LOGGER.info("disk estimate without the manifest (%s)", exc)
+        return {}
+    return {entry.file: entry.content_size for _, entry in manifest.images() if entry.content_size is not None}
+
+
+def _content_bytes(name: str, size: int, recorded: int | None) -> int:
+    """What an archive of ``size`` bytes unpacks to: as recorded, else estimated from its name's compression.
+
+    The name, not the first bytes: preflight opens no archive (one could be a FIFO).
+    """
+    if recorded is not None:
+        return recorded
+    return size * COMPRESSED_RATIO if name.lower().endswith(_COMPRESSED_SUFFIXES) else size
 
 
 def imported_bytes(runner: CommandRunner, bundle_dir: Path, target: ImageTarget) -> int | None:
@@ -94,7 +132,9 @@ def imported_bytes(runner: CommandRunner, bundle_dir: Path, target: ImageTarget)
     except InstallerError as exc:
         _LOGGER.info("could not tell which images are already imported (%s); counting the whole bundle", exc)
         return None
-    return sum(item.size for item in items if item.name not in missing)
+    recorded = _recorded_content_sizes(bundle_dir)
+    return sum(_content_bytes(item.name, item.size, recorded.get(item.name)) for item in items
+               if item.name not in missing)
 
 
 @dataclass(frozen=True)

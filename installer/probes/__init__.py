@@ -12,7 +12,7 @@ from pathlib import Path
 
 from installer.engine.commands import CommandRunner
 from installer.probes.disk import probe_disks
-from installer.probes.gpu import probe_gpus
+from installer.probes.gpu import open_kernel_module, peermem_loaded, probe_gpus
 from installer.probes.hostfs import HostFS
 from installer.probes.infiniband import probe_infiniband
 from installer.probes.model import DiskInfo, GpuInfo, HostFacts, IbPort, SystemInfo
@@ -32,4 +32,6 @@ def probe_host(runner: CommandRunner, host_root: Path = Path("/"), bundle_dir: P
         system=probe_system(runner, fs),
         disks=probe_disks(fs, bundle_dir),
         host_root=str(host_root),
+        nvidia_peermem=peermem_loaded(fs),
+        nvidia_open_module=open_kernel_module(fs),
     )

@@ -59,6 +59,22 @@ _VERSION_RE: Final = re.compile(r"Kernel Module\b.*?\s(\d+\.\d+(?:\.\d+)*)\s")
 _MISSING: Final = frozenset({"", "[N/A]", "N/A", "[Not Supported]", "[Unknown Error]"})
 
 
+PEERMEM_MODULE: Final = "/sys/module/nvidia_peermem"
+"""Present while the driver's GPUDirect RDMA module is loaded."""
+OPEN_MODULE_MARK: Final = "Open Kernel Module"
+"""How ``/proc/driver/nvidia/version`` names the open kernel module (the one DMA-BUF needs)."""
+
+
+def peermem_loaded(fs: HostFS) -> bool:
+    """``nvidia_peermem`` is loaded: the RDMA NIC may read and write GPU memory."""
+    return fs.exists(PEERMEM_MODULE)
+
+
+def open_kernel_module(fs: HostFS) -> bool:
+    """The loaded NVIDIA driver is the open kernel module."""
+    return OPEN_MODULE_MARK in (fs.read("/proc/driver/nvidia/version") or "")
+
+
 class GpuScan(NamedTuple):
     """The GPUs found and the host driver version (``None``: no host driver)."""
 

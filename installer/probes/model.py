@@ -107,6 +107,8 @@ class SystemInfo(_Record):
     """Every TCP port something listens on (the checks pick the ones the install needs)."""
     os_pretty: str = ""
     """``PRETTY_NAME`` from os-release, for people."""
+    host_containerd: tuple[str, ...] = ()
+    """``containerd`` programs on the host's PATH (not MicroK8s's, which is in its snap)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,10 @@ class HostFacts(_Record):
     system: SystemInfo
     disks: tuple[DiskInfo, ...]
     host_root: str = "/"
+    nvidia_peermem: bool = False
+    """The ``nvidia_peermem`` module is loaded (GPUDirect RDMA with the host driver)."""
+    nvidia_open_module: bool = False
+    """The host driver is the open kernel module (GPUDirect RDMA through DMA-BUF is possible)."""
 
     @property
     def active_ports(self) -> tuple[IbPort, ...]:
@@ -154,4 +160,6 @@ class HostFacts(_Record):
             "system": self.system.to_dict(),
             "disks": [d.to_dict() for d in self.disks],
             "host_root": self.host_root,
+            "nvidia_peermem": self.nvidia_peermem,
+            "nvidia_open_module": self.nvidia_open_module,
         }

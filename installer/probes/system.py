@@ -20,6 +20,8 @@ MICROK8S_STATUS_TIMEOUT: Final = 30.0
 DOCKER_PATHS: Final = ("/usr/bin/docker", "/usr/local/bin/docker", "/usr/bin/dockerd", "/usr/sbin/dockerd",
                        "/snap/docker/current")
 SNAPD_PATHS: Final = ("/usr/bin/snap", "/usr/lib/snapd/snapd")
+PATH_DIRS: Final = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+"""Where ``chroot /host containerd`` finds a program: the usual PATH of a container image."""
 _TCP_LISTEN: Final = "0A"
 
 
@@ -87,6 +89,21 @@ def parse_listening_ports(*tables: str | None) -> tuple[int, ...]:
     return tuple(sorted(ports))
 
 
+def host_containerd(fs: HostFS) -> tuple[str, ...]:
+    """``containerd`` programs on the host's PATH (docker.io, containerd.io, containerd packages).
+
+    MicroK8s's own containerd lives in its snap and is not on the PATH. A host one is what
+    the NVIDIA toolkit would ask for its config (gpu-operator#1367). ``/bin`` and ``/sbin``
+    are often links to ``/usr``: each program is named once.
+    """
+    found: dict[str, str] = {}
+    for folder in PATH_DIRS:
+        path = fs.path(f"{folder}/containerd")
+        if path.is_file():
+            found.setdefault(str(path.resolve()), f"{folder}/containerd")
+    return tuple(found.values())
+
+
 def _snap_version(fs: HostFS) -> str | None:
     """``version:`` from the installed microk8s snap's ``meta/snap.yaml`` (no command needed)."""
     text = fs.read(f"{MICROK8S_SNAP}/meta/snap.yaml") or ""
@@ -142,6 +159,7 @@ def probe_system(runner: CommandRunner, fs: HostFS) -> SystemInfo:
         microk8s_version=_snap_version(fs) if installed else None,
         microk8s_ready=microk8s_ready(runner) if installed and fs.live else None,
         docker_installed=fs.any_exists(*DOCKER_PATHS),
+        host_containerd=host_containerd(fs),
         default_route=has_default_route(fs.read("/proc/net/route"), fs.read("/proc/net/ipv6_route")),
         kubelet_dir_is_real_folder=kubelet.is_dir() and not kubelet.is_symlink(),
         busy_ports=parse_listening_ports(fs.read("/proc/net/tcp"), fs.read("/proc/net/tcp6")),

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from installer.config.profile import Profile, load_profile
+from installer.config.validators import check_folder_path
+from installer.engine.printable import printable
 
 
 def add_profile_option(parser: argparse.ArgumentParser, *, required: bool = False,
@@ -22,11 +24,19 @@ def add_profile_option(parser: argparse.ArgumentParser, *, required: bool = Fals
                         help="profile YAML" if required else help)
 
 
+def folder_path(text: str) -> Path:
+    """An argparse type: a path the kernel can take (no control character, within PATH_MAX), else a usage error."""
+    try:
+        return check_folder_path(Path(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_bundle_option(parser: argparse.ArgumentParser, *,
                       help: str = "offline-images folder (default: the profile's, else offline-images/ next to install.sh)",  # noqa: A002
                       ) -> None:
     """``--bundle DIR``."""
-    parser.add_argument("--bundle", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=help)
+    parser.add_argument("--bundle", type=folder_path, metavar="DIR", default=argparse.SUPPRESS, help=help)
 
 
 def add_host_root_option(parser: argparse.ArgumentParser, *,
@@ -64,5 +74,5 @@ def emit_json(document: Any) -> None:
 
 def stderr(message: str) -> None:
     """A diagnostic line (never on stdout, which belongs to results)."""
-    sys.stderr.write(message + "\n")
+    sys.stderr.write(printable(message) + "\n")
     sys.stderr.flush()

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from installer.engine.printable import printable
 from installer.errors import ExitCode
 from installer.export.archive import COMPRESSIONS
 from installer.export.exporter import ExportOptions, ExportReport, export_bundle
@@ -114,5 +115,5 @@ def run(args: argparse.Namespace) -> ExitCode:
     if args.json:
         emit_json(report.to_dict())
     else:
-        sys.stdout.write(summary(report) + "\n")
+        sys.stdout.write(printable(summary(report)) + "\n")
     return ExitCode.OK if report.ok else ExitCode.STEP_FAILED

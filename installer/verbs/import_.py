@@ -5,8 +5,9 @@ By default into MicroK8s's containerd (socket
 MicroK8s's own ``ctr`` when installed); the options aim it at any containerd (k3s,
 RKE2, tests) or at Docker. Images already present with the same image ID are
 skipped; each file is verified before it is imported; one bad file does not stop
-the others. Exit code: 0 all present, 1 the store refused an image, 2 a bundle
-file is missing or does not match its checksum, 130 interrupted.
+the others. Exit code: 0 all present, 1 the store failed, 2 a bundle file is
+missing, unsafe or does not match its checksum, or containerd refused its content,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ from installer.bundle.importer import (
     DockerStore,
     ImageImporter,
     ImageStore,
+    ImportItem,
 )
-from installer.bundle.requirements import load_bundle
+from installer.bundle.manifest import COMPONENTS
+from installer.bundle.requirements import known_refs, load_bundle
 from installer.bundle.step import select_items
+from installer.config.profile import Profile
 from installer.engine.commands import RealRunner
 from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
 from installer.engine.lock import LOCK_NAME, InstallLock
+from installer.engine.printable import printable, shown
 from installer.errors import ExitCode, UsageError
 from installer.headless.console import human_bytes
-from installer.verbs.common import emit_json, stderr
+from installer.verbs.common import emit_json, profile_from_args, stderr
 from installer.verbs.verify import add_bundle_options, bundle_dir
 
 NAME = "import"
@@ -75,7 +80,7 @@ class _ProgressPrinter:
             if isinstance(event, StepProgress) and self.tty and event.overall_total:
                 elapsed = max(time.monotonic() - self.start, 1e-3)
                 rate = (event.overall_done or 0) / elapsed
-                sys.stderr.write(f"\r\x1b[K{event.message:<9} {event.item}  {event.done * 100 // max(event.total or 1, 1):3d}%"
+                sys.stderr.write(f"\r\x1b[K{event.message:<9} {printable(str(event.item))}  {event.done * 100 // max(event.total or 1, 1):3d}%"
                                  f"  all {human_bytes(event.overall_done or 0)} / {human_bytes(event.overall_total)}"
                                  f"  {human_bytes(rate)}/s")
                 sys.stderr.flush()
@@ -84,10 +89,10 @@ class _ProgressPrinter:
             elif isinstance(event, ItemFinished):
                 # The reason of a failure is in the result lines on stdout (or the JSON): not twice.
                 verb = {"ok": "imported", "skipped": "already present", "failed": "FAILED"}[event.status]
-                self._say(f"{verb}: {event.item}")
+                self._say(f"{verb}: {shown(event.item)}")
 
     def _say(self, line: str) -> None:
-        sys.stderr.write(("\r\x1b[K" if self.tty else "") + line + "\n")
+        sys.stderr.write(("\r\x1b[K" if self.tty else "") + printable(line) + "\n")
         sys.stderr.flush()
 
 
@@ -97,17 +102,32 @@ def _store(args: argparse.Namespace, runner: RealRunner) -> ImageStore:
     return ContainerdStore(runner, args.containerd_socket, args.namespace, args.ctr)
 
 
+def _by_component(items: list[ImportItem], components: list[str], profile: Profile) -> list[ImportItem]:
+    """A folder without a manifest: an archive belongs to the component that needs one of its images
+    (as ``bundle lock`` would file it), else to ``extra``."""
+    known = known_refs(profile)
+    wanted = set(components)
+    return [item for item in items if {known.get(ref, "extra") for ref in item.refs} & wanted]
+
+
 def run(args: argparse.Namespace) -> ExitCode:
     """Import and print the summary (or the JSON report)."""
     if args.jobs < 1:
         msg = f"--jobs must be at least 1, got {args.jobs}"
         raise UsageError(msg, "containerd is CPU-bound: 2 lanes suit most hosts.")
+    unknown = sorted(set(args.component or ()) - set(COMPONENTS))
+    if unknown:
+        msg = f"--component {', '.join(unknown)}: no such component"
+        raise UsageError(msg, f"Give one of {', '.join(COMPONENTS)} (repeatable), or leave --component out to "
+                              "import every image of the bundle.")
     bundle = load_bundle(bundle_dir(args), jobs=args.jobs)
     problems = list(bundle.scan.problems) if bundle.scan is not None else []
     for warning in bundle.warnings:
         if warning not in problems:
             stderr(f"warning: {warning}")
     items = select_items(bundle, args.component)
+    if args.component and bundle.manifest is None:
+        items = _by_component(items, args.component, profile_from_args(args))
     sink = _ProgressPrinter()
     runner = RealRunner()
     store = _store(args, runner)
@@ -125,9 +145,9 @@ def run(args: argparse.Namespace) -> ExitCode:
         emit_json({**report.to_dict(), "problems": problems, "ok": report.ok and not problems})
     else:
         for problem in problems:
-            print(f"FAIL {problem}")
+            print(printable(f"FAIL {problem}"))
         for result in report.failed:
-            print(f"FAIL {result.item.name}: {result.reason}")
+            print(printable(f"FAIL {result.item.name}: {result.reason}"))
         print(report.summary() + (f"; {len(problems)} unreadable file(s) not imported" if problems else ""))
     if problems or any(r.bad_bundle for r in report.failed):
         stderr("hint: Fix or replace the files named above (`./install.sh verify` checks them all), then run the "

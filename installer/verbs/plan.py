@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from installer.components.gpu_operator.artifacts import driver_os_tag
 from installer.components.gpu_operator.steps import VALUES_FILE as GPU_VALUES_FILE
 from installer.components.gpu_operator.steps import values_for as gpu_values_for
 from installer.components.jupyterhub.steps import VALUES_FILE as HUB_VALUES_FILE
@@ -120,7 +121,8 @@ def write_component_files(profile: Profile, ctx: StepContext, out: Path, writer:
     facts = host_facts(ctx)
     written = [writer.write(out / HUB_VALUES_FILE, dump_values(hub_values_for(profile, bundle)), mode=0o600)]
     if profile.gpu_operator.enabled:
-        values = gpu_values_for(profile.gpu_operator, facts.host_driver, bundle)
+        values = gpu_values_for(profile.gpu_operator, facts.host_driver, bundle,
+                                driver_os_tag(facts.system.os_id, facts.system.os_version))
         written.append(writer.write(out / GPU_VALUES_FILE, dump_values(values), mode=0o600))
     if profile.rdma.enabled:
         text = rdma_manifests(profile.rdma, facts.infiniband, plugin_image(profile.rdma, bundle))

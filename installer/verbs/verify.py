@@ -15,8 +15,16 @@ from pathlib import Path
 from typing import Final
 
 from installer.bundle.manifest import MANIFEST_NAME, load_manifest
-from installer.bundle.scan import NO_CHECKSUM_HINT, NO_CHECKSUM_WARNING, scan_folder
+from installer.bundle.scan import (
+    CLASH_HINT,
+    NO_CHECKSUM_HINT,
+    NO_CHECKSUM_WARNING,
+    clash_message,
+    ref_clashes,
+    scan_folder,
+)
 from installer.bundle.verify import verify_bundle
+from installer.engine.printable import printable
 from installer.errors import ExitCode
 from installer.verbs.common import (
     add_bundle_option,
@@ -61,20 +69,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _run_without_manifest(bundle: Path, args: argparse.Namespace) -> ExitCode:
     scan = scan_folder(bundle, jobs=max(1, args.jobs))
+    problems = scan.problems + [clash_message(clash) for clash in ref_clashes(scan.images)]
     warning = NO_CHECKSUM_WARNING.format(bundle=bundle)
     if args.json:
-        emit_json({"bundle": str(bundle), "ok": not scan.problems, "manifest": False, "warning": warning,
+        emit_json({"bundle": str(bundle), "ok": not problems, "manifest": False, "warning": warning,
                    "images": [{"file": i.file, "size": i.size, "refs": list(i.info.refs),
                                "digests": [im.config_digest for im in i.info.images]} for i in scan.images],
-                   "problems": scan.problems})
+                   "problems": problems})
     else:
         stderr(f"warning: {warning}")
         stderr(f"hint: {NO_CHECKSUM_HINT.format(bundle=bundle)}")
         for image in scan.images:
-            print(f"readable  {image.file}: {', '.join(image.info.refs) or '(untagged)'}")
-        for problem in scan.problems:
-            print(f"FAIL      {problem}")
-    return ExitCode.BAD_INPUT if scan.problems else ExitCode.OK
+            print(printable(f"readable  {image.file}: {', '.join(image.info.refs) or '(untagged)'}"))
+        for problem in problems:
+            print(printable(f"FAIL      {problem}"))
+        if len(problems) > len(scan.problems):
+            stderr(f"hint: {CLASH_HINT}")
+    return ExitCode.BAD_INPUT if problems else ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> ExitCode:
@@ -88,7 +99,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         emit_json(report.to_dict())
     else:
         for check in report.checks:
-            print(f"{'ok' if check.ok else 'FAIL':<5} {check.message}")
+            print(printable(f"{'ok' if check.ok else 'FAIL':<5} {check.message}"))
         for name in report.unlisted:
             stderr(f"note: {name} is in the folder but not in the manifest (not checked, not imported)")
         print(f"{len(report.checks) - len(report.failures)} of {len(report.checks)} files match the manifest"

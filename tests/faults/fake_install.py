@@ -121,7 +121,7 @@ class StoredCluster:
 
     def _files(self, argv: tuple[str, ...]) -> CommandResult:
         def inside(path: str) -> Path:
-            return self.host_root / path.lstrip("/")
+            return Path(path)  # the kubelet-dir step names paths under --host-root itself, as ln/mv/rm get them
 
         if argv[:2] == ("ln", "-s"):
             inside(argv[3]).parent.mkdir(parents=True, exist_ok=True)

@@ -157,3 +157,73 @@ def test_a_string_given_for_a_section_holding_a_secret_is_not_echoed(tmp_path: P
         parse_profile(text, tmp_path / "p.yaml")
     assert "TOKENxyz123" not in caught.value.message + caught.value.hint
     assert "p.yaml:2" in caught.value.message
+
+
+# --- hostile passwords: every way a profile can spell one, and every way it can leave -------------------------------
+
+HOSTILE = {
+    # name: (how the profile spells it, the value it means, words that must never show)
+    "block": ("|\n      Zebra7q first line\n      second: Quokka9x # hash & *star\n",
+              "Zebra7q first line\nsecond: Quokka9x # hash & *star\n", ["Zebra7q", "Quokka9x"]),
+    "block-strip": ("|-\n      it's Wombat3k \"dq\" &anchor\n      *alias: Narwhal5z\n",
+                    "it's Wombat3k \"dq\" &anchor\n*alias: Narwhal5z", ["Wombat3k", "Narwhal5z"]),
+    "folded": (">\n      Ocelot4f folded\n      words here\n\n      Lemur8p para\n",
+               "Ocelot4f folded words here\nLemur8p para\n", ["Ocelot4f", "Lemur8p"]),
+    "spaces": ("'  Jackal2s spaced ''quote'' #x  '", "  Jackal2s spaced 'quote' #x  ", ["Jackal2s"]),
+    "escapes": ('"Tapir6e \\u00fcn\\u00efcode\\ttab\\nnew Gecko1b \\\\ back & more"',
+                "Tapir6e ünïcode\ttab\nnew Gecko1b \\ back & more", ["Tapir6e", "Gecko1b", "ünïcode"]),
+}
+
+
+def _hostile_profile(root: Path, spelling: str) -> Path:
+    """A dummy-auth profile whose password is written exactly as ``spelling`` (YAML source text)."""
+    bundle = make_install_bundle(root)
+    path = write_profile(root / "profile.yaml", bundle, auth={"type": "dummy", "password": "PLACEHOLDER-PW"})
+    text = path.read_text()
+    assert "password: PLACEHOLDER-PW\n" in text
+    path.write_text(text.replace("PLACEHOLDER-PW", spelling, 1))
+    return path
+
+
+def _shown(words: list[str], *texts: str) -> list[str]:
+    """The secret's words found in ``texts``, also inside each JSON line's decoded strings."""
+    found = {word for word in words for text in texts if word in text}
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("{"):
+                decoded = json.dumps(json.loads(line), ensure_ascii=False)
+                found |= {word for word in words if word in decoded}
+    return sorted(found)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_password_is_kept_exactly_and_masked_in_every_dry_run_output(tmp_path: Path, case: str) -> None:
+    """Multi-line (block, folded), quoted, escaped, spaced passwords with `#`, `: `, `&`, `*`, unicode: the profile
+    keeps each exactly (no stripped spaces) and the dry-run shows none of it, in text with -v nor in JSON lines."""
+    spelling, value, words = HOSTILE[case]
+    profile = _hostile_profile(tmp_path, spelling)
+    assert load_profile(profile).secrets() == [value]
+    host = make_host(tmp_path / "host")
+    for output in (["--verbose"], ["--output", "jsonl"]):
+        done = cli("--profile", str(profile), "--dry-run", "--host-root", str(host),
+                   "--state-dir", str(tmp_path / "dry-state"), *output)
+        assert done.returncode == 0, done.stderr
+        assert "DummyAuthenticator" in done.stdout  # the values file is shown ...
+        assert _shown(words, done.stdout, done.stderr) == []  # ... without the password
+
+
+@pytest.mark.parametrize("case", ["block", "spaces"])
+def test_a_hostile_password_stays_off_a_real_runs_json_lines_and_log(tmp_path: Path, case: str) -> None:
+    """A real (MicroK8s-twin) install with a multi-line or spaced password: JSON lines and log hold none of it; the
+    values file Helm gets holds it exactly, spaces included."""
+    spelling, value, words = HOSTILE[case]
+    profile = _hostile_profile(tmp_path, spelling)
+    state, log = tmp_path / "state", tmp_path / "log" / "install.log"
+    argv = fake_install_argv(tmp_path / "cluster.json", profile, state, make_host(tmp_path / "host"), log,
+                             "--output", "jsonl")
+    code, out, err = finish(start(argv))
+    assert code == 0, err
+    assert any(json.loads(line)["event"] == "file" for line in out.splitlines())  # the values file is reported
+    assert _shown(words, out, err, log.read_text()) == []
+    values = yaml.safe_load((state / "jupyterhub-values.yaml").read_text())
+    assert values["hub"]["config"]["DummyAuthenticator"]["password"] == value

@@ -88,6 +88,9 @@ def test_round_trip_export_verify_import_is_exact(tmp_path: Path, capsys: pytest
     entries = {e.refs[0]: e for _, e in manifest.images(["extra"])}
     assert entries[alpha].digest == alpha_id and entries[beta].digest == beta_id
     assert entries[alpha].file == "images/" + alpha.replace("/", "_").replace(":", "_") + ".tar.zst"
+    for entry in entries.values():  # the disk check's measure: the tar inside, not the compressed file
+        content = inspect_archive(out / entry.file).content_bytes
+        assert entry.content_size is not None and content <= entry.content_size < content + (1 << 20)
     _verify(out)
     _import(clean_containerd, out)
     assert clean_containerd.images() == sorted([alpha, beta])

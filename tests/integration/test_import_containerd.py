@@ -184,7 +184,7 @@ def _garbage_layer_archive(path: Path, ref: str) -> None:
 
 
 def test_one_image_rejected_by_containerd_does_not_stop_the_others(clean_containerd, tmp_path: Path) -> None:  # noqa: ANN001
-    """The rejected archive fails with containerd's reason and exit code 1; the other two import."""
+    """The rejected archive fails with containerd's reason and exit code 2 (bad input, issue 21); the other two import."""
     images = tmp_path / "images"
     make_image_archive(images / "a.tar", "ok/a:1", seed=1)
     _garbage_layer_archive(images / "b.tar", "bad/b:1")
@@ -193,8 +193,8 @@ def test_one_image_rejected_by_containerd_does_not_stop_the_others(clean_contain
     report, _ = _import(clean_containerd, tmp_path)
     assert _status(report) == {"images/a.tar": "ok", "images/b.tar": "failed", "images/c.tar": "ok"}
     (failure,) = report.failed
-    assert failure.reason and not failure.bad_bundle
-    assert report.exit_code == 1
+    assert "archive/tar: invalid tar header" in failure.reason and failure.bad_bundle
+    assert report.exit_code == 2
     assert clean_containerd.images() == ["docker.io/ok/a:1", "docker.io/ok/c:1"]  # nothing half-imported stays
 
 

@@ -373,3 +373,20 @@ async def test_adding_a_bundle_image_to_the_catalog(tmp_path: Path, monkeypatch)
         assert isinstance(app.screen, ReviewScreen)
     offered = {i.image: i for i in app.session.model.to_profile().jupyterhub.images}
     assert offered["quay.io/lab/custom-torch:2"].gpus == 1
+
+
+async def test_private_network_choice_reaches_review_and_the_profile(tmp_path: Path, monkeypatch) -> None:
+    """z2jh blocks private addresses by default: the JupyterHub screen shows the choice (on), Review repeats it."""
+    fixed_preflight(monkeypatch)
+    fake_plan(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_jupyterhub_screen(pilot)
+        box = app.screen.query_one("#private-egress", Checkbox)
+        assert box.value is True
+        box.value = False
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        assert "cannot reach private addresses" in text_of(app, "#choices")
+        assert app.session.model.to_profile().jupyterhub.allow_private_egress is False

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from installer.engine.commands import Daemon, DryRunRunner, RealRunner, RecordingRunner, Redactor
-from installer.engine.events import CollectingSink, CommandRan
+from installer.engine.events import CollectingSink, CommandRan, FileWritten
+from installer.engine.files import WITHHELD_CONTENT, DryRunFileWriter
 from installer.errors import CommandFailed
 
 PY = sys.executable
@@ -111,6 +114,62 @@ def test_secrets_are_masked_in_their_json_escaped_form_too() -> None:
     redact = Redactor(['pa"ss\\word'])
     assert redact('{"password": "pa\\"ss\\\\word"}') == '{"password": "***"}'
     assert redact('raw pa"ss\\word') == "raw ***"
+
+
+HOSTILE_SECRETS = [
+    "Zebra7q first line\nsecond: Quokka9x # hash & *star\n",
+    "  Jackal2s spaced 'quote' #x  ",
+    "Tapir6e ünïcode\ttab\nnew Gecko1b \\ back & <more> \u2028 \U0001f600 done",
+    "Ocelot4f " + "folded words " * 12 + "Lemur8p",
+    "Okapi5 \n\n\nblank\n  indented Ibex3w\n",
+]
+
+
+def _spellings(value: object) -> list[str]:
+    """``value`` written by every YAML style and width PyYAML has, and by JSON the ways Python and Go write it."""
+    texts = [json.dumps(value), json.dumps(value, ensure_ascii=False, indent=2),
+             json.dumps(value).replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")]
+    for width in (20, 80, 1 << 30):
+        for style in (None, '"', "'", "|", ">"):
+            for unicode in (True, False):
+                texts.append(yaml.safe_dump(value, width=width, default_style=style, allow_unicode=unicode))
+    return texts
+
+
+@pytest.mark.parametrize("secret", HOSTILE_SECRETS)
+def test_a_secret_is_masked_however_json_or_yaml_lays_it_out(secret: str) -> None:
+    """Block and folded scalars, quoted scalars folded at any width and indentation, escapes: none shows a word."""
+    redact = Redactor([secret])
+    words = [word for word in secret.split() if len(word) >= 5]
+    data = {"hub": {"config": {"DummyAuthenticator": {"password": secret}}}, "list": [secret, {"k": secret}]}
+    for text in _spellings(data):
+        masked = redact(text)
+        assert [word for word in words if word in masked] == [], text
+        assert masked.count(Redactor.MASK) == 3, text
+
+
+def test_a_values_file_the_masking_misses_is_withheld_not_shown(tmp_path: Path) -> None:
+    """The second fence: a YAML file whose read-back still holds a secret is not shown at all."""
+    class Missing(Redactor):
+        def __call__(self, text: str) -> str:
+            return text
+
+    sink = CollectingSink()
+    writer = DryRunFileWriter(sink, Missing(["Zebra7q secret"]))
+    writer.write(tmp_path / "values.yaml", "hub:\n  password: 'Zebra7q\n\n    secret'\n", 0o600)
+    writer.write(tmp_path / "notes.txt", "nothing secret\n")
+    shown = [event.content for event in sink.events if isinstance(event, FileWritten)]
+    assert shown == [WITHHELD_CONTENT, "nothing secret\n"]
+
+
+def test_a_secret_too_short_to_mask_in_text_still_withholds_the_file_holding_it(tmp_path: Path) -> None:
+    """A two-character registry token cannot be masked in free text (it would mask noise) but must not be shown."""
+    sink = CollectingSink()
+    writer = DryRunFileWriter(sink, Redactor(["q7"]))
+    writer.write(tmp_path / "values.yaml", "imagePullSecret:\n  username: robot\n  password: q7\n", 0o600)
+    writer.write(tmp_path / "other.yaml", "note: q7x is not the token\n", 0o600)
+    shown = [event.content for event in sink.events if isinstance(event, FileWritten)]
+    assert shown == [WITHHELD_CONTENT, "note: q7x is not the token\n"]
 
 
 def test_daemon_runs_until_stopped_and_logs_its_output(tmp_path: Path) -> None:

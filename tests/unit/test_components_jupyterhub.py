@@ -159,6 +159,19 @@ def test_url_step(tmp_path: Path) -> None:
     assert any("sign up as admin" in e.message for e in sink.of(LogLine))
 
 
+def test_cluster_ip_url_is_the_port_forward_not_the_node(tmp_path: Path) -> None:
+    """A ClusterIP service answers on no node address: the URL shown is the port-forward's."""
+    runner = RecordingRunner()
+    runner.answer(["microk8s", "kubectl", "get", "nodes"], json.dumps({"items": [
+        {"status": {"addresses": [{"type": "InternalIP", "address": "192.168.7.20"}]}}]}))
+    sink = CollectingSink()
+    settings = Profile.model_validate({"jupyterhub": {"service": {"type": "ClusterIP"}}}).jupyterhub
+    ctx = StepContext(runner=runner, files=FileWriter(sink), sink=sink, profile=Profile(), state_dir=tmp_path)
+    HubUrlStep(settings).run(ctx)
+    assert ctx.shared["hub_url"] == "http://127.0.0.1:8080/"
+    assert any("port-forward service/proxy-public 8080:80" in e.message for e in sink.of(LogLine))
+
+
 def test_known_hub_images_match_the_bundle_artifact_list() -> None:
     """Hub, proxy and network-tools refs are among what ``artifacts.py`` tells export to carry."""
     from installer.bundle.manifest import normalize_ref

@@ -74,6 +74,7 @@ class FakeCluster:
 
     def answer(self, argv: tuple[str, ...]) -> CommandResult:
         """Dispatch on the command."""
+        self._snap_data()
         if argv[0] == "snap":
             return self._snap(argv)
         if argv[0] == "ip":
@@ -85,6 +86,15 @@ class FakeCluster:
         if argv[:2] == ("microk8s", "helm3"):
             return self._helm(argv[2:], argv)
         return self._microk8s(argv[1:], argv)
+
+    def _snap_data(self) -> None:
+        """An installed microk8s has its args folder (the install hook copies default-args there)."""
+        if self.host_root is None or "microk8s" not in self.snaps:
+            return
+        env = self.host_root / "var/snap/microk8s/current/args/containerd-env"
+        if not env.exists():
+            env.parent.mkdir(parents=True, exist_ok=True)
+            env.write_text("ulimit -n 65536 || true\nulimit -l 16384 || true\n")
 
     def _snap(self, argv: tuple[str, ...]) -> CommandResult:
         if argv[1] == "list":
@@ -104,7 +114,7 @@ class FakeCluster:
     def _files(self, argv: tuple[str, ...]) -> CommandResult:
         if self.host_root is None:
             return _ok(argv)
-        inside = lambda p: self.host_root / p.lstrip("/")  # noqa: E731
+        inside = Path  # the kubelet-dir step names paths under --host-root itself, as ln/mv/rm get them
         if argv[:2] == ("ln", "-s"):
             inside(argv[3]).parent.mkdir(parents=True, exist_ok=True)
             inside(argv[3]).symlink_to(argv[2])
@@ -435,10 +445,14 @@ def test_infiniband_host_gets_rdma_plugin_and_limits(tmp_path: Path) -> None:
     rdma_entry = next(p for p in hub["singleuser"]["profileList"] if p["slug"] == "pytorch-multi-gpu-rdma")
     override = rdma_entry["kubespawner_override"]
     assert override["extra_resource_limits"] == {"nvidia.com/gpu": "4", "rdma/hca_shared_devices_a": "1"}
-    assert override["container_security_context"] == {"capabilities": {"add": ["IPC_LOCK"]}}
+    assert "container_security_context" not in override  # IPC_LOCK does nothing for uid 1000
+    env = host / "var/snap/microk8s/current/args/containerd-env"
+    assert "ulimit -l unlimited" in env.read_text() and "16384" not in env.read_text()
+    assert run.statuses()["rdma.memlock"] == "ok"
 
     again = run_install(profile, cluster, host, tmp_path / "state")
     assert again.statuses()["rdma.plugin"] == "skipped"
+    assert again.statuses()["rdma.memlock"] == "skipped"
 
 
 def test_failure_in_the_middle_then_resume(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fakehost import GIB, base_host, eight_h100, no_gpu, roce_port, two_ib_ports
+from fakehost import GIB, a100_mig, base_host, eight_h100, gpu_and_infiniband, no_gpu, roce_port, two_ib_ports
 
 from installer.components.gpu_operator.settings import GpuOperatorSettings
 from installer.components.rdma.settings import RdmaSettings
@@ -176,9 +176,34 @@ def test_real_kubelet_folder_fails_only_with_device_plugins() -> None:
     assert checks.check_kubelet_dir(_system(), device_plugins=True).status == "pass"
 
 
-def test_docker_warns_only_with_gpu_operator() -> None:
-    assert checks.check_docker(_system(docker_installed=True), gpu_operator=True).status == "warn"
-    assert checks.check_docker(_system(docker_installed=True), gpu_operator=False).status == "pass"
+def test_a_host_containerd_fails_when_the_toolkit_would_copy_its_config(tmp_path: Path) -> None:
+    """gpu-operator#1367: a containerd on the PATH (no Docker needed) is named, with the fix, when the toolkit cannot
+    be told to leave it alone; the shipped charts' toolkits (v1.17.8, v1.18.1) can, so they pass and say why."""
+    eight_h100(tmp_path).host_containerd()
+    facts = _facts(tmp_path)
+    assert not facts.system.docker_installed
+
+    def docker(gpu_operator: dict[str, object]) -> checks.CheckResult:
+        profile = Profile.model_validate({"gpu_operator": {"enabled": True, **gpu_operator}})
+        return {r.id: r for r in run_checks(facts, profile)}["docker"]
+
+    old_chart = docker({"version": "v24.9.2"})  # no image list: its toolkit is not known to obey
+    assert old_chart.status == "fail"
+    assert "/usr/bin/containerd" in old_chart.found and "/usr/bin/containerd config dump" in old_chart.hint
+    assert "apt remove" in old_chart.hint and "v25.3.4" in old_chart.hint
+    for version in ("v25.3.4", "v25.10.1"):
+        guarded = docker({"version": version})
+        assert guarded.status == "pass" and "/usr/bin/containerd" in guarded.found
+        assert "RUNTIME_EXECUTABLE_PATH" in guarded.hint
+    assert docker({"version": "v24.9.2", "toolkit": False}).status == "pass"  # no toolkit: nothing copies it
+
+
+def test_host_containerd_check_without_gpu_operator_or_containerd() -> None:
+    system = _system(docker_installed=True, host_containerd=("/usr/bin/containerd",))
+    assert checks.check_docker(system, gpu_operator=False, toolkit_guarded=False).status == "pass"
+    assert checks.check_docker(system, gpu_operator=True, toolkit_guarded=False).status == "fail"
+    docker_snap = checks.check_docker(_system(docker_installed=True), gpu_operator=True, toolkit_guarded=False)
+    assert docker_snap.status == "pass" and "no containerd on the host PATH" in docker_snap.found
 
 
 # --- components against the hardware --------------------------------------------------------
@@ -259,3 +284,70 @@ def test_check_result_event_and_dict() -> None:
     assert (event.check_id, event.status, event.found, event.required, event.hint) == (
         "root", "fail", "not root", "root", result.hint)
     assert set(result.to_dict()) == {"id", "title", "status", "found", "required", "hint"}
+
+
+# --- GPUDirect RDMA and the catalog's GPU requests -------------------------------------------
+
+
+def _check(facts: HostFacts, profile: dict[str, object], check_id: str) -> checks.CheckResult:
+    return {r.id: r for r in run_checks(facts, Profile.model_validate(profile))}[check_id]
+
+
+GPU_RDMA = {"gpu_operator": {"enabled": True}, "rdma": {"enabled": True}}
+
+
+def test_gpudirect_rdma_with_the_host_driver_needs_nvidia_peermem(tmp_path: Path) -> None:
+    """Eight GPUs, InfiniBand and the host driver but no nvidia_peermem: NCCL would stage through host memory."""
+    host = gpu_and_infiniband(tmp_path)
+    missing = _check(_facts(tmp_path), GPU_RDMA, "gpudirect")
+    assert missing.status == "warn"
+    assert missing.found == "nvidia_peermem not loaded (proprietary kernel module)"
+    assert "modprobe nvidia_peermem" in missing.hint and "/etc/modules-load.d/" in missing.hint
+    host.nvidia_peermem()
+    assert _check(_facts(tmp_path), GPU_RDMA, "gpudirect").status == "pass"
+    assert _check(_facts(tmp_path), {"gpu_operator": {"enabled": True}}, "gpudirect").status == "pass"  # no RDMA
+
+
+def test_gpudirect_names_dma_buf_for_the_open_module_and_the_driver_container(tmp_path: Path) -> None:
+    host = gpu_and_infiniband(tmp_path)
+    host.nvidia_driver("580.82.07", open_module=True)
+    assert "DMA-BUF may work" in _check(_facts(tmp_path), GPU_RDMA, "gpudirect").found
+    operator = {"gpu_operator": {"enabled": True, "driver": "operator"}, "rdma": {"enabled": True}}
+    container = _check(_facts(tmp_path), operator, "gpudirect")
+    assert container.status == "warn" and "driver.rdma.enabled" in container.found
+
+
+def _catalog(*entries: tuple[str, int, bool]) -> dict[str, object]:
+    return {"jupyterhub": {"images": [{"name": name, "display_name": name, "image": f"example.org/{name}:1",
+                                       "gpus": gpus, "enabled": enabled} for name, gpus, enabled in entries]}}
+
+
+def test_a_catalog_entry_asking_for_more_gpus_than_the_node_has_is_named(tmp_path: Path) -> None:
+    """Eight H100s: an entry asking for 16 never starts; a disabled one is not offered, so it is not named."""
+    eight_h100(tmp_path)
+    facts = _facts(tmp_path)
+    profile = {"gpu_operator": {"enabled": True}, **_catalog(("small", 1, True), ("huge", 16, True),
+                                                            ("old", 12, False))}
+    result = _check(facts, profile, "gpu-catalog")
+    assert result.status == "warn"
+    assert result.found == "huge asks for 16"
+    assert "huge" in result.hint and "8 GPU(s)" in result.hint
+    fits = _check(facts, {"gpu_operator": {"enabled": True}, **_catalog(("small", 1, True), ("all", 8, True))},
+                  "gpu-catalog")
+    assert fits.status == "pass" and fits.found == "small: 1, all: 8"
+
+
+def test_gpu_entries_without_the_gpu_operator_never_start(tmp_path: Path) -> None:
+    eight_h100(tmp_path)
+    result = _check(_facts(tmp_path), _catalog(("cpu", 0, True), ("gpu", 1, True)), "gpu-catalog")
+    assert result.status == "warn" and result.found == "gpu asks for 1" and "GPU Operator is off" in result.hint
+
+
+def test_mig_slices_are_not_counted_against_the_catalog(tmp_path: Path) -> None:
+    """One A100 in MIG mode advertises its slices (maybe 7 x nvidia.com/gpu): the probe cannot count them."""
+    a100_mig(tmp_path)
+    profile = {"gpu_operator": {"enabled": True}, **_catalog(("seven", 7, True))}
+    assert _check(_facts(tmp_path), profile, "gpu-catalog").status == "pass"
+    # strategy none: the GPU is advertised whole, once
+    none = {"gpu_operator": {"enabled": True, "mig_strategy": "none"}, **_catalog(("seven", 7, True))}
+    assert _check(_facts(tmp_path), none, "gpu-catalog").status == "warn"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fakehost import GIB, gpu_and_infiniband, no_gpu
 
+from installer.bundle.manifest import ComponentArtifacts, ImageEntry, Manifest, save_manifest
 from installer.config.profile import Profile
 from installer.engine.commands import RecordingRunner
 from installer.engine.events import CheckReported, CollectingSink, LogLine
@@ -137,10 +138,21 @@ def test_bundle_estimate_counts_images_and_finds_snaps(tmp_path: Path) -> None:
     (tmp_path / "images" / "b.tar").write_bytes(b"x" * 24)
     (tmp_path / "charts").mkdir()
     (tmp_path / "charts" / "jupyterhub-4.2.0.tgz").write_bytes(b"x" * 5000)  # a chart, not an image
-    assert estimate_bundle(tmp_path) == BundleEstimate(1024, False)
+    assert estimate_bundle(tmp_path) == BundleEstimate(3 * 1000 + 24, False)  # unpacked: zstd counted 3x
     (tmp_path / "snaps").mkdir()
     (tmp_path / "snaps" / "microk8s_7964.snap").write_bytes(b"")
     assert estimate_bundle(tmp_path).has_snaps
+
+
+def test_bundle_estimate_counts_the_unpacked_size_the_manifest_records(tmp_path: Path) -> None:
+    """containerd stores an archive's content without the file's compression: the recorded size counts."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.tar.zst").write_bytes(b"x" * 1000)
+    (tmp_path / "images" / "b.tar").write_bytes(b"x" * 24)
+    entry = ImageEntry(refs=["docker.io/f/a:1"], file="images/a.tar.zst", sha256="0" * 64, size=1000,
+                       digest="sha256:" + "1" * 64, content_size=7 * 1000)
+    save_manifest(Manifest(components={"extra": ComponentArtifacts(images=[entry])}), tmp_path)  # type: ignore[dict-item]
+    assert estimate_bundle(tmp_path).image_bytes == 7 * 1000 + 24
 
 
 def test_bundle_size_raises_the_disk_requirement(tmp_path: Path) -> None:

@@ -96,3 +96,18 @@ def test_parsers() -> None:
     assert parse_cpu_list("0") == 1
     assert has_default_route("Iface\tDestination\tGateway\n", None) is False
     assert parse_listening_ports(None, "") == ()
+
+
+def test_a_host_containerd_on_the_path_is_found_once(tmp_path: Path) -> None:
+    """docker.io/containerd.io put ``containerd`` on the PATH; merged /usr shows it twice but it is one program."""
+    host = base_host(tmp_path)
+    assert _probe(tmp_path).host_containerd == ()
+    host.host_containerd().host_containerd("/usr/local/bin/containerd")
+    info = _probe(tmp_path)
+    assert info.host_containerd == ("/usr/local/bin/containerd", "/usr/bin/containerd")
+    assert info.docker_installed is False  # no Docker: the containerd alone is what matters
+
+
+def test_microk8s_own_containerd_is_not_a_host_containerd(tmp_path: Path) -> None:
+    base_host(tmp_path).microk8s().write("/snap/microk8s/7964/bin/containerd", "")
+    assert _probe(tmp_path).host_containerd == ()

@@ -129,7 +129,7 @@ def test_gpu_and_rdma_entries(chart: Any) -> None:
     assert gpu["extra_resource_limits"] == {"nvidia.com/gpu": "2", "rdma/hca_shared_devices_a": "1"}
     assert gpu["node_selector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in gpu["tolerations"]
-    assert gpu["container_security_context"] == {"capabilities": {"add": ["IPC_LOCK"]}}
+    assert "container_security_context" not in gpu  # IPC_LOCK gives uid 1000 nothing (kubernetes#56374)
     cpu = entries["cpu"]["kubespawner_override"]
     assert cpu == {"image": "quay.io/a/cpu:1", "image_pull_policy": "IfNotPresent", "cpu_limit": 2.0,
                    "mem_limit": "4G"}
@@ -166,15 +166,38 @@ def test_auth_native_and_dummy(chart: Any) -> None:
 
 
 def test_storage_and_service(chart: Any) -> None:
-    """Storage class and size reach the user PVCs and the hub DB; LoadBalancer has no node port."""
+    """Storage class and size reach the user PVCs and the hub DB; ClusterIP has no node port."""
     profile = Profile.model_validate({"jupyterhub": {"storage": {"class_name": "fast", "size": "100Gi"},
-                                                     "service": {"type": "LoadBalancer"}}})
+                                                     "service": {"type": "ClusterIP"}}})
     merged = validate(jupyterhub_values(profile.jupyterhub, KNOWN_HUB_IMAGES["4.2.0"]), chart)
     assert merged["singleuser"]["storage"]["capacity"] == "100Gi"
     assert merged["singleuser"]["storage"]["dynamic"]["storageClass"] == "fast"
     assert merged["hub"]["db"]["pvc"]["storageClassName"] == "fast"
-    assert merged["proxy"]["service"]["type"] == "LoadBalancer"
+    assert merged["proxy"]["service"]["type"] == "ClusterIP"
     assert merged["proxy"]["service"]["nodePorts"] == {"http": None, "https": None}
+
+
+def test_load_balancer_is_refused_naming_metallb() -> None:
+    """MicroK8s has no load balancer without metallb: the service would stay <pending> and the URL be wrong."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        Profile.model_validate({"jupyterhub": {"service": {"type": "LoadBalancer"}}})
+    assert "metallb" in str(caught.value) and "NodePort" in str(caught.value)
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_private_egress_is_the_profiles_choice(chart: Any, allow: bool) -> None:
+    """z2jh 4.2.0 defaults privateIPs to false; the profile's allow_private_egress (default true) decides."""
+    defaults, _ = chart
+    assert defaults["singleuser"]["networkPolicy"]["egressAllowRules"]["privateIPs"] is False
+    assert Profile().jupyterhub.allow_private_egress is True
+    profile = Profile.model_validate({"jupyterhub": {"allow_private_egress": allow}})
+    merged = validate(jupyterhub_values(profile.jupyterhub, KNOWN_HUB_IMAGES["4.2.0"]), chart)
+    policy = merged["singleuser"]["networkPolicy"]
+    assert policy["enabled"] is True
+    assert policy["egressAllowRules"]["privateIPs"] is allow
+    assert policy["egressAllowRules"]["nonPrivateIPs"] is True  # the rest of the chart's rules are kept
 
 
 @pytest.mark.parametrize(("ref", "expected"), [

@@ -2,8 +2,11 @@
 
 Images are those of the chart's ``values.yaml`` at each known version (see the
 research notes). The driver container and its manager are needed only when the
-operator installs the driver (``driver: operator``); the driver tag carries the
-host OS (``-ubuntu22.04`` / ``-ubuntu24.04``).
+operator installs the driver (``driver: operator``). The operator appends the node's
+OS to the driver tag (``<version>-<os_release.ID><os_release.VERSION_ID>``, from NFD's
+labels: gpu-operator@v25.3.4 ``controllers/object_controls.go`` resolveDriverTag and
+kernelFullVersion), so the image must be the one for the target host's Ubuntu release;
+an export, which does not know the target, carries one per supported release.
 """
 
 from __future__ import annotations
@@ -49,18 +52,36 @@ values pin each operand to its image, and the bundle carries the distinct refs."
 
 DRIVER_ONLY: Final = ("driverManager", "driver")
 """Operands needed only when the operator installs the driver (``driver: operator``)."""
+DRIVER_OS_TAGS: Final = ("ubuntu22.04", "ubuntu24.04")
+"""The Ubuntu releases preflight supports (``checks.SUPPORTED_OS``), as the operator spells them in driver tags."""
+NOT_RUN: Final = ("migManager",)
+"""Operands the values always switch off (mig-manager would wipe the host's MIG layout: see ``values``)."""
 
 
-def required_images(profile: Profile, host_os: str = "ubuntu22.04") -> list[str]:
-    """Normalised refs for the profile's operator version; driver images only with ``driver: operator``."""
+def driver_os_tag(os_id: str, os_version: str) -> str:
+    """``ubuntu24.04``: the suffix the operator gives the driver tag on a host with this os-release."""
+    return f"{os_id}{os_version}"
+
+
+def driver_image(table: dict[str, str], host_os: str) -> str:
+    """The driver image the operator runs on a ``host_os`` node (``nvcr.io/nvidia/driver:580.82.07-ubuntu24.04``)."""
+    return f"{table['driver']}-{host_os}"
+
+
+def required_images(profile: Profile, host_os: str | None = None) -> list[str]:
+    """Normalised refs for the profile's operator version; driver images only with ``driver: operator``.
+
+    ``host_os`` (``ubuntu24.04``) narrows the driver image to that host's; without it
+    (an export for a host not known yet) one per :data:`DRIVER_OS_TAGS` is needed.
+    """
     settings = profile.gpu_operator
     table = KNOWN_IMAGES.get(settings.version)
     if table is None:
         msg = f"no image list for GPU Operator version {settings.version!r} (known: {', '.join(KNOWN_IMAGES)})"
         raise ProfileError(msg, "Set gpu_operator.version to a known version.")
-    refs = list(dict.fromkeys(ref for key, ref in table.items() if key not in DRIVER_ONLY))
+    refs = list(dict.fromkeys(ref for key, ref in table.items() if key not in DRIVER_ONLY + NOT_RUN))
     if settings.driver == "operator":
-        refs += [table["driverManager"], f"{table['driver']}-{host_os}"]
+        refs += [table["driverManager"], *(driver_image(table, tag) for tag in ([host_os] if host_os else DRIVER_OS_TAGS))]
     return refs
 
 

@@ -5,12 +5,23 @@ What the values must say offline, and why:
 * the host driver is used when the host has one (``driver.enabled: false``): the
   driver container downloads OS packages, which an air-gapped host cannot;
 * the toolkit writes MicroK8s's containerd configuration (``CONTAINERD_CONFIG`` is
-  the template MicroK8s renders from, ``RUNTIME_CONFIG_SOURCE`` makes it read the
-  live config instead of asking a Docker that may sit beside MicroK8s and write a
-  broken template, gpu-operator#1367);
+  the template MicroK8s renders from) and must never start from the config of a
+  *host* ``containerd`` (docker.io, containerd.io...): it would write that config,
+  with ``disabled_plugins = ["cri"]``, into MicroK8s's template and the node loses
+  its CRI (gpu-operator#1367). Each toolkit is stopped from asking it in its own way,
+  see :data:`TOOLKIT_NO_CONFIG_DUMP`;
 * NFD stays on: without its PCI labels the operator deploys no operands;
 * every image is pinned to the bundle with ``IfNotPresent``, and an operand whose
   image the bundle lacks is switched off rather than left to pull;
+* mig-manager is off, so a MIG host keeps the layout its admin made: with it on, the
+  operator labels every MIG-capable node that has no ``nvidia.com/mig.config`` label
+  with ``migManager.config.default`` (chart default ``all-disabled``) and mig-manager
+  then turns MIG off on every GPU (gpu-operator@v25.3.4 ``controllers/state_manager.go``,
+  "Disable MIG on the node explicitly"). Setting that value to ``""`` does not help on
+  v25.3.4: its template writes it unquoted (``templates/clusterpolicy.yaml``), YAML reads
+  null, and the CRD's schema default puts ``all-disabled`` back
+  (``crds/nvidia.com_clusterpolicies.yaml``); v25.10.1 quotes it. The device plugin
+  advertises the MIG devices the host has with ``mig.strategy`` alone;
 * CDI is off: with CDI the operator stops making ``nvidia`` containerd's default
   runtime, and user pods (which name no runtime class) would see no GPU.
 
@@ -20,6 +31,7 @@ What the values must say offline, and why:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -30,6 +42,22 @@ PULL_POLICY: Final = "IfNotPresent"
 CONTAINERD_TEMPLATE: Final = "/var/snap/microk8s/current/args/containerd-template.toml"
 CONTAINERD_CONFIG: Final = "/var/snap/microk8s/current/args/containerd.toml"
 CONTAINERD_SOCKET: Final = "/var/snap/microk8s/common/run/containerd.sock"
+
+TOOLKIT_NO_CONFIG_DUMP: Final = "/bin/false"
+"""``RUNTIME_EXECUTABLE_PATH`` for the toolkit: a program that always fails.
+
+Toolkit v1.17.8 (chart v25.3.4) loads the config it edits from the first source that
+works: ``chroot /host <RUNTIME_EXECUTABLE_PATH or containerd> config dump``, then the
+``CONTAINERD_CONFIG`` file (nvidia-container-toolkit@v1.17.8
+``tools/container/runtime/containerd/containerd.go`` getRuntimeConfig,
+``pkg/config/engine/containerd/containerd.go`` CommandLineSource, ``pkg/config/toml/list.go``
+LoadFirst; the variable is read in ``tools/container/runtime/runtime.go``). It has no
+``RUNTIME_CONFIG_SOURCE``. A failing command makes it read MicroK8s's template, as on a
+host where no ``containerd`` is on the PATH. Toolkit v1.18 (chart v25.10.1) reads
+``RUNTIME_CONFIG_SOURCE`` instead (``cmd/nvidia-ctk-installer/container/runtime/runtime.go``),
+which the operator maps under ``/host`` (gpu-operator@v25.10.1
+``controllers/object_controls.go`` transformForRuntime); there the command source is not
+used at all and this variable is inert."""
 
 REQUIRED: Final = ("operator", "validator", "devicePlugin", "nfd")
 """Operands without which the operator cannot advertise a GPU."""
@@ -108,8 +136,7 @@ def gpu_operator_values(settings: GpuOperatorSettings, *, host_driver: str | Non
         "gfd": {"enabled": "gfd" in images, **(_pinned(images["gfd"]) if "gfd" in images else {})},
         "dcgmExporter": {"enabled": "dcgmExporter" in images,
                          **(_pinned(images["dcgmExporter"]) if "dcgmExporter" in images else {})},
-        "migManager": {"enabled": settings.mig_strategy != "none" and "migManager" in images,
-                       **(_pinned(images["migManager"]) if "migManager" in images else {})},
+        "migManager": {"enabled": False},  # see the module docstring: it would wipe the host's MIG layout
         "mig": {"strategy": settings.mig_strategy},
     }
     return values
@@ -138,13 +165,73 @@ def _toolkit(settings: GpuOperatorSettings, images: Mapping[str, str]) -> dict[s
     env = [
         {"name": "CONTAINERD_CONFIG", "value": CONTAINERD_TEMPLATE},
         {"name": "CONTAINERD_SOCKET", "value": CONTAINERD_SOCKET},
+        # v1.18 (chart v25.10.1): read MicroK8s's live config, never `containerd config dump`.
         {"name": "RUNTIME_CONFIG_SOURCE", "value": f"file={CONTAINERD_CONFIG}"},
+        # v1.17.8 (chart v25.3.4) ignores the line above: make its `config dump` fail instead.
+        {"name": "RUNTIME_EXECUTABLE_PATH", "value": TOOLKIT_NO_CONFIG_DUMP},
         {"name": "CONTAINERD_RUNTIME_CLASS", "value": "nvidia"},
         {"name": "CONTAINERD_SET_AS_DEFAULT", "value": "1"},
     ]
     return {"enabled": True, **_pinned(images["toolkit"]), "env": env}
 
 
+TOOLKIT_GUARDED_FROM: Final = (1, 17, 6)
+"""First toolkit with ``RUNTIME_EXECUTABLE_PATH`` (v1.17.0-v1.17.5 always run ``containerd config dump``)."""
+
+
+def toolkit_guards_host_containerd(ref: str) -> bool:
+    """Whether the toolkit image ``ref`` obeys the settings that keep a host ``containerd`` out (v1.17.6 on).
+
+    See :data:`TOOLKIT_NO_CONFIG_DUMP`; an unknown or unparsable tag counts as unguarded.
+    """
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", split_tag(ref)[1]) if ref else None
+    if match is None:
+        return False
+    return tuple(int(n) for n in match.groups()) >= TOOLKIT_GUARDED_FROM
+
+
 def known_images(version: str) -> dict[str, str]:
     """The images of chart ``version`` from :data:`KNOWN_IMAGES` (empty for an unknown version)."""
     return dict(KNOWN_IMAGES.get(version) or KNOWN_IMAGES.get("v" + version.lstrip("v")) or {})
+
+
+OPERANDS: Final = ("validator", "toolkit", "devicePlugin", "gfd", "dcgmExporter", "migManager", "driver")
+"""Operands the operator deploys itself, on any node (``operator.initContainer`` only on OpenShift)."""
+
+
+def image_path(section: Mapping[str, Any]) -> str | None:
+    """``repository/image:version`` (``@`` for a ``sha256:`` version), or ``image`` alone: the operator's rule."""
+    repository, image, version = (str(section.get(k) or "") for k in ("repository", "image", "version"))
+    if not repository and not version:
+        return image or None
+    return f"{repository}/{image}{'@' if version.startswith('sha256:') else ':'}{version}"
+
+
+def operand_images(values: Mapping[str, Any], os_tag: str) -> dict[str, str]:
+    """The image of every operand ``values`` enable, as the operator will name it (operand -> ref).
+
+    The chart renders only the operator and NFD; the operator creates the operands'
+    DaemonSets at runtime from the ClusterPolicy, filling each image in itself
+    (gpu-operator v25.3.4 ``assets/state-*/0500_daemonset.yaml`` say ``image: "FILLED BY THE
+    OPERATOR"``; ``api/nvidia/v1/clusterpolicy_types.go`` ``imagePath`` builds the ref), and
+    appends ``-<os><version>`` of the node to the driver's tag (``controllers/object_controls.go``
+    ``resolveDriverTag``). ``operator.initContainer`` is used only on OpenShift
+    (``object_controls.go`` around line 1673), so it is not asked for.
+    """
+    found: dict[str, str] = {}
+    for key in OPERANDS:
+        section = values.get(key)
+        if not isinstance(section, Mapping) or section.get("enabled") is False:
+            continue
+        ref = image_path(section)
+        if ref is None:
+            continue
+        if key == "driver":
+            if "sha256:" not in ref:
+                ref = f"{ref}-{os_tag}"
+            manager = section.get("manager")
+            manager_ref = image_path(manager) if isinstance(manager, Mapping) else None
+            if manager_ref:
+                found["driverManager"] = manager_ref
+        found[key] = ref
+    return found

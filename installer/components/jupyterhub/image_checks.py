@@ -119,10 +119,11 @@ def _scan_layer(handle: IO[bytes], scan: dict[str, object], seekable: bool) -> N
 def scan_layers(path: Path) -> LayerScan:
     """List the file names of every layer in the archive ``path`` (docker-archive or OCI)."""
     from installer.bundle.archive import detect_compression
+    from installer.bundle.safefile import open_regular
 
     compression = detect_compression(path)
     scan: dict[str, object] = {"singleuser": False, "passwd": None}
-    raw = path.open("rb")
+    raw = open_regular(path)
     try:
         if compression == "none":
             outer = tarfile.open(fileobj=raw, mode="r:")
@@ -205,6 +206,7 @@ def check_notebook_images(settings: JupyterHubSettings, bundle_dir: Path, manife
                             "a bundle manifest", "Run `./install.sh bundle lock` so the images can be checked.")]
     from installer.bundle.archive import inspect_archive
     from installer.bundle.manifest import normalize_ref
+    from installer.bundle.safefile import bundle_path
 
     results: list[CheckResult] = []
     for image in (i for i in settings.images if i.enabled):
@@ -214,8 +216,8 @@ def check_notebook_images(settings: JupyterHubSettings, bundle_dir: Path, manife
                 "notebook-images", f"notebook image {image.image}", "warn", "not in the bundle", "in the bundle",
                 f"Add {image.image} to the bundle (`./install.sh export`), or disable catalog entry '{image.name}'."))
             continue
-        path = bundle_dir / found[1].file
         try:
+            path = bundle_path(bundle_dir, found[1].file)  # never a link out of the bundle, a device or a FIFO
             archive = inspect_archive(path)
             wanted = normalize_ref(image.image)
             info = next((i for i in archive.images if wanted in i.refs), archive.images[0])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from installer.config.base import Section
+from installer.config.base import Secret, Section
 from installer.config.validators import ImageRef, K8sName, OneLine, Quantity, RegistryHost, Slug, UserName, Version
 
 PASSWORD_PLACEHOLDER = "CHANGE-ME"
@@ -21,7 +21,7 @@ class AuthSettings(Section):
     ``dummy``: every allowed user logs in with one shared password (labs, demos)."""
     open_signup: bool = False
     """With ``native``: accounts work without admin approval."""
-    password: SecretStr | None = None
+    password: Secret | None = None
     """With ``dummy``: the shared password (at least 8 characters). Never logged; saved
     profiles hold it only when asked."""
 
@@ -51,10 +51,22 @@ class StorageSettings(Section):
 class ServiceSettings(Section):
     """How the hub is reached from the network."""
 
-    type: Literal["NodePort", "LoadBalancer", "ClusterIP"] = "NodePort"
-    """NodePort exposes the hub on every node's IP at ``node_port``."""
+    type: Literal["NodePort", "ClusterIP"] = "NodePort"
+    """NodePort exposes the hub on every node's IP at ``node_port``; ClusterIP only inside the cluster
+    (reach it with ``kubectl port-forward``). LoadBalancer is refused: MicroK8s has no load balancer
+    unless the metallb addon is enabled, which this installer does not do."""
     node_port: int = Field(30080, ge=30000, le=32767)
     """Port of the hub on the node (the Kubernetes NodePort range is 30000-32767)."""
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _no_load_balancer(cls, value: object) -> object:
+        if value == "LoadBalancer":
+            msg = ("'LoadBalancer' needs a load balancer, and MicroK8s has none unless its metallb addon is enabled "
+                   "(this installer does not bundle it): the service would stay <pending>. Use 'NodePort' (the hub "
+                   "at http://<server>:<node_port>/) or 'ClusterIP'")
+            raise ValueError(msg)
+        return value
 
 
 class NotebookImage(Section):
@@ -102,7 +114,7 @@ class ImagePullSecret(Section):
     """Registry host and optional port, e.g. ``harbor.lab.example:5000``."""
     username: OneLine = Field(min_length=1, max_length=256)
     """Account name (robot accounts such as ``robot$notebooks`` are fine)."""
-    password: SecretStr = Field(min_length=1)
+    password: Secret = Field(min_length=1)
     """Password or access token."""
     email: OneLine | None = None
     """Optional e-mail some registries want in the credentials."""
@@ -139,6 +151,11 @@ class JupyterHubSettings(Section):
     """Seconds to wait until the hub answers."""
     image_pull_secret: ImagePullSecret | None = None
     """Optional: credentials for a private registry the pods may pull from (the bundle's images need none)."""
+    allow_private_egress: bool = True
+    """Notebooks may open connections to private addresses (10/8, 172.16/12, 192.168/16...): the site's
+    PyPI/conda mirror, git, NFS, a private registry, other notebooks (multi-node NCCL). z2jh 4.2.0's
+    NetworkPolicy blocks them by default (``singleuser.networkPolicy.egressAllowRules.privateIPs: false``),
+    which on an air-gapped site cuts notebooks off from everything; false keeps that default."""
 
     @model_validator(mode="after")
     def _catalog_is_usable(self) -> JupyterHubSettings:

@@ -12,8 +12,10 @@ from installer.components.bundled import load_bundle_manifest, pin_to_bundle
 from installer.components.jupyterhub.artifacts import HubImages
 from installer.components.jupyterhub.image_checks import check_notebook_images
 from installer.components.jupyterhub.settings import JupyterHubSettings
+from installer.components.jupyterhub.spawn_images import hub_values, spawn_images
 from installer.components.jupyterhub.values import chart_images, jupyterhub_values
 from installer.components.kube import KUBECTL, HelmChartStep, node_address, probe, wait_until
+from installer.components.release_images import ContainerdTarget, ImageUse
 from installer.config.profile import Profile
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError
@@ -104,14 +106,24 @@ class JupyterHubStep(HelmChartStep):
     chart_name = "jupyterhub"
     values_file = VALUES_FILE
 
-    def __init__(self, bundle_dir: Path, settings: JupyterHubSettings) -> None:
-        super().__init__(bundle_dir, settings.namespace, settings.chart_version)
+    def __init__(self, bundle_dir: Path, settings: JupyterHubSettings, *, images: ContainerdTarget | None = None) -> None:
+        super().__init__(bundle_dir, settings.namespace, settings.chart_version, images=images)
         self.settings = settings
 
     def values(self, ctx: StepContext) -> dict[str, Any]:
         """Values from the profile and the bundle's images."""
         register_secrets(ctx)
         return values_for(ctx.profile, self.bundle_dir)
+
+    def runtime_images(self, ctx: StepContext, documents: list[dict[str, Any]],
+                       values: dict[str, Any]) -> list[ImageUse]:
+        """The user servers' images, from the values the hub will read (its rendered Secret, else ours)."""
+        read = hub_values(documents)
+        if read is None:
+            # Not rendered (a dry-run without MicroK8s): ours, with the chart's default metadata block.
+            read = {**values, "singleuser": {"cloudMetadata": {"blockWithIptables": True},
+                                             **(values.get("singleuser") or {})}}
+        return spawn_images(read)
 
     def run(self, ctx: StepContext) -> None:
         """Warn about catalog entries the cluster cannot serve, then install."""
@@ -164,12 +176,16 @@ class HubWaitStep(Step):
                    timeout=timeout, interval=self.poll_interval, hint=hint, clock=self.clock)
 
 
+PORT_FORWARD_URL: Final = "http://127.0.0.1:8080/"
+"""A ClusterIP hub answers on no node address: only through ``kubectl port-forward ... 8080:80``."""
+
+
 def hub_url(settings: JupyterHubSettings, address: str | None) -> str:
-    """How users reach the hub."""
+    """How users reach the hub (LoadBalancer is refused by the profile: MicroK8s has none without metallb)."""
     host = address or "<node-ip>"
     if settings.service.type == "NodePort":
         return f"http://{host}:{settings.service.node_port}/"
-    return f"http://{host}/"
+    return PORT_FORWARD_URL
 
 
 class HubUrlStep(Step):

@@ -15,10 +15,12 @@ The traps this module exists for (each checked by tests against the chart's own 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Final
 
 from installer.components.jupyterhub.artifacts import KNOWN_HUB_IMAGES, HubImages
 from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
+from installer.components.kube import parse_quantity
 
 PULL_POLICY: Final = "IfNotPresent"
 GPU_RESOURCE: Final = "nvidia.com/gpu"
@@ -62,12 +64,10 @@ def default_image(settings: JupyterHubSettings) -> NotebookImage:
     return next((i for i in offered if i.default), offered[0])
 
 
-def _quantity_bytes(value: str) -> float:
-    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-    for suffix in ("Ki", "Mi", "Gi", "Ti", "K", "M", "G", "T"):
-        if value.endswith(suffix):
-            return float(value[: -len(suffix)]) * units[suffix]
-    return float(value)
+def _quantity_bytes(value: str) -> Decimal:
+    """A size for comparing; the profile's ``K`` (kubespawner's spelling) counts as Kubernetes's ``k``."""
+    amount = parse_quantity(value[:-1] + "k" if value.endswith("K") else value)
+    return amount if amount is not None else Decimal(0)
 
 
 def _profile_entry(image: NotebookImage, chosen_default: str, rdma_resource: str | None) -> dict[str, Any]:
@@ -83,7 +83,8 @@ def _profile_entry(image: NotebookImage, chosen_default: str, rdma_resource: str
         override["tolerations"] = [*USER_TOLERATIONS, GPU_TOLERATION]
     if image.rdma and rdma_resource:
         limits[f"rdma/{rdma_resource}"] = "1"
-        override["container_security_context"] = {"capabilities": {"add": ["IPC_LOCK"]}}
+        # No IPC_LOCK: the notebook runs as z2jh's uid 1000, and a non-root container gets added capabilities
+        # in its bounding set only (kubernetes/kubernetes#56374). Locked memory comes from rdma.memlock instead.
     if limits:
         override["extra_resource_limits"] = limits
     entry: dict[str, Any] = {"display_name": image.display_name, "slug": image.name,
@@ -138,7 +139,7 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
         settings: the profile's ``jupyterhub`` section.
         images: the chart's images pinned to the bundle.
         rdma_resource: ``resource_name`` of the RDMA plugin when it is installed; catalog
-            entries asking for RDMA get ``rdma/<resource_name>`` and ``IPC_LOCK`` only then.
+            entries asking for RDMA get ``rdma/<resource_name>`` only then.
     """
     chosen = default_image(settings)
     storage_class = settings.storage.class_name
@@ -165,6 +166,10 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
                 "extraVolumeMounts": [{"name": "dev-shm", "mountPath": "/dev/shm"}],
             },
             "profileList": [_profile_entry(i, chosen.name, rdma_resource) for i in offered_images(settings)],
+            # z2jh 4.2.0 jupyterhub/values.yaml: the policy is on and privateIPs false (Calico enforces it);
+            # _helpers-netpol.tpl adds the private ranges only when privateIPs is true. Always written, so the
+            # profile decides rather than the chart's default.
+            "networkPolicy": {"egressAllowRules": {"privateIPs": settings.allow_private_egress}},
         },
         "prePuller": {
             "hook": {"enabled": False},

@@ -21,7 +21,8 @@ class MicroK8sSettings(Section):
     """Install snapd, core20 and microk8s from the bundle when MicroK8s is absent."""
     dns_servers: list[IPv4Address] = Field(default_factory=list)
     """Upstream DNS for the cluster; empty means take them from the host's resolv.conf.
-    Never falls back to 8.8.8.8 (unreachable on an air-gapped host)."""
+    Never falls back to 8.8.8.8 (unreachable on an air-gapped host): with no server at all,
+    CoreDNS forwards nowhere and answers only the cluster's own names (a warning says so)."""
     ready_timeout: int = Field(600, ge=30, le=7200)
     """Seconds to wait for ``microk8s status --wait-ready``."""
     add_default_route: bool = True

@@ -9,6 +9,8 @@ share lives in :mod:`installer.components.kube` and :mod:`installer.components.b
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import logging
 import os
 import re
@@ -211,6 +213,72 @@ def primary_interface(ctx: StepContext) -> str | None:
     return None
 
 
+NETPLAN_DIRS: Final = ("/lib/netplan", "/etc/netplan", "/run/netplan")
+"""Where netplan reads YAML; a file shadows a same-named one in an earlier folder (netplan-generate(8),
+"HANDLING MULTIPLE FILES"), and definitions with the same ID in later files amend earlier ones."""
+NETDEF_KINDS: Final = ("ethernets", "bonds", "bridges", "vlans", "wifis", "modems", "tunnels", "vrfs",
+                       "dummy-devices", "virtual-ethernets", "nm-devices")
+
+
+def netplan_files(fs: HostFS) -> list[Path]:
+    """The netplan YAML files in the order netplan reads them (by name; /run over /etc over /lib); not ours."""
+    by_name: dict[str, Path] = {}
+    for folder in NETPLAN_DIRS:
+        directory = fs.path(folder)
+        if directory.is_dir():
+            for path in directory.glob("*.yaml"):
+                by_name[path.name] = path
+    ours = Path(NETPLAN_ROUTE_FILE).name
+    return [by_name[name] for name in sorted(by_name) if name != ours]
+
+
+def _matches(match: dict[str, Any], interface: str, fs: HostFS) -> bool:
+    """Whether a ``match:`` block selects ``interface`` (name glob, MAC, driver: all given must hold)."""
+    if "name" in match and not fnmatch.fnmatchcase(interface, str(match["name"])):
+        return False
+    if "macaddress" in match:
+        mac = (fs.read(f"/sys/class/net/{interface}/address") or "").lower()
+        if mac != str(match["macaddress"]).lower():
+            return False
+    if "driver" in match:
+        driver_link = fs.path(f"/sys/class/net/{interface}/device/driver")
+        drivers = match["driver"] if isinstance(match["driver"], list) else [match["driver"]]
+        if not driver_link.is_symlink() or not any(fnmatch.fnmatchcase(Path(os.readlink(driver_link)).name, str(d))
+                                                   for d in drivers):
+            return False
+    return bool(match)
+
+
+def netplan_owner(fs: HostFS, interface: str) -> tuple[str, str] | None:
+    """``(kind, id)`` of the netplan definition that configures ``interface``, or ``None``.
+
+    A definition owns it by ID (``eno1:``, ``bond0:`` under ``bonds:``), or for a
+    physical device through ``match:`` (then ``set-name`` or the match itself).
+    """
+    for path in netplan_files(fs):
+        try:
+            data = yaml.safe_load(path.read_text(errors="replace"))
+        except (OSError, yaml.YAMLError):
+            continue
+        network = data.get("network") if isinstance(data, dict) else None
+        if not isinstance(network, dict):
+            continue
+        for kind in NETDEF_KINDS:
+            definitions = network.get(kind)
+            if not isinstance(definitions, dict):
+                continue
+            for netdef_id, conf in definitions.items():
+                conf = conf if isinstance(conf, dict) else {}
+                match = conf.get("match")
+                if isinstance(match, dict):
+                    if conf.get("set-name") == interface or (
+                            conf.get("set-name") is None and _matches(match, interface, fs)):
+                        return kind, str(netdef_id)
+                elif str(netdef_id) == interface:
+                    return kind, str(netdef_id)
+    return None
+
+
 class DefaultRouteStep(Step):
     """Add a link-scope default route when the host has none (the apiserver and kube-proxy need one)."""
 
@@ -233,15 +301,40 @@ class DefaultRouteStep(Step):
             raise StepFailed(msg, "Configure the server's network (an address on its LAN interface), then run again.")
         ctx.runner.run(["ip", "route", "add", "default", "dev", interface, "scope", "link"], timeout=30,
                        hint="Add a default route by hand (`ip route add default dev IFACE scope link`).")
-        if HostFS(ctx.host_root).path("/etc/netplan").is_dir():
-            netplan = {"network": {"version": 2, "ethernets": {interface: {
-                "routes": [{"to": "0.0.0.0/0", "scope": "link"}]}}}}
-            ctx.files.write(HostFS(ctx.host_root).path(NETPLAN_ROUTE_FILE), yaml.safe_dump(netplan, sort_keys=False),
-                            mode=0o600)
-            ctx.log(f"added a link-scope default route on {interface} (kept across reboots by {NETPLAN_ROUTE_FILE})")
-        else:
-            ctx.log(f"added a link-scope default route on {interface}; it is lost at reboot "
-                    "(no netplan here: add it to the network configuration)", "warning")
+        self.persist(ctx, interface)
+
+    def persist(self, ctx: StepContext, interface: str) -> None:
+        """Keep the route across reboots: a netplan file amending the definition that owns the interface.
+
+        The route goes under that definition's kind and ID (a bond under ``bonds:``, a
+        ``match:``-ed NIC under its own ID), never a new ``ethernets:`` entry that would
+        clash with it; and ``netplan generate`` must accept the result, else the file is
+        removed again (a file netplan rejects would cost the host its network at boot).
+        """
+        fs = HostFS(ctx.host_root)
+        lost = f"added a link-scope default route on {interface}; it is lost at reboot"
+        if not fs.path("/etc/netplan").is_dir():
+            ctx.log(f"{lost} (no netplan here: add it to the network configuration)", "warning")
+            return
+        owner = netplan_owner(fs, interface)
+        if owner is None:
+            ctx.log(f"{lost}: no netplan definition configures {interface} (add `routes: [{{to: 0.0.0.0/0, "
+                    "scope: link}]` where it is configured)", "warning")
+            return
+        kind, netdef_id = owner
+        netplan = {"network": {"version": 2, kind: {netdef_id: {"routes": [{"to": "0.0.0.0/0", "scope": "link"}]}}}}
+        path = ctx.files.write(fs.path(NETPLAN_ROUTE_FILE), yaml.safe_dump(netplan, sort_keys=False), mode=0o600)
+        result = ctx.runner.run(["netplan", "generate", "--root-dir", str(ctx.host_root)], timeout=120, check=False)
+        if not result.ok:
+            if not ctx.dry_run:
+                path.unlink(missing_ok=True)
+            detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            ctx.log(f"{lost}: netplan rejected the route for {kind}.{netdef_id} ({detail[0]}), so "
+                    f"{NETPLAN_ROUTE_FILE} was removed again; add the route to the network configuration by hand",
+                    "warning")
+            return
+        ctx.log(f"added a link-scope default route on {interface} (kept across reboots by {NETPLAN_ROUTE_FILE}, "
+                f"under {kind}.{netdef_id})")
 
 
 class KubeletDirStep(Step):
@@ -263,18 +356,24 @@ class KubeletDirStep(Step):
         return os.readlink(path).rstrip("/") == KUBELET_TARGET
 
     def run(self, ctx: StepContext) -> None:
-        """Move a real folder aside (never delete it), then link."""
+        """Move a real folder aside (never delete it), then link.
+
+        The commands act on the very path :meth:`is_done` checks (under ``--host-root``),
+        never on this machine's ``/var/lib/kubelet`` while looking at another tree. The
+        link's target stays MicroK8s's absolute path: it is read on the host itself.
+        """
         path = HostFS(ctx.host_root).path(KUBELET_DIR)
+        here = str(path)
         if path.is_symlink() or path.exists():
-            backup = f"{KUBELET_DIR}.before-microk8s"
+            backup = f"{here}.before-microk8s"
             if path.is_symlink():
-                ctx.runner.run(["rm", KUBELET_DIR], timeout=30)
+                ctx.runner.run(["rm", here], timeout=30)
             else:
-                ctx.log(f"{KUBELET_DIR} is a real folder: moving it to {backup} so device plugins reach "
+                ctx.log(f"{here} is a real folder: moving it to {backup} so device plugins reach "
                         "MicroK8s's kubelet", "warning")
-                ctx.runner.run(["mv", "-T", KUBELET_DIR, backup], timeout=60,
-                               hint=f"Move {KUBELET_DIR} away by hand (is another kubelet running?), then run again.")
-        ctx.runner.run(["ln", "-s", KUBELET_TARGET, KUBELET_DIR], timeout=30)
+                ctx.runner.run(["mv", "-T", here, backup], timeout=60,
+                               hint=f"Move {here} away by hand (is another kubelet running?), then run again.")
+        ctx.runner.run(["ln", "-s", KUBELET_TARGET, here], timeout=30)
 
 
 class WaitReadyStep(Step):
@@ -302,41 +401,107 @@ class WaitReadyStep(Step):
 
 
 class DnsAddonStep(Step):
-    """Enable CoreDNS with an upstream from the profile or the host, never 8.8.8.8."""
+    """Enable CoreDNS with an upstream from the profile or the host, never 8.8.8.8.
+
+    With no upstream at all the cluster still needs DNS for its own names: CoreDNS's
+    ``kubernetes`` plugin answers ``cluster.local`` before anything is forwarded
+    (core-addons 1.32 ``addons/dns/coredns.yaml``), so the Corefile is kept without its
+    ``forward`` line and the install goes on with a warning.
+    """
 
     id = "microk8s.dns"
     title = "Enable cluster DNS"
     component = "microk8s"
 
     def is_done(self, ctx: StepContext) -> bool:
-        """dns is enabled and CoreDNS forwards to exactly the wanted upstreams."""
+        """dns is enabled and CoreDNS forwards to exactly the wanted upstreams (to none when there are none)."""
         if "dns" not in enabled_addons(microk8s_status(ctx)):
             return False
-        return coredns_forwarders(ctx) == dns_upstreams(ctx)
+        corefile = coredns_corefile(ctx)
+        return corefile is not None and forwarders_of(corefile) == dns_upstreams(ctx)
 
     def run(self, ctx: StepContext) -> None:
-        """Re-enable dns with the right upstream (MicroK8s enables it at first start with 8.8.8.8)."""
+        """Re-enable dns with the right upstream (MicroK8s enables it at first start with 8.8.8.8).
+
+        core-addons ``addons/dns/disable`` always restarts kubelite and ``enable`` does
+        when the kubelet's ``--cluster-dns`` changed (core-addons 1.32): the API is waited
+        for afterwards, so the next step does not meet a restarting apiserver.
+        """
         upstreams = dns_upstreams(ctx)
+        enabled = "dns" in enabled_addons(microk8s_status(ctx))
         if not upstreams:
-            msg = ("no upstream DNS server for the cluster: /etc/resolv.conf names only loopback servers and "
-                   "microk8s.dns_servers is empty")
-            hint = ("Set microk8s.dns_servers: [<your DNS server IP>] in the profile. MicroK8s would fall back to "
-                    "8.8.8.8, which an air-gapped host cannot reach.")
-            raise StepFailed(msg, hint)
-        if "dns" in enabled_addons(microk8s_status(ctx)):
+            ctx.log("no upstream DNS server: /etc/resolv.conf names only loopback servers and microk8s.dns_servers "
+                    "is empty. CoreDNS will answer the cluster's own names only; set microk8s.dns_servers: "
+                    "[<your DNS server IP>] in the profile if pods must resolve site names.", "warning")
+            if not enabled:
+                # The addon without arguments writes its 8.8.8.8 fallback; the Corefile is replaced right after.
+                ctx.runner.run([*MICROK8S, "enable", "dns"], timeout=600,
+                               hint="Check `microk8s kubectl -n kube-system get pods`: the coredns image must be "
+                                    "imported.")
+                wait_for_api(ctx)
+            drop_forward(ctx)
+            return
+        if enabled:
             ctx.log(f"CoreDNS forwards to {' '.join(coredns_forwarders(ctx)) or 'an unknown upstream'}: re-enabling "
                     f"it with {','.join(upstreams)}")
             ctx.runner.run([*MICROK8S, "disable", "dns"], timeout=300)
         ctx.runner.run([*MICROK8S, "enable", f"dns:{','.join(upstreams)}"], timeout=600,
                        hint="Check `microk8s kubectl -n kube-system get pods`: the coredns image must be imported.")
+        wait_for_api(ctx)
+
+
+def wait_for_api(ctx: StepContext) -> None:
+    """``microk8s status --wait-ready``: the API answers and the node is Ready again after a kubelite restart."""
+    timeout = ctx.profile.microk8s.ready_timeout
+    result = ctx.runner.run([*MICROK8S, "status", "--wait-ready", "--timeout", str(timeout)],
+                            timeout=timeout + 60, check=False)
+    if not result.ok:
+        detail = command_failed(result, timeout=timeout + 60).message
+        msg = f"MicroK8s did not come back within {timeout} s after the dns addon restarted kubelite: {detail}"
+        raise StepFailed(msg, "Run `microk8s inspect` and `microk8s status`; then run the install again.")
+
+
+def coredns_corefile(ctx: StepContext) -> str | None:
+    """CoreDNS's Corefile from its ConfigMap, or ``None`` when it cannot be read."""
+    data = parse_json(probe(ctx, [*KUBECTL, "-n", "kube-system", "get", "configmap", "coredns", "-o", "json"]).stdout)
+    corefile = ((data.get("data") or {}).get("Corefile")) if isinstance(data, dict) else None
+    return corefile if isinstance(corefile, str) and corefile.strip() else None
+
+
+_FORWARD: Final = re.compile(r"^\s*forward\s+\.\s+([^{\n]+)", re.MULTILINE)
+_FORWARD_BLOCK: Final = re.compile(r"^[ \t]*forward\s+\.[^\n{]*(\{[^}]*\})?[ \t]*\n", re.MULTILINE)
+
+
+def forwarders_of(corefile: str) -> list[str]:
+    """The ``forward .`` targets in a Corefile (empty when it forwards nothing)."""
+    match = _FORWARD.search(corefile)
+    return match.group(1).split() if match else []
 
 
 def coredns_forwarders(ctx: StepContext) -> list[str]:
     """The ``forward .`` targets in CoreDNS's Corefile (empty when unknown)."""
-    data = parse_json(probe(ctx, [*KUBECTL, "-n", "kube-system", "get", "configmap", "coredns", "-o", "json"]).stdout)
-    corefile = ((data or {}).get("data") or {}).get("Corefile", "") if isinstance(data, dict) else ""
-    match = re.search(r"^\s*forward\s+\.\s+([^{\n]+)", corefile, re.MULTILINE)
-    return match.group(1).split() if match else []
+    return forwarders_of(coredns_corefile(ctx) or "")
+
+
+def without_forward(corefile: str) -> str:
+    """The Corefile with its ``forward .`` directive (and its option block, if any) removed."""
+    return _FORWARD_BLOCK.sub("", corefile)
+
+
+def drop_forward(ctx: StepContext) -> None:
+    """Patch CoreDNS's ConfigMap to forward nowhere, then restart CoreDNS so no pod keeps the old upstream."""
+    corefile = coredns_corefile(ctx)
+    if corefile is None:
+        if ctx.dry_run:
+            ctx.log("would remove the forward line from CoreDNS's Corefile")
+            return
+        msg = "cannot read CoreDNS's Corefile (kube-system/configmap coredns) to remove its 8.8.8.8 upstream"
+        raise StepFailed(msg, "Check `microk8s kubectl -n kube-system get configmap coredns`, then run again.")
+    patch = json.dumps({"data": {"Corefile": without_forward(corefile)}})
+    ctx.runner.run([*KUBECTL, "-n", "kube-system", "patch", "configmap", "coredns", "--type", "merge", "-p", patch],
+                   timeout=60, hint="Edit it by hand: `microk8s kubectl -n kube-system edit configmap coredns`.")
+    ctx.runner.run([*KUBECTL, "-n", "kube-system", "rollout", "restart", "deployment", "coredns"], timeout=60)
+    ctx.log("CoreDNS answers the cluster's names and forwards nothing (no upstream DNS server)")
 
 
 class HostpathStorageStep(Step):

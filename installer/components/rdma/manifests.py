@@ -41,11 +41,19 @@ def selectors(settings: RdmaSettings, ports: Sequence[IbPort]) -> dict[str, list
 
     Values inside one selector are OR'd and selectors are AND'd, so only selectors
     with values are written (an empty list would match nothing).
+
+    The plugin knows a device's interface name and link type only through its netdev
+    (k8s-rdma-shared-dev-plugin v1.5.3 ``pkg/resources/pci_net_device.go``: ``linkType``
+    stays ``""`` unless the device has an ``ifName``), so a port without one (no IPoIB
+    loaded) is dropped by any ``ifNames`` or ``linkTypes`` selector. Both are therefore
+    derived only when every active port has a netdev; otherwise the vendor alone selects.
     """
     active = [p for p in ports if p.active]
-    interfaces = list(settings.interfaces) or sorted({n for p in active for n in p.netdevs})
-    link_types = list(settings.link_types) or sorted({LINK_TYPES[p.link_layer] for p in active
-                                                      if p.link_layer in LINK_TYPES})
+    derive = bool(active) and all(p.netdevs for p in active)
+    derived_interfaces = sorted({n for p in active for n in p.netdevs}) if derive else []
+    derived_links = sorted({LINK_TYPES[p.link_layer] for p in active if p.link_layer in LINK_TYPES}) if derive else []
+    interfaces = list(settings.interfaces) or derived_interfaces
+    link_types = list(settings.link_types) or derived_links
     found: dict[str, list[str]] = {}
     if settings.vendors:
         found["vendors"] = list(settings.vendors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,13 +19,20 @@ from installer.components.rdma.manifests import (
     selectors,
 )
 from installer.components.rdma.settings import RdmaSettings
+from installer.components.release_images import ContainerdTarget, parse_documents, pod_images, require_images
 from installer.engine.plan import Step, StepContext
-from installer.errors import BundleError
+from installer.errors import BundleError, StepFailed
 from installer.preflight.step import host_facts
+from installer.probes.hostfs import HostFS
 
 _LOGGER: Final = logging.getLogger(__name__)
 
 MANIFEST_FILE: Final = "rdma-shared-dev-plugin.yaml"
+CONTAINERD_ENV: Final = "/var/snap/microk8s/current/args/containerd-env"
+"""Sourced by MicroK8s's ``run-containerd-with-args`` before containerd starts (microk8s 1.30-1.35)."""
+CONTAINERD_SERVICE: Final = "snap.microk8s.daemon-containerd"
+MEMLOCK_LINE: Final = "ulimit -l unlimited || true"
+_ULIMIT_L: Final = re.compile(r"^\s*ulimit\s+-l\s+(\S+)")
 
 
 def plugin_image(settings: RdmaSettings, bundle_dir: Path) -> str:
@@ -48,9 +56,11 @@ class RdmaPluginStep(Step):
     title = "Deploy the RDMA shared device plugin"
     component = "rdma"
 
-    def __init__(self, bundle_dir: Path, settings: RdmaSettings) -> None:
+    def __init__(self, bundle_dir: Path, settings: RdmaSettings, *, images: ContainerdTarget | None = None) -> None:
         self.bundle_dir = bundle_dir
         self.settings = settings
+        self.images = images
+        """With it, every image of the manifests must be in this containerd before they are applied."""
 
     def inputs(self) -> Any:
         """The profile section (the host's ports are compared on the cluster itself)."""
@@ -80,6 +90,9 @@ class RdmaPluginStep(Step):
         chosen = selectors(self.settings, facts.infiniband)
         ctx.log("RDMA selectors: " + "; ".join(f"{k}={','.join(v)}" for k, v in chosen.items()))
         text, _ = self.manifests(ctx)
+        if self.images is not None:
+            uses = pod_images(parse_documents(text, f"the RDMA manifests ({MANIFEST_FILE})"))
+            require_images(ctx, self.component, self.images, uses, bundle_dir=self.bundle_dir)
         path = ctx.files.write(ctx.state_dir / MANIFEST_FILE, text, mode=0o644)
         ctx.runner.run([*KUBECTL, "apply", "-f", str(path)], timeout=120,
                        hint=f"Check {path} and `microk8s kubectl -n {NAMESPACE} describe daemonset {DAEMONSET}`.")
@@ -97,3 +110,81 @@ class RdmaWaitStep(WaitForNodeResourceStep):
                 "selectors (rdma.vendors, rdma.interfaces, rdma.link_types) match no device or no port is ACTIVE.")
         super().__init__(f"rdma/{settings.resource_name}", settings.wait_timeout, hint,
                          poll_interval=poll_interval, **kwargs)
+
+
+def memlock_setting(text: str) -> str | None:
+    """The value of the last active ``ulimit -l`` line of a containerd-env file (``None`` when there is none)."""
+    found = None
+    for line in text.splitlines():
+        match = _ULIMIT_L.match(line)
+        if match:
+            found = match.group(1)
+    return found
+
+
+def with_unlimited_memlock(text: str) -> str:
+    """``text`` with every active ``ulimit -l`` line set to unlimited, or the line added when there is none."""
+    lines = [MEMLOCK_LINE if _ULIMIT_L.match(line) else line for line in text.splitlines()]
+    if memlock_setting(text) is None:
+        lines += ["", "# jupyterhub-offline-installer: RDMA (NCCL's ibv_reg_mr) needs more locked memory", MEMLOCK_LINE]
+    return "\n".join(lines) + "\n"
+
+
+def running_memlock(ctx: StepContext) -> str | None:
+    """The soft ``Max locked memory`` of MicroK8s's running containerd (``unlimited``, bytes), or ``None`` if unknown."""
+    result = probe(ctx, ["systemctl", "show", "--property", "MainPID", "--value", CONTAINERD_SERVICE])
+    pid = result.stdout.strip() if result.ok else ""
+    if not pid.isdigit() or pid == "0":
+        return None
+    for line in (HostFS(ctx.host_root).read(f"/proc/{pid}/limits") or "").splitlines():
+        if line.startswith("Max locked memory"):
+            fields = line[len("Max locked memory"):].split()
+            return fields[0] if fields else None
+    return None
+
+
+class ContainerdMemlockStep(Step):
+    """Let MicroK8s's containers lock unlimited memory, which RDMA memory registration needs.
+
+    Upstream's ``default-args/containerd-env`` (microk8s 1.30-1.35) sets ``ulimit -l 16384``
+    and says the limit is inherited by the containers; NCCL then fails in ``ibv_reg_mr``
+    (NVIDIA/nccl-tests#206). Adding ``IPC_LOCK`` to the notebook instead does nothing: z2jh
+    runs it as uid 1000, and a non-root container gets added capabilities only in its
+    bounding/inheritable sets (kubernetes/kubernetes#56374). The file is edited in place and
+    containerd restarted the way MicroK8s's own hooks do (``snapctl restart
+    microk8s.daemon-containerd`` in ``snap/hooks/configure``; ``snap restart`` from outside).
+    Running containers keep their limit: this runs before the notebooks exist.
+    """
+
+    id = "rdma.memlock"
+    title = "Raise the locked-memory limit of MicroK8s's containers"
+    component = "rdma"
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """containerd-env says unlimited, and the running containerd has it (when that can be seen)."""
+        text = HostFS(ctx.host_root).read(CONTAINERD_ENV)
+        if text is None or memlock_setting(text) != "unlimited":
+            return False
+        return running_memlock(ctx) in (None, "unlimited")
+
+    def run(self, ctx: StepContext) -> None:
+        """Set ``ulimit -l unlimited`` in containerd-env (if not yet), then restart MicroK8s's containerd."""
+        path = HostFS(ctx.host_root).path(CONTAINERD_ENV)
+        text = HostFS(ctx.host_root).read(CONTAINERD_ENV)
+        if text is None:
+            if ctx.dry_run:
+                ctx.log(f"would set `{MEMLOCK_LINE}` in {CONTAINERD_ENV} and restart microk8s.daemon-containerd")
+                return
+            msg = f"{path} does not exist, so the containers' locked-memory limit cannot be raised for RDMA"
+            raise StepFailed(msg, "Is MicroK8s installed (`snap list microk8s`)? Run the install again once it is.")
+        before = memlock_setting(text)
+        if before != "unlimited":
+            ctx.files.write(path, with_unlimited_memlock(path.read_text()), mode=path.stat().st_mode & 0o777)
+            ctx.log(f"{CONTAINERD_ENV}: ulimit -l {before or '(unset)'} -> unlimited")
+        ctx.runner.run(["snap", "restart", "microk8s.daemon-containerd"], timeout=300,
+                       hint="See `journalctl -u snap.microk8s.daemon-containerd`; then run the install again.")
+        now = None if ctx.dry_run else running_memlock(ctx)
+        if now not in (None, "unlimited"):
+            ctx.log(f"MicroK8s's containerd still locks at most {now} bytes after the restart: is its unit limited "
+                    "(`systemctl show -p LimitMEMLOCK snap.microk8s.daemon-containerd`)? NCCL over RDMA may fail.",
+                    "warning")

@@ -52,6 +52,9 @@ class JupyterHubScreen(WizardScreen):
                 yield Field(model.storage_size, id="storage", compact=True)
                 yield Label("Port (NodePort)")
                 yield Field(str(model.node_port), type="integer", id="port", compact=True)
+                yield Label("Private network")
+                yield Checkbox("notebooks reach private addresses (mirrors, git, NFS)",
+                               model.private_egress, id="private-egress", compact=True)
             yield Static("[b]Notebook images[/b] · space: on/off · enter: edit · a: add", id="catalog-title")
             yield CatalogTable(model.catalog, id="catalog")
             yield Static("", id="catalog-warnings")
@@ -142,6 +145,7 @@ class JupyterHubScreen(WizardScreen):
         model.open_signup = self.query_one("#open-signup", Checkbox).value
         model.storage_size = self.query_one("#storage", Input).value.strip()
         model.node_port = parse_int(self.query_one("#port", Input).value, "Port")
+        model.private_egress = self.query_one("#private-egress", Checkbox).value
 
     def can_leave(self) -> bool:
         """Valid answers only: the same validation as a profile file."""
