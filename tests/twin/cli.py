@@ -35,7 +35,10 @@ def guard(config: Config, program: str, argv: list[str]) -> int:
     import shutil
 
     allowed = (str(config.host_root), str(config.state_dir.parent))
-    for arg in argv:
+    paths = [a for a in argv if not a.startswith("-")]
+    if program == "ln" and "-s" in argv and len(paths) >= 2:
+        paths = paths[1:]  # a symlink's target is only text written into the link
+    for arg in paths:
         if arg.startswith("/") and not arg.startswith(allowed):
             print(f"twin: refusing `{program} {' '.join(argv)}`: {arg} is outside the fake host root "
                   f"{config.host_root} (a step acts on the real machine)", file=sys.stderr)

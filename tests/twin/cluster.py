@@ -713,7 +713,9 @@ def toolkit_effect(config: Config, state: dict[str, Any]) -> None:
     """What the container toolkit does to MicroK8s's containerd-template.toml once its pod runs.
 
     nvidia-container-toolkit v1.17.8 tools/container/runtime/containerd/containerd.go:
-    the config is loaded from ``chroot /host containerd config dump`` FIRST, then the file;
+    the config is loaded from ``chroot /host <RUNTIME_EXECUTABLE_PATH or containerd> config
+    dump`` FIRST, then the file (toml.LoadFirst takes the first source that does not fail;
+    pkg/config/engine/containerd/containerd.go CommandLineSource, pkg/config/toml/list.go);
     RUNTIME_CONFIG_SOURCE does not exist before v1.18.0 (runtime.go). On a host with a
     ``containerd`` on PATH the host's config (``disabled_plugins = ["cri"]`` from
     docker/containerd.io packages, no MicroK8s CNI folder) is written into the template
@@ -735,8 +737,12 @@ def toolkit_effect(config: Config, state: dict[str, Any]) -> None:
     if major_minor >= (1, 18) and env.get("RUNTIME_CONFIG_SOURCE"):
         sources = [s.split("=", 1)[0] for s in env["RUNTIME_CONFIG_SOURCE"].split(",")]
     template = config.host(TEMPLATE)
-    host_containerd = next((d for d in ("/usr/bin", "/usr/local/bin", "/usr/sbin", "/bin")
-                            if config.host(f"{d}/containerd").exists()), None)
+    executable = env.get("RUNTIME_EXECUTABLE_PATH") or "containerd"
+    candidates = [executable] if executable.startswith("/") else [
+        f"{d}/{executable}" for d in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")]
+    # The dump works only when the program run in the host's root is a containerd.
+    host_containerd = next((c for c in candidates if c.rsplit("/", 1)[-1] == "containerd"
+                            and config.host(c).exists()), None)
     if sources[0] == "command" and host_containerd is not None:
         host_config = config.host("/etc/containerd/config.toml")
         disabled = '["cri"]' if not host_config.exists() or "cri" in host_config.read_text() else "[]"

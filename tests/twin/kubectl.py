@@ -88,8 +88,12 @@ def main(config: Config, argv: list[str]) -> int:
         return apply(store, args)
     if verb == "delete":
         return delete(store, args)
+    if verb == "rollout" and args.rest[1:2] == ["restart"]:
+        return rollout_restart(store, args)
     if verb == "rollout" and args.rest[1:2] == ["status"]:
         return rollout_status(config, store, args)
+    if verb == "patch":
+        return patch(store, args, argv)
     if verb in ("exec", "run"):
         return run_in_pod(config, store.read(), args, argv)
     if verb == "label" and args.rest[1:2] in (["node"], ["nodes"], ["no"]):
@@ -294,4 +298,55 @@ def run_in_pod(config: Config, state: dict[str, Any], args: Args, argv: list[str
             print(f'Error from server (BadRequest): pod "{name}" is not running', file=sys.stderr)
             return 1
     print(state.get("containerd_memlock") or "8192")
+    return 0
+
+
+def _merge_patch(target: Any, change: Any) -> Any:
+    """RFC 7386 JSON merge patch (``--type merge``): null deletes, objects merge, the rest replaces."""
+    if not isinstance(change, dict):
+        return change
+    result = dict(target) if isinstance(target, dict) else {}
+    for k, v in change.items():
+        if v is None:
+            result.pop(k, None)
+        else:
+            result[k] = _merge_patch(result.get(k), v)
+    return result
+
+
+def patch(store: Store, args: Args, argv: list[str]) -> int:
+    """``kubectl patch KIND NAME --type merge -p JSON`` (a strategic patch of a ConfigMap merges the same way)."""
+    kind = ALIASES.get(args.rest[1].lower()) if len(args.rest) > 2 else None
+    body = next((argv[i + 1] for i, a in enumerate(argv) if a in ("-p", "--patch")), None)
+    body = body or next((a.split("=", 1)[1] for a in argv if a.startswith("--patch=")), None)
+    kind_type = next((argv[i + 1] for i, a in enumerate(argv) if a == "--type"), "strategic")
+    if kind is None or body is None or kind_type == "json":
+        print(f"twin: kubectl {' '.join(argv)} is not modelled", file=sys.stderr)
+        return 1
+    name, namespace = args.rest[2], args.namespace or "default"
+    with store.edit() as state:
+        current = cluster.get(state, kind, namespace, name)
+        if current is None:
+            print(f'Error from server (NotFound): {PLURAL.get(kind, kind.lower() + "s")} "{name}" not found',
+                  file=sys.stderr)
+            return 1
+        updated = _merge_patch(current, json.loads(body))
+        changed = updated != current
+        cluster.put(state, updated, namespace)
+    print(f"{kind.lower()}/{name} {'patched' if changed else 'patched (no change)'}")
+    return 0
+
+
+def rollout_restart(store: Store, args: Args) -> int:
+    """``kubectl rollout restart deployment NAME`` (or ``deployment/NAME``): new pods, same spec."""
+    what = args.rest[2:]
+    kind_word, name = (what[0].split("/", 1) if what and "/" in what[0] else (what + ["", ""])[:2])
+    kind = ALIASES.get(kind_word.lower())
+    namespace = args.namespace or "default"
+    state = store.read()
+    if kind is None or cluster.get(state, kind, namespace, name) is None:
+        print(f'Error from server (NotFound): {PLURAL.get(kind or "", "deployments.apps")} "{name}" not found',
+              file=sys.stderr)
+        return 1
+    print(f"{PLURAL.get(kind, kind.lower()).split('s.')[0].rstrip('s')}.apps/{name} restarted")
     return 0

@@ -38,9 +38,6 @@ CHILD = Path(__file__).resolve().parent / "install_child.py"
 ALWAYS_RUN = {"preflight", "bundle-check", "jupyterhub.url"}
 """Steps that run on every run by design (they check or report; they change nothing)."""
 
-RDMA_1K = pytest.mark.xfail(strict=True, reason="issue 11 item 8: quantity '1k' parse (rdma.hca_max 1000 is "
-                                                "advertised as 1k, read as 0: rdma.wait times out)")
-
 
 def _gpu_rdma_host(root: Path) -> FakeHost:
     return gpu_and_infiniband(root)
@@ -128,7 +125,7 @@ def assert_hub_up(twin: Twin) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("site", _profiles(gpu_rdma=RDMA_1K), indirect=True)
+@pytest.mark.parametrize("site", _profiles(), indirect=True)
 def test_fresh_host_installs_to_the_hub_url(site: dict[str, Any]) -> None:
     """A host without MicroK8s: the whole install runs and ends with the hub's URL."""
     result, events = install(site)
@@ -137,7 +134,7 @@ def test_fresh_host_installs_to_the_hub_url(site: dict[str, Any]) -> None:
     assert_hub_up(site["twin"])
 
 
-@pytest.mark.parametrize("site", _profiles(gpu_rdma=RDMA_1K), indirect=True)
+@pytest.mark.parametrize("site", _profiles(), indirect=True)
 def test_rerun_skips_every_install_step(site: dict[str, Any]) -> None:
     """Run again on the installed host: nothing is done twice, the URL is shown again."""
     first, _ = install(site)
@@ -149,7 +146,7 @@ def test_rerun_skips_every_install_step(site: dict[str, Any]) -> None:
     assert hub_url(events) is not None
 
 
-@pytest.mark.parametrize("site", _profiles(gpu_rdma=RDMA_1K), indirect=True)
+@pytest.mark.parametrize("site", _profiles(), indirect=True)
 def test_kill_during_helm_then_rerun_finishes(site: dict[str, Any]) -> None:
     """SIGKILL the installer (a process, as the operator runs it) while Helm installs a release.
 
@@ -253,8 +250,6 @@ def _site_on(tmp_path: Path, containerd: Any, monkeypatch: pytest.MonkeyPatch, n
     return {"twin": twin, "profile": profile, "bundle": bundle, "state": tmp_path / "state"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 8: kubelet-dir checks /var/lib/kubelet under --host-root "
-                                       "but runs mv/ln on the real root")
 def test_leftover_kubelet_folder_is_moved_aside_on_the_host(tmp_path: Path, clean_containerd: Any,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A host with a real /var/lib/kubelet folder: it is moved aside and linked, in the host tree."""
@@ -266,8 +261,6 @@ def test_leftover_kubelet_folder_is_moved_aside_on_the_host(tmp_path: Path, clea
     assert site["twin"].host.path("/var/lib/kubelet.before-microk8s/pods").is_dir()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 6: DNS without upstream (warn, Corefile without forward, "
-                                       "never 8.8.8.8)")
 def test_host_without_any_dns_server_installs_without_google_dns(tmp_path: Path, clean_containerd: Any,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """resolv.conf names only the local stub and the profile no server: the hub still installs, CoreDNS
@@ -282,8 +275,6 @@ def test_host_without_any_dns_server_installs_without_google_dns(tmp_path: Path,
     assert hub_url(events) is not None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 2: a host containerd beside MicroK8s with chart v25.3.x "
-                                       "(toolkit 1.17.8 ignores RUNTIME_CONFIG_SOURCE)")
 def test_gpu_host_with_a_containerd_binary_never_ends_with_a_dead_node(tmp_path: Path, clean_containerd: Any,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """docker.io/containerd installed on the GPU server: preflight stops naming it, or the node stays Ready."""
@@ -299,8 +290,6 @@ def test_gpu_host_with_a_containerd_binary_never_ends_with_a_dead_node(tmp_path:
     assert node["status"]["conditions"][0]["status"] == "True", node["status"]["conditions"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 3: MIG layout wiped (operator labels an unlabelled MIG node "
-                                       "all-disabled)")
 def test_mig_host_keeps_its_mig_layout(tmp_path: Path, clean_containerd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """An A100 with MIG on: after the install its GPU still has MIG on (the admin's layout is kept)."""
     from fakehost import a100_mig

@@ -314,8 +314,14 @@ def test_rdma_resource_comes_back_in_the_apis_normalised_form(tmp_path: Path, cl
     assert node(made)["status"]["allocatable"]["rdma/hca_shared_devices_a"] == "1k"
 
 
+TEMPLATE_ENV = [{"name": "CONTAINERD_CONFIG", "value": "/var/snap/microk8s/current/args/containerd-template.toml"},
+                {"name": "RUNTIME_CONFIG_SOURCE", "value": "file=/var/snap/microk8s/current/args/containerd.toml"}]
+"""The toolkit settings the installer had before issue 11: RUNTIME_CONFIG_SOURCE alone."""
+
+
 def _gpu_cluster(tmp_path: Path, containerd: Any, version: str, *, host_containerd: bool,
-                 gpus: Any = eight_h100, node_labels: tuple[str, ...] = ()) -> Twin:
+                 gpus: Any = eight_h100, node_labels: tuple[str, ...] = (),
+                 toolkit_env: list[dict[str, str]] | None = None) -> Twin:
     def host(root: Path) -> Any:
         made = gpus(root)
         return made.write("/usr/bin/containerd", "") if host_containerd else made
@@ -328,6 +334,8 @@ def _gpu_cluster(tmp_path: Path, containerd: Any, version: str, *, host_containe
     load(made, tmp_path, CNI, PAUSE, *sorted(set(images.values())))
     values = gpu_operator_values(GpuOperatorSettings(enabled=True, version=version), host_driver="550.54.15",
                                  images=images)
+    if toolkit_env is not None:
+        values["toolkit"]["env"] = toolkit_env
     (tmp_path / "gpu-values.yaml").write_text(yaml.safe_dump(values))
     chart = gpu_operator_chart(tmp_path / f"gpu-operator-{version}.tgz", version)
     ok(made.run("microk8s", "helm3", "upgrade", "--install", "gpu-operator", str(chart), "-n",
@@ -336,8 +344,9 @@ def _gpu_cluster(tmp_path: Path, containerd: Any, version: str, *, host_containe
 
 
 def test_toolkit_v1_17_on_a_host_with_containerd_kills_cri(tmp_path: Path, clean_containerd: Any) -> None:
-    """gpu-operator#1367: chart v25.3.4's toolkit dumps the host's containerd config into the template."""
-    made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=True)
+    """gpu-operator#1367: chart v25.3.4's toolkit dumps the host's containerd config into the template
+    (RUNTIME_CONFIG_SOURCE does not exist in toolkit 1.17)."""
+    made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=True, toolkit_env=TEMPLATE_ENV)
     ready = node(made)["status"]
     template = made.host.path("/var/snap/microk8s/current/args/containerd-template.toml").read_text()
     assert 'disabled_plugins = ["cri"]' in template
@@ -345,9 +354,18 @@ def test_toolkit_v1_17_on_a_host_with_containerd_kills_cri(tmp_path: Path, clean
     assert "nvidia.com/gpu" not in ready["allocatable"]
 
 
+def test_toolkit_v1_17_with_a_failing_executable_path_reads_the_file(tmp_path: Path, clean_containerd: Any) -> None:
+    """RUNTIME_EXECUTABLE_PATH=/bin/false: ``config dump`` fails, LoadFirst falls back to the template file."""
+    env = [*TEMPLATE_ENV, {"name": "RUNTIME_EXECUTABLE_PATH", "value": "/bin/false"}]
+    made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=True, toolkit_env=env)
+    template = made.host.path("/var/snap/microk8s/current/args/containerd-template.toml").read_text()
+    assert "args/cni-network" in template and "disabled_plugins" not in template
+    assert node(made)["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+
+
 def test_toolkit_v1_18_reads_the_file_source(tmp_path: Path, clean_containerd: Any) -> None:
     """v25.10.1 (toolkit 1.18) honours RUNTIME_CONFIG_SOURCE=file=...: the template keeps CRI, GPUs appear."""
-    made = _gpu_cluster(tmp_path, clean_containerd, "v25.10.1", host_containerd=True)
+    made = _gpu_cluster(tmp_path, clean_containerd, "v25.10.1", host_containerd=True, toolkit_env=TEMPLATE_ENV)
     status = node(made)["status"]
     template = made.host.path("/var/snap/microk8s/current/args/containerd-template.toml").read_text()
     assert "runtimes.nvidia]" in template and "args/cni-network" in template
