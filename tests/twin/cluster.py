@@ -388,12 +388,6 @@ def _phase(config: Config, state: dict[str, Any], namespace: str, spec: dict[str
     return ("Succeeded" if job else "Running"), "", ""
 
 
-def pods_of(config: Config, state: dict[str, Any], kind: str, namespace: str, name: str) -> list[PodState]:
-    """The pods of one workload."""
-    return [p for p in pods(config, state) if p.owner == name and p.namespace == namespace
-            and (get(state, kind, namespace, name) is not None or kind == "DaemonSet")]
-
-
 def running(config: Config, state: dict[str, Any], namespace: str | None, name_part: str) -> bool:
     """Some pod whose owner's name contains ``name_part`` runs (in ``namespace`` when given)."""
     return any(p.running and name_part in p.owner and (namespace is None or p.namespace == namespace)
