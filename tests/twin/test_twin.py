@@ -321,7 +321,7 @@ TEMPLATE_ENV = [{"name": "CONTAINERD_CONFIG", "value": "/var/snap/microk8s/curre
 
 def _gpu_cluster(tmp_path: Path, containerd: Any, version: str, *, host_containerd: bool,
                  gpus: Any = eight_h100, node_labels: tuple[str, ...] = (),
-                 toolkit_env: list[dict[str, str]] | None = None) -> Twin:
+                 toolkit_env: list[dict[str, str]] | None = None, mig_manager: bool = False) -> Twin:
     def host(root: Path) -> Any:
         made = gpus(root)
         return made.write("/usr/bin/containerd", "") if host_containerd else made
@@ -336,6 +336,10 @@ def _gpu_cluster(tmp_path: Path, containerd: Any, version: str, *, host_containe
                                  images=images)
     if toolkit_env is not None:
         values["toolkit"]["env"] = toolkit_env
+    if mig_manager:  # what the installer did before issue 11 item 3, whatever it does now
+        repository, _, rest = images["migManager"].rpartition("/")
+        image, _, tag = rest.partition(":")
+        values["migManager"] = {"enabled": True, "repository": repository, "image": image, "version": tag}
     (tmp_path / "gpu-values.yaml").write_text(yaml.safe_dump(values))
     chart = gpu_operator_chart(tmp_path / f"gpu-operator-{version}.tgz", version)
     ok(made.run("microk8s", "helm3", "upgrade", "--install", "gpu-operator", str(chart), "-n",
@@ -406,7 +410,8 @@ def test_operator_turns_mig_off_on_an_unlabelled_mig_node(tmp_path: Path, clean_
     """migManager on, node without nvidia.com/mig.config: labelled all-disabled, and MIG goes off on the GPU."""
     from fakehost import a100_mig
 
-    made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=False, gpus=a100_mig)
+    made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=False, gpus=a100_mig,
+                        mig_manager=True)
     assert node(made)["metadata"]["labels"]["nvidia.com/mig.config"] == "all-disabled"
     assert made.host.path("/.installer/nvidia-smi.csv").read_text().rstrip().endswith(", Disabled")
 
@@ -416,7 +421,7 @@ def test_a_labelled_mig_node_keeps_its_layout(tmp_path: Path, clean_containerd: 
     from fakehost import a100_mig
 
     made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=False, gpus=a100_mig,
-                        node_labels=("nvidia.com/mig.config=all-1g.10gb",))
+                        node_labels=("nvidia.com/mig.config=all-1g.10gb",), mig_manager=True)
     assert node(made)["metadata"]["labels"]["nvidia.com/mig.config"] == "all-1g.10gb"
     assert made.host.path("/.installer/nvidia-smi.csv").read_text().rstrip().endswith(", Enabled")
 
