@@ -189,9 +189,21 @@ def restart_containerd(config: Config, store: Store) -> int:
 
 def systemctl(config: Config, argv: list[str]) -> int:
     """Only MicroK8s's containerd unit is modelled; anything else is refused (tests never touch the real init)."""
-    if argv[:1] == ["restart"] and argv[1:] in (["snap.microk8s.daemon-containerd"],
-                                                 ["snap.microk8s.daemon-containerd.service"]):
+    units = (["snap.microk8s.daemon-containerd"], ["snap.microk8s.daemon-containerd.service"])
+    if argv[:1] == ["restart"] and argv[1:] in units:
         return restart_containerd(config, Store(config))
+    if argv[:1] == ["show"] and argv[-1:] in units:
+        state = Store(config).read()
+        if not cluster.installed(state):
+            print("0" if "--value" in argv else "MainPID=0")
+            return 0
+        kib = state.get("containerd_memlock") or "8192"
+        fields = {"MainPID": str(state.get("containerd_pid") or 0),
+                  "LimitMEMLOCK": "infinity" if not kib.isdigit() else str(int(kib) * 1024)}
+        wanted = [argv[i + 1] for i, a in enumerate(argv) if a in ("-p", "--property")]
+        for name in wanted or list(fields):
+            print(fields.get(name, "") if "--value" in argv else f"{name}={fields.get(name, '')}")
+        return 0
     print(f"twin: systemctl {' '.join(argv)} is not modelled", file=sys.stderr)
     return 1
 

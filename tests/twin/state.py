@@ -109,6 +109,17 @@ def start_containerd(config: Config, state: dict[str, Any]) -> None:
         text = ""
     limits = re.findall(r"^\s*ulimit\s+-l\s+(\S+)", text, re.MULTILINE)
     state["containerd_memlock"] = limits[-1] if limits else "8192"
+    # A new process: its /proc/<pid>/limits on the fake host, in the kernel's format (linux
+    # fs/proc/base.c proc_pid_limits: "%-25s %-20s %-20s %-10s", locked memory in bytes).
+    pid = int(state.get("containerd_pid") or 4000) + 1
+    state["containerd_pid"] = pid
+    kib = state["containerd_memlock"]
+    value = kib if not kib.isdigit() else str(int(kib) * 1024)
+    limits_file = config.host(f"/proc/{pid}/limits")
+    limits_file.parent.mkdir(parents=True, exist_ok=True)
+    limits_file.write_text(f"{'Limit':<25} {'Soft Limit':<20} {'Hard Limit':<20} {'Units':<10}\n"
+                           f"{'Max open files':<25} {'65536':<20} {'65536':<20} {'files':<10}\n"
+                           f"{'Max locked memory':<25} {value:<20} {value:<20} {'bytes':<10}\n")
 
 
 class Store:

@@ -132,6 +132,11 @@ def test_fresh_host_installs_to_the_hub_url(site: dict[str, Any]) -> None:
     assert result.ok, (result.error, events.steps())
     assert hub_url(events) == f"http://{site['twin'].config.node_ip}:30080/"
     assert_hub_up(site["twin"])
+    if site["profile"].rdma.enabled:  # issue 11 item 4: NCCL needs unlimited locked memory in the pods
+        memlock = site["twin"].run("microk8s", "kubectl", "run", "memlock", "--image=registry.k8s.io/pause:3.10",
+                                   "--restart=Never", "--rm", "-i", "--", "sh", "-c", "ulimit -l")
+        assert memlock.stdout.strip() == "unlimited", memlock
+        assert not [m for m in events.logs() if "still locks" in m], events.logs()
 
 
 @pytest.mark.parametrize("site", _profiles(), indirect=True)

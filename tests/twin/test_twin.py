@@ -436,8 +436,13 @@ def test_pods_get_the_memlock_limit_containerd_started_with(twin: Twin, tmp_path
     env = twin.host.path("/var/snap/microk8s/current/args/containerd-env")
     env.write_text(env.read_text().replace("ulimit -l 16384", "ulimit -l unlimited"))
     assert ok(twin.run(*probe)).strip() == "16384"
+    pid = ok(twin.run("systemctl", "show", "--property", "MainPID", "--value", "snap.microk8s.daemon-containerd"))
     ok(twin.run("snap", "restart", "microk8s.daemon-containerd"))
     assert ok(twin.run(*probe)).strip() == "unlimited"
+    new_pid = ok(twin.run("systemctl", "show", "--property", "MainPID", "--value", "snap.microk8s.daemon-containerd"))
+    assert new_pid != pid
+    limits = twin.host.path(f"/proc/{new_pid.strip()}/limits").read_text()
+    assert any(line.startswith("Max locked memory") and line.split()[3] == "unlimited" for line in limits.splitlines())
 
 
 def test_operator_driver_image_follows_the_host_os(tmp_path: Path, clean_containerd: Any) -> None:
