@@ -15,8 +15,8 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))  # lets tests import realparts, imagegen, fakehost
 
-from imagegen import make_image_archive  # noqa: E402
-from realparts import (  # noqa: E402
+from imagegen import make_image_archive
+from realparts import (
     Containerd,
     Dockerd,
     MissingBinary,
@@ -26,12 +26,13 @@ from realparts import (  # noqa: E402
     start_dockerd,
     start_registry,
 )
+from twin.fixture import twin  # noqa: F401 - the MicroK8s twin fixture, for every test
 
 REPO = TESTS.parent
 SHARED = (REPO.parent / "shared").resolve()
 
 
-def _start(starter):  # noqa: ANN001, ANN202 - fixture helper
+def _start(starter):
     try:
         return starter()
     except MissingBinary as exc:
@@ -72,10 +73,10 @@ def registry() -> Iterator[Registry]:
 
 
 @pytest.fixture
-def image_archive(tmp_path: Path):  # noqa: ANN201 - returns the factory
+def image_archive(tmp_path: Path):
     """Factory: ``image_archive("repo:tag", size=..., seed=...)`` -> (path, BuiltImage)."""
 
-    def make(ref: str, name: str | None = None, **kwargs: object):  # noqa: ANN202
+    def make(ref: str, name: str | None = None, **kwargs: object):
         path = tmp_path / (name or ref.replace("/", "_").replace(":", "_") + ".tar")
         return path, make_image_archive(path, ref, **kwargs)  # type: ignore[arg-type]
 
