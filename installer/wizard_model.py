@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 
 from pydantic import ValidationError
 
+from installer.components.jupyterhub.steps import hub_url as component_hub_url
 from installer.config.profile import Profile, dump_profile
 from installer.engine.files import FileWriter
 from installer.errors import ProfileError
@@ -256,12 +257,8 @@ def split_users(text: str) -> list[str]:
 
 
 def hub_url(profile: Profile, host: str | None = None) -> str:
-    """The address users open, from the service settings and this host's address."""
-    service = profile.jupyterhub.service
-    address = host or primary_address()
-    if service.type == "NodePort":
-        return f"http://{address}:{service.node_port}/"
-    return "http://127.0.0.1:8080/"  # ClusterIP: through `kubectl port-forward` only (see jupyterhub.url)
+    """The address users open: the JupyterHub component's rule (its one owner), with this host's address."""
+    return component_hub_url(profile.jupyterhub, host or primary_address())
 
 
 def primary_address() -> str:

@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import queue
 import re
 import shutil
@@ -51,6 +50,7 @@ from installer.engine.commands import CommandRunner
 from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepProgress
 from installer.engine.files import atomic_write
 from installer.engine.lock import TargetLock
+from installer.engine.safeparse import load_json
 from installer.errors import CommandFailed, ExitCode, InstallerError, StepFailed
 from installer.probes.disk import mount_point, nearest_existing
 
@@ -82,7 +82,14 @@ _INDEX_TYPES: Final = ("application/vnd.oci.image.index.v1+json",
 
 STAGING_PREFIX: Final = "import.offline-installer.invalid/staging/"
 """Names ``ctr`` gives images while they are imported; a real ref moves only once one is complete."""
+BACKUP_PREFIX: Final = "import.offline-installer.invalid/backup/"
+"""Names that keep what a ref held while it is retargeted (see :meth:`ContainerdStore._retarget`)."""
+LEASE_WINDOW: Final = 30.0
+"""Seconds after its start within which a ``ctr`` whose end is unknown has taken its lease."""
 _LEASE_EXPIRY: Final = "containerd.io/gc.expire"
+MAX_MANIFEST_BYTES: Final = 4 << 20
+"""Largest image manifest or index read back from containerd (its resolver takes about 4 MiB from a
+registry: ``MaxManifestSize``, ``remotes/docker/resolver.go``, containerd v1.6.20)."""
 
 ItemStatus = Literal["ok", "skipped", "failed"]
 
@@ -102,8 +109,6 @@ class ExpectedImage:
     """Normalised refs."""
     digest: str
     """Config digest (image ID)."""
-    raw_refs: tuple[str, ...] = ()
-    """Names ``ctr`` creates when they differ from ``refs`` (OCI short names); empty means the same."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,13 @@ class ContainerdStore:
         """MicroK8s's snapshotter once known (``""``: unknown, ctr's default)."""
         self._journal: Path | None = None
         self._failed_loads = False
+        self._imports_started = False
+        self._windows: dict[int, tuple[float, float | None]] = {}
+        """``ctr images import`` runs that have not ended well: (start, end or None while running)."""
+        self._next_window = 0
+        self._backups: dict[str, str] = {}
+        """Backup name -> ref, while the ref is being retargeted."""
+        self._naming = threading.Lock()
 
     def _argv(self, *args: str) -> list[str]:
         return [self.ctr, "-a", str(self.socket), "-n", self.namespace, *args]
@@ -299,19 +311,23 @@ class ContainerdStore:
             result = self.runner.run(self._argv("content", "get", target), timeout=60, check=False, mutates=False)
             if not result.ok:
                 return None
-            try:
-                document = json.loads(result.stdout)
-            except ValueError:
+            try:  # a store's content is not trusted either: bounded like any document the installer reads
+                document = load_json(result.stdout, f"content {target}", max_bytes=MAX_MANIFEST_BYTES)
+            except ValueError:  # not JSON, or a limit crossed (DocumentLimit, also for a RecursionError)
+                return None
+            if not isinstance(document, dict):
                 return None
             if document.get("mediaType") in _INDEX_TYPES or "manifests" in document:
                 wanted = self.platform.split("/")
-                chosen = [m for m in document.get("manifests") or []
-                          if [(m.get("platform") or {}).get(k) for k in ("os", "architecture")] == wanted[:2]]
-                if not chosen:
+                chosen = [m for m in document.get("manifests") or [] if isinstance(m, dict)
+                          and [(m.get("platform") or {}).get(k) for k in ("os", "architecture")] == wanted[:2]]
+                if not chosen or not isinstance(chosen[0].get("digest"), str):
                     return None
                 target = chosen[0]["digest"]
                 continue
-            return (document.get("config") or {}).get("digest")
+            config = document.get("config")
+            digest = config.get("digest") if isinstance(config, dict) else None
+            return digest if isinstance(digest, str) else None
         return None
 
     def present(self, refs: Iterable[str]) -> dict[str, str]:
@@ -344,18 +360,22 @@ class ContainerdStore:
 
         The stream has its image names taken out (:func:`strip_names`), so ``ctr``
         creates nothing but ``STAGING@sha256:<manifest>`` refs: a real ref is moved
-        by :meth:`after_load`, once the image is unpacked, never by ``ctr``.
+        by :meth:`after_load`, once the image is unpacked, never by ``ctr``. The
+        journal records when each ``ctr`` ran until it ends well: a killed or failed
+        one may leave its lease, and only leases of that window are released.
         """
-        self._touch_journal()
+        window = self._open_window()
+        ended = False
         try:
             self.runner.run(self._argv("images", "import", *self._snapshotter_args(), "--base-name",
                                        self._staging(item), "--digests", "-"),
                             stdin=strip_names(chunks), timeout=timeout, hint=hint)
+            ended = True
         except BaseException:
             self._failed_loads = True  # a killed ctr, or one whose containerd died, leaves its lease
             raise
         finally:
-            self._touch_journal()
+            self._close_window(window, ended)
 
     def _snapshotter_args(self) -> list[str]:
         """``--snapshotter NAME`` as ``microk8s ctr`` sets it, for MicroK8s's own containerd only.
@@ -380,31 +400,92 @@ class ContainerdStore:
         """Point every ref at its unpacked image, pin it, and drop the staged names.
 
         Each expected image is found among the staged ones by its image ID; a ref whose
-        image is not there is left untouched (the check after this names it).
-        ``ctr images tag --force`` deletes the old record and creates the new one at once
-        (``cmd/ctr/commands/images/tag.go``, containerd v1.6.20 and v1.7.29).
+        image is not there is left untouched (the check after this names it). The refs
+        are moved by :meth:`_retarget`, one archive at a time (two archives may name one
+        ref with one image).
         """
         prefix = self._staging(item)
-        rows = self._listing()
-        aliases = {target: ref.removeprefix("sha256:") for ref, target, _ in rows if ref.startswith("sha256:")}
-        staged = {ref: target for ref, target, _ in rows if _is_staged(ref, prefix)}
-        by_config: dict[str, str] = {}
-        for ref, target in staged.items():
-            alias = aliases.get(target)
-            config = self._configs.get(target) or (f"sha256:{alias}" if alias else None) or self._config_of(target)
-            if config is not None:
-                with self._lock:
-                    self._configs[target] = config
-                by_config.setdefault(config, ref)
-        retargeted = set()
-        for image in item.images:
-            source = by_config.get(image.digest)
-            if source is not None and image.refs:
-                self.runner.run(self._argv("images", "tag", "--force", source, *image.refs), timeout=60)
-                retargeted.add(staged[source])
-                for ref in image.refs:
+        with self._naming:
+            rows = self._listing()
+            aliases = {target: ref.removeprefix("sha256:") for ref, target, _ in rows if ref.startswith("sha256:")}
+            staged = {ref: target for ref, target, _ in rows if _is_staged(ref, prefix)}
+            current = {ref: (target, labels) for ref, target, labels in rows}
+            by_config: dict[str, str] = {}
+            for ref, target in staged.items():
+                alias = aliases.get(target)
+                config = self._configs.get(target) or (f"sha256:{alias}" if alias else None) or self._config_of(target)
+                if config is not None:
+                    with self._lock:
+                        self._configs[target] = config
+                    by_config.setdefault(config, ref)
+            retargeted = set()
+            for image in item.images:
+                source = by_config.get(image.digest)
+                if source is not None and image.refs:
+                    self._retarget(source, staged[source], image.refs, current)
+                    retargeted.add(staged[source])
+            self._remove_staged(lambda ref: _is_staged(ref, prefix), rows=rows, retargeted=retargeted)
+
+    def _retarget(self, source: str, target: str, refs: Sequence[str],
+                  current: dict[str, tuple[str, set[str]]]) -> None:
+        """Tag ``refs`` to ``source`` (whose target is ``target``) and pin them, never losing what a ref held.
+
+        ``ctr images tag --force`` is not one step: it tries Create, and on AlreadyExists
+        it Deletes the old record and Creates the new one, three calls
+        (``cmd/ctr/commands/images/tag.go``, containerd v1.6.20 and v1.7.34). containerd
+        dying, or its metadata write failing (a full disk), between the Delete and the
+        Create leaves the ref gone. So a ref that holds another image is first copied
+        to a backup name (``ctr images tag`` copies the target and the labels, the pin
+        included), recorded in the journal before anything moves. If the retag or the
+        pin fails, each ref is tagged back from its backup; if that fails too (containerd
+        is down), the journal keeps the backup and the next run restores it
+        (:meth:`_restore`). Once the refs are pinned, the journal drops the backups and
+        they are removed. A ref that already holds ``target`` is only pinned, not retagged.
+        """
+        moving = [ref for ref in refs if current.get(ref, ("", set()))[0] != target]
+        backups = {self._backup_name(ref): ref for ref in moving if ref in current}
+        if backups:
+            self._journal_backups(add=backups)  # before anything moves: a killed run is undone by the next
+        try:
+            for backup, ref in backups.items():
+                self.runner.run(self._argv("images", "tag", "--force", ref, backup), timeout=60)
+            if moving:
+                self.runner.run(self._argv("images", "tag", "--force", source, *moving), timeout=60)
+            for ref in refs:
+                if ref in moving or f"{PINNED_LABEL}=pinned" not in current.get(ref, ("", set()))[1]:
                     self.runner.run(self._argv("images", "label", ref, f"{PINNED_LABEL}=pinned"), timeout=60)
-        self._remove_staged(lambda ref: _is_staged(ref, prefix), rows=rows, retargeted=retargeted)
+        except BaseException:
+            if backups:
+                try:
+                    self._restore(backups)
+                except Exception as exc:  # noqa: BLE001 - the journal keeps the backups: the next run restores them
+                    _LOGGER.warning("could not put back %s yet (the next import does): %s",
+                                    ", ".join(backups.values()), _reason(exc))
+            raise
+        self._journal_backups(drop=backups)
+        if backups and not self.runner.run(self._argv("images", "rm", *backups), timeout=60, check=False).ok:
+            self._failed_loads = True  # the run's clean-up (or the next run) removes the backups
+
+    @staticmethod
+    def _backup_name(ref: str) -> str:
+        return f"{BACKUP_PREFIX}{hashlib.sha256(ref.encode()).hexdigest()[:24]}"
+
+    def _restore(self, backups: dict[str, str]) -> None:
+        """Tag each ref back to its backup where it differs; then the backups are no longer needed.
+
+        A backup that does not exist was never made (the run stopped before), so its ref
+        was not touched. Raises (StepFailed or CommandFailed) when containerd does not answer;
+        the backups stay in the journal then.
+        """
+        rows = {ref: (target, labels) for ref, target, labels in self._listing()}
+        for backup, ref in backups.items():
+            if backup in rows and rows.get(ref) != rows[backup]:
+                _LOGGER.info("putting %s back on the image it held before the import", ref)
+                self.runner.run(self._argv("images", "tag", "--force", backup, ref), timeout=60)
+        self._journal_backups(drop=backups)
+        present = [backup for backup in backups if backup in rows]
+        if present and not self.runner.run(self._argv("images", "rm", *present), timeout=60, check=False).ok:
+            self._failed_loads = True
 
     def ensure_pinned(self, refs: Iterable[str]) -> None:
         """Pin present refs that lack the label (one call each, only where needed)."""
@@ -427,23 +508,26 @@ class ContainerdStore:
         self._remove_staged(lambda ref: _is_staged(ref, prefix))
 
     def _remove_staged(self, staged: Callable[[str], bool], timeout: float = 60,
-                       rows: list[tuple[str, str, set[str]]] | None = None, retargeted: Iterable[str] = ()) -> None:
+                       rows: list[tuple[str, str, set[str]]] | None = None, retargeted: Iterable[str] = ()) -> bool:
         """Remove the refs ``staged(ref)`` accepts, and the CRI ``sha256:<ID>`` alias only they used.
 
         The CRI plugin adds that alias to every image it sees; left alone it would keep
         a failed import's content (and the disk space it holds) alive. ``rows`` is a
-        listing taken before real refs were tagged to the ``retargeted`` targets.
+        listing taken before real refs were tagged to the ``retargeted`` targets. False when
+        ``ctr images rm`` failed.
         """
         rows = self._listing() if rows is None else rows
         gone = {target for ref, target, _ in rows if staged(ref)}
         if not gone:
-            return
+            return True
         kept = {target for ref, target, _ in rows if not staged(ref) and not ref.startswith("sha256:")}
         kept.update(retargeted)
         doomed = [ref for ref, target, _ in rows
                   if staged(ref) or (ref.startswith("sha256:") and target in gone - kept)]
         if not self.runner.run(self._argv("images", "rm", *doomed), timeout=timeout, check=False).ok:
             self._failed_loads = True  # cleaned again at the end of the run, or by the next one
+            return False
+        return True
 
     # --- one run at a time per containerd, and what a killed run left ---------------------
 
@@ -451,50 +535,112 @@ class ContainerdStore:
     def exclusive(self) -> Iterator[None]:
         """Hold the lock on this containerd for a run; clean what an earlier, interrupted run left.
 
-        A run records its start in a journal beside the lock and removes it when it
-        ends cleanly. A journal found at the start means the last run was killed or
-        interrupted: its staged refs, and the lease (with its active ingests) of a
-        ``ctr`` killed mid-import, which would hold the partial content for 24 hours,
-        are released first. A run whose own imports failed cleans the same way at its
-        end. A clean run costs no extra ``ctr`` call.
+        A run keeps a journal beside the lock while it may leave something behind:
+        the time window of each ``ctr images import`` that has not ended well (a killed
+        ``ctr`` leaves its lease, with its active ingests, holding the partial content
+        for 24 hours) and the backups of refs being retargeted (:meth:`_retarget`). A
+        journal found at the start means the last run was killed or interrupted: its
+        backups are put back, its staged refs removed and the leases of its ``ctr``
+        windows released first. A run whose own imports failed cleans the same way at
+        its end. A run that never started an import (containerd was not there) leaves
+        no journal. A clean run costs no extra ``ctr`` call.
         """
         if self.runner.dry_run:
             yield
             return
         with TargetLock(str(self.socket)) as lock:
             journal = lock.path.with_name(lock.path.stem + ".journal.json")
-            if journal.exists() and not self._clean_leftovers(journal):
-                msg = f"cannot clean up after an interrupted import in {self.description}"
-                raise StepFailed(msg, self._hint())
-            started = time.time()
-            self._journal, self._failed_loads = journal, False
-            atomic_write(journal, json.dumps({"started": started}).encode(), 0o600)
+            if journal.exists():
+                problem = self._clean_leftovers(journal)
+                if problem is not None:
+                    msg = f"cannot clean up after an interrupted import in {self.description}: {problem}"
+                    raise StepFailed(msg, self._hint())
+                journal.unlink(missing_ok=True)
+            self._journal, self._failed_loads, self._imports_started = journal, False, False
+            self._windows, self._backups, self._next_window = {}, {}, 0
+            self._save_journal()
             try:
                 yield
             except BaseException:
-                self._journal = None  # interrupted: its ctr may still be ending; the next run cleans up
+                with self._lock:
+                    self._journal = None  # interrupted: its ctr may still be ending; the next run cleans up
+                    untouched = not self._imports_started and not self._backups
+                if untouched:  # nothing ran that could have left anything
+                    journal.unlink(missing_ok=True)
                 raise
-            self._journal = None
-            if not self._failed_loads or self._clean_up(started, time.time()):
+            with self._lock:
+                self._journal = None
+                windows, backups = list(self._windows.values()), dict(self._backups)
+            if not self._failed_loads and not windows and not backups:
+                journal.unlink(missing_ok=True)
+            elif self._clean_up(windows, backups) is None:
                 journal.unlink(missing_ok=True)  # else containerd is down: the next run cleans up
 
-    def _clean_leftovers(self, journal: Path) -> bool:
-        """What the run that wrote ``journal`` left; False when containerd does not answer."""
+    def _clean_leftovers(self, journal: Path) -> str | None:
+        """What the run that wrote ``journal`` left; the reason when containerd does not answer."""
         try:
-            started = float(json.loads(journal.read_text())["started"])
-            until = journal.stat().st_mtime
-        except (OSError, ValueError, KeyError, TypeError):
-            started, until = 0.0, 0.0  # unreadable: staged refs only (its leases expire in 24 h)
+            document = load_json(journal.read_bytes(), journal, max_bytes=1 << 20)
+            windows = [(float(start), None if end is None else float(end)) for start, end in document["imports"]]
+            backups = {str(backup): str(ref) for backup, ref in document["backups"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            # unreadable: staged refs only (its leases expire in 24 h; backups are kept, as their refs are unknown)
+            _LOGGER.warning("the journal %s of an interrupted import is unreadable; cleaning staged images only",
+                            journal)
+            windows, backups = [], None
         _LOGGER.info("cleaning up after an interrupted import into %s", self.description)
-        return self._clean_up(started, until)
+        return self._clean_up(windows, backups)
 
-    def _clean_up(self, since: float, until: float) -> bool:
-        """Remove every staged ref and release the leases killed ``ctr`` runs left between ``since`` and ``until``."""
+    def _clean_up(self, windows: list[tuple[float, float | None]], backups: dict[str, str] | None) -> str | None:
+        """Put ``backups`` back, remove every staged ref and backup, release the leases of ``windows``.
+
+        None when done, else why not (containerd does not answer). ``backups`` None: the
+        journal was unreadable, so no backup is removed (one may hold the only copy of an image).
+        """
         try:
-            self._remove_staged(lambda ref: ref.startswith(STAGING_PREFIX), timeout=120)
-        except StepFailed:
-            return False
-        return since == 0.0 or self._release_leases(since, until)
+            if backups:
+                self._restore(backups)
+            ours = (lambda ref: ref.startswith((STAGING_PREFIX, BACKUP_PREFIX))) if backups is not None else (
+                lambda ref: ref.startswith(STAGING_PREFIX))
+            if not self._remove_staged(ours, timeout=120):
+                return "containerd did not remove the staged images (see the log)"
+        except InstallerError as exc:
+            return exc.message.removeprefix(f"cannot list images in {self.description}: ")
+        return None if self._release_leases(windows) else "containerd did not list or release its leases"
+
+    def _save_journal(self) -> None:
+        """Write the journal (under ``self._lock`` or before the lanes start); a failed write is logged."""
+        if self._journal is None:
+            return
+        document = {"started": time.time(), "imports": list(self._windows.values()), "backups": self._backups}
+        try:
+            atomic_write(self._journal, json.dumps(document).encode(), 0o600)
+        except OSError as exc:
+            _LOGGER.warning("cannot write the import journal %s: %s", self._journal, exc)
+
+    def _open_window(self) -> int:
+        """Record that a ``ctr images import`` starts now; returns its key for :meth:`_close_window`."""
+        with self._lock:
+            self._imports_started = True
+            key = self._next_window
+            self._next_window += 1
+            self._windows[key] = (time.time(), None)
+            self._save_journal()
+            return key
+
+    def _close_window(self, key: int, ended: bool) -> None:
+        """Forget the window of a ``ctr`` that ended well (it deleted its lease), else record its end."""
+        with self._lock:
+            start, _ = self._windows.pop(key, (time.time(), None))
+            if not ended:
+                self._windows[key] = (start, time.time())
+            self._save_journal()
+
+    def _journal_backups(self, add: dict[str, str] | None = None, drop: Iterable[str] = ()) -> None:
+        with self._lock:
+            self._backups.update(add or {})
+            for backup in drop:
+                self._backups.pop(backup, None)
+            self._save_journal()
 
     def _leases(self) -> dict[str, tuple[float, set[str]]] | None:
         """``lease ID -> (created, label keys)``; None when containerd does not answer."""
@@ -514,20 +660,29 @@ class ContainerdStore:
             leases[parts[0]] = (created, labels)
         return leases
 
-    def _release_leases(self, since: float, until: float) -> bool:
-        """Delete the leases killed ``ctr images import`` runs left: created in the run, nothing but an expiry.
+    def _release_leases(self, windows: Sequence[tuple[float, float | None]]) -> bool:
+        """Delete the leases killed ``ctr images import`` runs left: nothing but an expiry, made in their window.
 
         ``ctr`` takes a lease with only ``containerd.io/gc.expire`` (24 h) and deletes it
-        when it ends; killed, it cannot (``Client.WithLease``; ``cmd/ctr/commands/images/import.go``,
-        containerd v1.6.20 and v1.7.29). ``leases rm --sync`` runs the garbage collection
-        synchronously on the last delete, and that also aborts the ingests no lease holds
-        any more (``metadata/content.go`` ``garbageCollect``). The times are whole seconds.
+        when it ends; killed, it cannot (``Client.WithLease`` in ``lease.go``;
+        ``cmd/ctr/commands/images/import.go``, containerd v1.6.20 and v1.7.34). ``ctr`` has
+        no flag to name or label that lease, and every containerd client's default lease
+        (the CRI plugin's pulls too) looks the same, so only a lease created while one of
+        our failed ``ctr`` runs was running is taken as ours. A ``ctr`` whose end was not
+        recorded (the installer was killed) creates its lease first thing after connecting
+        (10 s at most, ``client.go``): its window is :data:`LEASE_WINDOW` long. ``leases rm
+        --sync`` runs the garbage collection synchronously on the last delete, and that also
+        aborts the ingests no lease holds any more (``metadata/content.go`` ``garbageCollect``).
+        ``leases ls`` shows whole seconds.
         """
+        if not windows:
+            return True
         leases = self._leases()
         if leases is None:
             return False
+        bounds = [(int(start), start + LEASE_WINDOW if end is None else end) for start, end in windows]
         stale = [lease for lease, (created, labels) in leases.items()
-                 if labels == {_LEASE_EXPIRY} and int(since) <= created <= until + 60]
+                 if labels == {_LEASE_EXPIRY} and any(start <= created <= end for start, end in bounds)]
         if stale:
             _LOGGER.info("releasing %d lease(s) left by a killed import: %s", len(stale), " ".join(stale))
             return self.runner.run(self._argv("leases", "rm", "--sync", *stale), timeout=120, check=False).ok
@@ -543,13 +698,6 @@ class ContainerdStore:
         lease = created.stdout.strip().splitlines()[-1:] if created.ok else []
         if lease:
             self.runner.run(self._argv("leases", "rm", "--sync", lease[0]), timeout=300, check=False)
-
-    def _touch_journal(self) -> None:
-        """Mark the time of the latest ``ctr`` start (bounds which leases a killed run may have left)."""
-        journal = self._journal
-        if journal is not None:
-            with contextlib.suppress(OSError):
-                os.utime(journal)
 
 
 class DockerStore:
@@ -1011,7 +1159,7 @@ def items_from_scan(scan: ScanResult) -> list[ImportItem]:
             problems.setdefault(file, []).append(clash_message(clash))
     items = []
     for scanned in scan.images:
-        images = tuple(ExpectedImage(i.refs, i.config_digest, i.raw_refs) for i in scanned.info.images if i.refs)
+        images = tuple(ExpectedImage(i.refs, i.config_digest) for i in scanned.info.images if i.refs)
         items.append(ImportItem(scanned.file, scan.bundle / scanned.file, scanned.size, scanned.sha256, images, "extra",
                                 "not imported: " + "; ".join(problems[scanned.file])
                                 if scanned.file in problems else ""))

@@ -23,11 +23,16 @@ from installer.components.bundled import bundle_chart, require_chart
 from installer.components.release_images import ContainerdTarget, ImageUse, parse_documents, pod_images, require_images
 from installer.engine.commands import CommandResult
 from installer.engine.plan import Step, StepContext
+from installer.engine.safeparse import load_json
 from installer.errors import StepFailed
 
 KUBECTL: Final = ("microk8s", "kubectl")
 HELM: Final = ("microk8s", "helm3")
 PROBE_TIMEOUT: Final = 60.0
+MAX_PROBE_JSON_BYTES: Final = 64 << 20
+"""Largest JSON a probe may answer (``kubectl get nodes -o json`` of one node, Helm values: well under 1 MiB)."""
+MAX_PROBE_JSON_NODES: Final = 2_000_000
+"""Most values in a probe's JSON (a node lists every image it holds, with all their names)."""
 
 
 def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT, *,
@@ -37,10 +42,15 @@ def probe(ctx: StepContext, argv: Sequence[str], timeout: float = PROBE_TIMEOUT,
 
 
 def parse_json(text: str) -> Any:
-    """JSON output of a probe, or ``None`` when it is empty or not JSON."""
+    """JSON output of a probe, or ``None`` when it is empty, not JSON, or beyond the bounds.
+
+    Bounded (:func:`load_json`) like every document the installer did not write: a
+    deeply nested answer is "no answer", never a ``RecursionError`` traceback.
+    """
     try:
-        return json.loads(text) if text.strip() else None
-    except ValueError:
+        return load_json(text, "command output", max_bytes=MAX_PROBE_JSON_BYTES,
+                         max_nodes=MAX_PROBE_JSON_NODES) if text.strip() else None
+    except ValueError:  # not JSON, or a DocumentLimit
         return None
 
 
@@ -102,6 +112,45 @@ def node_address(ctx: StepContext) -> str | None:
             if address.get("type") == "InternalIP" and address.get("address"):
                 return str(address["address"])
     return None
+
+
+_KUBE_VERSION: Final = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]*)?$")
+
+
+def kube_version(ctx: StepContext) -> str:
+    """The Kubernetes version ``helm template`` must render for: the API server's, else the profile's track.
+
+    ``helm template`` never asks the cluster; it renders for the version compiled into
+    Helm (helm v3.9.1 ``pkg/chartutil/capabilities.go`` ``DefaultCapabilities``, set by
+    the ``Makefile`` from its client-go v0.24.2 to v1.24.0). MicroK8s 1.30 builds that
+    helm with ``make`` (canonical/microk8s branch 1.30 ``build-scripts/components/helm/``
+    ``version.sh``, ``build.sh``), so without ``--kube-version`` a chart that requires a
+    newer Kubernetes (z2jh 4.2.0 ``Chart.yaml``: ``kubeVersion: ">=1.28.0-0"``) never
+    renders there. The API server's ``gitVersion`` (``kubectl version -o json``) is the
+    truth; when it does not answer (a dry-run before MicroK8s is installed) the track's
+    first release stands in for it.
+    """
+    result = probe(ctx, [*KUBECTL, "version", "-o", "json"], timeout=30)
+    data = parse_json(result.stdout) if result.ok else None
+    server = data.get("serverVersion") if isinstance(data, dict) else None
+    found = server.get("gitVersion") if isinstance(server, dict) else None
+    if isinstance(found, str) and _KUBE_VERSION.match(found):
+        return found if found.startswith("v") else f"v{found}"
+    fallback = f"v{ctx.profile.microk8s.channel}.0"
+    ctx.log(f"the API server did not tell its version: Helm renders for Kubernetes {fallback} "
+            f"(microk8s.channel {ctx.profile.microk8s.channel})", "info")
+    return fallback
+
+
+def helm_error(stderr: str) -> str:
+    """Helm's own reason from its stderr: the last ``Error: ...`` line, not the advice printed after it.
+
+    ``helm template`` ends a failed render with "Use --debug flag to render out invalid YAML"
+    (helm ``cmd/helm/template.go``), which says nothing about the cause.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return (errors or lines or ["no output"])[-1]
 
 
 def dump_values(values: dict[str, Any]) -> str:
@@ -263,17 +312,17 @@ class HelmChartStep(Step):
         tests (``helm test`` only). The output holds the release's Secrets: it is parsed in
         memory and never logged, and taken unmasked (a masked password inside an image name
         would change the name). A dry-run has written no values file, so it hands Helm the
-        same YAML on stdin (``--values -``).
+        same YAML on stdin (``--values -``). ``--kube-version`` names the cluster's version
+        (:func:`kube_version`): MicroK8s 1.30's helm would otherwise render for v1.24.0.
         """
         argv = [*HELM, "template", self.release, str(chart), "--namespace", self.namespace, "--skip-tests",
-                "--values", "-" if ctx.dry_run else str(values_path)]
+                "--kube-version", kube_version(ctx), "--values", "-" if ctx.dry_run else str(values_path)]
         stdin = dump_values(values).encode() if ctx.dry_run else None
         result = ctx.runner.run(argv, timeout=self.render_timeout, check=False, mutates=False, stdin=stdin,
                                 secret_output=True, raw_stdout=True)
         source = f"the rendered release {self.release} (`microk8s helm3 template`)"
         if not result.ok:
-            detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            msg = f"cannot render the release {self.release} from {chart.name}: {detail}"
+            msg = f"cannot render the release {self.release} from {chart.name}: {helm_error(result.stderr)}"
             raise StepFailed(msg, "Nothing was installed. Run `microk8s helm3 template` with the values file "
                                   f"{values_path} to see the whole error.")
         documents = parse_documents(result.stdout, source)

@@ -7,11 +7,12 @@ step                                   why it is here
 ``bundle-check``                       stop before touching the host if the bundle lacks anything
 ``jupyterhub.image-checks``            warn early about notebook images that will not start
 ``microk8s.snaps``                     snapd, core20, microk8s from the bundle (if absent)
+``import-images``                      calico/pause before the node can be Ready (needs only
+                                       containerd's socket, up once the snap is installed),
+                                       then every enabled component's images
 ``microk8s.default-route``             without one the apiserver never gets ready
 ``microk8s.kubelet-dir``               device plugins look in /var/lib/kubelet
 ``microk8s.wait-ready``                the rest talks to the API
-``import-images``                      calico/pause/coredns before the node can be Ready,
-                                       then every enabled component's images
 ``microk8s.dns``                       CoreDNS with a reachable upstream (never 8.8.8.8)
 ``microk8s.hostpath-storage``          the hub's and the users' volumes
 ``gpu-operator.install`` / ``.wait``   optional: ``nvidia.com/gpu`` on the node
@@ -21,8 +22,12 @@ step                                   why it is here
 ``jupyterhub.url``                     where to go next
 =====================================  ====================================================
 
-The route and kubelet fixes come before ``wait-ready`` on purpose: MicroK8s does not
-become ready without a default route, so waiting first would only time out.
+The image import, the route and the kubelet fix come before ``wait-ready`` on purpose:
+``microk8s status --wait-ready`` waits for a Ready node, and offline the node turns Ready
+only once calico's ``install-cni`` (image ``calico/cni``) has run and the ``pause`` sandbox
+image exists (microk8s ``scripts/wrappers/common/utils.py`` is_cluster_ready; microk8s#2015,
+#3956); without a default route the apiserver never gets ready at all. Waiting first would
+only time out, on every run.
 """
 
 from __future__ import annotations
@@ -119,10 +124,9 @@ def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
     steps.append(NotebookImageChecksStep(bundle_dir, profile.jupyterhub))
     if profile.microk8s.install_snaps:
         steps.append(InstallSnapsStep(bundle_dir, profile.microk8s.channel))
-    steps += [DefaultRouteStep(), KubeletDirStep(), WaitReadyStep()]
     if options.import_images:
         steps.append(import_step(options, profile))
-    steps += [DnsAddonStep(), HostpathStorageStep()]
+    steps += [DefaultRouteStep(), KubeletDirStep(), WaitReadyStep(), DnsAddonStep(), HostpathStorageStep()]
     if profile.gpu_operator.enabled:
         steps += [GpuOperatorStep(bundle_dir, profile.gpu_operator, images=images),
                   GpuWaitStep(profile.gpu_operator, poll_interval=options.poll_interval)]

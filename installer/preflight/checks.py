@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from installer.components.gpu_operator.values import known_images, toolkit_guards_host_containerd, use_host_driver
+from installer.components.rdma.manifests import LINK_TYPES
 from installer.engine.events import CheckReported, CheckStatus
 from installer.probes.disk import CONTAINERD_ROOT, SNAPD_ROOT
 from installer.probes.model import DiskInfo, GpuInfo, HostFacts, IbPort, SystemInfo
@@ -402,10 +403,6 @@ def describe_port(port: IbPort) -> str:
     netdevs = f" ({', '.join(port.netdevs)})" if port.netdevs else ""
     state = port.state if port.active else f"{port.state}/{port.phys_state}"
     return f"{port.device}/{port.port} {state}{rate} {port.link_layer}{netdevs}"
-
-
-LINK_TYPES: Final = {"InfiniBand": "infiniband", "Ethernet": "ether"}
-"""Port link layer -> the plugin's ``linkTypes`` selector value."""
 
 
 def check_rdma(ports: tuple[IbPort, ...], settings: RdmaSettings) -> CheckResult:

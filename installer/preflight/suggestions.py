@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.preflight.checks import LINK_TYPES, describe_gpus, describe_port
+from installer.components.rdma.manifests import detected_selectors
+from installer.preflight.checks import describe_gpus, describe_port
 from installer.probes.model import HostFacts, IbPort
 
 
@@ -40,24 +41,13 @@ class Suggestion:
 
 
 def rdma_selectors(ports: Iterable[IbPort]) -> dict[str, list[str]]:
-    """The plugin's ``selectors`` for the active ports among ``ports``.
+    """The plugin's ``selectors`` the active ports among ``ports`` offer (``rdma.manifests.detected_selectors``).
 
-    Values inside one selector are OR'd and different selectors AND'd, so each
-    list holds every value seen on an active port. Empty lists are left out, and so
-    are ``ifNames``/``linkTypes`` when an active port has no netdev: the plugin sees
-    neither for such a device and would drop it (see ``rdma.manifests.selectors``).
+    ``vendors``, ``deviceIDs`` and ``drivers`` are shown as found on the hardware; the
+    plugin's config writes the profile's ``rdma.vendors`` and the ``ifNames``/``linkTypes``
+    shown here (see ``rdma.manifests.selectors``).
     """
-    active = [p for p in ports if p.active]
-    with_netdevs = all(p.netdevs for p in active)
-    selectors = {
-        "vendors": sorted({p.vendor_id for p in active if p.vendor_id}),
-        "deviceIDs": sorted({p.device_id for p in active if p.device_id}),
-        "drivers": sorted({p.driver for p in active if p.driver}),
-        "ifNames": sorted({n for p in active for n in p.netdevs}) if with_netdevs else [],
-        "linkTypes": sorted({LINK_TYPES[p.link_layer] for p in active if p.link_layer in LINK_TYPES})
-        if with_netdevs else [],
-    }
-    return {key: values for key, values in selectors.items() if values}
+    return detected_selectors(ports)
 
 
 def suggest_gpu_operator(facts: HostFacts) -> Suggestion:

@@ -25,6 +25,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -455,3 +456,166 @@ def test_two_imports_into_one_containerd_with_different_state_folders_do_not_run
     assert str(daemon.socket) in second.stderr
     assert code == 0, err
     assert [item["status"] for item in json.loads(out)["items"]] == ["ok"]
+
+
+# --- 1: a retag that fails half-way never loses the ref ----------------------------------------
+
+
+def _failing_retag(tmp_path: Path, after_delete: str) -> Path:
+    """A `ctr` whose `images tag --force STAGED REF` does the Delete and then fails before the Create.
+
+    ``ctr images tag --force`` is Create, then on AlreadyExists Delete and Create
+    (``cmd/ctr/commands/images/tag.go``, containerd v1.6.20 and v1.7.34). The script
+    makes the real Delete of REF, then runs ``after_delete`` in place of the Create:
+    what containerd dying, or a failed metadata write, between the two calls leaves.
+    Every other command is the real ctr.
+    """
+    script = tmp_path / "ctr-retag"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *"images tag --force import.offline-installer.invalid/staging/"*)\n'
+        '  for ref; do :; done\n'
+        '  ctr "$1" "$2" "$3" "$4" images rm "$ref" >/dev/null || exit 1\n'
+        f"  {after_delete}\n"
+        ";; esac\n"
+        'exec ctr "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
+def _row(daemon: Containerd, ref: str) -> tuple[str, str, str] | None:
+    return next((row for row in _listing(daemon) if row[0] == ref), None)
+
+
+def _ours(daemon: Containerd) -> list[str]:
+    return [ref for ref, _, _ in _listing(daemon) if ref.startswith("import.offline-installer.invalid/")]
+
+
+def test_a_retag_that_fails_between_delete_and_create_puts_the_old_image_back(daemon: Containerd,
+                                                                           tmp_path: Path) -> None:
+    """The new build of app:1 is imported, but creating the new app:1 record fails after the old one was deleted.
+
+    The import fails, and app:1 holds its old image again, pinned and complete, with no
+    backup or staged name left.
+    """
+    old = _locked_bundle(tmp_path / "old", ("app", "retag/app:1", 1, 256 * 1024))
+    assert _import(daemon, old, tmp_path / "state").returncode == 0
+    before = _row(daemon, "docker.io/retag/app:1")
+    assert before is not None and "io.cri-containerd.pinned=pinned" in before[2]
+
+    wrapper = _failing_retag(tmp_path, 'echo "ctr: write meta.db: no space left on device" >&2; exit 1')
+    new = _locked_bundle(tmp_path / "new", ("app", "retag/app:1", 2, 256 * 1024))
+    done = _import(daemon, new, tmp_path / "state", "--json", ctr=str(wrapper))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert json.loads(done.stdout)["counts"]["failed"] == 1
+    assert _row(daemon, "docker.io/retag/app:1") == before
+    assert "docker.io/retag/app:1" in _complete(daemon)
+    assert _ours(daemon) == []
+
+
+def test_containerd_killed_between_delete_and_create_the_next_run_puts_the_old_image_back(
+        daemon: Containerd, tmp_path: Path, reap: list[str]) -> None:
+    """containerd is killed (SIGKILL) after the old app:1 record was deleted, before the new one was created.
+
+    The import fails; once containerd is back, the next import (of another archive)
+    first puts app:1 back on its old image, pinned and complete.
+    """
+    reap.append(str(tmp_path))
+    old = _locked_bundle(tmp_path / "old", ("app", "retag/app:2", 1, 256 * 1024))
+    assert _import(daemon, old, tmp_path / "state").returncode == 0
+    before = _row(daemon, "docker.io/retag/app:2")
+    assert before is not None
+
+    deleted, gate = tmp_path / "deleted", tmp_path / "go"
+    wrapper = _failing_retag(tmp_path, f"touch {deleted}; while [ ! -e {gate} ]; do sleep 0.05; done")
+    new = _locked_bundle(tmp_path / "new", ("app", "retag/app:2", 2, 256 * 1024))
+    proc = start(_import_argv(daemon, new, tmp_path / "state", "--json", ctr=str(wrapper)), cwd=REPO)
+    wait_for(deleted.exists, "the old record to be deleted", proc=proc)
+    daemon.proc.send_signal(signal.SIGKILL)
+    daemon.proc.wait()
+    gate.touch()
+    code, out, err = finish(proc)
+    assert code == 1, out + err
+
+    # containerd still down: the next run says why it cannot clean up, not only that it cannot
+    down = _import(daemon, new, tmp_path / "state-2")
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "cannot clean up after an interrupted import" in down.stderr
+    assert "connect" in down.stderr.split("cannot clean up after an interrupted import", 1)[1].split("\n", 1)[0]
+
+    _restart(daemon)
+    other = _locked_bundle(tmp_path / "other", ("other", "retag/other:1", 3, 64 * 1024))
+    again = _import(daemon, other, tmp_path / "state")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _row(daemon, "docker.io/retag/app:2") == before
+    assert "docker.io/retag/app:2" in _complete(daemon)
+    assert _ours(daemon) == []
+
+
+# --- 15: only the leases our killed ctr left are released ---------------------------------------
+
+
+def test_a_lease_another_client_takes_during_the_import_is_not_released(daemon: Containerd, tmp_path: Path,
+                                                                       reap: list[str]) -> None:
+    """A `ctr images import` is killed mid-ingest; while the retry runs, another client takes a lease.
+
+    That lease looks like ctr's (only ``containerd.io/gc.expire``: every client's default,
+    the CRI plugin's pulls included) but was created outside the killed ctr's run: it stays.
+    The killed ctr's own lease and ingest are released.
+    """
+    reap.append(str(tmp_path))
+    bundle = _locked_bundle(tmp_path / "b", ("app", "lease/app:3", 1, 4 * MIB))
+    halfway, gate, second, gate2 = (tmp_path / name for name in ("halfway", "go", "second", "go2"))
+    wrapper = _wrapper(tmp_path, (
+        f"if [ -e {halfway} ]; then touch {second}; while [ ! -e {gate2} ]; do sleep 0.05; done; exec ctr \"$@\"; fi\n"
+        f"{{ head -c 1048576; touch {halfway}; while [ ! -e {gate} ]; do sleep 0.05; done; cat; }} "
+        '| ctr "$@"; exit $?'))
+    proc = start(_import_argv(daemon, bundle, tmp_path / "state", "--json", ctr=str(wrapper)), cwd=REPO)
+    wait_for(halfway.exists, "the import to be streaming into containerd", proc=proc)
+    wait_for(lambda: _leftovers(daemon)[1], "containerd to hold an active ingest", proc=proc)
+    for pid in _real_ctr_importing(daemon):
+        os.kill(pid, signal.SIGKILL)
+    gate.touch()
+    wait_for(second.exists, "the retry to start", proc=proc)
+    # leases show whole seconds: take the other client's lease in a later second than the killed ctr's end
+    started = second.stat().st_mtime
+    wait_for(lambda: int(time.time()) > int(started), "the next second")
+    foreign = daemon.ctr("leases", "create").stdout.strip()
+    assert foreign in daemon.ctr("leases", "ls", "-q").stdout.split()
+    gate2.touch()
+    code, out, err = finish(proc)
+    assert code == 0, out + err
+    assert json.loads(out)["counts"] == {"ok": 1, "skipped": 0, "failed": 0}
+    assert _leftovers(daemon) == ([foreign], [])
+
+
+# --- 3: a run that never reached containerd leaves nothing to clean --------------------------------
+
+
+def test_a_run_that_finds_no_socket_does_not_block_the_next_one(tmp_path: Path) -> None:
+    """No containerd at the socket: each run says the socket does not exist (not "cannot clean up")."""
+    bundle = _locked_bundle(tmp_path / "b", ("app", "nosock/app:1", 1, 64 * 1024))
+    socket = tmp_path / "none" / "containerd.sock"
+    for _ in range(2):
+        done = cli("import", "--bundle", str(bundle), "--containerd-socket", str(socket), "--ctr", "ctr",
+                   "--state-dir", str(tmp_path / "state"))
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "the socket does not exist" in done.stderr, done.stderr
+        assert "cannot clean up" not in done.stderr
+
+
+# --- 8: what containerd hands back is bounded too ---------------------------------------------------
+
+
+def test_a_deeply_nested_blob_in_containerd_is_no_traceback(daemon: Containerd) -> None:
+    """A manifest-sized blob of 100 000 `[` in the content store: reading its config digest answers "unknown"."""
+    import hashlib
+
+    from installer.bundle.importer import ContainerdStore
+    from installer.engine.commands import RealRunner
+
+    body = b"[" * 100_000
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    daemon.ctr("content", "ingest", "--expected-digest", digest, "nested", input=body)
+    store = ContainerdStore(RealRunner(), socket=daemon.socket, namespace=daemon.namespace, ctr="ctr")
+    assert store._config_of(digest) is None

@@ -29,7 +29,7 @@ from installer.engine.commands import DryRunRunner, RealRunner, RecordingRunner,
 from installer.engine.events import CollectingSink, CommandRan, LogLine
 from installer.engine.files import DryRunFileWriter, FileWriter
 from installer.engine.plan import Step, StepContext
-from installer.errors import BundleError
+from installer.errors import BundleError, StepFailed
 from installer.probes import probe_host
 
 pytestmark = pytest.mark.containerd
@@ -43,7 +43,26 @@ LAB = "registry.example.org/lab/notebook:2025.1"
 MICROK8S = """#!/bin/sh
 # Stand-in for `microk8s` until the MicroK8s twin (tests/twin/) lands: only what these tests need.
 echo "$*" >> "{log}"
-if [ "$1" = helm3 ] && [ "$2" = template ]; then shift; exec "{helm}" "$@"; fi
+if [ "$1" = helm3 ] && [ "$2" = template ]; then
+  shift
+  # MicroK8s 1.30 ships helm v3.9.1 (canonical/microk8s branch 1.30 build-scripts/components/helm/version.sh),
+  # built with its Makefile, which bakes client-go v0.24.2 in: `template` renders for Kubernetes v1.24.0
+  # unless --kube-version is given (helm v3.9.1 pkg/chartutil/capabilities.go, Makefile). The test helm
+  # (v3.17.2) would assume v1.32.0, so that default is put back here.
+  case " $* " in *" --kube-version "*) exec "{helm}" "$@";; esac
+  exec "{helm}" "$@" --kube-version v1.24.0
+fi
+if [ "$1" = kubectl ] && [ "$2" = version ]; then
+  # kubectl prints its own version even when the API server does not answer; only serverVersion counts.
+  if [ -f "{server_version}" ]; then
+    printf '{{"clientVersion": {{"gitVersion": "v1.30.5"}}, "serverVersion": {{"gitVersion": "%s"}}}}\\n' \\
+      "$(cat "{server_version}")"
+    exit 0
+  fi
+  echo '{{"clientVersion": {{"gitVersion": "v1.30.5"}}}}'
+  echo 'The connection to the server 127.0.0.1:16443 was refused - did you specify the right host or port?' >&2
+  exit 1
+fi
 if [ "$1" = helm3 ] && [ "$2" = list ]; then echo '[]'; exit 0; fi
 if [ "$1" = helm3 ] && [ "$2" = upgrade ]; then exit 0; fi
 if [ "$1" = kubectl ] && [ "$2" = apply ]; then exit 0; fi
@@ -71,7 +90,7 @@ def microk8s(tmp_path: Path, helm: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     bindir.mkdir()
     log = tmp_path / "microk8s-calls.log"
     script = bindir / "microk8s"
-    script.write_text(MICROK8S.format(log=log, helm=helm))
+    script.write_text(MICROK8S.format(log=log, helm=helm, server_version=tmp_path / "server-version"))
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # helm keeps its cache and config there
@@ -106,7 +125,9 @@ def package_chart(helm: Path, source: Path, files: dict[str, Any], out: Path) ->
 # --- a chart modelled on z2jh 4.2.0 -----------------------------------------------------------
 
 HUB_CHART: dict[str, Any] = {
-    "Chart.yaml": {"apiVersion": "v2", "name": "jupyterhub", "version": "4.2.0", "appVersion": "5.3.0"},
+    # z2jh 4.2.0 jupyterhub/Chart.yaml requires Kubernetes 1.28 or later.
+    "Chart.yaml": {"apiVersion": "v2", "name": "jupyterhub", "version": "4.2.0", "appVersion": "5.3.0",
+                   "kubeVersion": ">=1.28.0-0"},
     # The layout of z2jh 4.2.0's values.yaml (shared/oracles/z2jh-4.2.0/values.yaml) for what is read here.
     "values.yaml": {
         "hub": {"image": {"name": "quay.io/jupyterhub/k8s-hub", "tag": "4.2.0"}},
@@ -270,6 +291,52 @@ def test_dry_run_renders_from_stdin_and_only_warns(
     template = next(c for c in calls(microk8s) if c.startswith("helm3 template"))
     assert template.endswith("--values -")
     assert not (tmp_path / "state" / "jupyterhub-values.yaml").exists()
+
+
+def test_hub_chart_renders_for_the_api_servers_kubernetes_version(
+        tmp_path: Path, hub_bundle: Path, clean_containerd: Containerd, microk8s: Path) -> None:
+    """MicroK8s 1.30's helm renders for v1.24.0 unless told; z2jh needs >=1.28: the API server's version is passed."""
+    have(clean_containerd, tmp_path, HUB, CHP, TOOLS, SAMPLE)
+    (tmp_path / "server-version").write_text("v1.30.5")
+    profile = Profile.model_validate({"bundle": str(hub_bundle), "microk8s": {"channel": "1.30"}})
+    ctx, _ = context(profile, tmp_path)
+
+    plan_step(profile, clean_containerd, "jupyterhub.install").run(ctx)
+
+    recorded = calls(microk8s)
+    template = next(c for c in recorded if c.startswith("helm3 template"))
+    assert "--kube-version v1.30.5" in template
+    assert any(c.startswith("helm3 upgrade --install jupyterhub ") for c in recorded), recorded
+
+
+def test_hub_chart_renders_for_the_profiles_track_when_the_api_does_not_answer(
+        tmp_path: Path, hub_bundle: Path, clean_containerd: Containerd, microk8s: Path) -> None:
+    """No answer from `kubectl version` (kubectl still prints its own): channel 1.30 renders for v1.30.0."""
+    have(clean_containerd, tmp_path, HUB, CHP, TOOLS, SAMPLE)
+    profile = Profile.model_validate({"bundle": str(hub_bundle), "microk8s": {"channel": "1.30"}})
+    ctx, sink = context(profile, tmp_path)
+
+    plan_step(profile, clean_containerd, "jupyterhub.install").run(ctx)
+
+    template = next(c for c in calls(microk8s) if c.startswith("helm3 template"))
+    assert "--kube-version v1.30.0" in template
+    assert any("Helm renders for Kubernetes v1.30.0 (microk8s.channel 1.30)" in e.message for e in sink.of(LogLine))
+
+
+def test_a_cluster_older_than_the_chart_stops_before_helm_upgrade_naming_both(
+        tmp_path: Path, hub_bundle: Path, clean_containerd: Containerd, microk8s: Path) -> None:
+    """The version passed is the one Helm checks: an API server at v1.27.3 fails the render with Helm's reason."""
+    have(clean_containerd, tmp_path, HUB, CHP, TOOLS, SAMPLE)
+    (tmp_path / "server-version").write_text("v1.27.3")
+    profile = hub_profile(hub_bundle)
+    ctx, _ = context(profile, tmp_path)
+
+    with pytest.raises(StepFailed) as caught:
+        plan_step(profile, clean_containerd, "jupyterhub.install").run(ctx)
+
+    assert "cannot render the release jupyterhub" in caught.value.message
+    assert ">=1.28.0-0" in caught.value.message and "v1.27.3" in caught.value.message
+    assert not any(c.startswith("helm3 upgrade") for c in calls(microk8s))
 
 
 def lock_with_images(bundle: Path, *refs: str) -> None:

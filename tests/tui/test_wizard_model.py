@@ -64,6 +64,19 @@ def test_small_helpers() -> None:
     assert format_eta(75) == "1m15s" and format_eta(None) == "--"
 
 
+def test_the_wizard_shows_the_url_the_install_step_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One owner: the wizard's hub URL is the jupyterhub component's (its port-forward URL included)."""
+    from installer.components.jupyterhub import steps
+
+    monkeypatch.setattr(steps, "PORT_FORWARD_URL", "http://127.0.0.1:18080/")
+    cluster_ip = Profile.model_validate({"jupyterhub": {"service": {"type": "ClusterIP"}}})
+    assert hub_url(cluster_ip, "10.0.0.5") == steps.hub_url(cluster_ip.jupyterhub, "10.0.0.5") \
+        == "http://127.0.0.1:18080/"
+    node_port = Profile.model_validate({"jupyterhub": {"service": {"type": "NodePort", "node_port": 31000}}})
+    assert hub_url(node_port, "10.0.0.5") == steps.hub_url(node_port.jupyterhub, "10.0.0.5") \
+        == "http://10.0.0.5:31000/"
+
+
 def test_added_images_get_unique_valid_names() -> None:
     """Names come from the repository, are valid profile slugs and never clash."""
     from installer.wizard_model import CatalogEntry, image_slug

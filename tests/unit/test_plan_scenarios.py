@@ -500,13 +500,14 @@ def test_dummy_password_stays_out_of_events(tmp_path: Path, host: Path) -> None:
 
 
 def test_plan_order_with_image_import(tmp_path: Path) -> None:
-    """The import step follows wait-ready, precedes the addons, and imports only the enabled components."""
+    """The import follows the snaps and precedes wait-ready (the node is Ready only with calico/cni and pause
+    imported: issue 11 fix 1) and the addons, and imports only the enabled components."""
     profile = profile_from("gpu.yaml", make_bundle(tmp_path, gpu=True))
     plan = build_plan(profile, PlanOptions(jobs=3))
     ids = [s.id for s in plan.steps]
     assert ids[:3] == ["preflight", "bundle-check", "jupyterhub.image-checks"]
-    assert ids.index("microk8s.default-route") < ids.index("microk8s.wait-ready") < ids.index("import-images") \
-        < ids.index("microk8s.dns") < ids.index("gpu-operator.install") < ids.index("jupyterhub.install")
+    assert ids.index("microk8s.snaps") < ids.index("import-images") < ids.index("microk8s.default-route") \
+        < ids.index("microk8s.wait-ready") < ids.index("microk8s.dns") < ids.index("gpu-operator.install") < ids.index("jupyterhub.install")
     step = plan.steps[ids.index("import-images")]
     assert step.components == ("microk8s", "jupyterhub", "gpu_operator")  # type: ignore[attr-defined]
     assert step.jobs == 3  # type: ignore[attr-defined]

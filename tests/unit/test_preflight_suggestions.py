@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fakehost import a100_mig, eight_h100, gpus_without_driver, no_gpu, roce_port, two_ib_ports
 
 from installer.components.rdma.settings import RdmaSettings
@@ -58,6 +59,31 @@ def test_rdma_selectors_for_roce(tmp_path: Path) -> None:
     assert selectors["linkTypes"] == ["ether"]
     assert selectors["ifNames"] == ["ens1f0np0"]
     assert selectors["deviceIDs"] == ["101d"]
+
+
+@pytest.mark.parametrize("make", ["two_ib_ports", "roce_port", "ib_without_netdev", "mixed"])
+def test_suggested_selectors_follow_the_plugins_own_rules(tmp_path: Path, make: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """One owner (rdma.manifests): what preflight shows for ifNames/linkTypes is what the plugin's config gets,
+    netdev rule and link-type names included (a changed name there shows here too)."""
+    import fakehost
+
+    from installer.components.rdma import manifests
+
+    monkeypatch.setattr(manifests, "LINK_TYPES", {"InfiniBand": "ib-renamed", "Ethernet": "ether-renamed"})
+    if make == "mixed":  # ib0 has a netdev, mlx5_2 none
+        fakehost.two_ib_ports(tmp_path).ib_device("mlx5_2", "0000:1b:00.0", [fakehost.IB_ACTIVE_NDR])
+    elif make == "ib_without_netdev":  # ib_ipoib not loaded
+        fakehost.base_host(tmp_path).ib_device("mlx5_0", "0000:1a:00.0", [fakehost.IB_ACTIVE_NDR])
+    else:
+        getattr(fakehost, make)(tmp_path)
+    ports = _facts(tmp_path).infiniband
+    shown = suggest_rdma(_facts(tmp_path)).selectors
+    written = manifests.selectors(RdmaSettings(enabled=True), ports)
+    for key in ("ifNames", "linkTypes"):
+        assert shown.get(key) == written.get(key), key
+    assert written.get("linkTypes") in (None, ["ib-renamed"], ["ether-renamed"])
+    assert (make in ("ib_without_netdev", "mixed")) == ("linkTypes" not in shown)
 
 
 def test_no_active_port_means_no_rdma_and_empty_selectors(tmp_path: Path) -> None:

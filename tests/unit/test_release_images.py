@@ -119,6 +119,23 @@ def test_hub_values_come_from_the_rendered_secret() -> None:
     assert hub_values(docs[:2]) is None
 
 
+@pytest.mark.parametrize(("hostile", "reason"), [
+    ("singleuser: " + "[" * 900 + "]" * 900 + "\n", "nested deeper than 64 levels"),
+    ("\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+               + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+               + ["singleuser: {image: {name: a, tag: b}}"]), "more than 200000 values"),
+], ids=["deep", "alias-bomb"])
+def test_a_hostile_hub_secret_stops_the_step_naming_it(hostile: str, reason: str) -> None:
+    """A chart is not ours: values.yaml built to exhaust the parser is a StepFailed naming the Secret, not a crash."""
+    docs = [{"kind": "Secret", "metadata": {"name": "hub"},
+             "data": {"values.yaml": base64.b64encode(hostile.encode()).decode()}}]
+    with pytest.raises(StepFailed) as caught:
+        hub_values(docs)
+    assert caught.value.message.startswith("values.yaml of the rendered Secret hub: ")
+    assert reason in caught.value.message
+    assert "rebuild the bundle" in caught.value.hint
+
+
 def test_operand_images_follow_the_operators_image_path() -> None:
     """Enabled operands as repository/image:version; the driver gets the node OS; disabled ones are left out."""
     settings = GpuOperatorSettings.model_validate({"enabled": True, "mig_strategy": "none", "driver": "operator"})

@@ -200,6 +200,24 @@ def test_private_egress_is_the_profiles_choice(chart: Any, allow: bool) -> None:
     assert policy["egressAllowRules"]["nonPrivateIPs"] is True  # the rest of the chart's rules are kept
 
 
+@pytest.mark.parametrize("allow", [True, False])
+def test_private_network_lets_notebooks_reach_each_other_on_every_port(chart: Any, allow: bool) -> None:
+    """privateIPs opens egress only: z2jh 4.2.0 templates/singleuser/netpol.yaml admits into a notebook pod only
+    the notebook port from pods labelled hub.jupyter.org/network-access-singleuser. Multi-pod NCCL needs every
+    port from the other user servers (labels as the chart's own podSelector), in and out; off keeps z2jh's rules."""
+    defaults, _ = chart
+    assert defaults["singleuser"]["networkPolicy"]["ingress"] == []  # the chart adds no rule of its own
+    profile = Profile.model_validate({"jupyterhub": {"allow_private_egress": allow}})
+    merged = validate(jupyterhub_values(profile.jupyterhub, KNOWN_HUB_IMAGES["4.2.0"]), chart)
+    policy = merged["singleuser"]["networkPolicy"]
+    peers = {"podSelector": {"matchLabels": {"component": "singleuser-server", "app": "jupyterhub"}}}
+    if allow:
+        assert policy["ingress"] == [{"from": [peers]}]  # no "ports": every port
+        assert policy["egress"] == [{"to": [peers]}]
+    else:
+        assert policy["ingress"] == [] and policy["egress"] == []
+
+
 @pytest.mark.parametrize(("ref", "expected"), [
     ("quay.io/jupyterhub/k8s-hub:4.2.0", ("quay.io/jupyterhub/k8s-hub", "4.2.0")),
     ("localhost:5000/nb", ("localhost:5000/nb", "latest")),

@@ -155,7 +155,9 @@ class JupyterHubSettings(Section):
     """Notebooks may open connections to private addresses (10/8, 172.16/12, 192.168/16...): the site's
     PyPI/conda mirror, git, NFS, a private registry, other notebooks (multi-node NCCL). z2jh 4.2.0's
     NetworkPolicy blocks them by default (``singleuser.networkPolicy.egressAllowRules.privateIPs: false``),
-    which on an air-gapped site cuts notebooks off from everything; false keeps that default."""
+    which on an air-gapped site cuts notebooks off from everything; false keeps that default. True also lets
+    user servers accept connections from each other on every port (z2jh admits only the notebook port, and
+    only from labelled pods)."""
 
     @model_validator(mode="after")
     def _catalog_is_usable(self) -> JupyterHubSettings:

@@ -29,20 +29,35 @@ from typing import Any, Final
 import yaml
 
 from installer.components.release_images import MAX_RENDER_BYTES, ImageUse
+from installer.engine.safeparse import DocumentLimit, load_yaml
+from installer.errors import StepFailed
 
 VALUES_KEY: Final = "values.yaml"
 
 
 def hub_values(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The values the hub reads: ``values.yaml`` of a rendered Secret that has a ``singleuser`` section."""
+    """The values the hub reads: ``values.yaml`` of a rendered Secret that has a ``singleuser`` section.
+
+    The chart is not ours (a bundle can carry any), so the decoded YAML is read within
+    the limits of :mod:`installer.engine.safeparse`: a document built to exhaust the
+    parser (deep nesting, an alias bomb) stops the step naming the Secret.
+
+    Raises:
+        StepFailed: a Secret's ``values.yaml`` is larger, deeper or wider than any real one.
+    """
     for document in documents:
         if document.get("kind") != "Secret":
             continue
         encoded = (document.get("data") or {}).get(VALUES_KEY) if isinstance(document.get("data"), dict) else None
         if not isinstance(encoded, str) or len(encoded) > MAX_RENDER_BYTES:
             continue
+        name = (document.get("metadata") or {}).get("name") if isinstance(document.get("metadata"), dict) else None
+        source = f"{VALUES_KEY} of the rendered Secret {name or '(unnamed)'}"
         try:
-            values = yaml.safe_load(base64.b64decode(encoded, validate=True))
+            values = load_yaml(base64.b64decode(encoded, validate=True), source, max_bytes=MAX_RENDER_BYTES)
+        except DocumentLimit as exc:
+            raise StepFailed(str(exc), "Nothing was installed. The chart in the bundle renders values no hub "
+                                       "reads: rebuild the bundle with the supported chart.") from None
         except (binascii.Error, ValueError, yaml.YAMLError):
             continue
         if isinstance(values, dict) and isinstance(values.get("singleuser"), dict):

@@ -166,10 +166,7 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
                 "extraVolumeMounts": [{"name": "dev-shm", "mountPath": "/dev/shm"}],
             },
             "profileList": [_profile_entry(i, chosen.name, rdma_resource) for i in offered_images(settings)],
-            # z2jh 4.2.0 jupyterhub/values.yaml: the policy is on and privateIPs false (Calico enforces it);
-            # _helpers-netpol.tpl adds the private ranges only when privateIPs is true. Always written, so the
-            # profile decides rather than the chart's default.
-            "networkPolicy": {"egressAllowRules": {"privateIPs": settings.allow_private_egress}},
+            "networkPolicy": _network_policy(settings),
         },
         "prePuller": {
             "hook": {"enabled": False},
@@ -187,6 +184,34 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
                                      "username": pull.username, "password": pull.password.get_secret_value(),
                                      **({"email": pull.email} if pull.email else {})}
     return values
+
+
+SINGLEUSER_PODS: Final = {"podSelector": {"matchLabels": {"component": "singleuser-server", "app": "jupyterhub"}}}
+"""Other user servers of this namespace: the labels z2jh 4.2.0's own ``templates/singleuser/netpol.yaml`` selects
+them by (``jupyterhub.matchLabels`` with ``componentLabel: singleuser-server``; ``app`` is the chart name)."""
+
+
+def _network_policy(settings: JupyterHubSettings) -> dict[str, Any]:
+    """``singleuser.networkPolicy``: z2jh's rules, opened to private networks and other notebooks when allowed.
+
+    z2jh 4.2.0 ``jupyterhub/values.yaml`` keeps the policy on with ``privateIPs: false``
+    (Calico enforces it), and ``_helpers-netpol.tpl`` adds the private ranges only when
+    ``privateIPs`` is true: written always, so the profile decides. That flag opens egress
+    only. Ingress into a notebook pod (``templates/singleuser/netpol.yaml``) is allowed on
+    the notebook port from pods labelled ``hub.jupyter.org/network-access-singleuser``, so
+    notebook-to-notebook traffic (NCCL between pods, Dask, Ray) stays blocked until
+    ``singleuser.networkPolicy.ingress`` adds a rule; a rule without ``ports`` allows every
+    port. The matching egress rule names the pods too, not only their private addresses:
+    Kubernetes means ``ipBlock`` for cluster-external addresses ("Pod IPs are ephemeral and
+    unpredictable", kubernetes/website ``content/en/docs/concepts/services-networking/
+    network-policies.md``), so pod-to-pod traffic should not rest on it.
+    """
+    allow = settings.allow_private_egress
+    policy: dict[str, Any] = {"egressAllowRules": {"privateIPs": allow}}
+    if allow:
+        policy["ingress"] = [{"from": [SINGLEUSER_PODS]}]
+        policy["egress"] = [{"to": [SINGLEUSER_PODS]}]
+    return policy
 
 
 def chart_images(settings: JupyterHubSettings) -> HubImages | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import yaml
@@ -36,24 +36,42 @@ def image_ref(settings: RdmaSettings) -> str:
     return f"{IMAGE_REPOSITORY}:{settings.image_tag}"
 
 
-def selectors(settings: RdmaSettings, ports: Sequence[IbPort]) -> dict[str, list[str]]:
-    """Selectors for the plugin: the profile's values, else those of the active ports.
+def detected_selectors(ports: Iterable[IbPort]) -> dict[str, list[str]]:
+    """What the *active* ports among ``ports`` offer the plugin's selectors (empty lists left out).
 
-    Values inside one selector are OR'd and selectors are AND'd, so only selectors
-    with values are written (an empty list would match nothing).
-
-    The plugin knows a device's interface name and link type only through its netdev
-    (k8s-rdma-shared-dev-plugin v1.5.3 ``pkg/resources/pci_net_device.go``: ``linkType``
-    stays ``""`` unless the device has an ``ifName``), so a port without one (no IPoIB
-    loaded) is dropped by any ``ifNames`` or ``linkTypes`` selector. Both are therefore
-    derived only when every active port has a netdev; otherwise the vendor alone selects.
+    The one owner of the rules, used for the plugin's config (:func:`selectors`) and by
+    preflight's suggestion. Values inside one selector are OR'd and selectors are AND'd,
+    so each list holds every value seen on an active port. The plugin knows a device's
+    interface name and link type only through its netdev (k8s-rdma-shared-dev-plugin
+    v1.5.3 ``pkg/resources/pci_net_device.go``: ``linkType`` stays ``""`` unless the device
+    has an ``ifName``), so a port without one (no IPoIB loaded) is dropped by any
+    ``ifNames`` or ``linkTypes`` selector: both are derived only when every active port
+    has a netdev.
     """
     active = [p for p in ports if p.active]
-    derive = bool(active) and all(p.netdevs for p in active)
-    derived_interfaces = sorted({n for p in active for n in p.netdevs}) if derive else []
-    derived_links = sorted({LINK_TYPES[p.link_layer] for p in active if p.link_layer in LINK_TYPES}) if derive else []
-    interfaces = list(settings.interfaces) or derived_interfaces
-    link_types: list[str] = list(settings.link_types) or derived_links
+    with_netdevs = bool(active) and all(p.netdevs for p in active)
+    found = {
+        "vendors": sorted({p.vendor_id for p in active if p.vendor_id}),
+        "deviceIDs": sorted({p.device_id for p in active if p.device_id}),
+        "drivers": sorted({p.driver for p in active if p.driver}),
+        "ifNames": sorted({n for p in active for n in p.netdevs}) if with_netdevs else [],
+        "linkTypes": sorted({LINK_TYPES[p.link_layer] for p in active if p.link_layer in LINK_TYPES})
+        if with_netdevs else [],
+    }
+    return {key: values for key, values in found.items() if values}
+
+
+def selectors(settings: RdmaSettings, ports: Sequence[IbPort]) -> dict[str, list[str]]:
+    """Selectors for the plugin: the profile's values, else those :func:`detected_selectors` derives.
+
+    Only selectors with values are written (an empty list would match nothing). The
+    vendor comes from the profile (``rdma.vendors``, which preflight's ``rdma`` check holds
+    against the active ports); ``deviceIDs`` and ``drivers`` are shown by preflight but not
+    written: the profile has no key for them and the vendor already selects the HCAs.
+    """
+    detected = detected_selectors(ports)
+    interfaces = list(settings.interfaces) or detected.get("ifNames", [])
+    link_types: list[str] = [*settings.link_types] or detected.get("linkTypes", [])
     found: dict[str, list[str]] = {}
     if settings.vendors:
         found["vendors"] = list(settings.vendors)
