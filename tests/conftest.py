@@ -26,7 +26,7 @@ from realparts import (  # noqa: E402 - the same
     start_dockerd,
     start_registry,
 )
-from twin.fixture import twin  # noqa: F401 - the MicroK8s twin fixture, for every test
+from twin.fixture import twin  # noqa: E402, F401 - after the sys.path line; the MicroK8s twin fixture, for every test
 
 REPO = TESTS.parent
 SHARED = (REPO.parent / "shared").resolve()

@@ -333,7 +333,8 @@ def ip(config: Config, argv: list[str]) -> int:
             print("RTNETLINK answers: File exists", file=sys.stderr)
             return 2
         table = config.host("/proc/net/route")
-        text = table.read_text() if table.exists() else "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        text = (table.read_text() if table.exists()
+                else "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n")
         table.parent.mkdir(parents=True, exist_ok=True)
         table.write_text(text + f"{device}\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n")
         return 0

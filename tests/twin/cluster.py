@@ -76,8 +76,10 @@ def put(state: dict[str, Any], obj: dict[str, Any], namespace: str | None = None
     else:
         meta.pop("namespace", None)
     if kind not in BUILTIN_KINDS and not any(
-            (crd.get("spec") or {}).get("names", {}).get("kind") == kind for crd in objects(state, "CustomResourceDefinition")):
-        raise ApplyError(f'resource mapping not found for name: "{meta["name"]}" namespace: "{meta.get("namespace", "")}" '
+            (crd.get("spec") or {}).get("names", {}).get("kind") == kind
+            for crd in objects(state, "CustomResourceDefinition")):
+        raise ApplyError(f'resource mapping not found for name: "{meta["name"]}" '
+                         f'namespace: "{meta.get("namespace", "")}" '
                          f'from "": no matches for kind "{kind}" in version "{obj.get("apiVersion")}"\n'
                          "ensure CRDs are installed first")
     k = key(kind, meta.get("namespace"), meta["name"])
@@ -400,7 +402,8 @@ def _base_pods(config: Config, state: dict[str, Any]) -> list[PodState]:
     found = []
     for owner, template in _pod_templates(config, state):
         spec = template.get("spec") or {}
-        if any("/" in r for c in spec.get("containers") or [] for r in ((c.get("resources") or {}).get("limits") or {})):
+        if any("/" in r for c in spec.get("containers") or []
+               for r in ((c.get("resources") or {}).get("limits") or {})):
             continue
         meta = owner["metadata"]
         phase, reason, message = _phase(config, state, meta.get("namespace", ""), spec, ready, why, {})
@@ -545,7 +548,8 @@ def enable_dns(config: Config, state: dict[str, Any], servers: list[str]) -> lis
         nameservers = "8.8.8.8 8.8.4.4"
     out.append("Applying manifest")
     coredns = config.images()[2]
-    corefile = (".:53 {\n    errors\n    health {\n      lameduck 5s\n    }\n    ready\n    log . {\n      class error\n"
+    corefile = (".:53 {\n    errors\n    health {\n      lameduck 5s\n    }\n    ready\n"
+                "    log . {\n      class error\n"
                 "    }\n    kubernetes cluster.local in-addr.arpa ip6.arpa {\n      pods insecure\n"
                 "      fallthrough in-addr.arpa ip6.arpa\n    }\n    prometheus :9153\n"
                 f"    forward . {nameservers}\n    cache 30\n    loop\n    reload\n    loadbalance\n}}\n")
@@ -653,7 +657,8 @@ def operands(config: Config, state: dict[str, Any]) -> list[dict[str, Any]]:
     ``repository/image:version`` (internal/image ImagePath).
     """
     policies = [p for p in state["objects"].values() if p["kind"] == "ClusterPolicy"]
-    operator = [d for d in state["objects"].values() if d["kind"] == "Deployment" and d["metadata"]["name"] == "gpu-operator"]
+    operator = [d for d in state["objects"].values()
+                if d["kind"] == "Deployment" and d["metadata"]["name"] == "gpu-operator"]
     if not policies or not operator or not gpu_count(config):
         return []
     namespace = operator[0]["metadata"]["namespace"]
@@ -661,7 +666,8 @@ def operands(config: Config, state: dict[str, Any]) -> list[dict[str, Any]]:
     if not ready:
         return []
     base = [p for p in _base_pods_plain(config, state) if p.running]
-    if not any(p.owner == "gpu-operator" for p in base) or not any("node-feature-discovery-worker" in p.owner for p in base):
+    if (not any(p.owner == "gpu-operator" for p in base)
+            or not any("node-feature-discovery-worker" in p.owner for p in base)):
         return []
     spec = policies[0].get("spec") or {}
     made = []
@@ -745,8 +751,9 @@ def toolkit_effect(config: Config, state: dict[str, Any]) -> None:
                             '\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]\n'
                             '  runtime_type = "io.containerd.runc.v2"\n')
     else:
-        template.write_text(template.read_text() + '\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]\n'
-                                                   '  runtime_type = "io.containerd.runc.v2"\n')
+        template.write_text(template.read_text()
+                            + '\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]\n'
+                              '  runtime_type = "io.containerd.runc.v2"\n')
     state["toolkit_applied"] = True
 
 

@@ -90,7 +90,8 @@ def render(config: Config, release: str, chart: str, namespace: str, values: lis
     for path in values:
         argv += ["--values", path]
     env = {**os.environ, "HELM_CACHE_HOME": str(config.state_dir / "helm-cache"),
-           "HELM_CONFIG_HOME": str(config.state_dir / "helm-config"), "HELM_DATA_HOME": str(config.state_dir / "helm-data")}
+           "HELM_CONFIG_HOME": str(config.state_dir / "helm-config"),
+           "HELM_DATA_HOME": str(config.state_dir / "helm-data")}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
     if done.returncode != 0:
         raise HelmError(done.stderr.strip() or f"helm template exited {done.returncode}")
@@ -235,7 +236,8 @@ def list_releases(state: dict[str, Any], args: argparse.Namespace) -> int:
     else:
         print("NAME\tNAMESPACE\tREVISION\tUPDATED\tSTATUS\tCHART\tAPP VERSION")
         for r in rows:
-            print("\t".join(r[k] for k in ("name", "namespace", "revision", "updated", "status", "chart", "app_version")))
+            print("\t".join(r[k] for k in ("name", "namespace", "revision", "updated", "status", "chart",
+                                           "app_version")))
     return 0
 
 

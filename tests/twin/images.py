@@ -20,7 +20,7 @@ def normalize(ref: str) -> str:
     them to a pod's image: no domain means docker.io, a single path element gets library/,
     no tag means :latest.
     """
-    name, digest = (ref.split("@", 1) + [""])[:2]
+    name, digest = [*ref.split("@", 1), ""][:2]
     first = name.split("/", 1)[0]
     if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
         name = "docker.io/" + (name if "/" in name else "library/" + name)

@@ -340,7 +340,7 @@ def patch(store: Store, args: Args, argv: list[str]) -> int:
 def rollout_restart(store: Store, args: Args) -> int:
     """``kubectl rollout restart deployment NAME`` (or ``deployment/NAME``): new pods, same spec."""
     what = args.rest[2:]
-    kind_word, name = (what[0].split("/", 1) if what and "/" in what[0] else (what + ["", ""])[:2])
+    kind_word, name = (what[0].split("/", 1) if what and "/" in what[0] else [*what, "", ""][:2])
     kind = ALIASES.get(kind_word.lower())
     namespace = args.namespace or "default"
     state = store.read()

@@ -138,7 +138,8 @@ def test_launch_config_enables_dns_whose_pod_needs_its_image(twin: Twin, tmp_pat
     install_microk8s(twin)
     load(twin, tmp_path, CNI, PAUSE)
     status = yaml.safe_load(ok(twin.run("microk8s", "status", "--format", "yaml")))
-    assert {"name": "dns", "status": "enabled"}.items() <= next(a for a in status["addons"] if a["name"] == "dns").items()
+    dns = next(a for a in status["addons"] if a["name"] == "dns")
+    assert {"name": "dns", "status": "enabled"}.items() <= dns.items()
     assert waiting_reason(pod(twin, "kube-system", "coredns")) == "ImagePullBackOff"
     corefile = json.loads(ok(twin.run("microk8s", "kubectl", "-n", "kube-system", "get", "configmap", "coredns",
                                       "-o", "json")))["data"]["Corefile"]
@@ -208,7 +209,8 @@ def test_missing_image_is_the_air_gap_failure(twin: Twin, tmp_path: Path) -> Non
 
 def test_apply_into_a_missing_namespace_is_refused(twin: Twin, tmp_path: Path) -> None:
     install_microk8s(twin)
-    done = apply(twin, tmp_path, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "nope"}})
+    done = apply(twin, tmp_path,
+                 {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "nope"}})
     assert done.returncode == 1 and 'namespaces "nope" not found' in done.stderr
 
 

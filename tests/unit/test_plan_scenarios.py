@@ -507,7 +507,8 @@ def test_plan_order_with_image_import(tmp_path: Path) -> None:
     ids = [s.id for s in plan.steps]
     assert ids[:3] == ["preflight", "bundle-check", "jupyterhub.image-checks"]
     assert ids.index("microk8s.snaps") < ids.index("import-images") < ids.index("microk8s.default-route") \
-        < ids.index("microk8s.wait-ready") < ids.index("microk8s.dns") < ids.index("gpu-operator.install") < ids.index("jupyterhub.install")
+        < ids.index("microk8s.wait-ready") < ids.index("microk8s.dns") < ids.index("gpu-operator.install") \
+        < ids.index("jupyterhub.install")
     step = plan.steps[ids.index("import-images")]
     assert step.components == ("microk8s", "jupyterhub", "gpu_operator")  # type: ignore[attr-defined]
     assert step.jobs == 3  # type: ignore[attr-defined]
