@@ -197,7 +197,10 @@ def _tgz(members: dict[str, str]) -> bytes:
 def jupyterhub_chart(path: Path, version: str = "4.2.0") -> Path:
     """``jupyterhub-<version>.tgz``: hub, hub-db-dir PVC, proxy, proxy-public (z2jh keys and, if present, schema)."""
     members = {f"jupyterhub/templates/{n}": t for n, t in HUB_TEMPLATES.items()}
+    # kubeVersion as zero-to-jupyterhub-k8s 4.2.0 jupyterhub/Chart.yaml declares it: helm refuses to render
+    # the chart for an older cluster version (what MicroK8s 1.30's helm assumes without --kube-version).
     members["jupyterhub/Chart.yaml"] = (f"apiVersion: v2\nname: jupyterhub\nversion: {version}\nappVersion: 5.3.0\n"
+                                        'kubeVersion: ">=1.28.0-0"\n'
                                         "description: test stand-in rendering the z2jh objects an install needs\n")
     if (SHARED_Z2JH / "values.yaml").is_file():
         members["jupyterhub/values.yaml"] = (SHARED_Z2JH / "values.yaml").read_text()

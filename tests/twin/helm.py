@@ -241,9 +241,20 @@ def list_releases(state: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
+BUILT_IN_KUBE_VERSION = {"1.30": "v1.24.0"}
+"""What ``helm template`` assumes without ``--kube-version``, for the helm each channel ships.
+
+microk8s branch 1.30 ``build-scripts/components/helm/version.sh`` (v3.9.1) built with ``make``;
+helm v3.9.1 ``Makefile`` bakes in its client-go module v0.24.2 (``pkg/chartutil/capabilities.go``).
+Later channels ship newer helm; their built-in versions are not encoded here.
+"""
+
+
 def main(config: Config, argv: list[str]) -> int:
     """``microk8s helm3 ARGS``."""
     if argv and argv[0] == "template":  # rendering needs no cluster: the real helm does it all
+        if "--kube-version" not in argv and config.channel in BUILT_IN_KUBE_VERSION:
+            argv = [*argv, "--kube-version", BUILT_IN_KUBE_VERSION[config.channel]]
         os.execv(config.helm, [config.helm, *argv])
     if argv and argv[0] in ("version",):
         os.execv(config.helm, [config.helm, *argv])

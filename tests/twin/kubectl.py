@@ -80,6 +80,8 @@ def main(config: Config, argv: list[str]) -> int:
         cluster.reconcile(config, state)
     args = Args(argv)
     verb = args.rest[0] if args.rest else ""
+    if verb == "version":
+        return version(config)
     if verb == "get" and args.raw is not None:
         return raw(config, store.read(), args.raw)
     if verb == "get":
@@ -106,6 +108,13 @@ def main(config: Config, argv: list[str]) -> int:
     print(f"twin: kubectl {' '.join(argv)} is not modelled (add it to tests/twin/kubectl.py, citing upstream)",
           file=sys.stderr)
     return 1
+
+
+def version(config: Config) -> int:
+    """``kubectl version -o json``: the API server's ``serverVersion.gitVersion`` (the patch level is the twin's)."""
+    server = {"major": "1", "minor": config.channel.split(".")[1], "gitVersion": f"v{config.channel}.3"}
+    print(json.dumps({"clientVersion": server, "serverVersion": server}, indent=1))
+    return 0
 
 
 def _emit(items: list[dict[str, Any]], output: str, single: bool) -> None:

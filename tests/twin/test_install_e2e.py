@@ -238,6 +238,31 @@ def test_fresh_host_gets_past_wait_ready(twin: Twin, tmp_path: Path) -> None:
     assert node["status"]["conditions"][0]["status"] == "True"
 
 
+def test_channel_1_30_renders_the_hub_for_the_clusters_version(tmp_path: Path, clean_containerd: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """MicroK8s 1.30's helm (v3.9.1) assumes Kubernetes v1.24.0 without ``--kube-version``.
+
+    z2jh 4.2.0 requires >=1.28, so rendering without the cluster's version stopped every
+    1.30 install at the hub's image check.
+    """
+    from twin.fixture import BIN, make_twin
+    from twin.state import STATE_ENV
+
+    twin = make_twin(tmp_path, clean_containerd, channel="1.30")
+    monkeypatch.setenv("PATH", f"{BIN}:{os.environ.get('PATH', '')}")
+    monkeypatch.setenv(STATE_ENV, str(twin.config.state_dir))
+    bundle = tmp_path / "offline-images"
+    path = write_profile("cpu", tmp_path / "cpu.yaml", bundle)
+    data = yaml.safe_load(path.read_text())
+    data["microk8s"]["channel"] = "1.30"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    profile = load_profile(path)
+    build_bundle(bundle, profile)
+    result, events = install({"twin": twin, "profile": profile, "bundle": bundle, "state": tmp_path / "state"})
+    assert result.ok, (result.error, events.steps())
+    assert hub_url(events) is not None
+
+
 # --- hosts where upstream says the install fails (fixed by other issue 11 items) ----------------
 
 
