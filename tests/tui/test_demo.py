@@ -77,6 +77,12 @@ async def test_wizard_demo_happy_path_imports_into_the_private_containerd(tmp_pa
                     break
                 await pilot.pause(0.02)
             assert isinstance(app.screen, DoneScreen), session.result
+            # The screen is current before its body is mounted: on a loaded machine the first
+            # query could come in between (seen in CI), so let the mount finish first.
+            for _ in range(50):
+                if app.screen.query("#hub-url"):
+                    break
+                await pilot.pause(0.02)
             assert session.result.ok, session.result.error
             assert "Demo finished" in str(app.screen.query_one("#step-line").render())
             assert ":30080/" in str(app.screen.query_one("#hub-url").render())
