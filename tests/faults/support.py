@@ -136,3 +136,20 @@ def processes_using(marker: str) -> list[int]:
         if marker in cmdline and "zombie" not in state:
             found.append(int(entry.name))
     return found
+
+
+def mount_tmpfs(target: Path, size: str) -> None:
+    """A tmpfs of ``size`` (``1m``, ``20m``) on ``target``: a disk that really fills up.
+
+    Needs root and CAP_SYS_ADMIN; under CI their absence fails the test (the disk-full
+    cases must run there), elsewhere it skips with the reason.
+    """
+    import pytest
+
+    target.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the disk-full tests, but mounting a tmpfs failed: {done.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {done.stderr.strip()}")

@@ -12,7 +12,6 @@ freed the same command finishes the job without re-importing anything.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -25,7 +24,7 @@ from realparts import Containerd, start_containerd
 
 from installer.bundle.manifest import save_manifest
 from installer.bundle.scan import lock_bundle
-from tests.faults.support import cli
+from tests.faults.support import cli, mount_tmpfs
 
 pytestmark = pytest.mark.containerd
 
@@ -35,14 +34,6 @@ IMAGE_BYTES = 4 * MIB
 """Each image takes about twice its size in containerd (blob + unpacked): two of four fit in 20 MiB."""
 
 
-def _mount_tmpfs(target: Path, size: str) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the disk-full test, but mounting a tmpfs failed: {done.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {done.stderr.strip()}")
 
 
 @pytest.fixture
@@ -53,7 +44,7 @@ def small_disk() -> Iterator[tuple[Path, Path, Containerd]]:
     """
     host = Path(tempfile.mkdtemp(prefix="disk-", dir="/tmp"))
     mount = host / "var/snap/microk8s/common"
-    _mount_tmpfs(mount, "20m")
+    mount_tmpfs(mount, "20m")
     daemon: Containerd | None = None
     try:
         daemon = start_containerd(base=mount)

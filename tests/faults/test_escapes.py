@@ -30,7 +30,7 @@ from imagegen import make_image_archive
 
 from installer.bundle.manifest import save_manifest
 from installer.bundle.scan import lock_bundle
-from tests.faults.support import PY, REPO, cli
+from tests.faults.support import PY, REPO, cli, mount_tmpfs
 
 DEADLINE = 60.0
 """A FIFO or /dev/zero read hangs forever on the old code: this turns the hang into a failure."""
@@ -239,21 +239,13 @@ def test_export_top_up_does_not_reuse_a_link_out_of_the_bundle(tmp_path: Path) -
 # --- item 10: exit 2 with the path, never a traceback --------------------------------------------
 
 
-def _mount_tmpfs(target: Path, size: str) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the disk-full tests, but mounting a tmpfs failed: {done.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {done.stderr.strip()}")
 
 
 @pytest.fixture
 def full_disk() -> Iterator[Path]:
     """A 1 MiB tmpfs with a state folder in it, filled to the last byte; unmounted afterwards."""
     mount = Path(tempfile.mkdtemp(prefix="full-", dir="/tmp"))
-    _mount_tmpfs(mount, "1m")
+    mount_tmpfs(mount, "1m")
     try:
         (mount / "state").mkdir()
         with (mount / "filler").open("wb") as handle:
@@ -454,7 +446,7 @@ def _install_sh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 
 def test_install_sh_says_the_disk_is_full_rather_than_blaming_python3_venv(tmp_path: Path) -> None:
     mount = Path(tempfile.mkdtemp(prefix="venv-", dir="/tmp"))
-    _mount_tmpfs(mount, "4m")
+    mount_tmpfs(mount, "4m")
     try:
         done = _install_sh({"INSTALLER_VENV": str(mount / "venv")}, "--help")
     finally:

@@ -35,7 +35,7 @@ from realparts import Containerd, start_containerd
 
 from installer.bundle.manifest import ImageEntry, load_manifest, save_manifest
 from installer.bundle.scan import lock_bundle
-from tests.faults.support import PY, REPO, cli, finish, processes_using, start, wait_for
+from tests.faults.support import PY, REPO, cli, finish, mount_tmpfs, processes_using, start, wait_for
 
 pytestmark = pytest.mark.containerd
 
@@ -157,21 +157,13 @@ def daemon() -> Iterator[Containerd]:
         own.stop()
 
 
-def _mount_tmpfs(target: Path, size: str) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the disk-full tests, but mounting a tmpfs failed: {done.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {done.stderr.strip()}")
 
 
 @pytest.fixture
 def small_disk() -> Iterator[Containerd]:
     """A containerd whose root and state are on a 20 MiB tmpfs (a short path: sockets need < 104 characters)."""
     base = Path(tempfile.mkdtemp(prefix="safe-", dir="/tmp"))
-    _mount_tmpfs(base, "20m")
+    mount_tmpfs(base, "20m")
     own: Containerd | None = None
     try:
         own = start_containerd(base=base)

@@ -22,7 +22,7 @@ import zstandard
 from imagegen import make_image_archive
 
 from installer.bundle.archive import MAX_MEMBERS
-from tests.faults.support import cli
+from tests.faults.support import cli, mount_tmpfs
 
 
 def _entry(bundle: Path, file: str, ref: str, digest: str) -> str:
@@ -90,12 +90,11 @@ def small_disk() -> Iterator[tuple[Path, Path]]:
     """(host root, MicroK8s's containerd folder in it on a 20 MiB tmpfs); unmounted afterwards."""
     host = Path(tempfile.mkdtemp(prefix="disk-", dir="/tmp"))
     mount = host / "var/snap/microk8s/common"
-    mount.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    try:
+        mount_tmpfs(mount, "20m")
+    except BaseException:
         shutil.rmtree(host, ignore_errors=True)
-        pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {done.stderr.strip()}")
+        raise
     try:
         yield host, mount
     finally:
