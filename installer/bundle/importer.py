@@ -443,9 +443,13 @@ class ContainerdStore:
         they are removed. A ref that already holds ``target`` is only pinned, not retagged.
         """
         moving = [ref for ref in refs if current.get(ref, ("", set()))[0] != target]
-        backups = {self._backup_name(ref): ref for ref in moving if ref in current}
-        if backups:
-            self._journal_backups(add=backups)  # before anything moves: a killed run is undone by the next
+        with self._lock:  # a backup an earlier failed attempt could not put back holds the image from before the run
+            outstanding = {backup: ref for backup, ref in self._backups.items() if ref in refs}
+        backups = {self._backup_name(ref): ref for ref in moving
+                   if ref in current and self._backup_name(ref) not in outstanding}
+        if backups and not self._journal_backups(add=backups):  # before anything moves: the next run undoes it
+            msg = f"cannot record the import journal, so {', '.join(backups.values())} was not moved"
+            raise StepFailed(msg, "Free space where the lock lives (/run or /tmp), then import again.")
         try:
             for backup, ref in backups.items():
                 self.runner.run(self._argv("images", "tag", "--force", ref, backup), timeout=60)
@@ -462,8 +466,10 @@ class ContainerdStore:
                     _LOGGER.warning("could not put back %s yet (the next import does): %s",
                                     ", ".join(backups.values()), _reason(exc))
             raise
-        self._journal_backups(drop=backups)
-        if backups and not self.runner.run(self._argv("images", "rm", *backups), timeout=60, check=False).ok:
+        # Every ref now holds what this import asked for: no backup of them may be put back later.
+        done = {**outstanding, **backups}
+        self._journal_backups(drop=done)
+        if done and not self.runner.run(self._argv("images", "rm", *done), timeout=60, check=False).ok:
             self._failed_loads = True  # the run's clean-up (or the next run) removes the backups
 
     @staticmethod
@@ -591,7 +597,7 @@ class ContainerdStore:
         return self._clean_up(windows, backups)
 
     def _clean_up(self, windows: list[tuple[float, float | None]], backups: dict[str, str] | None) -> str | None:
-        """Put ``backups`` back, remove every staged ref and backup, release the leases of ``windows``.
+        """Put ``backups`` back, remove every staged ref and those backups, release the leases of ``windows``.
 
         None when done, else why not (containerd does not answer). ``backups`` None: the
         journal was unreadable, so no backup is removed (one may hold the only copy of an image).
@@ -599,23 +605,28 @@ class ContainerdStore:
         try:
             if backups:
                 self._restore(backups)
-            ours = (lambda ref: ref.startswith((STAGING_PREFIX, BACKUP_PREFIX))) if backups is not None else (
-                lambda ref: ref.startswith(STAGING_PREFIX))
+            recorded = set(backups or {})  # an unrecorded backup may hold the only copy of an image: kept
+
+            def ours(ref: str) -> bool:
+                return ref.startswith(STAGING_PREFIX) or ref in recorded
+
             if not self._remove_staged(ours, timeout=120):
                 return "containerd did not remove the staged images (see the log)"
         except InstallerError as exc:
             return exc.message.removeprefix(f"cannot list images in {self.description}: ")
         return None if self._release_leases(windows) else "containerd did not list or release its leases"
 
-    def _save_journal(self) -> None:
-        """Write the journal (under ``self._lock`` or before the lanes start); a failed write is logged."""
+    def _save_journal(self) -> bool:
+        """Write the journal (under ``self._lock`` or before the lanes start); a failed write is logged (False)."""
         if self._journal is None:
-            return
+            return True
         document = {"started": time.time(), "imports": list(self._windows.values()), "backups": self._backups}
         try:
             atomic_write(self._journal, json.dumps(document).encode(), 0o600)
         except OSError as exc:
             _LOGGER.warning("cannot write the import journal %s: %s", self._journal, exc)
+            return False
+        return True
 
     def _open_window(self) -> int:
         """Record that a ``ctr images import`` starts now; returns its key for :meth:`_close_window`."""
@@ -635,12 +646,13 @@ class ContainerdStore:
                 self._windows[key] = (start, time.time())
             self._save_journal()
 
-    def _journal_backups(self, add: dict[str, str] | None = None, drop: Iterable[str] = ()) -> None:
+    def _journal_backups(self, add: dict[str, str] | None = None, drop: Iterable[str] = ()) -> bool:
+        """Record backups made or no longer needed; False when the journal could not be written."""
         with self._lock:
             self._backups.update(add or {})
             for backup in drop:
                 self._backups.pop(backup, None)
-            self._save_journal()
+            return self._save_journal()
 
     def _leases(self) -> dict[str, tuple[float, set[str]]] | None:
         """``lease ID -> (created, label keys)``; None when containerd does not answer."""

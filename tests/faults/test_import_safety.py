@@ -611,3 +611,45 @@ def test_a_deeply_nested_blob_in_containerd_is_no_traceback(daemon: Containerd) 
     daemon.ctr("content", "ingest", "--expected-digest", digest, "nested", input=body)
     store = ContainerdStore(RealRunner(), socket=daemon.socket, namespace=daemon.namespace, ctr="ctr")
     assert store._config_of(digest) is None
+
+
+def test_a_ref_named_again_after_a_failed_retag_is_not_rolled_back_at_the_end_of_the_run(daemon: Containerd,
+                                                                                        tmp_path: Path) -> None:
+    """Two archives carry the new build of app:1. The first retag fails after its Delete and putting
+    the old image back fails too; the other archive then names app:1 successfully.
+
+    The run reports that archive imported, so app:1 must hold the new image afterwards:
+    the backup kept from the failed attempt must not be "restored" over it at the end.
+    """
+    old = _locked_bundle(tmp_path / "old", ("app", "again/app:1", 1, 256 * 1024))
+    assert _import(daemon, old, tmp_path / "state").returncode == 0
+    before = _row(daemon, "docker.io/again/app:1")
+    assert before is not None
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = tmp_path / "ctr-once"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        '  *"images tag --force import.offline-installer.invalid/staging/"*)\n'
+        f'    if [ ! -e {marks}/staged ]; then touch {marks}/staged\n'
+        '      for ref; do :; done\n'
+        '      ctr "$1" "$2" "$3" "$4" images rm "$ref" >/dev/null || exit 1\n'
+        '      echo "ctr: connection reset by peer" >&2; exit 1\n'
+        '    fi;;\n'
+        '  *"images tag --force import.offline-installer.invalid/backup/"*)\n'
+        f'    if [ ! -e {marks}/backup ]; then touch {marks}/backup\n'
+        '      echo "ctr: connection reset by peer" >&2; exit 1\n'
+        '    fi;;\n'
+        "esac\n"
+        'exec ctr "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    new = _locked_bundle(tmp_path / "new", ("app", "again/app:1", 2, 256 * 1024),
+                         ("app-copy", "again/app:1", 2, 256 * 1024))
+    done = _import(daemon, new, tmp_path / "state", "--json", ctr=str(script))
+    assert (marks / "staged").exists() and (marks / "backup").exists(), "the failures were not injected"
+    assert json.loads(done.stdout)["counts"] == {"ok": 1, "skipped": 0, "failed": 1}, done.stdout + done.stderr
+    after = _row(daemon, "docker.io/again/app:1")
+    assert after is not None and after[1] != before[1], "the imported image was rolled back to the old one"
+    assert "io.cri-containerd.pinned=pinned" in after[2]
+    assert _ours(daemon) == []
