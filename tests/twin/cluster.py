@@ -129,21 +129,27 @@ def reachable(config: Config, address: str) -> bool:
 
 
 def host_resolv_upstream(config: Config) -> str | None:
-    """microk8s@1.32 scripts/find-resolv-conf.py: the first resolv.conf with a non-loopback nameserver."""
+    """microk8s@1.32 scripts/find-resolv-conf.py: the first resolv.conf whose nameservers are all non-loopback.
+
+    One loopback (or unparsable) server disqualifies the whole file, as upstream's check
+    over every ``nameserver`` line does.
+    """
     for path in ("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"):
         try:
             text = config.host(path).read_text()
         except OSError:
             continue
-        for line in text.splitlines():
-            fields = line.split()
-            if len(fields) >= 2 and fields[0] == "nameserver":
-                try:
-                    if not ipaddress.ip_address(fields[1].split("%")[0]).is_loopback:
-                        return path
-                except ValueError:
-                    continue
+        servers = [f[1] for f in (line.split() for line in text.splitlines()) if len(f) >= 2 and f[0] == "nameserver"]
+        if servers and all(_non_loopback(server) for server in servers):
+            return path
     return None
+
+
+def _non_loopback(server: str) -> bool:
+    try:
+        return not ipaddress.ip_address(server.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def gpu_count(config: Config) -> int:
