@@ -127,3 +127,17 @@ def to_oci(docker_archive: Path, oci_archive: Path, ref: str) -> Path:
         check=True, capture_output=True,
     )
     return oci_archive
+
+
+def garbage_layer_archive(path: Path, ref: str, *, seed: int = 77) -> None:
+    """A well-formed docker-archive whose layer is not a tar: it verifies (checksum, index), containerd refuses it."""
+    make_image_archive(path, ref, seed=seed)
+    with tarfile.open(path) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+    with tarfile.open(path, "w") as tar:
+        for member, original in members:
+            data = original
+            if member.name.endswith("layer.tar"):
+                data = b"\x00not a tar" * (len(original) // 10)
+                member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from imagegen import make_image_archive
+from imagegen import garbage_layer_archive, make_image_archive
 from realparts import Containerd, start_containerd
 
 from installer.bundle.manifest import ImageEntry, load_manifest, save_manifest
@@ -88,23 +88,6 @@ def _locked_bundle(path: Path, *archives: tuple[str, str, int, int]) -> Path:
         make_image_archive(path / "images" / f"{stem}.tar", ref, seed=seed, size=size)
     save_manifest(lock_bundle(path), path)
     return path
-
-
-def _garbage_layer(path: Path, ref: str, seed: int) -> None:
-    """A docker-archive whose layer is not a tar: it verifies (checksum, index), containerd cannot unpack it."""
-    import io
-    import tarfile
-
-    make_image_archive(path, ref, seed=seed)
-    with tarfile.open(path) as tar:
-        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
-    with tarfile.open(path, "w") as tar:
-        for member, original in members:
-            data = original
-            if member.name.endswith("layer.tar"):
-                data = b"\x00not a tar" * (len(original) // 10)
-                member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
 
 
 def _wrapper(tmp_path: Path, body: str) -> Path:
@@ -205,7 +188,7 @@ def test_a_new_build_with_a_bad_layer_keeps_the_old_image_and_its_pin(daemon: Co
     before = _listing(daemon)
 
     new = tmp_path / "new"
-    _garbage_layer(new / "images" / "app.tar", "bad/app:1", seed=2)
+    garbage_layer_archive(new / "images" / "app.tar", "bad/app:1", seed=2)
     save_manifest(lock_bundle(new), new)
     done = _import(daemon, new, tmp_path / "state", "--json")
     assert done.returncode == 2, done.stdout + done.stderr  # containerd refused the archive: bad input

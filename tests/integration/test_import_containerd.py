@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from imagegen import ImageSpec, make_image_archive, to_oci, write_docker_archive
+from imagegen import ImageSpec, garbage_layer_archive, make_image_archive, to_oci, write_docker_archive
 
 from installer.bundle.importer import PINNED_LABEL, ContainerdStore, ImageImporter, items_from_manifest, items_from_scan
 from installer.bundle.manifest import load_manifest, save_manifest
@@ -168,22 +168,6 @@ def test_bad_files_fail_alone(clean_containerd, tmp_path: Path) -> None:
     assert clean_containerd.images() == ["docker.io/img/i0:1"]
 
 
-def _garbage_layer_archive(path: Path, ref: str) -> None:
-    """A well-formed docker-archive whose layer is not a tar: verify passes, containerd refuses it."""
-    make_image_archive(path, ref, seed=77)
-    with tarfile.open(path) as tar:
-        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
-    with tarfile.open(path, "w") as tar:
-        for member, original in members:
-            data = original
-            if member.name.endswith("layer.tar"):
-                data = b"\x00not a tar" * (len(original) // 10)
-                member.size = len(data)
-            import io
-
-            tar.addfile(member, io.BytesIO(data))
-
-
 def test_one_image_rejected_by_containerd_does_not_stop_the_others(clean_containerd, tmp_path: Path) -> None:
     """The rejected archive fails with containerd's reason and exit code 2 (bad input, issue 21).
 
@@ -191,7 +175,7 @@ def test_one_image_rejected_by_containerd_does_not_stop_the_others(clean_contain
     """
     images = tmp_path / "images"
     make_image_archive(images / "a.tar", "ok/a:1", seed=1)
-    _garbage_layer_archive(images / "b.tar", "bad/b:1")
+    garbage_layer_archive(images / "b.tar", "bad/b:1")
     make_image_archive(images / "c.tar", "ok/c:1", seed=3)
     _lock(tmp_path)
     report, _ = _import(clean_containerd, tmp_path)

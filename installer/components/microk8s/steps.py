@@ -390,15 +390,9 @@ class WaitReadyStep(Step):
 
     def run(self, ctx: StepContext) -> None:
         """Block in ``microk8s status --wait-ready`` (a wait, so a dry-run only shows it)."""
-        timeout = ctx.profile.microk8s.ready_timeout
-        result = ctx.runner.run([*MICROK8S, "status", "--wait-ready", "--timeout", str(timeout)],
-                                timeout=timeout + 60, check=False)
-        if not result.ok:
-            detail = command_failed(result, timeout=timeout + 60).message
-            msg = f"MicroK8s did not become ready within {timeout} s: {detail}"
-            hint = ("Run `microk8s inspect`. Usual causes offline: no default route, base images (calico, pause, "
-                    "coredns) missing from containerd, or a full disk under /var/snap.")
-            raise StepFailed(msg, hint)
+        hint = ("Run `microk8s inspect`. Usual causes offline: no default route, base images (calico, pause, "
+                "coredns) missing from containerd, or a full disk under /var/snap.")
+        wait_ready(ctx, "MicroK8s did not become ready within {timeout} s", hint)
 
 
 class DnsAddonStep(Step):
@@ -453,13 +447,18 @@ class DnsAddonStep(Step):
 
 def wait_for_api(ctx: StepContext) -> None:
     """``microk8s status --wait-ready``: the API answers and the node is Ready again after a kubelite restart."""
+    wait_ready(ctx, "MicroK8s did not come back within {timeout} s after the dns addon restarted kubelite",
+               "Run `microk8s inspect` and `microk8s status`; then run the install again.")
+
+
+def wait_ready(ctx: StepContext, failure: str, hint: str) -> None:
+    """Block in ``microk8s status --wait-ready`` (the profile's timeout); ``failure`` (with ``{timeout}``) on expiry."""
     timeout = ctx.profile.microk8s.ready_timeout
     result = ctx.runner.run([*MICROK8S, "status", "--wait-ready", "--timeout", str(timeout)],
                             timeout=timeout + 60, check=False)
     if not result.ok:
         detail = command_failed(result, timeout=timeout + 60).message
-        msg = f"MicroK8s did not come back within {timeout} s after the dns addon restarted kubelite: {detail}"
-        raise StepFailed(msg, "Run `microk8s inspect` and `microk8s status`; then run the install again.")
+        raise StepFailed(f"{failure.format(timeout=timeout)}: {detail}", hint)
 
 
 def coredns_corefile(ctx: StepContext) -> str | None:
