@@ -96,10 +96,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def _install_mode(args: argparse.Namespace) -> ExitCode:
     """No subcommand: the wizard with a terminal, headless with --profile."""
     from installer.config.profile import Profile, load_profile
-    from installer.session import InstallOptions, default_state_dir
+    from installer.install_run import InstallOptions, default_state_dir
 
     if args.demo:
-        from installer.demo import run_demo
+        from installer.demo.prepare import run_demo
 
         return run_demo(args)
     if args.profile is None:

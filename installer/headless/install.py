@@ -12,7 +12,7 @@ from installer.engine.logfile import LogFileSink
 from installer.engine.runner import RunResult
 from installer.errors import ExitCode, Interrupted, UsageError
 from installer.headless.console import ConsoleSink, JsonLinesSink
-from installer.session import InstallOptions, make_redactor, run_install
+from installer.install_run import InstallOptions, make_redactor, run_install
 
 
 def require_root(options: InstallOptions) -> None:

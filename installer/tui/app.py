@@ -1,7 +1,7 @@
 """The wizard: a thin Textual app that walks the operator from Welcome to the hub's URL.
 
 The app only owns navigation. Screens are views over a
-:class:`~installer.wizard_backend.WizardSession` (the operator's answers, the
+:class:`~installer.wizard.backend.WizardSession` (the operator's answers, the
 preflight report, the result); every engine call runs in a thread worker and
 comes back as messages (see :mod:`installer.tui.bridge`).
 """
@@ -21,10 +21,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from installer.errors import ExitCode
-from installer.wizard_backend import WizardSession
+from installer.wizard.backend import WizardSession
 
 if TYPE_CHECKING:
-    from installer.session import InstallOptions
+    from installer.install_run import InstallOptions
 
 _LOGGER: Final = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _quiet_console_logging() -> Iterator[None]:
 def options_from_args(args: argparse.Namespace) -> InstallOptions:
     """Install options from the CLI's arguments, as ``installer.cli`` builds them for the headless mode."""
     from installer.config.profile import Profile, load_profile
-    from installer.session import InstallOptions, default_state_dir
+    from installer.install_run import InstallOptions, default_state_dir
 
     profile = load_profile(args.profile) if getattr(args, "profile", None) else Profile()
     return InstallOptions(profile=profile, dry_run=getattr(args, "dry_run", False),

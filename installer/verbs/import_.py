@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     runner = RealRunner()
     store = _store(args, runner)
     importer = ImageImporter(store, sink=sink, step_id="import-images", jobs=args.jobs)
-    from installer.session import default_state_dir  # the install's module; only its state folder is needed
+    from installer.install_run import default_state_dir  # the install's module; only its state folder is needed
 
     state_dir = getattr(args, "state_dir", None) or default_state_dir()
     with InstallLock(Path(state_dir) / LOCK_NAME, purpose="image import"):

@@ -241,7 +241,8 @@ def main(argv: list[str]) -> int:
                             helm_fail_echo=options.helm_fail_echo, helm=options.helm, never_ready=options.never_ready)
 
     import installer.headless.install as headless
-    from installer import cli, session
+    from installer import cli
+    from installer import install_run as session
     from installer.components.registry import PlanOptions
     from installer.components.registry import build_plan as components_plan
 

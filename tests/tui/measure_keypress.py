@@ -22,10 +22,10 @@ from typing import ClassVar
 
 from textual.binding import BindingType
 
-from installer.demo import DEMO_IMAGES, prepare_demo
+from installer.demo.prepare import DEMO_IMAGES, prepare_demo
 from installer.tui.app import InstallerApp
 from installer.tui.screens.install import InstallScreen
-from installer.wizard_backend import WizardSession
+from installer.wizard.backend import WizardSession
 
 
 class Probe(InstallScreen):

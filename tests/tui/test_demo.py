@@ -12,12 +12,12 @@ import pytest
 from installer.bundle.archive import inspect_archive
 from installer.bundle.manifest import load_manifest
 from installer.bundle.verify import verify_bundle
-from installer.demo import DEMO_IMAGES, build_demo_bundle, prepare_demo
+from installer.demo.prepare import DEMO_IMAGES, build_demo_bundle, prepare_demo
 from installer.tui.app import InstallerApp
 from installer.tui.screens.done import DoneScreen
 from installer.tui.screens.preflight import PreflightScreen
 from installer.tui.screens.review import ReviewScreen
-from installer.wizard_backend import WizardSession
+from installer.wizard.backend import WizardSession
 
 
 def _need_real_containerd() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import installer.wizard_backend as backend
 from installer.config.profile import Profile
 from installer.engine.events import (
     CommandRan,
@@ -24,7 +23,7 @@ from installer.engine.events import (
 )
 from installer.engine.runner import RunResult, StepOutcome
 from installer.errors import ExitCode
-from installer.session import InstallOptions
+from installer.install_run import InstallOptions
 from installer.tui.app import InstallerApp
 from installer.tui.screens.components import ComponentsScreen
 from installer.tui.screens.done import DoneScreen
@@ -32,7 +31,8 @@ from installer.tui.screens.install import InstallScreen
 from installer.tui.screens.jupyterhub import JupyterHubScreen
 from installer.tui.screens.preflight import PreflightScreen
 from installer.tui.screens.review import ReviewScreen
-from installer.wizard_backend import BundleSummary, WizardSession
+from installer.wizard import backend
+from installer.wizard.backend import BundleSummary, WizardSession
 
 from .wizard_fakes import CHOICES, TS, fixed_preflight
 
@@ -115,7 +115,7 @@ def test_jupyterhub(snap_compare, session: WizardSession) -> None:
     """JupyterHub: the form and the catalog with an image warning."""
     from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
     from installer.config.profile import Profile as _Profile
-    from installer.wizard_model import WizardModel
+    from installer.wizard.model import WizardModel
 
     images = [NotebookImage(name="minimal", display_name="Minimal Python",
                             image="quay.io/jupyterhub/k8s-singleuser-sample:4.2.0",

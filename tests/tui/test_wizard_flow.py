@@ -21,7 +21,7 @@ from installer.tui.screens.review import ReviewScreen
 from installer.tui.screens.welcome import WelcomeScreen
 from installer.tui.widgets.checks import CheckTable
 from installer.tui.widgets.confirm import ConfirmScreen
-from installer.wizard_backend import run_preflight
+from installer.wizard.backend import run_preflight
 
 from .wizard_fakes import CHECKS, FAILED, fake_plan, fixed_preflight, make_session
 
@@ -243,7 +243,7 @@ async def test_saved_profile_replays_to_the_same_answers_and_plan(tmp_path: Path
     assert replayed.bundle_dir() == app.session.options.bundle()
     keep = {"exclude": {"source", "bundle"}}
     assert replayed.model_dump(**keep) == wizard_profile.model_dump(**keep)
-    from installer.session import InstallOptions, build_plan
+    from installer.install_run import InstallOptions, build_plan
 
     base = app.session.options
     try:

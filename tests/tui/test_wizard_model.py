@@ -10,7 +10,7 @@ import pytest
 from installer.config.profile import Profile, load_profile
 from installer.errors import ProfileError
 from installer.tui.widgets.progress import RateMeter, amount, format_eta, short_name
-from installer.wizard_model import ComponentChoice, WizardModel, hub_url, split_users
+from installer.wizard.model import ComponentChoice, WizardModel, hub_url, split_users
 
 
 def test_invalid_answers_name_the_field_on_screen() -> None:
@@ -79,7 +79,7 @@ def test_the_wizard_shows_the_url_the_install_step_reports(monkeypatch: pytest.M
 
 def test_added_images_get_unique_valid_names() -> None:
     """Names come from the repository, are valid profile slugs and never clash."""
-    from installer.wizard_model import CatalogEntry, image_slug
+    from installer.wizard.model import CatalogEntry, image_slug
 
     assert image_slug("localhost:5000/Lab_Image:2") == "lab-image"
     assert image_slug("quay.io/x/y@sha256:" + "a" * 64) == "y"

@@ -14,10 +14,10 @@ from pathlib import Path
 from installer.config.profile import Profile
 from installer.engine.events import CheckReported, EventSink, ItemFinished
 from installer.engine.plan import Plan, Step, StepContext
+from installer.install_run import InstallOptions
 from installer.probes.model import DiskInfo, GpuInfo, HostFacts, IbPort, SystemInfo
-from installer.session import InstallOptions
-from installer.wizard_backend import WizardSession
-from installer.wizard_model import ComponentChoice
+from installer.wizard.backend import WizardSession
+from installer.wizard.model import ComponentChoice
 
 TS = 1_800_000_000.0
 """A fixed timestamp for events shown on screen."""
@@ -67,7 +67,7 @@ CHOICES = [
 def fixed_preflight(monkeypatch, *, checks: list[CheckReported] | None = None,
                     choices: list[ComponentChoice] | None = None) -> None:
     """Make the wizard's preflight return :data:`FACTS` and ``checks`` instead of probing this machine."""
-    import installer.wizard_backend as backend
+    from installer.wizard import backend
 
     def engine(options: InstallOptions,
                sink: EventSink) -> tuple[HostFacts, list[CheckReported], list[ComponentChoice]]:
@@ -126,7 +126,7 @@ IMAGES = (("quay.io/jupyterhub/k8s-hub:4.2.0", 3 << 20), ("quay.io/jupyter/scipy
 
 def fake_plan(monkeypatch, *, gate: threading.Event | None = None) -> ImportStep:
     """Make ``build_plan`` return a small plan (real steps, real runner); returns its import step."""
-    from installer import session
+    from installer import install_run as session
 
     importer = ImportStep(IMAGES, gate)
     steps = [CommandStep("preflight", "Preflight checks", "preflight"), importer,

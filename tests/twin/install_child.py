@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for `installer`
 
-from installer import session
+from installer import install_run as session
 from installer.cli import main
 
 

@@ -28,7 +28,7 @@ from installer.bundle.requirements import component_needs
 from installer.config.profile import Profile, load_profile
 from installer.engine.events import Event
 from installer.engine.runner import RunResult
-from installer.session import InstallOptions, run_install
+from installer.install_run import InstallOptions, run_install
 
 pytestmark = [pytest.mark.containerd,
               pytest.mark.skipif(os.geteuid() != 0, reason="a real install runs as root only")]

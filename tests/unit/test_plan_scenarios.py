@@ -516,8 +516,8 @@ def test_plan_order_with_image_import(tmp_path: Path) -> None:
 
 def test_build_plan_accepts_the_session_options(tmp_path: Path) -> None:
     """The session's InstallOptions decide the profile, bundle, socket and jobs of the plan."""
-    from installer.session import InstallOptions
-    from installer.session import build_plan as session_plan
+    from installer.install_run import InstallOptions
+    from installer.install_run import build_plan as session_plan
 
     profile = profile_from("cpu.yaml", make_bundle(tmp_path))
     options = InstallOptions(profile=profile, dry_run=True, bundle_dir=tmp_path / "other", jobs=4,

@@ -9,8 +9,8 @@ from imagegen import make_image_archive
 from installer.bundle.manifest import save_manifest
 from installer.bundle.scan import lock_bundle
 from installer.config.profile import Profile
-from installer.session import InstallOptions
-from installer.wizard_backend import image_problem, offerable_images
+from installer.install_run import InstallOptions
+from installer.wizard.backend import image_problem, offerable_images
 
 
 def _bundle(root: Path) -> Path:

@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
-from installer.wizard_backend import WizardSession
+from installer.wizard.backend import WizardSession
 
 if TYPE_CHECKING:
     from installer.tui.app import InstallerApp

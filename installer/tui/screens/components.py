@@ -11,7 +11,7 @@ from textual.markup import escape
 from textual.widgets import Static, Switch
 
 from installer.tui.screens.base import WizardScreen
-from installer.wizard_model import ComponentChoice
+from installer.wizard.model import ComponentChoice
 
 ALWAYS: tuple[tuple[str, str], ...] = (
     ("MicroK8s", "the Kubernetes base (installed from the bundle's snaps when absent)"),

@@ -12,7 +12,7 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
-from installer.wizard_backend import WizardSession, done_report
+from installer.wizard.backend import WizardSession, done_report
 
 
 class DoneScreen(Screen[None]):

@@ -39,7 +39,7 @@ from installer.tui.bridge import TextualSink
 from installer.tui.messages import EngineEvent, ProgressTick
 from installer.tui.widgets.confirm import ConfirmScreen
 from installer.tui.widgets.progress import ItemLines, StepList
-from installer.wizard_backend import WizardSession, install
+from installer.wizard.backend import WizardSession, install
 
 STEP_SCALE = 1000
 """Overall bar units per step, so a step's own progress moves the bar smoothly."""
@@ -97,7 +97,7 @@ class InstallScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="install")
     def _run(self) -> RunResult:
         from installer.engine.logfile import LogFileSink
-        from installer.session import make_redactor
+        from installer.install_run import make_redactor
 
         assert self.sink is not None
         options = self.session.install_options()

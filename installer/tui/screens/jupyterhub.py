@@ -11,12 +11,12 @@ from textual.containers import Grid, VerticalScroll
 from textual.markup import escape
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-import installer.wizard_backend as backend
 from installer.errors import InstallerError
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.catalog import CatalogTable, ImageEditScreen
 from installer.tui.widgets.fields import Field
-from installer.wizard_model import CatalogEntry, parse_int, split_users
+from installer.wizard import backend
+from installer.wizard.model import CatalogEntry, parse_int, split_users
 
 AUTH_CHOICES: tuple[tuple[str, str], ...] = (
     ("Sign-up, admin approves (native)", "native"),

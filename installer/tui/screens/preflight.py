@@ -22,7 +22,7 @@ from installer.tui.messages import EngineEvent, ProgressTick
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.checks import CheckTable
 from installer.tui.widgets.hardware import HardwarePanel
-from installer.wizard_backend import PreflightReport, run_preflight
+from installer.wizard.backend import PreflightReport, run_preflight
 
 
 class PreflightScreen(WizardScreen):

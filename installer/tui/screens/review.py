@@ -17,7 +17,7 @@ from installer.errors import InstallerError
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.confirm import ConfirmScreen
 from installer.tui.widgets.fields import Field
-from installer.wizard_backend import plan_outline, review_lines
+from installer.wizard.backend import plan_outline, review_lines
 
 
 class ReviewScreen(WizardScreen):

@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from installer.tui.bridge import TextualSink
 from installer.tui.messages import ProgressTick
 from installer.tui.screens.base import WizardScreen
-from installer.wizard_backend import BundleSummary, summarize_bundle, verify_summary
+from installer.wizard.backend import BundleSummary, summarize_bundle, verify_summary
 
 WHAT_HAPPENS = """\
 This wizard installs JupyterHub on MicroK8s from the offline bundle:

@@ -18,7 +18,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from installer.errors import InstallerError
 from installer.tui.widgets.fields import Field
-from installer.wizard_model import CatalogEntry, default_display_name, parse_int, parse_limit
+from installer.wizard.model import CatalogEntry, default_display_name, parse_int, parse_limit
 
 
 class CatalogTable(DataTable[Text]):

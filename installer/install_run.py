@@ -82,7 +82,7 @@ def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor
                  runner: CommandRunner | None = None, cancel: threading.Event | None = None) -> StepContext:
     """The step context for a run: dry-run runner and file writer when nothing may change."""
     if runner is None and options.microk8s_dry_run and not options.dry_run:
-        from installer.demo import StepScopedDryRunRunner
+        from installer.demo.prepare import StepScopedDryRunRunner
 
         runner = StepScopedDryRunRunner(sink, redactor)
     if runner is None:

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Final
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
 from installer.errors import InstallerError
-from installer.wizard_model import ComponentChoice, WizardModel, hub_url, human_bytes
+from installer.wizard.model import ComponentChoice, WizardModel, hub_url, human_bytes
 
 if TYPE_CHECKING:
     from installer.engine.runner import RunResult
+    from installer.install_run import InstallOptions
     from installer.probes.model import HostFacts
-    from installer.session import InstallOptions
 
 _LOGGER: Final = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class WizardSession:
         if self.options.dry_run:
             return True
         if self.options.microk8s_dry_run:
-            from installer.demo import REAL_STEPS
+            from installer.demo.prepare import REAL_STEPS
 
             return step_id not in REAL_STEPS
         return False
@@ -387,7 +387,7 @@ def plan_outline(options: InstallOptions) -> list[tuple[str, str, str]]:
     Raises:
         InstallerError: the plan cannot be built (bundle or profile problem).
     """
-    from installer.session import build_plan
+    from installer.install_run import build_plan
 
     plan = build_plan(options)
     return [(step.id, step.title, step.component) for step in plan.steps]
@@ -396,12 +396,12 @@ def plan_outline(options: InstallOptions) -> list[tuple[str, str, str]]:
 def install(options: InstallOptions, sink: EventSink, cancel: threading.Event) -> RunResult:
     """Run the install; errors before the first step (lock, plan) come back as a failed result."""
     from installer.engine.runner import RunResult
-    from installer.session import make_redactor, run_install
+    from installer.install_run import make_redactor, run_install
 
     redactor = make_redactor(options.profile)
     runner = None
     if options.microk8s_dry_run and not options.dry_run:
-        from installer.demo import StepScopedDryRunRunner
+        from installer.demo.prepare import StepScopedDryRunRunner
 
         runner = StepScopedDryRunRunner(sink, redactor)
     try:

@@ -41,7 +41,7 @@ from installer.config.profile import PreflightSettings, Profile
 from installer.engine.commands import CommandResult, Daemon, DryRunRunner, RealRunner, Stdin
 from installer.engine.logfile import default_log_path
 from installer.errors import ExitCode, InstallerError
-from installer.session import InstallOptions, default_state_dir
+from installer.install_run import InstallOptions, default_state_dir
 
 if TYPE_CHECKING:
     import argparse
