@@ -369,7 +369,8 @@ def _preflight_engine(options: InstallOptions,
     for event in checks:
         sink.emit(event)
     choices = [
-        ComponentChoice(s.component, _TITLES.get(s.component, s.component), s.suggested, s.reason, usable=True)
+        ComponentChoice(s.component, _TITLES.get(s.component, s.component), s.suggested, s.reason, usable=True,
+                        settings=dict(s.settings))
         for s in report.suggestions
     ]
     return report.facts, checks, choices
@@ -422,19 +423,21 @@ def probe_runner() -> RealRunner:
 def review_lines(session: WizardSession) -> list[str]:
     """The operator's choices in a few plain lines."""
     model = session.model
+    hub = model.profile.jupyterhub
     options = session.options
     enabled = [e for e in model.catalog if e.enabled]
-    optional = [name for name, on in (("GPU Operator", model.gpu_operator), ("RDMA plugin", model.rdma)) if on]
-    auth = ("sign-up, admins approve" + (" (open sign-up)" if model.open_signup else "")
-            if model.auth_type == "native" else "one shared password")
+    optional = [name for name, key in (("GPU Operator", "gpu_operator"), ("RDMA plugin", "rdma"))
+                if model.enabled(key)]
+    auth = ("sign-up, admins approve" + (" (open sign-up)" if hub.auth.open_signup else "")
+            if hub.auth.type == "native" else "one shared password")
     lines = [
         f"Bundle      {options.bundle()}",
         "Components  MicroK8s, JupyterHub" + (", " + ", ".join(optional) if optional else ""),
-        f"Admins      {', '.join(model.admin_users) or '-'}" + (
-            f"   allowed: {', '.join(model.allowed_users)}" if model.allowed_users else ""),
+        f"Admins      {', '.join(hub.admin_users) or '-'}" + (
+            f"   allowed: {', '.join(hub.allowed_users)}" if hub.allowed_users else ""),
         f"Login       {auth}",
-        f"Storage     {model.storage_size} per user   port {model.node_port}",
-        "Network     notebooks " + ("may reach the site's private addresses" if model.private_egress
+        f"Storage     {hub.storage.size} per user   port {hub.service.node_port}",
+        "Network     notebooks " + ("may reach the site's private addresses" if hub.allow_private_egress
                                     else "cannot reach private addresses (z2jh's default policy)"),
         f"Images      {len(enabled)} of {len(model.catalog)} offered: " + ", ".join(e.display_name for e in enabled),
     ]
@@ -496,12 +499,13 @@ def done_report(session: WizardSession) -> DoneReport:
     if result.status != "ok":
         headline = "The install stopped at a failed step; fix it and run the installer again to resume."
         return DoneReport("failed", headline, problems=tuple(problems), files=tuple(files))
+    hub = model.profile.jupyterhub
     try:
         url = hub_url(model.to_profile())
     except InstallerError:
-        url = f"http://<this server>:{model.node_port}/"
-    if model.auth_type == "native":
-        admin = model.admin_users[0] if model.admin_users else "admin"
+        url = f"http://<this server>:{hub.service.node_port}/"
+    if hub.auth.type == "native":
+        admin = hub.admin_users[0] if hub.admin_users else "admin"
         login: tuple[str, ...] = (f"Sign up as '{admin}' at {url}hub/signup first (that makes you the admin),",
                  f"then approve other users at {url}hub/authorize.")
     else:

@@ -1,10 +1,12 @@
-"""The operator's answers in the wizard, and how they become a profile.
+"""The wizard edits a profile: the one the install runs with, and the one Review saves.
 
-The wizard's screens only read and write this plain object; everything that turns
-answers into an install lives here, without Textual, so the same rules apply to an
-interactive run and to its saved profile replayed headless. ``to_profile()`` is the
-one place answers are validated: it goes through the same pydantic models as
-``--profile FILE``, and an error names the wizard field the operator must fix.
+The screens read and write a :class:`~installer.config.profile.Profile` (a private
+copy of the starting one) through :class:`Answer` bindings: each names the
+profile field it edits once, as a path checked against the model when this module
+loads, with the label the operator sees. ``to_profile()`` validates with the same
+pydantic models as ``--profile FILE``, and an error comes back with the answers it
+concerns (from pydantic's own error location), so the screen marks the field.
+No Textual here: the same rules apply to an interactive run and its saved profile.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError, create_model
 
+from installer.components.jupyterhub.settings import NotebookImage
 from installer.components.jupyterhub.steps import hub_url as component_hub_url
 from installer.config.profile import Profile, dump_profile
 from installer.engine.files import FileWriter
@@ -25,53 +28,101 @@ from installer.errors import ProfileError
 
 _LOGGER: Final = logging.getLogger(__name__)
 
-AuthType = Literal["native", "dummy"]
 
-FIELD_LABELS: Final[dict[str, str]] = {
-    "jupyterhub.admin_users": "Admin users",
-    "jupyterhub.allowed_users": "Allowed users",
-    "jupyterhub.auth": "Authentication",
-    "jupyterhub.auth.password": "Shared password",
-    "jupyterhub.storage.size": "Storage per user",
-    "jupyterhub.service.node_port": "Port",
-    "jupyterhub.allow_private_egress": "Private network",
-    "jupyterhub.images": "Notebook images",
-}
-"""Profile keys as the wizard labels them, so an error points at the field on screen."""
+@dataclass(frozen=True)
+class Answer:
+    """One profile field the wizard asks for: where it lives, its label, the form field that shows it.
+
+    ``path`` is checked against ``root``'s fields when the answer is declared, so a
+    renamed profile key fails at import, not on the operator's screen.
+    """
+
+    path: tuple[str, ...]
+    label: str
+    widget: str
+    """The form field's id on screen (errors put the focus there)."""
+    root: type[BaseModel] = Profile
+
+    def __post_init__(self) -> None:
+        self.field_info()  # raises for a path the model does not have
+
+    def field_info(self) -> Any:
+        """Pydantic's field info at ``path`` (its type and constraints)."""
+        model: Any = self.root
+        info: Any = None
+        for part in self.path:
+            fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+            if part not in fields:
+                msg = f"{self.root.__name__} has no field {'.'.join(self.path)}"
+                raise AttributeError(msg)
+            info = fields[part]
+            model = info.annotation
+        return info
+
+    def get(self, obj: BaseModel) -> Any:
+        """The value in ``obj`` (a :attr:`root` instance)."""
+        value: Any = obj
+        for part in self.path:
+            value = getattr(value, part)
+        return value
+
+    def set(self, obj: BaseModel, value: Any) -> None:
+        """Write ``value`` into ``obj``; validation comes later, with the whole profile."""
+        parent: Any = obj
+        for part in self.path[:-1]:
+            parent = getattr(parent, part)
+        setattr(parent, self.path[-1], value)
+
+    def parse(self, value: Any) -> Any:
+        """``value`` (typed text) converted and checked by the field's own type and constraints.
+
+        Raises:
+            AnswerError: naming this answer.
+        """
+        info = self.field_info()
+        one = create_model("OneAnswer", value=(info.annotation, info))  # the field's type and constraints
+        try:
+            return dict(one.model_validate({"value": value}))["value"]
+        except ValidationError as exc:
+            message = "; ".join(_message(item) for item in exc.errors())
+            raise AnswerError(f"{self.label}: {message}", (self,)) from None
 
 
-@dataclass
-class CatalogEntry:
-    """One notebook image as the JupyterHub screen edits it."""
+ADMINS: Final = Answer(("jupyterhub", "admin_users"), "Admin users", "admins")
+ALLOWED: Final = Answer(("jupyterhub", "allowed_users"), "Allowed users", "allowed")
+AUTH_TYPE: Final = Answer(("jupyterhub", "auth", "type"), "Authentication", "auth")
+PASSWORD: Final = Answer(("jupyterhub", "auth", "password"), "Shared password", "password")
+OPEN_SIGNUP: Final = Answer(("jupyterhub", "auth", "open_signup"), "Open sign-up", "open-signup")
+STORAGE: Final = Answer(("jupyterhub", "storage", "size"), "Storage per user", "storage")
+PORT: Final = Answer(("jupyterhub", "service", "node_port"), "Port", "port")
+PRIVATE_EGRESS: Final = Answer(("jupyterhub", "allow_private_egress"), "Private network", "private-egress")
+IMAGES: Final = Answer(("jupyterhub", "images"), "Notebook images", "catalog")
+AUTH: Final = Answer(("jupyterhub", "auth"), "Authentication", "auth")
+"""The section as a whole (its own check: a password for ``dummy``)."""
+HUB_ANSWERS: Final = (ADMINS, ALLOWED, AUTH_TYPE, PASSWORD, OPEN_SIGNUP, STORAGE, PORT, PRIVATE_EGRESS, IMAGES, AUTH)
+"""What the JupyterHub screen asks, in screen order."""
 
-    name: str
-    display_name: str
-    image: str
-    description: str = ""
-    enabled: bool = True
-    default: bool = False
-    cpu_limit: float | None = None
-    mem_limit: str | None = None
-    gpus: int = 0
-    rdma: bool = False
-    shm_size: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    """Image check warnings from the bundle (user not 1000, no jupyterhub-singleuser...); not saved."""
+IMAGE_IMAGE: Final = Answer(("image",), "Image", "image", NotebookImage)
+IMAGE_ENABLED: Final = Answer(("enabled",), "Offered", "enabled", NotebookImage)
+IMAGE_DISPLAY_NAME: Final = Answer(("display_name",), "Display name", "display-name", NotebookImage)
+IMAGE_CPU: Final = Answer(("cpu_limit",), "CPU limit", "cpu", NotebookImage)
+IMAGE_MEM: Final = Answer(("mem_limit",), "Memory limit", "mem", NotebookImage)
+IMAGE_GPUS: Final = Answer(("gpus",), "GPUs", "gpus", NotebookImage)
+IMAGE_NAME: Final = Answer(("name",), "Name", "display-name", NotebookImage)
+IMAGE_ANSWERS: Final = (IMAGE_IMAGE, IMAGE_ENABLED, IMAGE_DISPLAY_NAME, IMAGE_CPU, IMAGE_MEM, IMAGE_GPUS, IMAGE_NAME)
+"""What the notebook image dialog asks."""
 
-    @classmethod
-    def draft(cls, ref: str = "") -> CatalogEntry:
-        """A new entry for ``ref``: offered, no limits, named when added to the catalog."""
-        return cls(name="", display_name=default_display_name(ref), image=ref)
+OPTIONAL_COMPONENTS: Final = ("gpu_operator", "rdma")
+"""Profile sections with an ``enabled`` switch on the Components screen."""
 
-    def to_profile_data(self) -> dict[str, Any]:
-        """The ``jupyterhub.images[]`` mapping for this entry."""
-        data: dict[str, Any] = {
-            "name": self.name, "display_name": self.display_name, "image": self.image,
-            "description": self.description, "enabled": self.enabled, "default": self.default,
-            "cpu_limit": self.cpu_limit, "mem_limit": self.mem_limit or None, "gpus": self.gpus,
-            "rdma": self.rdma, "shm_size": self.shm_size or None,
-        }
-        return data
+
+class AnswerError(ProfileError):
+    """Answers that do not validate; ``answers`` are the fields concerned, to mark on screen."""
+
+    def __init__(self, message: str, answers: tuple[Answer, ...] = (),
+                 hint: str = "Correct the field and press Next again.") -> None:
+        super().__init__(message, hint)
+        self.answers = answers
 
 
 @dataclass(frozen=True)
@@ -86,27 +137,18 @@ class ComponentChoice:
     """Why it is (not) recommended, from the hardware found."""
     usable: bool = True
     """False when the hardware cannot use it; the reason says why."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Keys of the section the hardware calls for (the driver, the MIG strategy), set when it is turned on."""
 
 
 @dataclass
 class WizardModel:
-    """Everything the operator chose; starts from a profile (the default one, or the demo's)."""
+    """The profile being edited, and what the wizard itself needs to remember."""
 
-    base: Profile
-    """Sections the wizard does not edit are kept as they are here."""
-    gpu_operator: bool = False
-    rdma: bool = False
-    admin_users: list[str] = field(default_factory=list)
-    allowed_users: list[str] = field(default_factory=list)
-    auth_type: AuthType = "native"
-    open_signup: bool = False
-    password: str = ""
-    """Kept in memory only; written to a profile only when ``save_secrets`` is set."""
-    storage_size: str = "10Gi"
-    node_port: int = 30080
-    private_egress: bool = True
-    """Notebooks may reach the site's private addresses (``jupyterhub.allow_private_egress``)."""
-    catalog: list[CatalogEntry] = field(default_factory=list)
+    profile: Profile
+    """A private copy of the starting profile (the default one, or the demo's); screens edit it in place."""
+    image_warnings: dict[str, list[str]] = field(default_factory=dict)
+    """Image ref -> the bundle's image checks' warnings (user not 1000, no jupyterhub-singleuser); not saved."""
     save_path: Path | None = None
     """Where Review saves the profile (None: do not save)."""
     save_secrets: bool = False
@@ -115,22 +157,37 @@ class WizardModel:
 
     @classmethod
     def from_profile(cls, profile: Profile) -> WizardModel:
-        """Answers pre-filled from ``profile``."""
-        hub = profile.jupyterhub
-        password = hub.auth.password.get_secret_value() if hub.auth.password else ""
-        catalog = [
-            CatalogEntry(name=i.name, display_name=i.display_name, image=i.image, description=i.description,
-                         enabled=i.enabled, default=i.default, cpu_limit=i.cpu_limit, mem_limit=i.mem_limit,
-                         gpus=i.gpus, rdma=i.rdma, shm_size=i.shm_size)
-            for i in hub.images
-        ]
-        return cls(base=profile, gpu_operator=profile.gpu_operator.enabled, rdma=profile.rdma.enabled,
-                   admin_users=list(hub.admin_users), allowed_users=list(hub.allowed_users),
-                   auth_type=hub.auth.type, open_signup=hub.auth.open_signup, password=password,
-                   storage_size=hub.storage.size, node_port=hub.service.node_port,
-                   private_egress=hub.allow_private_egress, catalog=catalog)
+        """Answers pre-filled from ``profile`` (which is not changed)."""
+        copy = profile.model_copy(deep=True)
+        copy.source = profile.source
+        return cls(profile=copy)
 
-    def add_entry(self, entry: CatalogEntry) -> CatalogEntry:
+    @property
+    def catalog(self) -> list[NotebookImage]:
+        """The notebook images, edited in place."""
+        return self.profile.jupyterhub.images
+
+    @property
+    def password(self) -> str:
+        """The shared password as typed (kept in memory; saved only when ``save_secrets`` is set)."""
+        secret = PASSWORD.get(self.profile)
+        return secret.get_secret_value() if isinstance(secret, SecretStr) else ""
+
+    @password.setter
+    def password(self, text: str) -> None:
+        PASSWORD.set(self.profile, SecretStr(text) if text else None)
+
+    def enabled(self, component_id: str) -> bool:
+        """Whether the optional component ``component_id`` is turned on."""
+        return bool(self._section(component_id).enabled)
+
+    def _section(self, component_id: str) -> Any:
+        if component_id not in OPTIONAL_COMPONENTS:
+            msg = f"unknown optional component {component_id!r}"
+            raise ValueError(msg)
+        return getattr(self.profile, component_id)
+
+    def add_entry(self, entry: NotebookImage) -> NotebookImage:
         """Append a new entry, named from its image and unique among the catalog's names."""
         entry.name = unique_slug(image_slug(entry.image), {e.name for e in self.catalog})
         self.catalog.append(entry)
@@ -141,44 +198,33 @@ class WizardModel:
         if self.components_touched:
             return
         for choice in choices:
-            if choice.id in ("gpu_operator", "rdma"):
-                setattr(self, choice.id, choice.recommended and choice.usable)
+            if choice.id in OPTIONAL_COMPONENTS:
+                self._switch(choice.id, choice.recommended and choice.usable, choice.settings)
 
-    def set_component(self, component_id: str, enabled: bool) -> None:
-        """The operator's own choice for one optional component."""
-        if component_id not in ("gpu_operator", "rdma"):
-            msg = f"unknown optional component {component_id!r}"
-            raise ValueError(msg)
-        setattr(self, component_id, enabled)
+    def set_component(self, component_id: str, enabled: bool, settings: dict[str, Any] | None = None) -> None:
+        """The operator's own choice for one optional component (with the hardware's settings when turned on)."""
+        self._switch(component_id, enabled, settings or {})
         self.components_touched = True
 
-    def to_profile_data(self) -> dict[str, Any]:
-        """The profile mapping these answers describe (secrets included: never log it)."""
-        data = self.base.model_dump(mode="python", exclude={"source"})
-        data["gpu_operator"]["enabled"] = self.gpu_operator
-        data["rdma"]["enabled"] = self.rdma
-        hub = data["jupyterhub"]
-        hub["admin_users"] = list(self.admin_users)
-        hub["allowed_users"] = list(self.allowed_users)
-        hub["auth"] = {"type": self.auth_type, "open_signup": self.open_signup,
-                       "password": self.password or None}
-        hub["storage"]["size"] = self.storage_size
-        hub["service"]["node_port"] = self.node_port
-        hub["allow_private_egress"] = self.private_egress
-        hub["images"] = [entry.to_profile_data() for entry in self.catalog]
-        return data
+    def _switch(self, component_id: str, enabled: bool, settings: dict[str, Any]) -> None:
+        section = self._section(component_id)
+        section.enabled = enabled
+        if enabled:
+            for key, value in settings.items():
+                if key in type(section).model_fields:  # validated with the rest by to_profile()
+                    setattr(section, key, value)
 
     def to_profile(self) -> Profile:
-        """Validate the answers as a profile.
+        """The edited profile, validated as a profile file is.
 
         Raises:
-            ProfileError: naming the wizard field (and profile key) that is wrong.
+            AnswerError: naming the wizard field (and profile key) that is wrong.
         """
         try:
-            profile = Profile.model_validate(self.to_profile_data())
+            profile = Profile.model_validate(self.profile.model_dump(mode="python", exclude={"source"}))
         except ValidationError as exc:
-            raise _answer_error(exc) from None
-        profile.source = self.base.source
+            raise answer_error(exc, self.profile) from None
+        profile.source = self.profile.source
         return profile
 
     def save(self, path: Path | None = None, *, include_secrets: bool | None = None,
@@ -205,27 +251,80 @@ class WizardModel:
         return Path(written)
 
 
-def _answer_error(error: ValidationError) -> ProfileError:
-    """One readable line per wrong answer, labelled as on screen."""
-    lines = []
+def edit_image(entry: NotebookImage, values: dict[Answer, Any]) -> None:
+    """Apply the image dialog's ``values`` to ``entry`` once :class:`NotebookImage` accepts them all.
+
+    Text fields left empty mean "none" (no limit). A new entry (no name yet) is checked
+    under the name it will get. Nothing changes when a value is wrong.
+
+    Raises:
+        AnswerError: naming the image and each wrong field.
+    """
+    data = entry.model_dump(mode="python")
+    for answer, value in values.items():
+        data[answer.path[-1]] = None if isinstance(value, str) and not value.strip() else value
+    data["gpus"] = data.get("gpus") or 0
+    data["name"] = entry.name or image_slug(str(data.get("image") or ""))
+    try:
+        valid = NotebookImage.model_validate(data)
+    except ValidationError as exc:
+        name = str(data.get("display_name") or entry.display_name or data.get("image") or "new image")
+        lines, answers = [], []
+        for item in exc.errors():
+            at = _answer_at([str(p) for p in item["loc"]], IMAGE_ANSWERS)
+            answers += [at] if at else []
+            lines.append(f"{at.label if at else '.'.join(map(str, item['loc']))}: {_message(item)}")
+        msg = f"Notebook image '{name}': " + "; ".join(lines)
+        raise AnswerError(msg, tuple(answers), "Correct the field and press Save again.") from None
+    for key in type(entry).model_fields:
+        if key != "name" or entry.name:
+            setattr(entry, key, getattr(valid, key))
+
+
+def new_entry(ref: str = "") -> NotebookImage:
+    """A draft catalog entry for ``ref``: offered, no limits; named when added to the catalog."""
+    return NotebookImage.model_construct(name="", display_name=default_display_name(ref), image=ref)
+
+
+def answer_error(error: ValidationError, profile: Profile) -> AnswerError:
+    """One readable line per wrong answer, labelled as on screen; an image is named by its display name."""
+    lines, answers = [], []
     for item in error.errors():
         loc = [str(p) for p in item["loc"] if not str(p).startswith("function-")]
         key = ".".join(loc)
-        label = _label_for(loc)
-        message = str(item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{label}: {message} ({key})")
+        image = _image_at(loc, profile)
+        if image is not None:
+            inner = _answer_at(loc[3:], IMAGE_ANSWERS)
+            label = f"Notebook image '{image.display_name}'" + (f" {inner.label}" if inner else "")
+            answers.append(IMAGES)
+        else:
+            found = _answer_at(loc, HUB_ANSWERS)
+            label = found.label if found else key or "Profile"
+            answers += [found] if found else []
+        lines.append(f"{label}: {_message(item)} ({key})")
     msg = "\n".join(lines) or "the answers do not form a valid profile"
-    return ProfileError(msg, "Correct the field and press Next again.")
+    return AnswerError(msg, tuple(dict.fromkeys(answers)))
 
 
-def _label_for(loc: list[str]) -> str:
-    if len(loc) >= 3 and loc[:2] == ["jupyterhub", "images"] and loc[2].isdigit():
-        return f"Notebook image #{int(loc[2]) + 1}" + (f" {loc[3]}" if len(loc) > 3 else "")
-    for size in range(len(loc), 0, -1):
-        label = FIELD_LABELS.get(".".join(loc[:size]))
-        if label:
-            return label
-    return ".".join(loc) or "Profile"
+def _image_at(loc: list[str], profile: Profile) -> NotebookImage | None:
+    if len(loc) >= 3 and tuple(loc[:2]) == IMAGES.path and loc[2].isdigit():
+        images = profile.jupyterhub.images
+        index = int(loc[2])
+        return images[index] if index < len(images) else None
+    return None
+
+
+def _answer_at(loc: list[str], answers: tuple[Answer, ...]) -> Answer | None:
+    """The answer whose path is the longest prefix of ``loc``."""
+    best = None
+    for answer in answers:
+        if tuple(loc[:len(answer.path)]) == answer.path and (best is None or len(answer.path) > len(best.path)):
+            best = answer
+    return best
+
+
+def _message(item: Any) -> str:
+    return str(item["msg"]).removeprefix("Value error, ")
 
 
 def image_slug(ref: str) -> str:
@@ -276,27 +375,6 @@ def primary_address() -> str:
     except (ImportError, OSError) as exc:
         _LOGGER.debug("cannot list interfaces: %s", exc)
     return "localhost"
-
-
-def parse_limit(text: str) -> float | None:
-    """A CPU limit typed by the operator: empty means none."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        msg = f"CPU limit {text!r} is not a number of cores"
-        raise ProfileError(msg, "Type a number such as 2 or 0.5, or leave it empty for no limit.") from None
-
-
-def parse_int(text: str, what: str) -> int:
-    """A whole number typed by the operator."""
-    try:
-        return int(text.strip())
-    except ValueError:
-        msg = f"{what} {text.strip()!r} is not a whole number"
-        raise ProfileError(msg, f"Type a whole number for {what.lower()}.") from None
 
 
 def human_bytes(count: float | None) -> str:

@@ -159,7 +159,7 @@ async def test_going_back_keeps_and_changes_choices(tmp_path: Path, monkeypatch)
         assert isinstance(app.screen, ComponentsScreen)
         await pilot.click("#switch-gpu_operator")  # off, against the recommendation
         await pilot.pause()
-        assert app.session.model.gpu_operator is False
+        assert app.session.model.profile.gpu_operator.enabled is False
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, JupyterHubScreen)
         port = app.screen.query_one("#port", Input)
@@ -170,7 +170,7 @@ async def test_going_back_keeps_and_changes_choices(tmp_path: Path, monkeypatch)
         port.value = "30123"
         await pilot.press("escape")  # Back keeps what was typed
         assert isinstance(app.screen, ComponentsScreen)
-        assert app.session.model.node_port == 30123
+        assert app.session.model.profile.jupyterhub.service.node_port == 30123
         assert app.screen.query_one("#switch-gpu_operator", Switch).value is False
         await pilot.press("escape")
         assert isinstance(app.screen, PreflightScreen)
@@ -359,7 +359,8 @@ async def test_adding_a_bundle_image_to_the_catalog(tmp_path: Path, monkeypatch)
         assert (added.name, added.image, added.gpus, added.enabled) == ("custom-torch", "quay.io/lab/custom-torch:2", 1,
                                                                         True)
         assert app.screen.query_one(CatalogTable).row_count == before + 1
-        assert any("UID 0" in w or "root" in w for w in added.warnings), added.warnings
+        warnings = app.session.model.image_warnings[added.image]
+        assert any("UID 0" in w or "root" in w for w in warnings), warnings
         assert "custom-torch:2" in text_of(app, "#catalog-warnings")
         app.screen.query_one("#admins", Input).focus()
         await pilot.press("escape")  # Back to Components and forth: the new image keeps its warning

@@ -15,8 +15,8 @@ from installer.wizard.model import ComponentChoice, WizardModel, hub_url, split_
 
 def test_invalid_answers_name_the_field_on_screen() -> None:
     model = WizardModel.from_profile(Profile())
-    model.admin_users = ["Bad User"]
-    model.node_port = 80
+    model.profile.jupyterhub.admin_users = ["Bad User"]
+    model.profile.jupyterhub.service.node_port = 80
     with pytest.raises(ProfileError) as error:
         model.to_profile()
     text = error.value.message
@@ -27,13 +27,13 @@ def test_invalid_answers_name_the_field_on_screen() -> None:
 def test_catalog_entry_errors_name_the_entry() -> None:
     model = WizardModel.from_profile(Profile())
     model.catalog[0].mem_limit = "lots"
-    with pytest.raises(ProfileError, match=r"Notebook image #1 mem_limit: 'lots' is not a Kubernetes quantity"):
+    with pytest.raises(ProfileError, match=r"Notebook image 'Minimal Python' Memory limit: 'lots' is not a Kubernetes"):
         model.to_profile()
 
 
 def test_save_writes_0600_and_a_placeholder_for_the_password(tmp_path: Path) -> None:
     model = WizardModel.from_profile(Profile())
-    model.auth_type, model.password = "dummy", "correct horse"
+    model.profile.jupyterhub.auth.type, model.password = "dummy", "correct horse"
     path = model.save(tmp_path / "p.yaml", bundle=tmp_path / "bundle")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
@@ -50,10 +50,10 @@ def test_recommendations_apply_until_the_operator_chooses() -> None:
     model = WizardModel.from_profile(Profile())
     gpu = ComponentChoice("gpu_operator", "GPU Operator", True, "2 GPUs")
     model.apply_recommendations([gpu])
-    assert model.gpu_operator
+    assert model.enabled("gpu_operator") and model.profile.gpu_operator.enabled
     model.set_component("gpu_operator", False)
     model.apply_recommendations([gpu])
-    assert not model.gpu_operator
+    assert not model.profile.gpu_operator.enabled
 
 
 def test_small_helpers() -> None:
@@ -79,14 +79,14 @@ def test_the_wizard_shows_the_url_the_install_step_reports(monkeypatch: pytest.M
 
 def test_added_images_get_unique_valid_names() -> None:
     """Names come from the repository, are valid profile slugs and never clash."""
-    from installer.wizard.model import CatalogEntry, image_slug
+    from installer.wizard.model import image_slug, new_entry
 
     assert image_slug("localhost:5000/Lab_Image:2") == "lab-image"
     assert image_slug("quay.io/x/y@sha256:" + "a" * 64) == "y"
     assert image_slug("registry.local/___:1") == "image"
     model = WizardModel.from_profile(Profile())
-    first = model.add_entry(CatalogEntry.draft("quay.io/lab/torch:1"))
-    second = model.add_entry(CatalogEntry.draft("quay.io/other/torch:2"))
+    first = model.add_entry(new_entry("quay.io/lab/torch:1"))
+    second = model.add_entry(new_entry("quay.io/other/torch:2"))
     assert (first.name, second.name, second.display_name) == ("torch", "torch-2", "torch:2")
     assert [i.name for i in model.to_profile().jupyterhub.images][-2:] == ["torch", "torch-2"]
 

@@ -11,6 +11,7 @@ from textual.markup import escape
 from textual.widgets import Static, Switch
 
 from installer.tui.screens.base import WizardScreen
+from installer.tui.widgets.toggles import OnOffSwitch
 from installer.wizard.model import ComponentChoice
 
 ALWAYS: tuple[tuple[str, str], ...] = (
@@ -43,9 +44,9 @@ class ComponentsScreen(WizardScreen):
                 yield Static(f"  ✔ {title}: {what}", classes="fixed-component")
             yield Static("[b]Optional[/b] (space or click toggles)")
             for choice in self._choices():
-                enabled = bool(getattr(model, choice.id)) and choice.usable
+                enabled = model.enabled(choice.id) and choice.usable
                 with Horizontal(classes="component-row"):
-                    yield Switch(value=enabled, id=f"switch-{choice.id}", disabled=not choice.usable)
+                    yield OnOffSwitch(value=enabled, id=f"switch-{choice.id}", disabled=not choice.usable)
                     with Vertical(classes="component-text"):
                         yield Static(f"[b]{escape(choice.title)}[/b]", classes="component-title")
                         yield Static(self._reason(choice), classes="component-reason")

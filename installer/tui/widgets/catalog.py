@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -16,9 +16,21 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
-from installer.errors import InstallerError
+from installer.components.jupyterhub.settings import NotebookImage
 from installer.tui.widgets.fields import Field
-from installer.wizard.model import CatalogEntry, default_display_name, parse_int, parse_limit
+from installer.tui.widgets.toggles import OnOffCheckbox
+from installer.wizard.model import (
+    IMAGE_CPU,
+    IMAGE_DISPLAY_NAME,
+    IMAGE_ENABLED,
+    IMAGE_GPUS,
+    IMAGE_IMAGE,
+    IMAGE_MEM,
+    Answer,
+    AnswerError,
+    default_display_name,
+    edit_image,
+)
 
 
 class CatalogTable(DataTable[Text]):
@@ -40,22 +52,42 @@ class CatalogTable(DataTable[Text]):
     class AddRequested(Message):
         """The operator wants to add an image to the catalog."""
 
-    def __init__(self, entries: list[CatalogEntry], **kwargs: object) -> None:
+    FIXED_COLUMNS: ClassVar[tuple[tuple[str, str, int], ...]] = (
+        ("on", "On", 3), ("cpu", "CPU", 4), ("mem", "Mem", 5), ("gpu", "GPU", 3), ("warn", "!", 1))
+    """Columns of a fixed width; Name and Image share the rest."""
+    _laid_out_for = 0
+
+    def __init__(self, entries: list[NotebookImage], warnings: Mapping[str, list[str]] | None = None,
+                 **kwargs: object) -> None:
         # the ignore below: DataTable's keyword arguments, passed through
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.entries = entries
-        """The model's catalog list, edited in place."""
+        """The profile's catalog list, edited in place."""
+        self.warnings: Mapping[str, list[str]] = warnings if warnings is not None else {}
+        """Image ref -> the image checks' warnings (a ▲ in the last column)."""
 
     def on_mount(self) -> None:
-        """Columns that fit 80 columns."""
-        self.add_column("On", key="on", width=3)
-        self.add_column("Name", key="name", width=20)
-        self.add_column("Image", key="image", width=26)
-        self.add_column("CPU", key="cpu", width=4)
-        self.add_column("Mem", key="mem", width=5)
-        self.add_column("GPU", key="gpu", width=3)
-        self.add_column("!", key="warn", width=1)
+        """Columns for the screen's width until the table knows its own."""
+        self._add_columns(self.app.size.width - 4)
         self.refresh_rows()
+
+    def on_resize(self) -> None:
+        """Name and image share the width the table is given (no ``k8s-si…`` beside empty columns)."""
+        width = self.scrollable_content_region.width or self.size.width
+        if width and width != self._laid_out_for:
+            self.clear(columns=True)
+            self._add_columns(width)
+            self.refresh_rows()
+
+    def _add_columns(self, width: int) -> None:
+        self._laid_out_for = width
+        fixed = sum(w for _, _, w in self.FIXED_COLUMNS) + 2 * (len(self.FIXED_COLUMNS) + 2)  # cell padding
+        spare = max(36, width - fixed - 1)
+        name = max(14, spare * 2 // 5)
+        columns = [*self.FIXED_COLUMNS[:1], ("name", "Name", name), ("image", "Image", spare - name),
+                   *self.FIXED_COLUMNS[1:]]
+        for key, label, column_width in columns:
+            self.add_column(label, key=key, width=column_width)
 
     def refresh_rows(self) -> None:
         """Redraw every row from ``entries``, keeping the cursor."""
@@ -66,7 +98,7 @@ class CatalogTable(DataTable[Text]):
                 Text("✔" if entry.enabled else "✘", style="green" if entry.enabled else "red"),
                 Text(entry.display_name), Text(entry.image, overflow="ellipsis", no_wrap=True),
                 Text(f"{entry.cpu_limit:g}" if entry.cpu_limit else "-"), Text(entry.mem_limit or "-"),
-                Text(str(entry.gpus)), Text("▲" if entry.warnings else "", style="yellow"),
+                Text(str(entry.gpus)), Text("▲" if self.warnings.get(entry.image) else "", style="yellow"),
                 key=str(index),
             )
         if self.entries:
@@ -102,10 +134,11 @@ class ImageEditScreen(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, entry: CatalogEntry, *, choices: list[str] | None = None,
+    def __init__(self, entry: NotebookImage, *, warnings: list[str] | None = None, choices: list[str] | None = None,
                  check_image: Callable[[str], str | None] | None = None) -> None:
         super().__init__()
         self.entry = entry
+        self.warnings = warnings or []
         self.choices = choices
         self.check_image = check_image
 
@@ -122,24 +155,24 @@ class ImageEditScreen(ModalScreen[bool]):
                 yield Static(f"In the bundle, not yet offered: {escape(offered)}" if self.choices else
                              "No other image found in the bundle's manifest: type the reference of one it holds.",
                              classes="image-choices")
-            for warning in entry.warnings:
+            for warning in self.warnings:
                 yield Static(f"[yellow]▲ {escape(warning)}[/]", classes="image-warning")
             with Grid(classes="form"):
                 if self.choices is not None:
-                    yield Label("Image")
-                    yield Field(entry.image, placeholder="registry/name:tag", id="image", compact=True,
+                    yield Label(IMAGE_IMAGE.label)
+                    yield Field(entry.image, placeholder="registry/name:tag", id=IMAGE_IMAGE.widget, compact=True,
                                 suggester=SuggestFromList(self.choices, case_sensitive=False))
-                yield Label("Offered")
-                yield Checkbox("offered to users", entry.enabled, id="enabled", compact=True)
-                yield Label("Display name")
-                yield Field(entry.display_name, id="display-name", compact=True)
-                yield Label("CPU limit")
-                yield Field(f"{entry.cpu_limit:g}" if entry.cpu_limit else "", placeholder="none", id="cpu",
-                            compact=True)
-                yield Label("Memory limit")
-                yield Field(entry.mem_limit or "", placeholder="none, e.g. 8G", id="mem", compact=True)
-                yield Label("GPUs")
-                yield Field(str(entry.gpus), id="gpus", type="integer", compact=True)
+                yield Label(IMAGE_ENABLED.label)
+                yield OnOffCheckbox("offered to users", entry.enabled, id=IMAGE_ENABLED.widget, compact=True)
+                yield Label(IMAGE_DISPLAY_NAME.label)
+                yield Field(entry.display_name, id=IMAGE_DISPLAY_NAME.widget, compact=True)
+                yield Label(IMAGE_CPU.label)
+                yield Field(f"{entry.cpu_limit:g}" if entry.cpu_limit else "", placeholder="none",
+                            id=IMAGE_CPU.widget, compact=True)
+                yield Label(IMAGE_MEM.label)
+                yield Field(entry.mem_limit or "", placeholder="none, e.g. 8G", id=IMAGE_MEM.widget, compact=True)
+                yield Label(IMAGE_GPUS.label)
+                yield Field(str(entry.gpus), id=IMAGE_GPUS.widget, compact=True)
             yield Static("", id="edit-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
@@ -153,32 +186,55 @@ class ImageEditScreen(ModalScreen[bool]):
             name.value = default_display_name(event.value.strip())
         self.entry.image = event.value.strip()
 
-    @on(Button.Pressed, "#save")
-    @on(Input.Submitted)
-    def _save(self) -> None:
+    def _values(self) -> dict[Answer, Any]:
+        """What the form holds, as typed (the profile model converts and checks it)."""
+        answers = [IMAGE_DISPLAY_NAME, IMAGE_CPU, IMAGE_MEM, IMAGE_GPUS]
+        if self.choices is not None:
+            answers.append(IMAGE_IMAGE)
+        values: dict[Answer, Any] = {a: self.query_one(f"#{a.widget}", Input).value.strip() for a in answers}
+        values[IMAGE_ENABLED] = self.query_one(f"#{IMAGE_ENABLED.widget}", Checkbox).value
+        return values
+
+    def _problem(self, *, apply: bool) -> str | None:
+        """Why the form cannot be saved (the image, then each field by the profile's own rules), or None.
+
+        With ``apply`` the values are written into the entry when they are valid.
+        """
+        for field in self.query(Input):
+            field.remove_class("-invalid")
         if self.choices is not None:
             image = self.query_one("#image", Input).value.strip()
             problem = "Give the image reference (registry/name:tag)." if not image else (
                 self.check_image(image) if self.check_image else None)
             if problem:
-                self.query_one("#edit-error", Static).update(f"[red]{escape(problem)}[/]")
-                return
-            self.entry.image = image
+                self.query_one("#image", Input).add_class("-invalid")
+                return problem
+        target = self.entry if apply else self.entry.model_copy()
         try:
-            cpu = parse_limit(self.query_one("#cpu", Input).value)
-            gpus = parse_int(self.query_one("#gpus", Input).value or "0", "GPUs")
-        except InstallerError as exc:
-            self.query_one("#edit-error", Static).update(f"[red]{escape(exc.message)}[/]")
+            edit_image(target, self._values())
+        except AnswerError as exc:
+            for answer in exc.answers:
+                for marked in self.query(f"#{answer.widget}"):
+                    marked.add_class("-invalid")
+            return exc.message
+        return None
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _recheck(self) -> None:
+        """An error on screen is cleared as soon as the value is fixed (and updated while it is not)."""
+        error = self.query_one("#edit-error", Static)
+        if str(error.render()).strip():
+            problem = self._problem(apply=False)
+            error.update(f"[red]{escape(problem)}[/]" if problem else "")
+
+    @on(Button.Pressed, "#save")
+    @on(Input.Submitted)
+    def _save(self) -> None:
+        problem = self._problem(apply=True)
+        if problem:
+            self.query_one("#edit-error", Static).update(f"[red]{escape(problem)}[/]")
             return
-        name = self.query_one("#display-name", Input).value.strip()
-        if not name:
-            self.query_one("#edit-error", Static).update("[red]The display name cannot be empty.[/]")
-            return
-        self.entry.enabled = self.query_one("#enabled", Checkbox).value
-        self.entry.display_name = name
-        self.entry.cpu_limit = cpu
-        self.entry.mem_limit = self.query_one("#mem", Input).value.strip() or None
-        self.entry.gpus = gpus
         self.dismiss(True)
 
     @on(Button.Pressed, "#cancel")
