@@ -505,9 +505,8 @@ def done_report(session: WizardSession) -> DoneReport:
     except InstallerError:
         url = f"http://<this server>:{hub.service.node_port}/"
     if hub.auth.type == "native":
-        admin = hub.admin_users[0] if hub.admin_users else "admin"
-        login: tuple[str, ...] = (f"Sign up as '{admin}' at {url}hub/signup first (that makes you the admin),",
-                 f"then approve other users at {url}hub/authorize.")
+        login: tuple[str, ...] = (f"Sign up first as {_admin_names(hub.admin_users)}: {url}hub/signup",
+                                  f"then approve other users at {url}hub/authorize.")
     else:
         login = ("Log in with any allowed user name and the shared password you chose.",)
     if simulated:
@@ -517,3 +516,11 @@ def done_report(session: WizardSession) -> DoneReport:
     else:
         headline = "JupyterHub is installed and answering."
     return DoneReport("ok", headline, url=url, login=login, problems=tuple(problems), files=tuple(files))
+
+
+def _admin_names(admins: list[str]) -> str:
+    """``'admin'``, or ``one of the admins ('admin' or 'ops')``: any of them may sign up first."""
+    quoted = [f"'{name}'" for name in admins] or ["'admin'"]
+    if len(quoted) == 1:
+        return quoted[0]
+    return f"one of the admins ({', '.join(quoted[:-1])} or {quoted[-1]})"

@@ -95,7 +95,7 @@ async def test_happy_path_reaches_done_with_url_and_saved_profile(tmp_path: Path
         await settle(pilot)
         assert isinstance(app.screen, DoneScreen)
         assert "http://" in text_of(app, "#hub-url") and ":30080/" in text_of(app, "#hub-url")
-        assert "Sign up as 'admin'" in text_of(app, "#login")
+        assert "Sign up first as 'admin'" in text_of(app, "#login")
         saved = app.session.saved_profile
         assert saved is not None and saved.parent == tmp_path / "profiles"
         assert stat.S_IMODE(saved.stat().st_mode) == 0o600

@@ -174,3 +174,83 @@ async def test_the_catalog_shows_every_row_and_uses_the_width(tmp_path: Path, mo
             widths = {column.key.value: column.width for column in table.columns.values()}
             assert widths["name"] >= len(KUBEFLOW.display_name)
             assert widths["image"] >= len("quay.io/jupyterhub/k8s-singleuser-sample:4.2.0")
+
+
+# --- issue 13 points 7 and 12: keys that work where they are shown, words that match ----------------
+
+
+def footer_keys(app: InstallerApp) -> dict[str, str]:
+    """Key -> description of what the footer shows now."""
+    from textual.widgets._footer import FooterKey
+
+    return {key.key: key.description for key in app.screen.query(FooterKey)}
+
+
+async def test_ctrl_s_on_review_is_confirmed_and_only_offered_there(tmp_path: Path, monkeypatch) -> None:
+    """At 80x24 the save line is below the fold: a notification confirms; the footer offers Ctrl+S on Review only."""
+    from .wizard_fakes import fake_plan
+
+    fixed_preflight(monkeypatch)
+    fake_plan(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_jupyterhub_screen(pilot)
+        assert "ctrl+s" not in footer_keys(app)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert footer_keys(app).get("ctrl+s") == "Save profile"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any(m.startswith(f"Saved {app.session.saved_profile}") and "without the password" in m
+                   for m in messages), messages
+
+
+async def test_after_the_install_the_log_offers_results_and_quit_not_cancel(tmp_path: Path, monkeypatch) -> None:
+    """Back from Done, the log screen no longer offers "Cancel install"; q quits there as on Done."""
+    from installer.tui.screens.done import DoneScreen
+    from installer.tui.screens.install import InstallScreen
+
+    from .wizard_fakes import fake_plan
+
+    fixed_preflight(monkeypatch)
+    fake_plan(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_jupyterhub_screen(pilot)
+        app.screen.query_one("#admins", Input).value = "admin, ops"
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        await pilot.press("ctrl+n", "y")
+        await settle(pilot)
+        assert isinstance(app.screen, DoneScreen)
+        login = text_of(app, "#login")
+        assert "Sign up first as one of the admins ('admin' or 'ops')" in login, login
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, InstallScreen)
+        keys = footer_keys(app)
+        assert "Cancel install" not in keys.values() and keys.get("q") == "Quit", keys
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DoneScreen)
+        await pilot.press("escape", "q")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+async def test_welcome_numbers_the_steps_as_the_header_does(tmp_path: Path, monkeypatch) -> None:
+    """"2. Preflight checks" on Welcome is "Step 2 of 5: Preflight checks" in the header."""
+    from installer.tui.app import STEPS
+    from installer.tui.screens.base import STEP_TITLES
+
+    fixed_preflight(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        welcome = text_of(app, "#what-happens")
+        for index, step in enumerate(STEPS, start=1):
+            assert f"{index}. {STEP_TITLES[step]}" in welcome, (step, welcome)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert f"Step 2 of {len(STEPS)}: {STEP_TITLES['preflight']}" in text_of(app, "#step-line")

@@ -50,8 +50,11 @@ class InstallScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel install"),
+        Binding("escape", "results", "Results"),
+        Binding("q", "finish", "Quit"),
         Binding("ctrl+l", "focus_log", "Log", show=False),
     ]
+    """While the engine works: Esc cancels. After the end (back from Done): Esc shows the results, q quits."""
 
     def __init__(self, session: WizardSession, *, start: bool = True) -> None:
         super().__init__()
@@ -224,6 +227,7 @@ class InstallScreen(Screen[None]):
         """The engine is done: keep the result, change Cancel into Continue, open Done."""
         self.session.result = result
         self.wizard_running(False)
+        self.refresh_bindings()
         if result.ok:
             self._overall(1.0) if self.finished_steps < self.total_steps else self._overall()
         self.query_one("#cancel", Button).display = False
@@ -231,6 +235,23 @@ class InstallScreen(Screen[None]):
         self.query_one("#step-line", Static).update(
             {"ok": "Installed", "failed": "Install failed", "interrupted": "Install cancelled"}[result.status])
         self.app.show_done()  # type: ignore[attr-defined]  # self.app is always InstallerApp here
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Cancel only while the install runs; Results and Quit only after it ended (the footer follows)."""
+        ended = self.session.result is not None
+        if action == "cancel":
+            return not ended
+        if action in ("results", "finish"):
+            return ended
+        return True
+
+    def action_results(self) -> None:
+        """Back to the Done screen."""
+        self.app.show_done()  # type: ignore[attr-defined]  # self.app is always InstallerApp here
+
+    def action_finish(self) -> None:
+        """End the wizard with the install's exit code (as ``q`` on the Done screen)."""
+        self.app.exit(self.app.exit_code_now())  # type: ignore[attr-defined]  # self.app is always InstallerApp here
 
     def action_cancel(self) -> None:
         """Ask, then tell the engine to stop at the next safe point."""

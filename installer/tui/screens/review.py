@@ -82,9 +82,12 @@ class ReviewScreen(WizardScreen):
             path = self.session.save_profile(Path(self.query_one("#profile-path", Input).value).expanduser())
         except InstallerError as exc:
             status.update(f"[red]Not saved: {escape(exc.message)}[/]")
+            self.notify(exc.message, title="Profile not saved", severity="error", markup=False)
             return None
         secret_note = "with the password" if model.save_secrets else "without the password"
         status.update(f"[green]Saved {escape(str(path))}[/] ({secret_note}, mode 0600)")
+        # The status line can be below the fold on a small terminal: a notification is always seen.
+        self.notify(f"Saved {path} ({secret_note}, mode 0600)", title="Profile saved", markup=False)
         return path
 
     def can_leave(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,17 +14,28 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from installer.tui.bridge import TextualSink
 from installer.tui.messages import ProgressTick
-from installer.tui.screens.base import WizardScreen
+from installer.tui.screens.base import STEP_TITLES, WizardScreen
 from installer.wizard.backend import BundleSummary, summarize_bundle, verify_summary
 
-WHAT_HAPPENS = """\
-This wizard installs JupyterHub on MicroK8s from the offline bundle:
-  1. check this machine: disk, memory, GPUs, InfiniBand
-  2. choose the optional components (GPU Operator, RDMA)
-  3. configure JupyterHub and its notebook images
-  4. review the plan, save it as a profile for the next server
-  5. import the images and install, with live progress
-Nothing on this host changes before you press Install on the Review screen."""
+STEP_WHAT: Final[dict[str, str]] = {
+    "welcome": "this overview and the bundle found",
+    "preflight": "disk, memory, GPUs and InfiniBand of this machine",
+    "components": "the optional ones (GPU Operator, RDMA)",
+    "jupyterhub": "who logs in, and the notebook images",
+    "review": "the plan, saved as a profile for the next server;\n"
+              "     Install then imports the images and installs, with live progress",
+}
+"""What each step does, beside the title the header shows for it."""
+
+
+def what_happens() -> str:
+    """The steps numbered as the header numbers them ("Step 2 of 5: Preflight checks")."""
+    from installer.tui.app import STEPS
+
+    lines = ["This wizard installs JupyterHub on MicroK8s from the offline bundle:"]
+    lines += [f"  {index}. {STEP_TITLES[step]}: {STEP_WHAT[step]}" for index, step in enumerate(STEPS, start=1)]
+    lines.append("Nothing on this host changes before you press Install on the Review screen.")
+    return "\n".join(lines)
 
 
 class WelcomeScreen(WizardScreen):
@@ -38,7 +49,7 @@ class WelcomeScreen(WizardScreen):
     def body(self) -> ComposeResult:
         """Overview, bundle and log file."""
         with VerticalScroll(id="body"):
-            yield Static(WHAT_HAPPENS, id="what-happens")
+            yield Static(escape(what_happens()), id="what-happens")
             yield Static("Looking at the bundle…", id="bundle", classes="panel")
             log = self.session.log_file
             yield Static(f"Log file: {log if log else 'none'}", id="log-path")
