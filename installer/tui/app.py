@@ -21,14 +21,14 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from installer.errors import ExitCode
-from installer.wizard.backend import WizardSession
+from installer.wizard.backend import WIZARD_STEPS, WizardSession
 
 if TYPE_CHECKING:
     from installer.install_run import InstallOptions
 
 _LOGGER: Final = logging.getLogger(__name__)
 
-STEPS: Final = ("welcome", "preflight", "components", "jupyterhub", "review")
+STEPS: Final = WIZARD_STEPS
 """The screens before the install, in order; Back and Next move along this list."""
 
 

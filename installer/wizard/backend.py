@@ -9,12 +9,13 @@ screen stays a view over data.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
@@ -76,6 +77,8 @@ class PreflightReport:
     """Notebook image ref -> warnings from its archive config (user, missing singleuser)."""
     error: str = ""
     """Set when preflight itself could not run (the message and hint)."""
+    answers: str = ""
+    """:func:`preflight_key` of the answers it ran with: another key means the report is stale."""
 
     @property
     def failed(self) -> list[CheckReported]:
@@ -83,9 +86,45 @@ class PreflightReport:
         return [c for c in self.checks if c.status == "fail"]
 
     @property
+    def blocking(self) -> list[CheckReported]:
+        """Failed checks no answer on a later screen can fix (the host itself must change)."""
+        return [c for c in self.failed if c.check_id not in CHECK_STEPS]
+
+    @property
     def ok(self) -> bool:
-        """True when nothing blocks Next."""
-        return not self.failed and not self.error
+        """True when nothing blocks Next (a check the Components screen can fix does not)."""
+        return not self.blocking and not self.error
+
+
+WIZARD_STEPS: Final = ("welcome", "preflight", "components", "jupyterhub", "review")
+"""The wizard's screens before the install, in order (the app's Back/Next and its step numbers)."""
+
+
+def first_step(steps: list[str]) -> str:
+    """The earliest of ``steps`` in the wizard's order (going back there keeps every later answer)."""
+    return min(steps, key=lambda step: WIZARD_STEPS.index(step) if step in WIZARD_STEPS else len(WIZARD_STEPS))
+
+
+CHECK_STEPS: Final[dict[str, str]] = {
+    "gpu": "components", "gpu-driver": "components", "gpu-mig": "components", "docker": "components",
+    "rdma": "components", "gpudirect": "components", "gpu-catalog": "jupyterhub",
+}
+"""Preflight checks that depend on an answer, and the wizard step where it is given (turning the GPU
+Operator or RDMA off, an image's GPUs): see ``preflight/checks.py`` for what each one reads."""
+
+COMPONENT_STEPS: Final[dict[str, str]] = {"gpu_operator": "components", "rdma": "components",
+                                          "jupyterhub": "jupyterhub"}
+"""Where the wizard chooses what a component needs from the bundle (others: only a different bundle helps)."""
+
+
+@dataclass(frozen=True)
+class Concern:
+    """Something that would stop (``fail``) or spoil (``warn``) the install, and the step that can change it."""
+
+    level: Literal["fail", "warn"]
+    text: str
+    step: str
+    """A wizard step (``components``, ``jupyterhub``, ``preflight``, ``welcome``)."""
 
 
 @dataclass
@@ -103,6 +142,8 @@ class WizardSession:
     result: RunResult | None = None
     profile_dir: Path | None = None
     """Where Review proposes to save the profile (default: ``profiles/`` next to install.sh)."""
+    failed_checks: list[str] = field(default_factory=list)
+    """Ids of the checks the install's preflight step failed (to send the operator to the screen that fixes them)."""
 
     @classmethod
     def start(cls, options: InstallOptions, *, log_file: Path | None = None, demo_notes: tuple[str, ...] = (),
@@ -266,6 +307,100 @@ def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> Pre
     report.choices = choices
     report.image_warnings = notebook_image_warnings(options)
     return report
+
+
+def preflight_key(model: WizardModel) -> str:
+    """The answers preflight reads (thresholds, components, catalog): a different key means re-run it."""
+    profile = model.profile
+    parts = [profile.preflight, profile.microk8s, profile.gpu_operator, profile.rdma, *profile.jupyterhub.images]
+    return json.dumps([part.model_dump(mode="json") for part in parts], sort_keys=True, default=str)
+
+
+def fresh_preflight(session: WizardSession, options: InstallOptions) -> PreflightReport:
+    """The session's report when it was made for these answers, else a new run (kept in the session)."""
+    key = preflight_key(session.model)
+    report = session.preflight
+    if report is None or report.answers != key:
+        report = run_preflight(options)
+        report.answers = key
+        session.preflight = report
+    return report
+
+
+def bundle_concerns(options: InstallOptions) -> list[Concern]:
+    """What the install's bundle check would stop at: artifacts the chosen components need and the bundle lacks."""
+    from installer.bundle.requirements import load_bundle, missing_artifacts
+
+    try:
+        bundle = load_bundle(options.bundle())
+        missing = missing_artifacts(options.profile, bundle)
+    except InstallerError as exc:
+        return [Concern("fail", f"{exc.message}: the bundle check would stop the install", "welcome")]
+    return [Concern("fail", f"{item.message}: the bundle check would stop the install",
+                    COMPONENT_STEPS.get(item.component, "welcome")) for item in missing]
+
+
+def answer_concerns(session: WizardSession) -> list[Concern]:
+    """Everything Review must show before Install: checks that fail with these answers (preflight runs
+    again when a choice it reads changed), what the bundle lacks, and the offered images' warnings.
+
+    Call it in a worker: it may probe the host and read the bundle.
+    """
+    try:
+        options = session.install_options()
+    except InstallerError as exc:
+        return [Concern("fail", exc.message, "jupyterhub")]
+    report = fresh_preflight(session, options)
+    concerns = []
+    if report.error:
+        concerns.append(Concern("fail", f"preflight could not run: {report.error}", "preflight"))
+    for check in report.failed:
+        concerns.append(Concern("fail", f"{check.title}: found {check.found}; required {check.required}",
+                                CHECK_STEPS.get(check.check_id, "preflight")))
+    concerns += bundle_concerns(options)
+    warnings = {**session.model.image_warnings, **report.image_warnings}
+    concerns += [Concern("warn", f"{image.display_name}: {warning}", "jupyterhub")
+                 for image in session.model.catalog if image.enabled for warning in warnings.get(image.image, [])]
+    return concerns
+
+
+def component_warnings(session: WizardSession, component_id: str) -> list[str]:
+    """Why turning ``component_id`` on here would fail: no such hardware found, or its images not in the bundle."""
+    model = session.model
+    if not model.enabled(component_id):
+        return []
+    warnings = []
+    facts = session.preflight.facts if session.preflight else None
+    if component_id == "gpu_operator" and facts is not None and not facts.gpus:
+        warnings.append("No NVIDIA GPU was found on this host: with the GPU Operator on, the install stops at "
+                        "preflight.")
+    manifest = _bundle_manifest(session.options)
+    if manifest is not None:
+        from installer.bundle.requirements import component_needs
+
+        held = {ref for _, entry in manifest.images() for ref in entry.all_refs()}
+        missing = [ref for ref in component_needs(model.profile, component_id).images if ref not in held]
+        if missing:
+            warnings.append(f"The bundle lacks {len(missing)} image(s) this component needs (e.g. {missing[0]}): "
+                            "the install would stop at the bundle check.")
+    return warnings
+
+
+def fix_step(session: WizardSession, failed_checks: list[str]) -> str | None:
+    """The wizard step whose answers can fix the install's failure, or ``None`` (not an answer's fault).
+
+    ``failed_checks``: the ids of the checks the install's preflight step failed.
+    """
+    result = session.result
+    failed = next((o for o in result.outcomes if o.status == "failed"), None) if result else None
+    if failed is None:
+        return None
+    if failed.step_id == "preflight":
+        return first_step([CHECK_STEPS.get(check, "preflight") for check in failed_checks] or ["preflight"])
+    if failed.step_id == "bundle-check":
+        steps = [c.step for c in bundle_concerns(session.options)]
+        return first_step(steps) if steps else "review"
+    return None
 
 
 def _bundle_manifest(options: InstallOptions) -> Any:

@@ -93,7 +93,7 @@ def test_install_sh_demo_walks_to_the_hub_url(tmp_path: Path) -> None:
         term.keys("y")
         screen = term.wait_for("Demo finished", 300)
         assert "Open http://" in screen and ":30080/" in screen
-        assert "Sign up as 'admin'" in screen
+        assert "Sign up first as 'admin'" in screen
         assert f"{tmp_path}/demo.log" in screen
         term.keys("q")
         deadline = time.monotonic() + 60

@@ -58,6 +58,7 @@ def session(monkeypatch) -> WizardSession:
     monkeypatch.setattr(backend, "plan_outline", lambda options: [(i, t, i.split(".")[0]) for i, t in STEPS])
     monkeypatch.setattr(backend, "hub_url", lambda profile, host=None: "http://10.20.0.5:30080/")
     monkeypatch.setattr(review, "plan_outline", backend.plan_outline)
+    monkeypatch.setattr(backend, "bundle_concerns", lambda options: [])  # the fixed bundle path is not on disk
     options = InstallOptions(profile=Profile(), bundle_dir=BUNDLE,
                              state_dir=Path("/var/lib/jupyterhub-offline-installer"))
     session = WizardSession.start(options, log_file=Path("/var/log/jupyterhub-offline-installer/install.log"),

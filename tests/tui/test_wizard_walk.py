@@ -254,3 +254,166 @@ async def test_welcome_numbers_the_steps_as_the_header_does(tmp_path: Path, monk
         await pilot.press("enter")
         await settle(pilot)
         assert f"Step 2 of {len(STEPS)}: {STEP_TITLES['preflight']}" in text_of(app, "#step-line")
+
+
+# --- issue 13 point 1 (and 12): no dead end after a choice the host or the bundle cannot take ---------
+
+
+def gpuless_preflight(monkeypatch) -> None:
+    """A host without a GPU: the GPU check fails exactly when the profile turns the GPU Operator on."""
+    import dataclasses
+
+    from installer.wizard import backend
+
+    from .wizard_fakes import CHECKS, FACTS, check
+
+    facts = dataclasses.replace(FACTS, gpus=(), host_driver=None)
+
+    def engine(options, sink):
+        on = options.profile.gpu_operator.enabled
+        checks = [*CHECKS[:5], check("gpu", "NVIDIA GPUs", "fail" if on else "pass", "none",
+                                     "an NVIDIA GPU (gpu_operator.enabled is true)" if on else "none needed",
+                                     "Set gpu_operator.enabled: false." if on else "")]
+        for event in checks:
+            sink.emit(event)
+        return facts, checks, [ComponentChoice("gpu_operator", "NVIDIA GPU Operator", False, "no NVIDIA GPU found"),
+                               ComponentChoice("rdma", "RDMA shared device plugin", False, "no active port")]
+
+    monkeypatch.setattr(backend, "_preflight_engine", engine)
+    monkeypatch.setattr(backend, "notebook_image_warnings", lambda options: {})
+
+
+def preflight_plan(monkeypatch) -> None:
+    """The install's plan: a preflight step that fails the GPU check when the GPU Operator is on, then a command."""
+    from installer import install_run
+    from installer.engine.plan import Plan, Step
+    from installer.errors import PreflightFailed
+
+    from .wizard_fakes import CommandStep, check
+
+    class GpuPreflight(Step):
+        id, title, component = "preflight", "Preflight checks", "preflight"
+
+        def __init__(self, gpu_on: bool) -> None:
+            self.gpu_on = gpu_on
+
+        def run(self, ctx) -> None:
+            if self.gpu_on:
+                ctx.sink.emit(check("gpu", "NVIDIA GPUs", "fail", "none", "an NVIDIA GPU"))
+                msg = "gpu: found none; required an NVIDIA GPU"
+                raise PreflightFailed(msg, "Set gpu_operator.enabled: false.")
+
+    monkeypatch.setattr(install_run, "build_plan", lambda options: Plan([
+        GpuPreflight(options.profile.gpu_operator.enabled), CommandStep("jupyterhub", "Install JupyterHub")]))
+
+
+async def to_components(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("ctrl+n")
+    assert isinstance(pilot.app.screen, ComponentsScreen)
+
+
+async def test_gpu_operator_without_a_gpu_is_flagged_and_preflight_reruns(tmp_path: Path, monkeypatch) -> None:
+    """The switch warns at once; Preflight runs again when it is shown after the change; Review says what would
+    stop the install (the GPU check, the bundle's missing GPU Operator images) before Install."""
+    from imagegen import make_image_archive
+
+    from installer.bundle.manifest import save_manifest
+    from installer.bundle.scan import lock_bundle
+
+    gpuless_preflight(monkeypatch)
+    preflight_plan(monkeypatch)
+    bundle = tmp_path / "offline-images"  # a bundle for a CPU server: no GPU Operator images
+    make_image_archive(bundle / "images" / "hub.tar", "quay.io/jupyterhub/k8s-hub:4.2.0", seed=1)
+    save_manifest(lock_bundle(bundle, known_refs={"quay.io/jupyterhub/k8s-hub:4.2.0": "jupyterhub"}), bundle)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await to_components(pilot)
+        switch = app.screen.query_one("#switch-gpu_operator", Switch)
+        assert switch.value is False
+        await pilot.click("#switch-gpu_operator")
+        await pilot.pause()
+        warned = [n.message for n in app._notifications]
+        assert any("No NVIDIA GPU was found" in m for m in warned), warned
+        assert any("The bundle lacks" in m and "nvcr.io/nvidia/gpu-operator" in m for m in warned), warned
+        await pilot.press("escape")  # back to Preflight: the GPU check now applies
+        await settle(pilot)
+        verdict = text_of(app, "#verdict")
+        assert "fail with the current choices" in verdict and "Components" in verdict, verdict
+        assert app.screen.query_one("#checks").checks["gpu"].status == "fail"
+        await pilot.press("ctrl+n")  # not a dead end: the fix is on the next screen
+        assert isinstance(app.screen, ComponentsScreen)
+        await pilot.press("ctrl+n", "ctrl+n")
+        await settle(pilot)
+        concerns = text_of(app, "#concerns")
+        assert "The install would stop" in concerns
+        assert "NVIDIA GPUs: found none" in concerns and "(change it on: Components)" in concerns, concerns
+        assert "gpu_operator: image" in concerns and "is not in the bundle" in concerns, concerns
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "With these answers the install would stop" in str(app.screen.query_one("#question").render())
+
+
+async def test_a_failed_preflight_leads_back_to_the_screen_that_fixes_it(tmp_path: Path, monkeypatch) -> None:
+    """After the install stopped at preflight, "Change the answers" opens Components with every answer kept;
+    turning the GPU Operator off there and installing again succeeds."""
+    from installer.tui.screens.done import DoneScreen
+
+    gpuless_preflight(monkeypatch)
+    preflight_plan(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_components(pilot)
+        await pilot.click("#switch-gpu_operator")
+        await pilot.press("ctrl+n")
+        app.screen.query_one("#admins", Input).value = "root-admin, ops"
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        await pilot.press("ctrl+n", "y")
+        await settle(pilot)
+        assert isinstance(app.screen, DoneScreen)
+        assert app.session.result.exit_code == 3
+        assert footer_keys(app).get("b") == "Change the answers"
+        await pilot.press("b")
+        await settle(pilot)
+        assert isinstance(app.screen, ComponentsScreen)
+        assert app.session.result is None
+        assert app.session.model.profile.jupyterhub.admin_users == ["root-admin", "ops"]
+        await pilot.click("#switch-gpu_operator")
+        await pilot.press("ctrl+n")
+        assert app.screen.query_one("#admins", Input).value == "root-admin, ops"
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert "NVIDIA GPUs" not in text_of(app, "#concerns")
+        await pilot.press("ctrl+n", "y")
+        await settle(pilot)
+        assert isinstance(app.screen, DoneScreen)
+        assert app.session.result.ok
+        assert "b" not in footer_keys(app)
+
+
+async def test_review_says_an_offered_image_would_never_start(tmp_path: Path, monkeypatch) -> None:
+    """An offered Kubeflow image without jupyterhub-singleuser: Review repeats its check's words, not a label."""
+    from imagegen import make_image_archive
+
+    from installer.bundle.manifest import save_manifest
+    from installer.bundle.scan import lock_bundle
+    from installer.wizard import backend
+
+    real_warnings = backend.notebook_image_warnings
+    fixed_preflight(monkeypatch)
+    monkeypatch.setattr(backend, "notebook_image_warnings", real_warnings)
+    bundle = tmp_path / "offline-images"
+    make_image_archive(bundle / "images" / "kf.tar", KUBEFLOW.image, seed=3, user="0")
+    save_manifest(lock_bundle(bundle, known_refs={}), bundle)
+    profile = Profile(jupyterhub=JupyterHubSettings(images=[KUBEFLOW.model_copy(update={"enabled": True})]))
+    app = InstallerApp(make_session(tmp_path, profile), animate=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await to_jupyterhub_screen(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        concerns = text_of(app, "#concerns")
+        assert "Kubeflow SciPy (check warnings): " in concerns
+        assert "servers would never start" in concerns, concerns

@@ -12,6 +12,7 @@ from textual.widgets import Static, Switch
 
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.toggles import OnOffSwitch
+from installer.wizard.backend import component_warnings
 from installer.wizard.model import ComponentChoice
 
 ALWAYS: tuple[tuple[str, str], ...] = (
@@ -72,3 +73,5 @@ class ComponentsScreen(WizardScreen):
     def _switched(self, event: Switch.Changed) -> None:
         component = (event.switch.id or "").removeprefix("switch-")
         self.session.model.set_component(component, event.value)
+        for warning in component_warnings(self.session, component):
+            self.notify(warning, title="Not recommended", severity="warning", timeout=12, markup=False)

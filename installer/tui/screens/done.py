@@ -12,7 +12,7 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
-from installer.wizard.backend import WizardSession, done_report
+from installer.wizard.backend import WizardSession, done_report, fix_step
 
 
 class DoneScreen(Screen[None]):
@@ -20,6 +20,7 @@ class DoneScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "show_log", "Back to the log"),
+        Binding("b", "fix", "Change the answers"),
         Binding("q", "finish", "Quit"),
         Binding("enter", "finish", "Quit", show=False),
     ]
@@ -27,6 +28,10 @@ class DoneScreen(Screen[None]):
     def __init__(self, session: WizardSession) -> None:
         super().__init__()
         self.session = session
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """"Change the answers" only when an answer can fix the failure."""
+        return action != "fix" or fix_step(self.session, self.session.failed_checks) is not None
 
     def compose(self) -> ComposeResult:
         """Headline, URL and login, problems, files."""
@@ -45,6 +50,8 @@ class DoneScreen(Screen[None]):
                              classes="panel -failed" if failed else "panel")
             yield Static("\n".join(escape(line) for line in report.files), id="files")
         with Horizontal(id="nav"):
+            if fix_step(self.session, self.session.failed_checks):
+                yield Button("Change the answers", id="fix", compact=True)
             yield Button("Back to the log", id="show-log", compact=True)
             yield Button("Quit", id="quit", variant="primary", compact=True)
         yield Footer()
@@ -57,6 +64,21 @@ class DoneScreen(Screen[None]):
     def action_finish(self) -> None:
         """End the wizard with the install's exit code."""
         self.app.exit(self.app.exit_code_now())  # type: ignore[attr-defined]  # self.app is always InstallerApp here
+
+    @on(Button.Pressed, "#fix")
+    def action_fix(self) -> None:
+        """Back to the screen whose answers can fix the failure (preflight, bundle check), answers kept."""
+        from installer.tui.screens.base import WizardScreen
+
+        step = fix_step(self.session, self.session.failed_checks)
+        if step is None:
+            return
+        self.session.result, self.session.failed_checks = None, []
+        if self.session.preflight is not None:
+            self.session.preflight.answers = ""  # the host may have changed too: check again
+        while len(self.app.screen_stack) > 2 and not (
+                isinstance(self.app.screen, WizardScreen) and self.app.screen.step == step):
+            self.app.pop_screen()
 
     @on(Button.Pressed, "#show-log")
     def action_show_log(self) -> None:

@@ -203,6 +203,8 @@ class InstallScreen(Screen[None]):
         elif isinstance(event, FileWritten):
             log.write_line(f"{'(dry-run) would write' if event.dry_run else 'wrote'} {event.path} ({event.mode:o})")
         elif isinstance(event, CheckReported):
+            if event.status == "fail":
+                self.session.failed_checks.append(event.check_id)
             if event.status in ("warn", "fail"):
                 log.write_line(f"{'▲' if event.status == 'warn' else '✘'} {event.title}: {event.found}")
         elif isinstance(event, PlanFinished):

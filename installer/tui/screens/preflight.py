@@ -22,7 +22,7 @@ from installer.tui.messages import EngineEvent, ProgressTick
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.checks import CheckTable
 from installer.tui.widgets.hardware import HardwarePanel
-from installer.wizard.backend import PreflightReport, run_preflight
+from installer.wizard.backend import CHECK_STEPS, PreflightReport, preflight_key, run_preflight
 
 
 class PreflightScreen(WizardScreen):
@@ -47,6 +47,12 @@ class PreflightScreen(WizardScreen):
         """Start the checks at once."""
         self.action_rerun()
 
+    def on_screen_resume(self) -> None:
+        """Back on this screen: run the checks again when a choice they read changed meanwhile."""
+        report = self.session.preflight
+        if report is not None and report.answers != preflight_key(self.session.model):
+            self.action_rerun()
+
     def action_rerun(self) -> None:
         """Probe and check again (after the operator fixed something)."""
         self.set_next_enabled(False)
@@ -62,10 +68,13 @@ class PreflightScreen(WizardScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
     def _run_checks(self) -> PreflightReport:
         options = self.session.options
+        key = preflight_key(self.session.model)
         # Any error: the answers are validated later; the defaults are fine for probing.
         with contextlib.suppress(Exception):
             options = self.session.install_options()
-        return run_preflight(options, TextualSink(self))
+        report = run_preflight(options, TextualSink(self))
+        report.answers = key
+        return report
 
     def on_engine_event(self, message: EngineEvent) -> None:
         """A check arrived from the worker: show it right away."""
@@ -100,9 +109,13 @@ class PreflightScreen(WizardScreen):
         warned = [c for c in report.checks if c.status == "warn"]
         if report.error:
             verdict.update(f"[b red]Preflight could not run:[/] {escape(report.error)}")
-        elif failed:
+        elif report.blocking:
             verdict.update(f"[b red]{len(failed)} check(s) failed[/]: fix them and press Re-run "
                            "(or skip one with --skip-check ID).")
+        elif failed:
+            where = sorted({CHECK_STEPS[c.check_id] for c in failed}, key=["components", "jupyterhub"].index)
+            verdict.update(f"[b red]{len(failed)} check(s) fail with the current choices[/]: change them on the "
+                           f"{' and '.join(w.capitalize() for w in where)} screen (Next), or fix the host and Re-run.")
         else:
             verdict.update(f"[b green]Ready:[/] {len(report.checks)} checks, {len(warned)} warning(s).")
         verdict.set_class(bool(failed or report.error), "-failed")

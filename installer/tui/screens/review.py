@@ -17,7 +17,7 @@ from installer.errors import InstallerError
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.confirm import ConfirmScreen
 from installer.tui.widgets.fields import Field
-from installer.wizard.backend import plan_outline, review_lines
+from installer.wizard.backend import Concern, answer_concerns, plan_outline, review_lines
 
 
 class ReviewScreen(WizardScreen):
@@ -26,11 +26,14 @@ class ReviewScreen(WizardScreen):
     step: ClassVar[str] = "review"
     next_label: ClassVar[str] = "Install"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "save", "Save profile")]
+    concerns: list[Concern] | None = None
+    """What would stop or spoil the install (None: still being worked out)."""
 
     def body(self) -> ComposeResult:
         """Choices, plan, save row."""
         session = self.session
         with VerticalScroll(id="body"):
+            yield Static("Checking the answers against this host and the bundle…", id="concerns")
             yield Static("\n".join(escape(line) for line in review_lines(session)), id="choices", classes="panel")
             yield Static("[b]Plan[/b]: working it out…", id="plan")
             yield Static("[b]Save these answers as a profile[/b] (replay with: sudo ./install.sh --profile FILE)")
@@ -45,13 +48,44 @@ class ReviewScreen(WizardScreen):
         """Build the plan off the UI thread."""
         self.query_one("#next", Button).focus()
         self._outline()
+        self._check_answers()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="concerns")
+    def _check_answers(self) -> list[Concern]:
+        return answer_concerns(self.session)
+
+    def _show_concerns(self, concerns: list[Concern]) -> None:
+        from installer.tui.screens.base import STEP_TITLES
+
+        self.concerns = concerns
+        box = self.query_one("#concerns", Static)
+        failing = [c for c in concerns if c.level == "fail"]
+        box.set_class(bool(failing), "-failed")
+        box.set_class(bool(concerns) and not failing, "-warn")
+        box.set_class(bool(concerns), "panel")
+        if not concerns:
+            box.update("[green]✔ No check fails with these answers.[/]")
+            return
+        lines = ["[b red]The install would stop:[/]" if failing else "[b yellow]Warnings:[/]"]
+        for concern in sorted(concerns, key=lambda c: c.level != "fail"):
+            mark = "✘" if concern.level == "fail" else "▲"
+            where = STEP_TITLES.get(concern.step, concern.step)
+            lines.append(f"{mark} {escape(concern.text)} [dim](change it on: {where})[/]")
+        box.update("\n".join(lines))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def _outline(self) -> list[tuple[str, str, str]]:
         return plan_outline(self.session.install_options())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Show the plan's steps, or why it cannot be built."""
+        """Show the plan's steps, or why it cannot be built; show what the answers would run into."""
+        if event.worker.group == "concerns":
+            if event.state == WorkerState.SUCCESS:
+                self._show_concerns(list(event.worker.result or []))
+            elif event.state == WorkerState.ERROR:
+                self._show_concerns([Concern("warn", f"the answers could not be checked: {event.worker.error!r}",
+                                             "review")])
+            return
         if event.worker.group != "plan":
             return
         plan = self.query_one("#plan", Static)
@@ -100,5 +134,10 @@ class ReviewScreen(WizardScreen):
                 self.notify("The profile could not be saved; the install starts anyway.", severity="warning")
             self.wizard.start_install()
 
-        self.app.push_screen(ConfirmScreen(self.session.confirm_question(), yes="Install"), answered)
+        question = self.session.confirm_question()
+        failing = [c.text for c in self.concerns or [] if c.level == "fail"]
+        if failing:
+            shown = "\n".join(f"  ✘ {escape(text)}" for text in failing[:4]) + ("\n  …" if len(failing) > 4 else "")
+            question += f"\n\nWith these answers the install would stop:\n{shown}\nPress No and go Back to change them."
+        self.app.push_screen(ConfirmScreen(question, yes="Install"), answered)
         return False
