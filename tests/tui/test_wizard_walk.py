@@ -417,3 +417,46 @@ async def test_review_says_an_offered_image_would_never_start(tmp_path: Path, mo
         concerns = text_of(app, "#concerns")
         assert "Kubeflow SciPy (check warnings): " in concerns
         assert "servers would never start" in concerns, concerns
+
+
+def visible_text(widget) -> str:
+    """What a scrolling widget shows now, line by line."""
+    return "\n".join("".join(segment.text for segment in widget.render_line(y)) for y in range(widget.size.height))
+
+
+async def test_the_install_log_wraps_long_lines(tmp_path: Path, monkeypatch) -> None:
+    """A hint longer than the terminal is wrapped, not cut off at the right edge."""
+    from installer.engine.events import LogLine
+    from installer.tui.screens.install import InstallScreen
+
+    session = make_session(tmp_path)
+    app = InstallerApp(session, animate=False)
+    message = ("the bundle lacks quay.io/jupyterhub/k8s-hub:4.2.0 for jupyterhub: add it on the connected machine "
+               "with ./install.sh export and copy the folder again (TAIL-OF-THE-HINT)")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = InstallScreen(session, start=False)
+        await app.push_screen(screen)
+        await pilot.pause()
+        screen.apply(LogLine(level="error", message=message, ts=0.0))
+        await pilot.pause()
+        shown = visible_text(screen.query_one("#log"))
+        assert "(TAIL-OF-THE-HINT)" in shown, shown
+
+
+async def test_the_checks_take_the_width_when_the_terminal_grows(tmp_path: Path, monkeypatch) -> None:
+    """Widened from 80 to 120 columns, found and required are shown whole (no `a GPU for the GPU O`)."""
+    from .wizard_fakes import CHECKS
+
+    fixed_preflight(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.resize_terminal(120, 30)
+        await settle(pilot)
+        table = app.screen.query_one("#checks")
+        widths = {column.key.value: column.width for column in table.columns.values()}
+        assert widths["found"] >= max(len(c.found) for c in CHECKS), widths
+        assert widths["required"] >= max(len(c.required) for c in CHECKS), widths
+        assert table.row_count == len(CHECKS)

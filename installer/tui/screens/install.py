@@ -10,12 +10,13 @@ from __future__ import annotations
 import threading
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Log, ProgressBar, Static
+from textual.widgets import Button, Footer, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from installer.engine.events import (
@@ -40,6 +41,18 @@ from installer.tui.messages import EngineEvent, ProgressTick
 from installer.tui.widgets.confirm import ConfirmScreen
 from installer.tui.widgets.progress import ItemLines, StepList
 from installer.wizard.backend import WizardSession, install
+
+
+class WrappingLog(RichLog):
+    """The install log: long lines (commands, hints, paths) wrap at the width given instead of being cut off."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # Textual's name for it
+        super().__init__(wrap=True, markup=False, highlight=False, auto_scroll=True, max_lines=5000, id=id)
+
+    def write_line(self, line: str) -> None:
+        """One line of plain text (never read as markup), wrapped at the log's width."""
+        self.write(Text(line, overflow="fold"))
+
 
 STEP_SCALE = 1000
 """Overall bar units per step, so a step's own progress moves the bar smoothly."""
@@ -80,7 +93,7 @@ class InstallScreen(Screen[None]):
             with Vertical(id="current"):
                 yield Static("", id="current-title")
                 yield ItemLines(id="items")
-        yield Log(id="log", auto_scroll=True, max_lines=5000)
+        yield WrappingLog(id="log")
         with Horizontal(id="nav"):
             yield Button("Cancel", id="cancel", variant="error", compact=True)
             yield Button("Continue", id="continue", variant="primary", compact=True)
@@ -158,7 +171,7 @@ class InstallScreen(Screen[None]):
 
     def apply(self, event: Event) -> None:
         """Show one engine event."""
-        log = self.query_one(Log)
+        log = self.query_one(WrappingLog)
         if isinstance(event, PlanStarted):
             self.total_steps = len(event.steps)
             self.query_one(StepList).set_plan(event.steps)
@@ -265,7 +278,7 @@ class InstallScreen(Screen[None]):
                 self.cancel_event.set()
                 self.query_one("#step-line", Static).update(
                     "Cancelling… the current command finishes first")
-                self.query_one(Log).write_line("▲ cancel requested: stopping at the next safe point")
+                self.query_one(WrappingLog).write_line("▲ cancel requested: stopping at the next safe point")
                 self.query_one("#cancel", Button).disabled = True
 
         self.app.push_screen(ConfirmScreen(
@@ -282,4 +295,4 @@ class InstallScreen(Screen[None]):
 
     def action_focus_log(self) -> None:
         """Move the focus to the log to scroll it."""
-        self.query_one(Log).focus()
+        self.query_one(WrappingLog).focus()

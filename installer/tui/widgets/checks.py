@@ -30,14 +30,33 @@ class CheckTable(DataTable[Text]):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self.checks: dict[str, CheckReported] = {}
         """The checks shown, by id."""
+        self._laid_out_for = 0
 
     def on_mount(self) -> None:
-        """Columns that fill the terminal's width (18 characters each for found/required at 80)."""
-        spare = max(36, self.app.size.width - 2 - 7 - 24 - 8 - 2)
+        """Columns for the screen's width until the table knows its own."""
+        self._add_columns(self.app.size.width - 2)
+
+    def on_resize(self) -> None:
+        """Title, found and required share the width the table is given."""
+        width = self.scrollable_content_region.width or self.size.width
+        if width and width != self._laid_out_for:
+            shown = list(self.checks.values())
+            self.clear(columns=True)
+            self._add_columns(width)
+            self.checks = {}
+            for check in shown:
+                self.show_check(check)
+
+    def _add_columns(self, width: int) -> None:
+        """Status 7; the rest (less two cells of padding per column) 3:4:4 to title, found, required."""
+        self._laid_out_for = width
+        spare = max(60, width - 7 - 8 - 1)
+        title = max(24, spare * 3 // 11)
+        found = (spare - title) // 2
         self.add_column("Status", key="status", width=7)
-        self.add_column("Check", key="title", width=24)
-        self.add_column("Found", key="found", width=spare // 2)
-        self.add_column("Required", key="required", width=spare - spare // 2)
+        self.add_column("Check", key="title", width=title)
+        self.add_column("Found", key="found", width=found)
+        self.add_column("Required", key="required", width=spare - title - found)
 
     def show_check(self, check: CheckReported) -> None:
         """Add or update one check's row."""
