@@ -153,6 +153,9 @@ async def test_switches_and_checkboxes_say_on_or_off(tmp_path: Path, monkeypatch
         assert "off" in signup.render().plain
         signup.value = True
         assert "on" in signup.render().plain
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert "off" in app.screen.query_one("#save-secrets", Checkbox).render().plain
 
 
 # --- issue 13 point 10: the width given ------------------------------------------------------------

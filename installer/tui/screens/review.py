@@ -17,6 +17,7 @@ from installer.errors import InstallerError
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.confirm import ConfirmScreen
 from installer.tui.widgets.fields import Field
+from installer.tui.widgets.toggles import OnOffCheckbox
 from installer.wizard.backend import Concern, answer_concerns, plan_outline, review_lines
 
 
@@ -40,8 +41,8 @@ class ReviewScreen(WizardScreen):
             with Horizontal(id="save-row"):
                 yield Field(str(session.default_profile_path()), id="profile-path", compact=True)
                 yield Button("Save", id="save", compact=True)
-            yield Checkbox("Write the password in clear (off: CHANGE-ME placeholder)", session.model.save_secrets,
-                           id="save-secrets", compact=True)
+            yield OnOffCheckbox("Write the password in clear (off: CHANGE-ME placeholder)",
+                                session.model.save_secrets, id="save-secrets", compact=True)
             yield Static("", id="save-status")
 
     def on_mount(self) -> None:
@@ -136,6 +137,8 @@ class ReviewScreen(WizardScreen):
 
         question = self.session.confirm_question()
         failing = [c.text for c in self.concerns or [] if c.level == "fail"]
+        if self.concerns is None:
+            question += "\n\n(The answers are still being checked against this host and the bundle.)"
         if failing:
             shown = "\n".join(f"  ✘ {escape(text)}" for text in failing[:4]) + ("\n  …" if len(failing) > 4 else "")
             question += f"\n\nWith these answers the install would stop:\n{shown}\nPress No and go Back to change them."
