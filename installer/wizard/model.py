@@ -97,8 +97,8 @@ STORAGE: Final = Answer(("jupyterhub", "storage", "size"), "Storage per user", "
 PORT: Final = Answer(("jupyterhub", "service", "node_port"), "Port", "port")
 PRIVATE_EGRESS: Final = Answer(("jupyterhub", "allow_private_egress"), "Private network", "private-egress")
 IMAGES: Final = Answer(("jupyterhub", "images"), "Notebook images", "catalog")
-AUTH: Final = Answer(("jupyterhub", "auth"), "Authentication", "auth")
-"""The section as a whole (its own check: a password for ``dummy``)."""
+AUTH: Final = Answer(("jupyterhub", "auth"), "Authentication", "password")
+"""The section as a whole: its own check is the shared password's, so the password field gets the focus."""
 HUB_ANSWERS: Final = (ADMINS, ALLOWED, AUTH_TYPE, PASSWORD, OPEN_SIGNUP, STORAGE, PORT, PRIVATE_EGRESS, IMAGES, AUTH)
 """What the JupyterHub screen asks, in screen order."""
 

@@ -75,6 +75,22 @@ async def test_a_wrong_answer_puts_the_focus_on_its_field(tmp_path: Path, monkey
         assert app.session.model.to_profile().jupyterhub.storage.size == "20Gi"
 
 
+async def test_a_short_shared_password_puts_the_focus_on_the_password(tmp_path: Path, monkeypatch) -> None:
+    """The auth section's own check (dummy needs 8 characters) points at the password field."""
+    fixed_preflight(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_jupyterhub_screen(pilot)
+        screen = app.screen
+        screen.query_one("#auth").value = "dummy"
+        await pilot.pause()
+        screen.query_one("#password", Input).value = "short"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "Authentication: auth type 'dummy' needs 'password'" in text_of(app, "#form-error")
+        assert app.focused is screen.query_one("#password", Input)
+
+
 # --- issue 13 point 8: the image dialog validates ----------------------------------------------------
 
 
