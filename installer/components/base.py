@@ -12,7 +12,7 @@ steps and file renderers are imported when called.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -81,7 +81,7 @@ class Suggestion:
     suggested: bool
     reason: str
     settings: dict[str, Any] = field(default_factory=dict)
-    """Profile keys of that section to set when turning it on (applied by :meth:`Component.apply`)."""
+    """Profile keys of that section to set when turning it on (:meth:`Component.apply` sets them)."""
     selectors: dict[str, list[str]] = field(default_factory=dict)
     """For ``rdma``: the plugin's device selectors for the active ports (what empty
     ``rdma.interfaces``/``rdma.link_types`` resolve to on this host)."""
@@ -119,6 +119,8 @@ class Component(Generic[S]):
     """The profile section's model; an optional component's has an ``enabled`` switch."""
     doc: str
     """The section's line in the profile schema."""
+    short: str = ""
+    """Its name in one-line summaries (``GPU Operator``); the title when empty."""
     summary: str = ""
     """What it brings, one line for the Components screen."""
     optional: bool = False
@@ -147,11 +149,16 @@ class Component(Generic[S]):
         """True when ``profile`` installs it."""
         return not self.optional or bool(getattr(self.section(profile), "enabled", False))
 
-    def apply(self, profile: Profile, suggestion: Suggestion) -> Profile:
-        """``profile`` with the suggested settings in this section (validated by the section's model).
+    @property
+    def name(self) -> str:
+        """The name in one-line summaries."""
+        return self.short or self.title
+
+    def apply(self, profile: Profile, settings: Mapping[str, Any]) -> Profile:
+        """``profile`` with ``settings`` (a :class:`Suggestion`'s) in this section, validated by its model.
 
         Raises:
             pydantic.ValidationError: a suggested value the section refuses.
         """
-        data = {**self.section(profile).model_dump(mode="python"), **suggestion.settings}
+        data = {**self.section(profile).model_dump(mode="python"), **settings}
         return profile.model_copy(update={self.key: self.settings.model_validate(data)})

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from installer.components.registry import bundle_order, component
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
 from installer.errors import InstallerError
@@ -369,13 +370,11 @@ def _preflight_engine(options: InstallOptions,
     for event in checks:
         sink.emit(event)
     choices = [
-        ComponentChoice(s.component, _TITLES.get(s.component, s.component), s.suggested, s.reason, usable=True)
+        ComponentChoice(s.component, component(s.component).title, s.suggested, s.reason, usable=True,
+                        settings=dict(s.settings))
         for s in report.suggestions
     ]
     return report.facts, checks, choices
-
-
-_TITLES: Final = {"gpu_operator": "NVIDIA GPU Operator", "rdma": "RDMA shared device plugin"}
 
 
 # --- Install -----------------------------------------------------------------------------
@@ -424,12 +423,12 @@ def review_lines(session: WizardSession) -> list[str]:
     model = session.model
     options = session.options
     enabled = [e for e in model.catalog if e.enabled]
-    optional = [name for name, on in (("GPU Operator", model.gpu_operator), ("RDMA plugin", model.rdma)) if on]
+    installed = [c.name for c in bundle_order() if not c.optional or model.components.get(c.key)]
     auth = ("sign-up, admins approve" + (" (open sign-up)" if model.open_signup else "")
             if model.auth_type == "native" else "one shared password")
     lines = [
         f"Bundle      {options.bundle()}",
-        "Components  MicroK8s, JupyterHub" + (", " + ", ".join(optional) if optional else ""),
+        "Components  " + ", ".join(installed),
         f"Admins      {', '.join(model.admin_users) or '-'}" + (
             f"   allowed: {', '.join(model.allowed_users)}" if model.allowed_users else ""),
         f"Login       {auth}",

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 from pydantic import ValidationError
 
 from installer.components.jupyterhub.steps import hub_url as component_hub_url
+from installer.components.registry import component, optional_components
 from installer.config.profile import Profile, dump_profile
 from installer.engine.files import FileWriter
 from installer.errors import ProfileError
@@ -86,6 +87,8 @@ class ComponentChoice:
     """Why it is (not) recommended, from the hardware found."""
     usable: bool = True
     """False when the hardware cannot use it; the reason says why."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Section keys the hardware suggests (the GPU driver, the MIG strategy), set when it is turned on."""
 
 
 @dataclass
@@ -94,8 +97,8 @@ class WizardModel:
 
     base: Profile
     """Sections the wizard does not edit are kept as they are here."""
-    gpu_operator: bool = False
-    rdma: bool = False
+    components: dict[str, bool] = field(default_factory=dict)
+    """The switch of each optional component, by profile section (the registry's optional components)."""
     admin_users: list[str] = field(default_factory=list)
     allowed_users: list[str] = field(default_factory=list)
     auth_type: AuthType = "native"
@@ -124,7 +127,7 @@ class WizardModel:
                          gpus=i.gpus, rdma=i.rdma, shm_size=i.shm_size)
             for i in hub.images
         ]
-        return cls(base=profile, gpu_operator=profile.gpu_operator.enabled, rdma=profile.rdma.enabled,
+        return cls(base=profile, components={c.key: c.enabled(profile) for c in optional_components()},
                    admin_users=list(hub.admin_users), allowed_users=list(hub.allowed_users),
                    auth_type=hub.auth.type, open_signup=hub.auth.open_signup, password=password,
                    storage_size=hub.storage.size, node_port=hub.service.node_port,
@@ -141,22 +144,24 @@ class WizardModel:
         if self.components_touched:
             return
         for choice in choices:
-            if choice.id in ("gpu_operator", "rdma"):
-                setattr(self, choice.id, choice.recommended and choice.usable)
+            if choice.id in self.components:
+                self.components[choice.id] = on = choice.recommended and choice.usable
+                if on and choice.settings:  # through the component, validated by its section's model
+                    self.base = component(choice.id).apply(self.base, choice.settings)
 
     def set_component(self, component_id: str, enabled: bool) -> None:
         """The operator's own choice for one optional component."""
-        if component_id not in ("gpu_operator", "rdma"):
+        if component_id not in self.components:
             msg = f"unknown optional component {component_id!r}"
             raise ValueError(msg)
-        setattr(self, component_id, enabled)
+        self.components[component_id] = enabled
         self.components_touched = True
 
     def to_profile_data(self) -> dict[str, Any]:
         """The profile mapping these answers describe (secrets included: never log it)."""
         data = self.base.model_dump(mode="python", exclude={"source"})
-        data["gpu_operator"]["enabled"] = self.gpu_operator
-        data["rdma"]["enabled"] = self.rdma
+        for key, enabled in self.components.items():
+            data[key]["enabled"] = enabled
         hub = data["jupyterhub"]
         hub["admin_users"] = list(self.admin_users)
         hub["allowed_users"] = list(self.allowed_users)

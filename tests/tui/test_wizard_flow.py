@@ -159,7 +159,7 @@ async def test_going_back_keeps_and_changes_choices(tmp_path: Path, monkeypatch)
         assert isinstance(app.screen, ComponentsScreen)
         await pilot.click("#switch-gpu_operator")  # off, against the recommendation
         await pilot.pause()
-        assert app.session.model.gpu_operator is False
+        assert app.session.model.components["gpu_operator"] is False
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, JupyterHubScreen)
         port = app.screen.query_one("#port", Input)

@@ -50,10 +50,10 @@ def test_recommendations_apply_until_the_operator_chooses() -> None:
     model = WizardModel.from_profile(Profile())
     gpu = ComponentChoice("gpu_operator", "GPU Operator", True, "2 GPUs")
     model.apply_recommendations([gpu])
-    assert model.gpu_operator
+    assert model.components["gpu_operator"]
     model.set_component("gpu_operator", False)
     model.apply_recommendations([gpu])
-    assert not model.gpu_operator
+    assert not model.components["gpu_operator"]
 
 
 def test_small_helpers() -> None:

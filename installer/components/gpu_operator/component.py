@@ -48,7 +48,7 @@ def suggest_gpu_operator(facts: HostFacts) -> Suggestion:
 
 
 COMPONENT: Final = Component(
-    key="gpu_operator", title="NVIDIA GPU Operator", settings=GpuOperatorSettings,
+    key="gpu_operator", title="NVIDIA GPU Operator", short="GPU Operator", settings=GpuOperatorSettings,
     doc="NVIDIA GPU Operator (optional).", summary="nvidia.com/gpu on the node", optional=True,
     images=artifacts.required_images, charts=artifacts.required_charts, snaps=artifacts.required_snaps,
     chart_repo="https://helm.ngc.nvidia.com/nvidia",

@@ -61,7 +61,7 @@ def suggest_rdma(facts: HostFacts) -> Suggestion:
 
 
 COMPONENT: Final = Component(
-    key="rdma", title="RDMA shared device plugin", settings=RdmaSettings,
+    key="rdma", title="RDMA shared device plugin", short="RDMA plugin", settings=RdmaSettings,
     doc="RDMA shared device plugin (optional).", summary="rdma/<resource> on the node", optional=True,
     images=artifacts.required_images, charts=artifacts.required_charts, snaps=artifacts.required_snaps,
     steps=_steps, review_files=_review_files, suggest=suggest_rdma,

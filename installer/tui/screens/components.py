@@ -10,18 +10,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.widgets import Static, Switch
 
+from installer.components.registry import bundle_order, optional_components
 from installer.tui.screens.base import WizardScreen
 from installer.wizard.model import ComponentChoice
 
-ALWAYS: tuple[tuple[str, str], ...] = (
-    ("MicroK8s", "the Kubernetes base (installed from the bundle's snaps when absent)"),
-    ("JupyterHub", "the hub, its proxy and the notebook images you pick next"),
-)
-
-DEFAULT_CHOICES: tuple[ComponentChoice, ...] = (
-    ComponentChoice("gpu_operator", "NVIDIA GPU Operator", False, "the hardware has not been checked"),
-    ComponentChoice("rdma", "RDMA shared device plugin", False, "the hardware has not been checked"),
-)
+UNCHECKED = "the hardware has not been checked"
+"""The reason shown before preflight ran, or for a component without a hardware suggestion."""
 
 
 class ComponentsScreen(WizardScreen):
@@ -32,18 +26,19 @@ class ComponentsScreen(WizardScreen):
     def _choices(self) -> list[ComponentChoice]:
         report = self.session.preflight
         known = {c.id: c for c in (report.choices if report else [])}
-        return [known.get(default.id, default) for default in DEFAULT_CHOICES]
+        return [known.get(c.key, ComponentChoice(c.key, c.title, False, UNCHECKED)) for c in optional_components()]
 
     def body(self) -> ComposeResult:
         """Fixed components, then a switch and the reason for each optional one."""
         model = self.session.model
         with VerticalScroll(id="body"):
             yield Static("[b]Always installed[/b]")
-            for title, what in ALWAYS:
-                yield Static(f"  ✔ {title}: {what}", classes="fixed-component")
+            for component in bundle_order():
+                if not component.optional:
+                    yield Static(f"  ✔ {component.title}: {component.summary}", classes="fixed-component")
             yield Static("[b]Optional[/b] (space or click toggles)")
             for choice in self._choices():
-                enabled = bool(getattr(model, choice.id)) and choice.usable
+                enabled = model.components.get(choice.id, False) and choice.usable
                 with Horizontal(classes="component-row"):
                     yield Switch(value=enabled, id=f"switch-{choice.id}", disabled=not choice.usable)
                     with Vertical(classes="component-text"):
