@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from installer.components.registry import bundle_order, component
+from installer.components.registry import bundle_order, component, optional_components
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
 from installer.errors import InstallerError
@@ -375,6 +375,24 @@ def _preflight_engine(options: InstallOptions,
         for s in report.suggestions
     ]
     return report.facts, checks, choices
+
+
+# --- Components ----------------------------------------------------------------------------
+
+UNCHECKED: Final = "the hardware has not been checked"
+"""The reason shown before preflight ran, or for a component without a hardware suggestion."""
+
+
+def always_installed() -> list[tuple[str, str]]:
+    """``(title, what it brings)`` of each component every install has, in bundle order."""
+    return [(c.title, c.summary) for c in bundle_order() if not c.optional]
+
+
+def component_choices(session: WizardSession) -> list[ComponentChoice]:
+    """One per optional component, in install order: the hardware's recommendation once preflight ran."""
+    report = session.preflight
+    known = {c.id: c for c in (report.choices if report else [])}
+    return [known.get(c.key, ComponentChoice(c.key, c.title, False, UNCHECKED)) for c in optional_components()]
 
 
 # --- Install -----------------------------------------------------------------------------

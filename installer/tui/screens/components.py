@@ -10,12 +10,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.widgets import Static, Switch
 
-from installer.components.registry import bundle_order, optional_components
 from installer.tui.screens.base import WizardScreen
+from installer.wizard.backend import always_installed, component_choices
 from installer.wizard.model import ComponentChoice
-
-UNCHECKED = "the hardware has not been checked"
-"""The reason shown before preflight ran, or for a component without a hardware suggestion."""
 
 
 class ComponentsScreen(WizardScreen):
@@ -23,21 +20,15 @@ class ComponentsScreen(WizardScreen):
 
     step: ClassVar[str] = "components"
 
-    def _choices(self) -> list[ComponentChoice]:
-        report = self.session.preflight
-        known = {c.id: c for c in (report.choices if report else [])}
-        return [known.get(c.key, ComponentChoice(c.key, c.title, False, UNCHECKED)) for c in optional_components()]
-
     def body(self) -> ComposeResult:
         """Fixed components, then a switch and the reason for each optional one."""
         model = self.session.model
         with VerticalScroll(id="body"):
             yield Static("[b]Always installed[/b]")
-            for component in bundle_order():
-                if not component.optional:
-                    yield Static(f"  ✔ {component.title}: {component.summary}", classes="fixed-component")
+            for title, what in always_installed():
+                yield Static(f"  ✔ {title}: {what}", classes="fixed-component")
             yield Static("[b]Optional[/b] (space or click toggles)")
-            for choice in self._choices():
+            for choice in component_choices(self.session):
                 enabled = model.components.get(choice.id, False) and choice.usable
                 with Horizontal(classes="component-row"):
                     yield Switch(value=enabled, id=f"switch-{choice.id}", disabled=not choice.usable)
