@@ -1,4 +1,9 @@
-"""The install plan: every component's steps, in the order the cluster needs them.
+"""The components, in install order, and the install plan built from them.
+
+:data:`COMPONENTS` is the one list of components; the plan adds its own steps (preflight,
+the bundle check, the image import) between the phases of the components' steps
+(``checks``, ``host``, ``cluster``, ``apps``: see :data:`~installer.components.base.Phase`).
+For the built-in components that gives:
 
 =====================================  ====================================================
 step                                   why it is here

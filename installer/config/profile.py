@@ -28,8 +28,7 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model
 
 from installer.components import registry
-from installer.components.jupyterhub.settings import PASSWORD_PLACEHOLDER
-from installer.config.base import Section
+from installer.config.base import PASSWORD_PLACEHOLDER, Section
 from installer.config.validators import FolderPath, shorten
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
