@@ -40,7 +40,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Final, Literal, cast
+from typing import Annotated, Final, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -61,10 +61,26 @@ MAX_MANIFEST_BYTES: Final = 16 << 20
 MAX_MANIFEST_VALUES: Final = 50_000
 """About 4,000 listed files (an image entry is a dozen values); a real bundle lists a few hundred. A
 manifest listing a million entries is refused in a second instead of keeping verify busy for minutes."""
-COMPONENTS: Final = ("microk8s", "jupyterhub", "gpu_operator", "rdma", "extra")
-"""Component keys, in install order; ``extra`` holds images no component asked for."""
+EXTRA: Final = "extra"
+"""The section for images no component asked for."""
 
-ComponentName = Literal["microk8s", "jupyterhub", "gpu_operator", "rdma", "extra"]
+
+def component_names() -> tuple[str, ...]:
+    """The manifest's sections: each registered component's key, in bundle order, then ``extra``."""
+    from installer.components import registry  # at call time: the components import this module
+
+    return (*(c.key for c in registry.bundle_order()), EXTRA)
+
+
+def _known_component(name: str) -> str:
+    known = component_names()
+    if name not in known:
+        msg = f"unknown component {name!r}; the manifest's sections are {', '.join(known)}"
+        raise ValueError(msg)
+    return name
+
+
+ComponentName = Annotated[str, AfterValidator(_known_component)]
 
 _HEX64 = re.compile(r"^[a-f0-9]{64}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -275,11 +291,11 @@ class Manifest(_Model):
     def component(self, name: str) -> ComponentArtifacts:
         """The artifacts of ``name`` (empty if the manifest has none)."""
         # a name the manifest does not know simply finds nothing
-        return self.components.get(cast(ComponentName, name), ComponentArtifacts())
+        return self.components.get(name, ComponentArtifacts())
 
     def images(self, components: list[str] | tuple[str, ...] | None = None) -> list[tuple[str, ImageEntry]]:
         """``(component, entry)`` of every image archive, in install order, optionally filtered."""
-        return [(name, entry) for name in COMPONENTS if name in self.components
+        return [(name, entry) for name in component_names() if name in self.components
                 and (components is None or name in components) for entry in self.components[name].images]
 
     def find_image(self, ref: str) -> tuple[str, ImageEntry] | None:
@@ -308,7 +324,7 @@ class Manifest(_Model):
 
     def files(self) -> Iterator[tuple[str, str, FileEntry | SnapEntry]]:
         """``(component, kind, entry)`` of every listed file; kind is image, chart, snap or wheel."""
-        for name in COMPONENTS:
+        for name in component_names():
             artifacts = self.components.get(name)
             if artifacts is None:
                 continue

@@ -7,17 +7,16 @@ pod stuck in ``ImagePullBackOff`` after half an hour of installing.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Final, Literal
 
 from installer.bundle.manifest import MANIFEST_NAME, Manifest, load_manifest, normalize_ref
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.bundle.scan import NO_CHECKSUM_HINT, NO_CHECKSUM_WARNING, ScanResult, scan_folder
+from installer.components import registry
 from installer.errors import BundleError
 
 if TYPE_CHECKING:
@@ -25,21 +24,10 @@ if TYPE_CHECKING:
 
 _LOGGER: Final = logging.getLogger(__name__)
 
-COMPONENT_MODULES: Final = ("microk8s", "jupyterhub", "gpu_operator", "rdma")
-
-
-def _artifacts(component: str) -> ModuleType:
-    return importlib.import_module(f"installer.components.{component}.artifacts")
-
 
 def chosen_components(profile: Profile) -> list[str]:
-    """The components this profile installs, in install order."""
-    chosen = ["microk8s", "jupyterhub"]
-    if profile.gpu_operator.enabled:
-        chosen.append("gpu_operator")
-    if profile.rdma.enabled:
-        chosen.append("rdma")
-    return [c for c in COMPONENT_MODULES if c in chosen]
+    """The components this profile installs, in bundle order (those every install needs first)."""
+    return [c.key for c in registry.enabled_components(profile)]
 
 
 @dataclass(frozen=True)
@@ -54,24 +42,31 @@ class Needs:
 
 def component_needs(profile: Profile, component: str) -> Needs:
     """Images (normalised refs), charts ``(name, version)`` and snaps of ``component``."""
-    module = _artifacts(component)
-    return Needs(component, tuple(normalize_ref(r) for r in module.required_images(profile)),
-                 tuple(module.required_charts(profile)), tuple(module.required_snaps(profile)))
+    described = registry.component(component)
+    return Needs(component, tuple(normalize_ref(r) for r in described.images(profile)),
+                 tuple(described.charts(profile)), tuple(described.snaps(profile)))
 
 
 def known_refs(profile: Profile) -> dict[str, str]:
     """``ref -> component`` over every component (enabled or not): where ``bundle lock`` files an image."""
     refs: dict[str, str] = {}
-    for component in COMPONENT_MODULES:
-        for ref in component_needs(profile, component).images:
-            refs.setdefault(ref, component)
+    for described in registry.bundle_order():
+        for ref in component_needs(profile, described.key).images:
+            refs.setdefault(ref, described.key)
     return refs
 
 
 def chart_components(profile: Profile) -> dict[str, str]:
     """``chart name -> component``."""
-    return {name: component for component in COMPONENT_MODULES
-            for name, _ in component_needs(profile, component).charts}
+    return {name: c.key for c in registry.bundle_order() for name, _ in component_needs(profile, c.key).charts}
+
+
+def snap_component(profile: Profile, name: str) -> str:
+    """The component a snap belongs to: the one that needs it, else the base (the first registered)."""
+    for described in registry.bundle_order():
+        if name in described.snaps(profile):
+            return described.key
+    return registry.components()[0].key
 
 
 @dataclass

@@ -1,4 +1,9 @@
-"""The install plan: every component's steps, in the order the cluster needs them.
+"""The components, in install order, and the install plan built from them.
+
+:data:`COMPONENTS` is the one list of components; the plan adds its own steps (preflight,
+the bundle check, the image import) between the phases of the components' steps
+(``checks``, ``host``, ``cluster``, ``apps``: see :data:`~installer.components.base.Phase`).
+For the built-in components that gives:
 
 =====================================  ====================================================
 step                                   why it is here
@@ -35,27 +40,65 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from installer.bundle.importer import DEFAULT_NAMESPACE, MICROK8S_SOCKET
-from installer.components.gpu_operator.steps import GpuOperatorStep, GpuWaitStep
-from installer.components.jupyterhub.steps import HubUrlStep, HubWaitStep, JupyterHubStep, NotebookImageChecksStep
-from installer.components.microk8s.steps import (
-    DefaultRouteStep,
-    DnsAddonStep,
-    HostpathStorageStep,
-    InstallSnapsStep,
-    KubeletDirStep,
-    WaitReadyStep,
-)
-from installer.components.rdma.steps import ContainerdMemlockStep, RdmaPluginStep, RdmaWaitStep
+from installer.components.base import PHASES, Component, StepInputs
+from installer.components.gpu_operator.component import COMPONENT as GPU_OPERATOR
+from installer.components.jupyterhub.component import COMPONENT as JUPYTERHUB
+from installer.components.microk8s.component import COMPONENT as MICROK8S
+from installer.components.rdma.component import COMPONENT as RDMA
 from installer.components.release_images import ContainerdTarget
-from installer.config.profile import Profile
 from installer.engine.plan import Plan, Step
+
+if TYPE_CHECKING:
+    from installer.config.profile import Profile
 
 _LOGGER: Final = logging.getLogger(__name__)
 
 DEFAULT_CONTAINERD_SOCKET: Final = MICROK8S_SOCKET
+
+COMPONENTS: tuple[Component[Any], ...] = (
+    MICROK8S,
+    GPU_OPERATOR,
+    RDMA,
+    JUPYTERHUB,
+)
+"""Every component, in install order (within each phase of the plan). A new component is its
+package (with a ``Component``) and one line here: the profile, the bundle, export, suggestions,
+the wizard and the plan read this tuple, at call time (the profile model when first imported)."""
+
+
+def components() -> tuple[Component[Any], ...]:
+    """Every component, in install order."""
+    return COMPONENTS
+
+
+def component(key: str) -> Component[Any]:
+    """The component whose profile section is ``key``.
+
+    Raises:
+        KeyError: no such component.
+    """
+    for candidate in COMPONENTS:
+        if candidate.key == key:
+            return candidate
+    raise KeyError(key)
+
+
+def optional_components() -> tuple[Component[Any], ...]:
+    """The components the operator may leave out (the wizard's switches), in install order."""
+    return tuple(c for c in COMPONENTS if c.optional)
+
+
+def bundle_order() -> tuple[Component[Any], ...]:
+    """The order of the bundle's sections and image imports: those every install needs first."""
+    return tuple(c for c in COMPONENTS if not c.optional) + optional_components()
+
+
+def enabled_components(profile: Profile) -> list[Component[Any]]:
+    """The components ``profile`` installs, in bundle order."""
+    return [c for c in bundle_order() if c.enabled(profile)]
 
 
 @dataclass(frozen=True)
@@ -92,15 +135,14 @@ def import_step(options: PlanOptions, profile: Profile) -> Step:
     It reads the bundle from ``ctx.profile.bundle_dir()``; a ``--bundle`` override must
     therefore be applied to the profile itself (as the session does).
     """
-    from installer.bundle.requirements import chosen_components
     from installer.bundle.step import ImportImagesStep
 
-    return ImportImagesStep(chosen_components(profile), jobs=options.jobs, socket=options.containerd_socket,
-                            namespace=options.namespace)
+    return ImportImagesStep([c.key for c in enabled_components(profile)], jobs=options.jobs,
+                            socket=options.containerd_socket, namespace=options.namespace)
 
 
 def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
-    """The ordered steps for ``profile``.
+    """The ordered steps for ``profile``: the plan's own steps, and each enabled component's by phase.
 
     Args:
         profile: the profile.
@@ -110,6 +152,9 @@ def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
     bundle_dir = options.bundle(profile)
     # The Helm and RDMA steps require their images in the containerd the import step fills.
     images = ContainerdTarget(options.containerd_socket, options.namespace) if options.import_images else None
+    inputs = StepInputs(bundle_dir, images, options.poll_interval)
+    phased = [c.steps(profile, inputs) for c in COMPONENTS if c.enabled(profile)]
+    by_phase = {phase: [step for steps in phased for step in steps.phase(phase)] for phase in PHASES}
     steps: list[Step] = []
     if options.preflight:
         from installer.preflight.report import ImageTarget
@@ -121,19 +166,8 @@ def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
         from installer.bundle.step import BundleCheckStep
 
         steps.append(BundleCheckStep())
-    steps.append(NotebookImageChecksStep(bundle_dir, profile.jupyterhub))
-    if profile.microk8s.install_snaps:
-        steps.append(InstallSnapsStep(bundle_dir, profile.microk8s.channel))
+    steps += by_phase["checks"] + by_phase["host"]
     if options.import_images:
         steps.append(import_step(options, profile))
-    steps += [DefaultRouteStep(), KubeletDirStep(), WaitReadyStep(), DnsAddonStep(), HostpathStorageStep()]
-    if profile.gpu_operator.enabled:
-        steps += [GpuOperatorStep(bundle_dir, profile.gpu_operator, images=images),
-                  GpuWaitStep(profile.gpu_operator, poll_interval=options.poll_interval)]
-    if profile.rdma.enabled:
-        steps += [ContainerdMemlockStep(), RdmaPluginStep(bundle_dir, profile.rdma, images=images),
-                  RdmaWaitStep(profile.rdma, poll_interval=options.poll_interval)]
-    steps += [JupyterHubStep(bundle_dir, profile.jupyterhub, images=images),
-              HubWaitStep(profile.jupyterhub, poll_interval=options.poll_interval),
-              HubUrlStep(profile.jupyterhub)]
+    steps += by_phase["cluster"] + by_phase["apps"]
     return Plan(steps)

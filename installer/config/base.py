@@ -6,6 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr
 
+PASSWORD_PLACEHOLDER = "CHANGE-ME"
+"""Written instead of a secret when a profile is saved without secrets; refused on load."""
+
 
 class Section(BaseModel):
     """A profile section. ``extra="forbid"`` turns a typo into an error with a suggestion."""

@@ -7,11 +7,11 @@ section            meaning                                     owner module
 =================  ==========================================  =====================
 ``bundle``         the offline-images folder                   installer.bundle
 ``preflight``      thresholds, checks to skip                  this module
-``microk8s``       Kubernetes base                             components.microk8s
-``gpu_operator``   NVIDIA GPU Operator                         components.gpu_operator
-``rdma``           RDMA shared device plugin                   components.rdma
-``jupyterhub``     the hub and its notebook images             components.jupyterhub
+one per component  its settings (``Component.settings``)       components.<key>
 =================  ==========================================  =====================
+
+The component sections come from :data:`installer.components.registry.COMPONENTS`, in
+install order, so a new component adds its section without touching this module.
 
 Loading errors name the file, the line, the key path and the bad value, and
 suggest the nearest valid key for a typo.
@@ -22,22 +22,22 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Final, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Final, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model
 
-from installer.components.gpu_operator.settings import GpuOperatorSettings
-from installer.components.jupyterhub.settings import PASSWORD_PLACEHOLDER, JupyterHubSettings
-from installer.components.microk8s.settings import MicroK8sSettings
-from installer.components.rdma.settings import RdmaSettings
-from installer.config.base import Section
+from installer.components import registry
+from installer.config.base import PASSWORD_PLACEHOLDER, Section
 from installer.config.validators import FolderPath, shorten
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
 from installer.engine.files import UnsafeInput, read_small_file
 from installer.engine.safeparse import DocumentLimit
 from installer.errors import ProfileError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 DEFAULT_BUNDLE: Final = PROJECT_ROOT / "offline-images"
@@ -56,23 +56,14 @@ class PreflightSettings(Section):
     """Check ids to skip (same as ``--skip-check``); the log records each one."""
 
 
-class Profile(Section):
-    """A whole install profile."""
+class ProfileBase(Section):
+    """What every profile holds besides the components' sections (see :data:`Profile`)."""
 
     bundle: FolderPath | None = None
     """The offline-images folder; relative paths are relative to the profile file.
     Default: ``offline-images`` next to ``install.sh``."""
     preflight: PreflightSettings = Field(default_factory=PreflightSettings)
     """Preflight thresholds."""
-    microk8s: MicroK8sSettings = Field(default_factory=MicroK8sSettings)
-    """MicroK8s base."""
-    gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings)
-    """NVIDIA GPU Operator (optional)."""
-    rdma: RdmaSettings = Field(default_factory=RdmaSettings)
-    """RDMA shared device plugin (optional)."""
-    jupyterhub: JupyterHubSettings = Field(default_factory=JupyterHubSettings)
-    """JupyterHub."""
-
     source: Path | None = Field(None, exclude=True)
     """Where the profile was loaded from (not part of the file)."""
 
@@ -84,7 +75,7 @@ class Profile(Section):
             return self.bundle
         return (self.source.parent / self.bundle).resolve()
 
-    def with_bundle(self, bundle: Path) -> Profile:
+    def with_bundle(self, bundle: Path) -> Self:
         """A copy whose bundle folder is ``bundle`` (``--bundle`` wins over the profile, for every step)."""
         return self.model_copy(update={"bundle": Path(bundle).resolve()})
 
@@ -95,6 +86,33 @@ class Profile(Section):
         component that adds a password field is covered without touching this module.
         """
         return [secret.get_secret_value() for _, secret in secret_fields(self) if secret.get_secret_value()]
+
+
+def _profile_model() -> type[ProfileBase]:
+    """``Profile``: the base fields, then one section per registered component, in install order."""
+    sections: dict[str, Any] = {
+        c.key: (c.settings, Field(default_factory=c.settings, description=c.doc)) for c in registry.components()}
+    return create_model("Profile", __base__=ProfileBase, __module__=__name__, __doc__="A whole install profile.",
+                        **sections)
+
+
+if TYPE_CHECKING:
+    from installer.components.gpu_operator.settings import GpuOperatorSettings
+    from installer.components.jupyterhub.settings import JupyterHubSettings
+    from installer.components.microk8s.settings import MicroK8sSettings
+    from installer.components.rdma.settings import RdmaSettings
+
+    class Profile(ProfileBase):
+        """The built-in components' sections, for the type checker only: at run time they come from the
+        registry (a test checks the two agree). A new component's code reads its section with
+        ``Component.section(profile)``, which is typed, so it needs no line here."""
+
+        microk8s: MicroK8sSettings = Field(default_factory=MicroK8sSettings)
+        gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings)
+        rdma: RdmaSettings = Field(default_factory=RdmaSettings)
+        jupyterhub: JupyterHubSettings = Field(default_factory=JupyterHubSettings)
+else:
+    Profile = _profile_model()
 
 
 def secret_fields(model: BaseModel,

@@ -32,10 +32,12 @@ from installer.bundle.manifest import (
     Manifest,
     SnapEntry,
     WheelEntry,
+    component_names,
     load_manifest,
     save_manifest,
 )
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
+from installer.components import registry
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, RealRunner
 from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepFinished, StepStarted, StepStatus
@@ -65,9 +67,6 @@ _LOGGER: Final = logging.getLogger(__name__)
 
 DOCKER_TIMEOUT: Final = 600
 """Seconds the SDK waits for one Docker API answer (a pull streams progress well within it)."""
-CHART_REPOS: Final = {"jupyterhub": "https://hub.jupyter.org/helm-chart/",
-                      "gpu-operator": "https://helm.ngc.nvidia.com/nvidia"}
-"""Where operators ``helm pull`` the charts the components install (said in the summary when one is missing)."""
 
 
 @dataclass
@@ -316,8 +315,7 @@ class _Bundle:
             earlier = self.previous.wheels if self.previous else []
             wheels = [w for w in earlier if _intact(self.out_dir, w.file, w.size)]
             self.kept.extend(w.file for w in wheels)
-        ordered = {name: components[name] for name in ("microk8s", "jupyterhub", "gpu_operator", "rdma", "extra")
-                   if name in components}
+        ordered = {name: components[name] for name in component_names() if name in components}
         return Manifest(platform=self.platform, components=ordered, wheels=wheels)
 
     def save(self, writer: FileWriter) -> Manifest:
@@ -341,9 +339,9 @@ def _missing_profile_files(profile: Profile, manifest: Manifest) -> list[FileOut
     """Charts and snaps the profile needs that the bundle lacks, with the command that fetches each."""
     charts, snaps = profile_files(profile)
     missing = []
-    for _, name, version in charts:
+    for component, name, version in charts:
         if manifest.find_chart(name, version) is None:
-            repo = CHART_REPOS.get(name, "REPO_URL")
+            repo = registry.component(component).chart_repo or "REPO_URL"
             missing.append(FileOutcome("chart", f"{name} {version}", "failed", reason=(
                 f"needed by the profile and not in the bundle: run `helm pull {name} --repo {repo} "
                 f"--version {version}` and export again with --chart {name}-{version}.tgz")))

@@ -18,8 +18,10 @@ from typing import Final
 
 import yaml
 
-from installer.bundle.manifest import ChartEntry, SnapEntry
+from installer.bundle.manifest import EXTRA, ChartEntry, SnapEntry
+from installer.bundle.requirements import chart_components, snap_component
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
+from installer.config.profile import Profile
 from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import BundleError, UsageError
 from installer.export.archive import copy_file, file_sha256
@@ -28,10 +30,6 @@ _LOGGER: Final = logging.getLogger(__name__)
 
 CHARTS_DIR: Final = "charts"
 SNAPS_DIR: Final = "snaps"
-CHART_COMPONENTS: Final = {"jupyterhub": "jupyterhub", "gpu-operator": "gpu_operator"}
-"""Chart name -> manifest component; other charts go under ``extra``."""
-SNAP_COMPONENT: Final = "microk8s"
-"""Snaps (snapd, core20, microk8s) are the Kubernetes base."""
 _SNAP_NAME: Final = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*)_(?P<revision>x?[0-9]+)\.snap$")
 _MAX_CHART_YAML: Final = 1 << 20
 
@@ -116,7 +114,8 @@ def add_chart(path: Path, out_dir: Path) -> tuple[str, ChartEntry, bool]:
     name, version = chart_identity(path)
     copied = _place(path, out_dir, f"{CHARTS_DIR}/{name}-{version}.tgz")
     entry = ChartEntry(name=name, version=version, file=copied.relative, sha256=copied.sha256, size=copied.size)
-    return CHART_COMPONENTS.get(name, "extra"), entry, copied.skipped
+    # the component whose chart it is (as the default profile names them), else ``extra``
+    return chart_components(Profile()).get(name, EXTRA), entry, copied.skipped
 
 
 def add_snap(path: Path, out_dir: Path) -> tuple[str, SnapEntry, bool]:
@@ -134,4 +133,5 @@ def add_snap(path: Path, out_dir: Path) -> tuple[str, SnapEntry, bool]:
     ack = _place(assertion, out_dir, f"{SNAPS_DIR}/{assertion.name}")
     entry = SnapEntry(name=match["name"], revision=match["revision"], file=snap.relative, sha256=snap.sha256,
                       size=snap.size, assert_file=ack.relative, assert_sha256=ack.sha256, assert_size=ack.size)
-    return SNAP_COMPONENT, entry, snap.skipped and ack.skipped
+    # snaps (snapd, core20, microk8s) belong to the component that needs them, else the Kubernetes base
+    return snap_component(Profile(), entry.name), entry, snap.skipped and ack.skipped

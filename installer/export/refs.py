@@ -3,7 +3,7 @@
 An export collects image references from four places, in this order (a ref keeps
 the first component that names it):
 
-1. the profile's enabled components (their ``artifacts.py`` lists what they pull,
+1. the profile's enabled components (each descriptor's ``images`` lists what it pulls,
    including every enabled notebook image of the JupyterHub catalog);
 2. ``--image REF`` (repeatable);
 3. ``--images-file FILE``: one ref per line, ``#`` comments and blank lines ignored;
@@ -20,7 +20,6 @@ and ``ctr images ls`` all agree on one spelling.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -30,6 +29,8 @@ from typing import Any, Final
 
 import yaml
 
+from installer.bundle.manifest import EXTRA
+from installer.components import registry
 from installer.config.profile import Profile
 from installer.engine.safeparse import DocumentLimit, load_yaml
 from installer.errors import UsageError
@@ -37,9 +38,6 @@ from installer.errors import UsageError
 _LOGGER: Final = logging.getLogger(__name__)
 
 DEFAULT_DOMAIN: Final = "docker.io"
-COMPONENTS: Final = ("microk8s", "jupyterhub", "gpu_operator", "rdma")
-"""Profile components in install order; ``extra`` holds everything asked for by hand."""
-EXTRA: Final = "extra"
 
 _COMPONENT: Final = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH_RE: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
@@ -174,43 +172,20 @@ class ImageSelection:
 # --- the profile -----------------------------------------------------------------------
 
 
-def _component_enabled(profile: Profile, component: str) -> bool:
-    settings = getattr(profile, component, None)
-    return bool(getattr(settings, "enabled", True))
-
-
-def _artifacts(component: str) -> Any:
-    """``installer.components.<component>.artifacts``: what the component needs from the bundle."""
-    try:
-        return importlib.import_module(f"installer.components.{component}.artifacts")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"installer.components.{component}.artifacts":
-            raise
-        _LOGGER.warning("component %s declares no artifacts (no artifacts.py); exporting none of its images",
-                        component)
-        return None
-
-
 def profile_images(profile: Profile) -> list[WantedImage]:
     """Every image the profile's enabled components need, notebook catalog included."""
     wanted: list[WantedImage] = []
     seen: set[str] = set()
-    for component in COMPONENTS:
-        if not _component_enabled(profile, component):
-            continue
-        module = _artifacts(component)
-        refs = [str(ref) for ref in module.required_images(profile)] if module is not None else []
-        if component == "jupyterhub":  # the catalog is part of the hub, whatever artifacts.py lists
-            refs += [entry.image for entry in profile.jupyterhub.images if entry.enabled]
-        for ref in refs:
+    for component in registry.enabled_components(profile):
+        for ref in component.images(profile):
             try:
                 normal = normalize_ref(ref)
             except ValueError as exc:
-                msg = f"component {component} names a bad image: {exc}"
+                msg = f"component {component.key} names a bad image: {exc}"
                 raise UsageError(msg, "Fix the image in the profile (jupyterhub.images) or the component.") from None
             if normal not in seen:
                 seen.add(normal)
-                wanted.append(WantedImage(normal, component, "profile"))
+                wanted.append(WantedImage(normal, component.key, "profile"))
     return wanted
 
 
@@ -222,12 +197,9 @@ def profile_files(profile: Profile) -> tuple[list[tuple[str, str, str]], list[tu
     """
     charts: list[tuple[str, str, str]] = []
     snaps: list[tuple[str, str]] = []
-    for component in COMPONENTS:
-        module = _artifacts(component) if _component_enabled(profile, component) else None
-        if module is None:
-            continue
-        charts += [(component, name, version) for name, version in module.required_charts(profile)]
-        snaps += [(component, name) for name in module.required_snaps(profile)]
+    for component in registry.enabled_components(profile):
+        charts += [(component.key, name, version) for name, version in component.charts(profile)]
+        snaps += [(component.key, name) for name in component.snaps(profile)]
     return charts, snaps
 
 

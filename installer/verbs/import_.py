@@ -27,7 +27,7 @@ from installer.bundle.importer import (
     ImageStore,
     ImportItem,
 )
-from installer.bundle.manifest import COMPONENTS
+from installer.bundle.manifest import component_names
 from installer.bundle.requirements import known_refs, load_bundle
 from installer.bundle.step import select_items
 from installer.config.profile import Profile
@@ -116,10 +116,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     if args.jobs < 1:
         msg = f"--jobs must be at least 1, got {args.jobs}"
         raise UsageError(msg, "containerd is CPU-bound: 2 lanes suit most hosts.")
-    unknown = sorted(set(args.component or ()) - set(COMPONENTS))
+    known = component_names()
+    unknown = sorted(set(args.component or ()) - set(known))
     if unknown:
         msg = f"--component {', '.join(unknown)}: no such component"
-        raise UsageError(msg, f"Give one of {', '.join(COMPONENTS)} (repeatable), or leave --component out to "
+        raise UsageError(msg, f"Give one of {', '.join(known)} (repeatable), or leave --component out to "
                               "import every image of the bundle.")
     bundle = load_bundle(bundle_dir(args), jobs=args.jobs)
     problems = list(bundle.scan.problems) if bundle.scan is not None else []

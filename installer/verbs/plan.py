@@ -16,16 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from installer.components.gpu_operator.artifacts import driver_os_tag
-from installer.components.gpu_operator.steps import VALUES_FILE as GPU_VALUES_FILE
-from installer.components.gpu_operator.steps import values_for as gpu_values_for
-from installer.components.jupyterhub.steps import VALUES_FILE as HUB_VALUES_FILE
-from installer.components.jupyterhub.steps import values_for as hub_values_for
-from installer.components.kube import dump_values
-from installer.components.rdma.manifests import rdma_manifests
-from installer.components.rdma.steps import MANIFEST_FILE as RDMA_FILE
-from installer.components.rdma.steps import plugin_image
-from installer.components.registry import PlanOptions, build_plan
+from installer.components.registry import PlanOptions, build_plan, enabled_components
 from installer.config.profile import Profile
 from installer.engine.commands import DryRunRunner, Redactor
 from installer.engine.events import CheckReported, CollectingSink, CommandRan, FileWritten, LogLine
@@ -114,20 +105,12 @@ def walk_plan(plan: Plan, ctx: StepContext, sink: CollectingSink) -> list[Planne
 
 
 def write_component_files(profile: Profile, ctx: StepContext, out: Path, writer: FileWriter) -> list[Path]:
-    """The values and manifests of every enabled component, for review (the hub's file is 0600)."""
+    """The values and manifests of every enabled component, for review (those holding secrets 0600)."""
     from installer.preflight.step import host_facts
 
-    bundle = profile.bundle_dir()
     facts = host_facts(ctx)
-    written = [writer.write(out / HUB_VALUES_FILE, dump_values(hub_values_for(profile, bundle)), mode=0o600)]
-    if profile.gpu_operator.enabled:
-        values = gpu_values_for(profile.gpu_operator, facts.host_driver, bundle,
-                                driver_os_tag(facts.system.os_id, facts.system.os_version))
-        written.append(writer.write(out / GPU_VALUES_FILE, dump_values(values), mode=0o600))
-    if profile.rdma.enabled:
-        text = rdma_manifests(profile.rdma, facts.infiniband, plugin_image(profile.rdma, bundle))
-        written.append(writer.write(out / RDMA_FILE, text, mode=0o644))
-    return written
+    return [writer.write(out / file.name, file.text, mode=file.mode)
+            for component in enabled_components(profile) for file in component.review_files(profile, facts)]
 
 
 def make_plan(profile: Profile, host_root: Path) -> tuple[list[PlannedStep], StepContext, CollectingSink]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from installer.components.registry import bundle_order, component, optional_components
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
 from installer.errors import InstallerError
@@ -504,14 +505,29 @@ def _preflight_engine(options: InstallOptions,
     for event in checks:
         sink.emit(event)
     choices = [
-        ComponentChoice(s.component, _TITLES.get(s.component, s.component), s.suggested, s.reason, usable=True,
+        ComponentChoice(s.component, component(s.component).title, s.suggested, s.reason, usable=True,
                         settings=dict(s.settings))
         for s in report.suggestions
     ]
     return report.facts, checks, choices
 
 
-_TITLES: Final = {"gpu_operator": "NVIDIA GPU Operator", "rdma": "RDMA shared device plugin"}
+# --- Components ----------------------------------------------------------------------------
+
+UNCHECKED: Final = "the hardware has not been checked"
+"""The reason shown before preflight ran, or for a component without a hardware suggestion."""
+
+
+def always_installed() -> list[tuple[str, str]]:
+    """``(title, what it brings)`` of each component every install has, in bundle order."""
+    return [(c.title, c.summary) for c in bundle_order() if not c.optional]
+
+
+def component_choices(session: WizardSession) -> list[ComponentChoice]:
+    """One per optional component, in install order: the hardware's recommendation once preflight ran."""
+    report = session.preflight
+    known = {c.id: c for c in (report.choices if report else [])}
+    return [known.get(c.key, ComponentChoice(c.key, c.title, False, UNCHECKED)) for c in optional_components()]
 
 
 # --- Install -----------------------------------------------------------------------------
@@ -561,13 +577,12 @@ def review_lines(session: WizardSession) -> list[str]:
     hub = model.profile.jupyterhub
     options = session.options
     enabled = [e for e in model.catalog if e.enabled]
-    optional = [name for name, key in (("GPU Operator", "gpu_operator"), ("RDMA plugin", "rdma"))
-                if model.enabled(key)]
+    installed = [c.name for c in bundle_order() if not c.optional or model.enabled(c.key)]
     auth = ("sign-up, admins approve" + (" (open sign-up)" if hub.auth.open_signup else "")
             if hub.auth.type == "native" else "one shared password")
     lines = [
         f"Bundle      {options.bundle()}",
-        "Components  MicroK8s, JupyterHub" + (", " + ", ".join(optional) if optional else ""),
+        "Components  " + ", ".join(installed),
         f"Admins      {', '.join(hub.admin_users) or '-'}" + (
             f"   allowed: {', '.join(hub.allowed_users)}" if hub.allowed_users else ""),
         f"Login       {auth}",

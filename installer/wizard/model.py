@@ -22,6 +22,7 @@ from pydantic import BaseModel, SecretStr, ValidationError, create_model
 
 from installer.components.jupyterhub.settings import NotebookImage
 from installer.components.jupyterhub.steps import hub_url as component_hub_url
+from installer.components.registry import component, optional_components
 from installer.config.profile import Profile, dump_profile
 from installer.engine.files import FileWriter
 from installer.errors import ProfileError
@@ -112,10 +113,6 @@ IMAGE_NAME: Final = Answer(("name",), "Name", "display-name", NotebookImage)
 IMAGE_ANSWERS: Final = (IMAGE_IMAGE, IMAGE_ENABLED, IMAGE_DISPLAY_NAME, IMAGE_CPU, IMAGE_MEM, IMAGE_GPUS, IMAGE_NAME)
 """What the notebook image dialog asks."""
 
-OPTIONAL_COMPONENTS: Final = ("gpu_operator", "rdma")
-"""Profile sections with an ``enabled`` switch on the Components screen."""
-
-
 class AnswerError(ProfileError):
     """Answers that do not validate; ``answers`` are the fields concerned, to mark on screen."""
 
@@ -182,10 +179,10 @@ class WizardModel:
         return bool(self._section(component_id).enabled)
 
     def _section(self, component_id: str) -> Any:
-        if component_id not in OPTIONAL_COMPONENTS:
+        if component_id not in {c.key for c in optional_components()}:
             msg = f"unknown optional component {component_id!r}"
             raise ValueError(msg)
-        return getattr(self.profile, component_id)
+        return component(component_id).section(self.profile)
 
     def add_entry(self, entry: NotebookImage) -> NotebookImage:
         """Append a new entry, named from its image and unique among the catalog's names."""
@@ -198,7 +195,7 @@ class WizardModel:
         if self.components_touched:
             return
         for choice in choices:
-            if choice.id in OPTIONAL_COMPONENTS:
+            if choice.id in {c.key for c in optional_components()}:
                 self._switch(choice.id, choice.recommended and choice.usable, choice.settings)
 
     def set_component(self, component_id: str, enabled: bool, settings: dict[str, Any] | None = None) -> None:

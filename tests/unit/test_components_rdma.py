@@ -121,7 +121,7 @@ def test_one_port_without_netdev_among_others_drops_the_derived_selectors(tmp_pa
     host = two_ib_ports(tmp_path)
     host.ib_device("mlx5_2", "0000:1b:00.0", [IB_ACTIVE_NDR])
     assert selectors(RdmaSettings(enabled=True), ports_of(host.root)) == {"vendors": ["15b3"]}
-    from installer.preflight.suggestions import rdma_selectors
+    from installer.components.rdma.component import rdma_selectors
 
     found = rdma_selectors(ports_of(host.root))
     assert "ifNames" not in found and "linkTypes" not in found

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from fakehost import a100_mig, eight_h100, gpus_without_driver, no_gpu, roce_port, two_ib_ports
 
+from installer.components.gpu_operator.component import suggest_gpu_operator
+from installer.components.rdma.component import rdma_selectors, suggest_rdma
 from installer.components.rdma.settings import RdmaSettings
 from installer.engine.commands import RecordingRunner
-from installer.preflight.suggestions import rdma_selectors, suggest, suggest_gpu_operator, suggest_rdma
+from installer.preflight.suggestions import suggest
 from installer.probes import HostFacts, probe_host
 
 

@@ -6,11 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from installer.config.base import Secret, Section
+from installer.config.base import PASSWORD_PLACEHOLDER, Secret, Section
 from installer.config.validators import ImageRef, K8sName, OneLine, Quantity, RegistryHost, Slug, UserName, Version
-
-PASSWORD_PLACEHOLDER = "CHANGE-ME"
-"""Written instead of the password when a profile is saved without secrets; refused on load."""
 
 
 class AuthSettings(Section):

@@ -12,18 +12,8 @@ from textual.widgets import Static, Switch
 
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.toggles import OnOffSwitch
-from installer.wizard.backend import component_warnings
+from installer.wizard.backend import always_installed, component_choices, component_warnings
 from installer.wizard.model import ComponentChoice
-
-ALWAYS: tuple[tuple[str, str], ...] = (
-    ("MicroK8s", "the Kubernetes base (installed from the bundle's snaps when absent)"),
-    ("JupyterHub", "the hub, its proxy and the notebook images you pick next"),
-)
-
-DEFAULT_CHOICES: tuple[ComponentChoice, ...] = (
-    ComponentChoice("gpu_operator", "NVIDIA GPU Operator", False, "the hardware has not been checked"),
-    ComponentChoice("rdma", "RDMA shared device plugin", False, "the hardware has not been checked"),
-)
 
 
 class ComponentsScreen(WizardScreen):
@@ -31,20 +21,15 @@ class ComponentsScreen(WizardScreen):
 
     step: ClassVar[str] = "components"
 
-    def _choices(self) -> list[ComponentChoice]:
-        report = self.session.preflight
-        known = {c.id: c for c in (report.choices if report else [])}
-        return [known.get(default.id, default) for default in DEFAULT_CHOICES]
-
     def body(self) -> ComposeResult:
         """Fixed components, then a switch and the reason for each optional one."""
         model = self.session.model
         with VerticalScroll(id="body"):
             yield Static("[b]Always installed[/b]")
-            for title, what in ALWAYS:
+            for title, what in always_installed():
                 yield Static(f"  ✔ {title}: {what}", classes="fixed-component")
             yield Static("[b]Optional[/b] (space or click toggles)")
-            for choice in self._choices():
+            for choice in component_choices(self.session):
                 enabled = model.enabled(choice.id) and choice.usable
                 with Horizontal(classes="component-row"):
                     yield OnOffSwitch(value=enabled, id=f"switch-{choice.id}", disabled=not choice.usable)
