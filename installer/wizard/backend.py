@@ -132,23 +132,16 @@ class WizardSession:
         return saved
 
     def simulated(self, step_id: str) -> bool:
-        """Whether ``step_id`` runs as a dry-run in this session (all of them, or MicroK8s's in the demo)."""
-        if self.options.dry_run:
-            return True
-        if self.options.microk8s_dry_run:
-            from installer.demo.prepare import REAL_STEPS
-
-            return step_id not in REAL_STEPS
-        return False
+        """Whether ``step_id`` runs as a dry-run in this session (every step or none)."""
+        return self.options.dry_run
 
     def confirm_question(self) -> str:
         """What Install asks before it changes anything."""
         if self.options.dry_run:
             return "Run the plan as a dry-run? Nothing on this host will change."
         lines = [f"Install JupyterHub on this host from {self.options.bundle()}?", ""]
-        if self.options.microk8s_dry_run:
-            lines.append("Images are imported for real; the MicroK8s and Helm steps are a DRY-RUN "
-                         "(MicroK8s is not installed here).")
+        if self.is_demo:
+            lines = ["Run the demo install from its bundle?", "", self.demo_notes[0] + "."]
         else:
             lines.append("This changes the host: snaps, MicroK8s, Helm releases.")
         lines.append("A cancelled or failed run resumes when started again.")
@@ -399,13 +392,8 @@ def install(options: InstallOptions, sink: EventSink, cancel: threading.Event) -
     from installer.install_run import make_redactor, run_install
 
     redactor = make_redactor(options.profile)
-    runner = None
-    if options.microk8s_dry_run and not options.dry_run:
-        from installer.demo.prepare import StepScopedDryRunRunner
-
-        runner = StepScopedDryRunRunner(sink, redactor)
     try:
-        return run_install(options, sink, redactor=redactor, runner=runner, cancel=cancel)
+        return run_install(options, sink, redactor=redactor, cancel=cancel)
     except InstallerError as exc:
         sink.emit(LogLine(level="error", message=exc.message + (f" — {exc.hint}" if exc.hint else "")))
         return RunResult("failed", exc.exit_code, [], exc)
@@ -440,9 +428,8 @@ def review_lines(session: WizardSession) -> list[str]:
     ]
     if options.dry_run:
         lines.append("Mode        DRY-RUN: nothing on this host changes")
-    elif options.microk8s_dry_run:
-        lines.append(f"Mode        images imported for real into {options.containerd_socket}; "
-                     "MicroK8s/Helm steps are a dry-run")
+    elif session.is_demo:
+        lines.append(f"Mode        demo: {session.demo_notes[0]}")
     return lines
 
 
@@ -489,7 +476,6 @@ def done_report(session: WizardSession) -> DoneReport:
         problems.append(f"✘ {result.error.message}")
         if result.error.hint:
             problems.append(f"  hint: {result.error.hint}")
-    simulated = options.dry_run or options.microk8s_dry_run
     if result.status == "interrupted":
         headline = "Install cancelled. Run the installer again to resume; finished steps are skipped."
         return DoneReport("interrupted", headline, problems=tuple(problems), files=tuple(files))
@@ -506,10 +492,10 @@ def done_report(session: WizardSession) -> DoneReport:
                  f"then approve other users at {url}hub/authorize.")
     else:
         login = ("Log in with any allowed user name and the shared password you chose.",)
-    if simulated:
-        headline = ("Demo finished: images were imported for real; MicroK8s and Helm ran as a dry-run, "
-                    "so the URL below is where the hub would answer." if options.microk8s_dry_run
-                    else "Dry-run finished: nothing on this host changed.")
+    if options.dry_run:
+        headline = "Dry-run finished: nothing on this host changed."
+    elif session.is_demo:
+        headline = f"Demo finished ({session.demo_notes[0]}): the URL below is the simulated node's."
     else:
         headline = "JupyterHub is installed and answering."
     return DoneReport("ok", headline, url=url, login=login, problems=tuple(problems), files=tuple(files))

@@ -10,7 +10,7 @@ import os
 import subprocess
 from functools import cache
 
-from twin.state import Config
+from installer.demo.twin.state import Config
 
 
 def normalize(ref: str) -> str:
@@ -49,7 +49,6 @@ def exec_ctr(config: Config, args: list[str]) -> int:
     """``microk8s ctr ARGS``: replace this process with the real ctr (stdin streams straight through)."""
     argv = ctr_argv(config, *args)
     os.execvpe(argv[0], argv, ctr_env(config))
-    return 127  # not reached
 
 
 @cache

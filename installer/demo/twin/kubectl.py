@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import yaml
-from twin import cluster, images
-from twin.state import Config, Store
+
+from installer.demo.twin import cluster, images
+from installer.demo.twin.state import Config, Store
 
 ALIASES = {"no": "Node", "node": "Node", "nodes": "Node", "po": "Pod", "pod": "Pod", "pods": "Pod",
            "cm": "ConfigMap", "configmap": "ConfigMap", "configmaps": "ConfigMap",

@@ -1,0 +1,34 @@
+"""The real command runner, with the twin's executables first on PATH: how the demo runs its simulated MicroK8s.
+
+Nothing is recorded or faked here: every command really runs. ``microk8s``, ``snap``,
+``netplan``, ``ip`` and ``systemctl`` are the twin's (answering from its state folder and
+the demo's real containerd); everything else (``ctr``, ``zstd``) is this machine's.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+
+from installer.demo.twin import twin_env
+from installer.demo.twin.state import Config
+from installer.engine.commands import CommandResult, RealRunner, Redactor, Stdin
+from installer.engine.events import EventSink
+
+
+class TwinRunner(RealRunner):
+    """A :class:`RealRunner` whose children find the twin named by ``config`` first."""
+
+    def __init__(self, config: Config, sink: EventSink | None = None, redactor: Redactor | None = None) -> None:
+        super().__init__(sink, redactor)
+        self.twin_env = twin_env(config)
+
+    def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
+                 env: dict[str, str] | None, mutates: bool,
+                 on_stdout_line: Callable[[str], None] | None) -> CommandResult:
+        return super()._execute(argv, timeout=timeout, stdin=stdin, env={**self.twin_env, **(env or {})},
+                                mutates=mutates, on_stdout_line=on_stdout_line)
+
+    def which(self, program: str) -> str | None:
+        """Where ``program`` is on the twin's PATH."""
+        return shutil.which(program, path=self.twin_env["PATH"])
