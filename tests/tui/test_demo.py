@@ -98,6 +98,7 @@ async def test_wizard_demo_happy_path_imports_into_the_private_containerd(tmp_pa
         assert "registry.k8s.io/pause:3.10" in listed
         log = (tmp_path / "demo.log").read_text()
         assert "DRY-RUN" not in log  # every command ran: MicroK8s's against the twin
+        assert "simulated MicroK8s: microk8s, snap" in log  # and the log says which programs were simulated
         assert ": microk8s helm3 upgrade --install" in log
         assert "command rc=0" in log and " ctr " in log  # the import ran for real
         assert demo.twin is not None
@@ -128,6 +129,7 @@ def test_headless_demo_runs_to_the_hub_url_on_simulated_microk8s(tmp_path: Path)
     assert done.returncode == 0, out[-3000:]
     assert "JupyterHub is at http://" in out and ":30080/" in out
     assert "ok: 13 of 13 steps done" in out
+    assert "simulated MicroK8s: microk8s, snap" in done.stdout  # in the run's own log lines too
     assert "dry-run" not in out.lower() and "nothing on this host will change" not in out
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("demo: simulated MicroK8s: images are imported for real")
