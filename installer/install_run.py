@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from installer.components.registry import DEFAULT_CONTAINERD_SOCKET, PlanOptions
-from installer.components.registry import build_plan as build_components_plan
+from installer.components.registry import DEFAULT_CONTAINERD_SOCKET, PlanOptions, build_plan
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
 from installer.engine.events import EventSink, LogLine
@@ -79,9 +78,9 @@ def make_redactor(profile: Profile) -> Redactor:
     return Redactor(profile.secrets())
 
 
-def build_plan(options: InstallOptions) -> Plan:
+def install_plan(options: InstallOptions) -> Plan:
     """The ordered steps for ``options`` (assembled by the components' registry)."""
-    return build_components_plan(options.profile, options.plan_options())
+    return build_plan(options.profile, options.plan_options())
 
 
 def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor,
@@ -114,7 +113,7 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
     sink = RedactingSink(sink, redactor)  # every front end (console, JSON lines, wizard) gets masked events
     ctx = make_context(options, sink, redactor=redactor, runner=runner, cancel=cancel)
     ctx.shared["options"] = options
-    plan = build_plan(options)
+    plan = install_plan(options)
     if options.dry_run:
         return run_plan(plan, ctx, Journal(None))
     with InstallLock(ctx.state_dir / LOCK_NAME):

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
+from installer.engine.sizes import human_bytes
 from installer.errors import InstallerError
-from installer.wizard.model import ComponentChoice, WizardModel, hub_url, human_bytes
+from installer.wizard.model import ComponentChoice, WizardModel, hub_url
 
 if TYPE_CHECKING:
     from installer.engine.runner import RunResult
@@ -66,7 +67,7 @@ class BundleSummary:
 
 
 @dataclass
-class PreflightReport:
+class WizardPreflight:
     """Checks, hardware and recommendations from one preflight run."""
 
     checks: list[CheckReported] = field(default_factory=list)
@@ -98,7 +99,7 @@ class WizardSession:
     log_file: Path | None = None
     demo_notes: tuple[str, ...] = ()
     """Lines the screens show when this is the demo (what is real, what is a dry-run)."""
-    preflight: PreflightReport | None = None
+    preflight: WizardPreflight | None = None
     saved_profile: Path | None = None
     result: RunResult | None = None
     profile_dir: Path | None = None
@@ -232,7 +233,7 @@ def _manifest_components(manifest: Any) -> list[str]:
 # --- Preflight ---------------------------------------------------------------------------
 
 
-def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> PreflightReport:
+def run_wizard_preflight(options: InstallOptions, sink: EventSink | None = None) -> WizardPreflight:
     """Probe the host and run the checks for ``options.profile``; each check is also emitted to ``sink``.
 
     Never raises for an operator-facing problem: the report carries it, so the
@@ -247,7 +248,7 @@ def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> Pre
             collecting.emit(event)
             forward.emit(event)
 
-    report = PreflightReport()
+    report = WizardPreflight()
     try:
         facts, checks, choices = _preflight_engine(options, _Both())
     except InstallerError as exc:
@@ -380,9 +381,9 @@ def plan_outline(options: InstallOptions) -> list[tuple[str, str, str]]:
     Raises:
         InstallerError: the plan cannot be built (bundle or profile problem).
     """
-    from installer.install_run import build_plan
+    from installer.install_run import install_plan
 
-    plan = build_plan(options)
+    plan = install_plan(options)
     return [(step.id, step.title, step.component) for step in plan.steps]
 
 

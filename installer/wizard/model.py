@@ -297,15 +297,3 @@ def parse_int(text: str, what: str) -> int:
     except ValueError:
         msg = f"{what} {text.strip()!r} is not a whole number"
         raise ProfileError(msg, f"Type a whole number for {what.lower()}.") from None
-
-
-def human_bytes(count: float | None) -> str:
-    """``1536`` -> ``1.5 KiB`` (for sizes, rates and totals on screen)."""
-    if count is None:
-        return "?"
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
