@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from installer.bundle.archive import ArchiveError, decompressed_chunks, hash_and_inspect
-from installer.bundle.manifest import ImageEntry, host_platform, normalize_ref
+from installer.bundle.imageref import normalize_ref
+from installer.bundle.manifest import ImageEntry, host_platform
 from installer.bundle.safefile import UnsafeBundleFile, listed_path
 from installer.bundle.scan import ScanResult, clash_message, ref_clashes
 from installer.bundle.unnamed import UnnamableArchive, strip_names

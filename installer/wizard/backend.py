@@ -305,7 +305,7 @@ def offerable_images(options: InstallOptions, catalog: list[str]) -> list[str]:
     Operators export their own notebook images with ``--image``; the JupyterHub
     screen offers these when the operator adds a catalog entry.
     """
-    from installer.bundle.manifest import normalize_ref
+    from installer.bundle.imageref import normalize_ref
     from installer.bundle.requirements import known_refs
 
     manifest = _bundle_manifest(options)
