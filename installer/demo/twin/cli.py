@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from installer.demo.twin import cluster, images
+from installer.demo.twin import cluster, images, passthrough
 from installer.demo.twin.state import Config, Store, lay_out_microk8s, start_containerd
 
 
@@ -52,7 +52,7 @@ def guard(config: Config, program: str, argv: list[str]) -> int:
     if real is None:
         print(f"{program}: not found", file=sys.stderr)
         return 127
-    os.execv(real, [real, *argv])
+    return passthrough.relay([real, *argv])
 
 
 # --- microk8s -----------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tarfile
 import time
@@ -27,7 +26,7 @@ from typing import Any, Final
 
 import yaml
 
-from installer.demo.twin import cluster
+from installer.demo.twin import cluster, passthrough
 from installer.demo.twin.state import Config, Store
 
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
@@ -95,8 +94,8 @@ def render(config: Config, release: str, chart: str, namespace: str, values: lis
             "--kube-version", f"v{config.channel}.3"]
     for path in values:
         argv += ["--values", path]
-    done = subprocess.run(argv, capture_output=True, text=True, env=_helm_env(config), check=False, timeout=120)
-    if done.returncode != 0:
+    done = passthrough.run(argv, env=_helm_env(config), probe=True)
+    if not done.ok:
         raise HelmError(done.stderr.strip() or f"helm template exited {done.returncode}")
     return done.stdout
 
@@ -301,12 +300,12 @@ def main(config: Config, argv: list[str]) -> int:
             return template_without_helm(argv[1:])
         if "--kube-version" not in argv and config.channel in BUILT_IN_KUBE_VERSION:
             argv = [*argv, "--kube-version", BUILT_IN_KUBE_VERSION[config.channel]]
-        os.execve(config.helm, [config.helm, *argv], _helm_env(config))
+        return passthrough.relay([config.helm, *argv], env=_helm_env(config))
     if argv and argv[0] in ("version",):
         if not config.helm:
             print(f"Error: {NO_HELM}", file=sys.stderr)
             return 1
-        os.execve(config.helm, [config.helm, *argv], _helm_env(config))
+        return passthrough.relay([config.helm, *argv], env=_helm_env(config))
     store = Store(config)
     args, _unknown = _parser().parse_known_intermixed_args(argv)
     if not args.rest:
