@@ -1,8 +1,9 @@
 """One install run, whatever the front end: options in, events out, a result back.
 
 The headless console and the wizard both call :func:`run_install`; they differ only
-in the sink they pass. This module wires the runner (real or dry-run), the file
-writer, the journal, the lock and the plan built by the components.
+in the sink they pass. This module wires the runner (real, dry-run, or the caller's:
+``InstallOptions.runner_factory``), the file writer, the journal, the lock and the plan
+built by the components. It knows no caller: the demo hands in its own runner.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from installer.components.registry import DEFAULT_CONTAINERD_SOCKET, PlanOptions
-from installer.components.registry import build_plan as build_components_plan
+from installer.components.registry import DEFAULT_CONTAINERD_SOCKET, PlanOptions, build_plan
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
 from installer.engine.events import EventSink, LogLine
@@ -25,6 +26,9 @@ from installer.engine.lock import LOCK_NAME, InstallLock
 from installer.engine.plan import Plan, StepContext
 from installer.engine.redacting import RedactingSink
 from installer.engine.runner import RunResult, run_plan
+
+RunnerFactory = Callable[[EventSink, Redactor], CommandRunner]
+"""How a caller supplies the runner of a real run: ``factory(sink, redactor)``."""
 
 DEFAULT_STATE_DIR: Final = Path("/var/lib/jupyterhub-offline-installer")
 
@@ -51,8 +55,9 @@ class InstallOptions:
     namespace: str = "k8s.io"
     jobs: int = 2
     """Parallel image import lanes."""
-    microk8s_dry_run: bool = False
-    """Run only the MicroK8s/Helm/kubectl commands as a dry-run (the demo, where MicroK8s is absent)."""
+    runner_factory: RunnerFactory | None = None
+    """Makes the command runner of a real run when the caller chooses it (the demo's, for its simulated
+    MicroK8s); ``None`` is the :class:`RealRunner`. A dry-run always records instead."""
 
     def bundle(self) -> Path:
         """The bundle folder in effect."""
@@ -73,20 +78,17 @@ def make_redactor(profile: Profile) -> Redactor:
     return Redactor(profile.secrets())
 
 
-def build_plan(options: InstallOptions) -> Plan:
+def install_plan(options: InstallOptions) -> Plan:
     """The ordered steps for ``options`` (assembled by the components' registry)."""
-    return build_components_plan(options.profile, options.plan_options())
+    return build_plan(options.profile, options.plan_options())
 
 
 def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor,
                  runner: CommandRunner | None = None, cancel: threading.Event | None = None) -> StepContext:
     """The step context for a run: dry-run runner and file writer when nothing may change."""
-    if runner is None and options.microk8s_dry_run and not options.dry_run:
-        from installer.demo.prepare import StepScopedDryRunRunner
-
-        runner = StepScopedDryRunRunner(sink, redactor)
     if runner is None:
-        runner = DryRunRunner(sink, redactor) if options.dry_run else RealRunner(sink, redactor)
+        real = options.runner_factory or RealRunner
+        runner = DryRunRunner(sink, redactor) if options.dry_run else real(sink, redactor)
     files = DryRunFileWriter(sink, redactor) if options.dry_run else FileWriter(sink, redactor)
     state_dir = options.state_dir
     if options.dry_run and not os.access(state_dir if state_dir.exists() else state_dir.parent, os.W_OK):
@@ -111,7 +113,7 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
     sink = RedactingSink(sink, redactor)  # every front end (console, JSON lines, wizard) gets masked events
     ctx = make_context(options, sink, redactor=redactor, runner=runner, cancel=cancel)
     ctx.shared["options"] = options
-    plan = build_plan(options)
+    plan = install_plan(options)
     if options.dry_run:
         return run_plan(plan, ctx, Journal(None))
     with InstallLock(ctx.state_dir / LOCK_NAME):

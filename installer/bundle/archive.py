@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
-from installer.bundle.manifest import host_platform, normalize_ref
+from installer.bundle.imageref import normalize_ref
+from installer.bundle.manifest import host_platform
 from installer.bundle.safefile import open_regular
 from installer.engine.safeparse import DocumentLimit, load_json
 from installer.errors import BundleError

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from installer.bundle.archive import ArchiveError, decompressed_chunks, hash_and_inspect
-from installer.bundle.manifest import ImageEntry, host_platform, normalize_ref
+from installer.bundle.imageref import normalize_ref
+from installer.bundle.manifest import ImageEntry, host_platform
 from installer.bundle.safefile import UnsafeBundleFile, listed_path
 from installer.bundle.scan import ScanResult, clash_message, ref_clashes
 from installer.bundle.unnamed import UnnamableArchive, strip_names
@@ -51,6 +52,7 @@ from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, 
 from installer.engine.files import atomic_write
 from installer.engine.lock import TargetLock
 from installer.engine.safeparse import load_json
+from installer.engine.sizes import human_bytes
 from installer.errors import CommandFailed, ExitCode, InstallerError, StepFailed
 from installer.probes.disk import mount_point, nearest_existing
 
@@ -808,14 +810,6 @@ def _reason(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def _size(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"
-
-
 def disk_full_reason(reason: str) -> str:
     """``reason`` plus the full filesystem and its free space, found from the path in ``ctr``'s message.
 
@@ -830,7 +824,7 @@ def disk_full_reason(reason: str) -> str:
             usage = shutil.disk_usage(existing)
         except OSError:
             continue
-        return (f"{reason} (the disk is full: {_size(usage.free)} free of {_size(usage.total)} on "
+        return (f"{reason} (the disk is full: {human_bytes(usage.free)} free of {human_bytes(usage.total)} on "
                 f"{mount_point(existing)})")
     return f"{reason} (the disk holding containerd's data is full)"
 

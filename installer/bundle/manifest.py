@@ -45,6 +45,7 @@ from typing import Annotated, Final, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from installer.bundle.imageref import normalize_ref
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.config.yamldoc import clean_loc, compose, key_path, line_of, syntax_error
 from installer.config.yamldoc import load as load_yaml
@@ -85,29 +86,6 @@ ComponentName = Annotated[str, AfterValidator(_known_component)]
 _HEX64 = re.compile(r"^[a-f0-9]{64}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
-
-
-def normalize_ref(ref: str) -> str:
-    """The fully qualified form of an image ref, as containerd and Kubernetes name it.
-
-    ``busybox`` -> ``docker.io/library/busybox:latest``; ``calico/cni:v3`` ->
-    ``docker.io/calico/cni:v3``; ``quay.io/x/y:1`` is unchanged.
-    """
-    ref = ref.strip()
-    name, _, digest = ref.partition("@")
-    first, slash, rest = name.partition("/")
-    if not slash:
-        name = f"docker.io/library/{name}"
-    elif not ("." in first or ":" in first or first == "localhost"):
-        name = f"docker.io/{name}"
-    elif first == "index.docker.io":
-        name = f"docker.io/{rest}"
-    if name.startswith("docker.io/") and name.count("/") == 1:
-        name = "docker.io/library/" + name.removeprefix("docker.io/")
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last and not digest:
-        name += ":latest"
-    return f"{name}@{digest}" if digest else name
 
 
 def host_platform() -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
-from installer.bundle.manifest import MANIFEST_NAME, Manifest, load_manifest, normalize_ref
+from installer.bundle.imageref import normalize_ref
+from installer.bundle.manifest import MANIFEST_NAME, Manifest, load_manifest
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.bundle.scan import NO_CHECKSUM_HINT, NO_CHECKSUM_WARNING, ScanResult, scan_folder
 from installer.components import registry

@@ -67,7 +67,7 @@ def pin_to_bundle(wanted: dict[str, str], manifest: Manifest | None, components:
     """
     if manifest is None:
         return dict(wanted)
-    from installer.bundle.manifest import normalize_ref
+    from installer.bundle.imageref import normalize_ref
 
     held = [ref for _, entry in manifest.images(list(components)) for ref in entry.all_refs()]
     pinned: dict[str, str] = {}

@@ -74,7 +74,7 @@ def cri_name(ref: str) -> str:
 
     Normalised, the tag dropped beside a digest.
     """
-    from installer.bundle.manifest import normalize_ref
+    from installer.bundle.imageref import normalize_ref
 
     if ref.startswith("sha256:"):
         return ref  # an image ID: the CRI plugin keeps it as a name of its own

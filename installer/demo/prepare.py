@@ -9,8 +9,13 @@ What is real and what is not, so the demo never pretends:
 * preflight runs for real on this machine, and verification for real on the bundle;
 * images are imported for real into a private containerd started for the demo in
   the temp folder (when ``containerd`` is installed and we are root), stopped after;
-* the MicroK8s, kubectl and Helm steps run as a clearly labelled dry-run when
-  MicroK8s is absent (they are printed, not run).
+* MicroK8s, kubectl and Helm are the MicroK8s twin (:mod:`installer.demo.twin`),
+  labelled "simulated MicroK8s": the install steps really run its commands, on a
+  host tree in the temp folder that holds copies of this machine's OS, CPU, memory
+  and network facts, and its pods start only when their images are really in the
+  private containerd, so the install runs to the hub's URL;
+* without a private containerd (not root, or no ``containerd``) every step is a
+  dry-run, and the banner says so.
 
 Nothing here imports Textual: :func:`prepare_demo` returns plain options that the
 wizard or the headless mode runs.
@@ -19,6 +24,9 @@ wizard or the headless mode runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import gzip
 import hashlib
 import io
 import json
@@ -30,7 +38,7 @@ import signal
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -38,10 +46,13 @@ from typing import TYPE_CHECKING, Final
 from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
 from installer.components.microk8s.settings import MicroK8sSettings
 from installer.config.profile import PreflightSettings, Profile
-from installer.engine.commands import CommandResult, Daemon, DryRunRunner, RealRunner, Stdin
+from installer.demo.twin.runner import TwinRunner
+from installer.demo.twin.state import Config as TwinConfig
+from installer.engine.commands import Daemon, RealRunner
 from installer.engine.logfile import default_log_path
 from installer.errors import ExitCode, InstallerError
 from installer.install_run import InstallOptions, default_state_dir
+from installer.probes.system import has_default_route
 
 if TYPE_CHECKING:
     import argparse
@@ -49,6 +60,9 @@ if TYPE_CHECKING:
 _LOGGER: Final = logging.getLogger(__name__)
 
 CONTAINERD_START_TIMEOUT: Final = 30.0
+SIMULATED_BANNER: Final = ("simulated MicroK8s: images are imported for real into a private containerd; "
+                           "MicroK8s, kubectl and Helm are simulated (this host's system is not changed)")
+"""The demo's banner when it runs the MicroK8s twin (the first note: every screen shows it)."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +102,8 @@ DEMO_IMAGES: Final[tuple[DemoImage, ...]] = (
 """MicroK8s 1.32 base images, the z2jh 4.2.0 core images and three notebook images
 (the last one has the two classic faults the image checks warn about)."""
 
-SNAP_PLACEHOLDER: Final = (b"demo placeholder: this is not a snap and is never installed; "
-                           b"the MicroK8s steps of the demo are a dry-run\n")
+SNAP_PLACEHOLDER: Final = (b"demo placeholder: this is not a snap; the demo's simulated MicroK8s "
+                           b"(the MicroK8s twin) installs it by name only\n")
 
 
 @dataclass
@@ -107,50 +121,14 @@ class DemoEnv:
     containerd_socket: Path | None = None
     """The private containerd the images go into; ``None`` when it could not be started."""
     notes: tuple[str, ...] = ()
-    """What is real and what is a dry-run, in plain words (the first line is the banner)."""
+    """What is real and what is simulated, in plain words (the first line is the banner)."""
+    twin: TwinConfig | None = None
+    """The simulated MicroK8s the install talks to; ``None`` when everything is a dry-run."""
     _daemon: Daemon | None = field(default=None, repr=False)
 
     def options_for(self, profile: Profile) -> InstallOptions:
         """The demo's options with another profile (``--demo --profile FILE``): same bundle and containerd."""
-        skips = self.options.skip_checks
-        return InstallOptions(profile=profile, dry_run=self.options.dry_run, state_dir=self.options.state_dir,
-                              host_root=self.options.host_root, skip_checks=skips, bundle_dir=self.bundle_dir,
-                              containerd_socket=self.options.containerd_socket, namespace=self.options.namespace,
-                              jobs=self.options.jobs, microk8s_dry_run=self.options.microk8s_dry_run)
-
-
-# --- real import, dry-run cluster ---------------------------------------------------------------
-
-REAL_STEPS: Final = frozenset({"preflight", "bundle-check", "import-images", "images", "jupyterhub.image-checks"})
-"""Steps the demo runs for real: they read the host and the bundle, and import into the demo's containerd."""
-
-
-class StepScopedDryRunRunner(DryRunRunner):
-    """A dry-run everywhere except in :data:`REAL_STEPS`, which run their commands for real.
-
-    This is ``InstallOptions.microk8s_dry_run``: on a machine without MicroK8s the
-    demo imports its images into a real containerd, while ``snap``, ``microk8s``,
-    ``kubectl`` and ``helm`` are recorded and shown as dry-run commands. Steps see
-    ``ctx.dry_run`` true outside the real steps, so they do not wait for a cluster.
-    """
-
-    def __init__(self, *args: object, real_steps: frozenset[str] = REAL_STEPS, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # DryRunRunner's arguments, passed through
-        self.real_steps = real_steps
-
-    @property
-    def dry_run(self) -> bool:  # type: ignore[override]  # a class attribute in DryRunRunner; decided per step here
-        """True unless the current step is one of the real ones."""
-        return self.step_id not in self.real_steps
-
-    def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
-                 env: dict[str, str] | None, mutates: bool,
-                 on_stdout_line: Callable[[str], None] | None) -> CommandResult:
-        if not self.dry_run:
-            return self.probe._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
-                                       on_stdout_line=on_stdout_line)
-        return super()._execute(argv, timeout=timeout, stdin=stdin, env=env, mutates=mutates,
-                                on_stdout_line=on_stdout_line)
+        return dataclasses.replace(self.options, profile=profile, bundle_dir=self.bundle_dir)
 
 
 # --- image archives ------------------------------------------------------------------------
@@ -216,15 +194,82 @@ def _file_name(ref: str, suffix: str) -> str:
     return ref.replace("/", "_").replace(":", "_").replace("@", "_") + suffix
 
 
-def _chart_archive() -> bytes:
-    """A small but well-formed Helm chart archive (Chart.yaml + values.yaml) named like z2jh's."""
-    chart = (b"apiVersion: v2\nname: jupyterhub\nversion: 4.2.0\nappVersion: 5.3.0\n"
-             b"description: demo stand-in for the z2jh chart (the demo's Helm steps are a dry-run)\n")
-    buf = io.BytesIO()
-    import gzip
+DEMO_CHART: Final = {
+    "hub-pvc.yaml": """apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: hub-db-dir
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+""",
+    "hub-deployment.yaml": """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hub
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {component: hub}
+  template:
+    metadata:
+      labels: {component: hub}
+    spec:
+      volumes:
+        - name: pvc
+          persistentVolumeClaim:
+            claimName: hub-db-dir
+      containers:
+        - name: hub
+          image: quay.io/jupyterhub/k8s-hub:4.2.0
+          imagePullPolicy: IfNotPresent
+""",
+    "proxy-deployment.yaml": """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: proxy
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {component: proxy}
+  template:
+    metadata:
+      labels: {component: proxy}
+    spec:
+      containers:
+        - name: chp
+          image: quay.io/jupyterhub/configurable-http-proxy:4.6.3
+          imagePullPolicy: IfNotPresent
+""",
+    "proxy-service.yaml": """apiVersion: v1
+kind: Service
+metadata:
+  name: proxy-public
+spec:
+  type: NodePort
+  selector: {component: proxy}
+  ports:
+    - name: http
+      port: 80
+      nodePort: 30080
+""",
+}
+"""The objects of z2jh 4.2.0 an install waits for (the hub with its database volume, the proxy and
+its public service), as plain manifests with the demo's images: the twin applies them without a
+helm binary (a chart with template directives needs one)."""
 
+
+def _chart_archive() -> bytes:
+    """A small Helm chart archive named like z2jh's whose templates are :data:`DEMO_CHART`."""
+    chart = (b"apiVersion: v2\nname: jupyterhub\nversion: 4.2.0\nappVersion: 5.3.0\n"
+             b"description: demo stand-in for the z2jh chart (plain manifests, for the simulated MicroK8s)\n")
+    members = {"jupyterhub/Chart.yaml": chart, "jupyterhub/values.yaml": b"{}\n"}
+    members.update({f"jupyterhub/templates/{name}": text.encode() for name, text in DEMO_CHART.items()})
+    buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-        gz.write(_tar({"jupyterhub/Chart.yaml": chart, "jupyterhub/values.yaml": b"{}\n"}))
+        gz.write(_tar(members))
     return buf.getvalue()
 
 
@@ -323,6 +368,60 @@ def stop_private_containerd(daemon: Daemon, root: Path) -> None:
                 runner.run(["umount", "-l", target], timeout=30, check=False)
 
 
+# --- the simulated MicroK8s (the MicroK8s twin) --------------------------------------------------
+
+HOST_FACTS: Final = ("/etc/os-release", "/usr/lib/os-release", "/proc/sys/kernel/osrelease", "/proc/sys/kernel/arch",
+                     "/sys/devices/system/cpu/online", "/proc/cpuinfo", "/proc/meminfo", "/proc/net/route",
+                     "/proc/net/ipv6_route", "/proc/net/tcp", "/proc/net/tcp6", "/etc/resolv.conf",
+                     "/run/systemd/resolve/resolv.conf")
+"""This machine's files that preflight and the install steps read, copied into the simulated host."""
+
+ROUTE_HEADER: Final = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+TWIN_TIME_SCALE: Final = 0.02
+"""Twin seconds per real second: MicroK8s's restarts and Helm's waits pass quickly in the demo."""
+
+
+def simulated_host(root: Path, interface: str) -> list[str]:
+    """The host tree the twin acts on: copies of :data:`HOST_FACTS`, and what the simulation adds.
+
+    Returns what was made up rather than copied (said in the demo's notes).
+    """
+    for name in HOST_FACTS:
+        try:
+            text = Path(name).read_text(errors="replace")
+        except OSError:
+            continue
+        target = root / name.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    made_up = ["snapd (the twin's `snap` plays it)"]
+    snapd = root / "usr/lib/snapd/snapd"
+    snapd.parent.mkdir(parents=True, exist_ok=True)
+    snapd.write_text("demo: the MicroK8s twin's snap stands in for snapd\n")
+    (root / "etc/netplan").mkdir(parents=True, exist_ok=True)
+    route = root / "proc/net/route"
+    table = route.read_text() if route.is_file() else ROUTE_HEADER
+    if not has_default_route(table, None):
+        route.parent.mkdir(parents=True, exist_ok=True)
+        route.write_text(table + f"{interface}\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n")
+        made_up.append("a default route (this machine has none; MicroK8s needs one)")
+    return made_up
+
+
+def simulated_microk8s(root: Path, socket: Path) -> tuple[TwinConfig, list[str]]:
+    """The twin's config (state in ``root/twin``, host tree ``root/host``, images in ``socket``) and its notes."""
+    helm = shutil.which("helm") or ""
+    config = TwinConfig(state_dir=root / "twin", host_root=root / "host", containerd_socket=socket,
+                        namespace="k8s.io", helm=helm, time_scale=TWIN_TIME_SCALE)
+    made_up = simulated_host(config.host_root, config.interface)
+    config.save()
+    rendering = f"charts rendered by {helm}" if helm else "no helm on PATH: the demo chart is applied as is"
+    notes = [f"simulated: MicroK8s, kubectl and Helm are the MicroK8s twin (state in {config.state_dir}; {rendering})",
+             f"simulated host: {config.host_root} holds copies of this machine's OS, CPU, memory and network files; "
+             "made up: " + ", ".join(made_up)]
+    return config, notes
+
+
 # --- the demo as a whole ------------------------------------------------------------------------
 
 
@@ -385,31 +484,34 @@ def prepare_demo(workdir: Path | None = None, *, start_containerd: bool = True,
             why_not = "containerd needs root"
         else:
             why_not = "containerd is not installed"
-        microk8s_here = shutil.which("microk8s") is not None
-        skips = {"snapd"} if not microk8s_here else set()
-        if os.geteuid() != 0:
-            skips.add("root")
+        twin: TwinConfig | None = None
+        skips: set[str] = set()
+        options = InstallOptions(profile=profile, dry_run=True, state_dir=root / "state", bundle_dir=bundle_dir,
+                                 containerd_socket=root / "containerd.sock", namespace="k8s.io")
         if socket is not None:
-            notes.append("images are imported for real into a private containerd; "
-                         + ("MicroK8s and Helm steps are a DRY-RUN" if not microk8s_here else "MicroK8s is real"))
+            twin, twin_notes = simulated_microk8s(root, socket)
+            notes += [SIMULATED_BANNER, f"real: the bundle, its verification, the image checks, and the import "
+                      f"into a private containerd ({socket}, stopped when the demo ends)", *twin_notes]
+            options = dataclasses.replace(options, dry_run=False, containerd_socket=socket,
+                                          host_root=twin.host_root,
+                                          runner_factory=functools.partial(TwinRunner, twin))
         else:
-            notes.append(f"everything is a DRY-RUN (no private containerd: {why_not})")
+            notes.append(f"DRY-RUN: nothing is imported or installed (no private containerd: {why_not}); "
+                         "the bundle, its verification and preflight are real")
+            if shutil.which("microk8s") is None:
+                skips.add("snapd")
+            if os.geteuid() != 0:
+                skips.add("root")
         notes.append(f"demo bundle (real image archives and manifest): {bundle_dir}")
-        if socket is not None:
-            notes.append(f"private containerd for the demo: {socket} (stopped when the demo ends)")
         if skips:
             notes.append("checks skipped for the demo: " + ", ".join(sorted(skips))
-                         + " (MicroK8s is not installed for real)")
+                         + " (nothing is installed for real)")
         keep = keep_dir or default_log_path().parent
         profiles = keep_dir / "profiles" if keep_dir else default_state_dir() / "demo"
-        options = InstallOptions(
-            profile=profile, dry_run=socket is None, state_dir=root / "state", skip_checks=frozenset(skips),
-            bundle_dir=bundle_dir, containerd_socket=socket or root / "containerd.sock", namespace="k8s.io",
-            microk8s_dry_run=socket is not None and not microk8s_here,
-        )
+        options = dataclasses.replace(options, skip_checks=frozenset(skips))
         yield DemoEnv(workdir=root, bundle_dir=bundle_dir, profile=profile, options=options,
                       log_file=keep / "demo.log", profile_dir=profiles, containerd_socket=socket,
-                      notes=tuple(notes), _daemon=daemon)
+                      notes=tuple(notes), twin=twin, _daemon=daemon)
     finally:
         if daemon is not None:
             stop_private_containerd(daemon, containerd_root)
@@ -438,7 +540,9 @@ def run_demo(args: argparse.Namespace) -> ExitCode:
             options = demo.options_for(load_profile(args.profile)) if args.profile else demo.options
             log = args.log_file or demo.log_file
             # The demo changes nothing on the host (its temp folder, log and saved profile only): no confirmation.
-            return run_headless(options, output=args.output, log_file=log, assume_yes=True, verbose=args.verbose)
+            code = run_headless(options, output=args.output, log_file=log, assume_yes=True, verbose=args.verbose)
+            sys.stderr.write(f"demo: {demo.notes[0]}\n")  # the summary says again what was real and what simulated
+            return code
         from installer.tui.app import run_wizard  # the CLI-level switch to the UI, as installer.cli does
 
         return run_wizard(demo.options, demo_notes=demo.notes, log_file=args.log_file or demo.log_file,

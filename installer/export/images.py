@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, overload
 
+from installer.bundle.imageref import ImageRef, parse_ref
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.engine.events import EventSink, ItemFinished, StepProgress
 from installer.errors import BundleError, InstallerError, Interrupted
 from installer.export.archive import SUFFIX, Compression, WrittenFile, file_sha256, prefetched, write_stream
-from installer.export.refs import ImageRef, file_stem, parse_ref
+from installer.export.refs import file_stem
 
 _LOGGER: Final = logging.getLogger(__name__)
 

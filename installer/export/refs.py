@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import yaml
 
+from installer.bundle.imageref import parse_ref
 from installer.bundle.manifest import EXTRA
 from installer.components import registry
 from installer.config.profile import Profile
@@ -37,95 +38,8 @@ from installer.errors import UsageError
 
 _LOGGER: Final = logging.getLogger(__name__)
 
-DEFAULT_DOMAIN: Final = "docker.io"
 
-_COMPONENT: Final = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PATH_RE: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_DOMAIN_RE: Final = re.compile(
-    r"^(?:localhost|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)"
-    r"(?::[0-9]+)?$"
-)
-_TAG_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST_RE: Final = re.compile(r"^sha256:[a-f0-9]{64}$")
 MAX_IMAGES_FILE_BYTES: Final = 4 << 20
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed, normalised image reference (``domain/path[:tag][@digest]``)."""
-
-    domain: str
-    path: str
-    tag: str | None
-    digest: str | None
-
-    def __str__(self) -> str:
-        text = f"{self.domain}/{self.path}"
-        if self.tag:
-            text += f":{self.tag}"
-        if self.digest:
-            text += f"@{self.digest}"
-        return text
-
-    @property
-    def repository(self) -> str:
-        """``domain/path`` without tag or digest (what ``docker pull`` takes with a separate tag)."""
-        return f"{self.domain}/{self.path}"
-
-    @property
-    def familiar(self) -> str:
-        """The short form Docker prints in ``RepoTags`` (``busybox:1.36`` for ``docker.io/library/busybox:1.36``)."""
-        name = self.repository
-        if self.domain == DEFAULT_DOMAIN:
-            name = self.path.removeprefix("library/") if self.path.count("/") == 1 else self.path
-        text = name + (f":{self.tag}" if self.tag else "")
-        return text + (f"@{self.digest}" if self.digest else "")
-
-
-def parse_ref(text: str) -> ImageRef:
-    """Parse and normalise an image reference.
-
-    Raises:
-        ValueError: saying which part of ``text`` is wrong.
-    """
-    raw = text.strip()
-    if not raw or any(c.isspace() for c in raw):
-        msg = f"{text!r} is not an image reference (empty or contains spaces)"
-        raise ValueError(msg)
-    name, _, digest = raw.partition("@")
-    if digest and not _DIGEST_RE.match(digest):
-        msg = f"{text!r}: the digest must be sha256:<64 hex digits>"
-        raise ValueError(msg)
-    tag: str | None = None
-    slash, colon = name.rfind("/"), name.rfind(":")
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1:]
-        if not _TAG_RE.match(tag):
-            msg = f"{text!r}: {tag!r} is not a valid tag"
-            raise ValueError(msg)
-    first, sep, rest = name.partition("/")
-    if sep and (("." in first or ":" in first or first == "localhost") or first != first.lower()):
-        domain, path = first, rest
-        if not _DOMAIN_RE.match(domain):
-            msg = f"{text!r}: {domain!r} is not a valid registry host"
-            raise ValueError(msg)
-    else:
-        domain, path = DEFAULT_DOMAIN, name
-    if domain in ("index.docker.io", "registry-1.docker.io"):
-        domain = DEFAULT_DOMAIN
-    if domain == DEFAULT_DOMAIN and "/" not in path:
-        path = f"library/{path}"
-    if not _PATH_RE.match(path):
-        msg = f"{text!r}: {path!r} is not a valid repository path (lower-case letters, digits, '.', '_', '-', '/')"
-        raise ValueError(msg)
-    if tag is None and not digest:
-        tag = "latest"
-    return ImageRef(domain, path, tag, digest or None)
-
-
-def normalize_ref(text: str) -> str:
-    """``busybox`` -> ``docker.io/library/busybox:latest``; raises ValueError for a bad ref."""
-    return str(parse_ref(text))
 
 
 def file_stem(ref: str) -> str:
@@ -179,7 +93,7 @@ def profile_images(profile: Profile) -> list[WantedImage]:
     for component in registry.enabled_components(profile):
         for ref in component.images(profile):
             try:
-                normal = normalize_ref(ref)
+                normal = str(parse_ref(ref))
             except ValueError as exc:
                 msg = f"component {component.key} names a bad image: {exc}"
                 raise UsageError(msg, "Fix the image in the profile (jupyterhub.images) or the component.") from None
@@ -211,7 +125,7 @@ def command_line_images(refs: Iterable[str]) -> list[WantedImage]:
     wanted = []
     for ref in refs:
         try:
-            wanted.append(WantedImage(normalize_ref(ref), EXTRA, "--image"))
+            wanted.append(WantedImage(str(parse_ref(ref)), EXTRA, "--image"))
         except ValueError as exc:
             msg = f"--image: {exc}"
             raise UsageError(msg, "Give a reference like quay.io/jupyter/scipy-notebook:2024-12-09.") from None
@@ -247,7 +161,7 @@ def images_file_images(path: Path) -> list[WantedImage]:
         if not text:
             continue
         try:
-            wanted.append(WantedImage(normalize_ref(text), EXTRA, f"{path}:{number}"))
+            wanted.append(WantedImage(str(parse_ref(text)), EXTRA, f"{path}:{number}"))
         except ValueError as exc:
             msg = f"{path}:{number}: {exc}"
             raise UsageError(msg, "Put one image reference per line; '#' starts a comment.") from None
@@ -353,7 +267,7 @@ def helm_values_images(path: Path) -> tuple[list[WantedImage], list[str]]:
             unresolved.append(f"{path}: {found.key}: {found.problem}")
             continue
         try:
-            wanted.append(WantedImage(normalize_ref(found.ref), EXTRA, f"{path}: {found.key}"))
+            wanted.append(WantedImage(str(parse_ref(found.ref)), EXTRA, f"{path}: {found.key}"))
         except ValueError as exc:
             msg = f"--helm-values {path}: {found.key}: {exc}"
             raise UsageError(msg, "Fix the image in the values file, or leave that file out and use --image.") from None

@@ -26,18 +26,10 @@ from installer.engine.events import (
     StepStarted,
 )
 from installer.engine.printable import printable, shown
+from installer.engine.sizes import human_bytes
 
 _MARK: Final = {"ok": "ok", "skipped": "skip", "failed": "FAIL", "pass": "pass", "warn": "WARN", "fail": "FAIL"}
 _REFRESH_SECONDS: Final = 0.2
-
-
-def human_bytes(count: float) -> str:
-    """``1536`` -> ``1.5 KiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(count) < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"
 
 
 class JsonLinesSink:

@@ -17,7 +17,7 @@ from installer.install_run import InstallOptions, make_redactor, run_install
 
 def require_root(options: InstallOptions) -> None:
     """A real install changes the host: refuse early, in one line, when not root."""
-    if not (options.dry_run or options.microk8s_dry_run) and os.geteuid() != 0:
+    if not options.dry_run and os.geteuid() != 0:
         msg = "a real install changes the host and must run as root: sudo ./install.sh ..."
         raise UsageError(msg, "Add --dry-run to see the plan without root.")
 

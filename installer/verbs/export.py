@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from installer.engine.printable import printable
+from installer.engine.sizes import human_bytes
 from installer.errors import ExitCode
 from installer.export.archive import COMPRESSIONS
 from installer.export.exporter import ExportOptions, ExportReport, export_bundle
@@ -62,14 +63,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def _human(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"
-
-
 def summary(report: ExportReport) -> str:
     """The human summary printed on stdout."""
     lines = [f"Bundle: {report.out_dir}  (manifest: {report.manifest_path})"]
@@ -79,7 +72,7 @@ def summary(report: ExportReport) -> str:
     size = sum(o.entry.size for o in saved + skipped if o.entry)
     if report.images:
         lines.append(f"  images: {len(saved)} saved, {len(skipped)} already there, {len(failed)} failed"
-                     f" ({_human(size)} of archives)")
+                     f" ({human_bytes(size)} of archives)")
     for item in report.files:
         lines.append(f"  {item.kind}: {item.name}: {'already there' if item.status == 'skipped' else item.status}")
     if report.kept:

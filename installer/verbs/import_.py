@@ -35,8 +35,8 @@ from installer.engine.commands import RealRunner
 from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
 from installer.engine.lock import LOCK_NAME, InstallLock
 from installer.engine.printable import printable, shown
+from installer.engine.sizes import human_bytes
 from installer.errors import ExitCode, UsageError
-from installer.headless.console import human_bytes
 from installer.verbs.common import emit_json, profile_from_args, stderr
 from installer.verbs.verify import add_bundle_options, bundle_dir
 

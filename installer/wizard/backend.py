@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from installer.components.registry import bundle_order, component, optional_components
+from installer.components.registry import bundle_order, component, components, optional_components
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
+from installer.engine.sizes import human_bytes
 from installer.errors import InstallerError
-from installer.wizard.model import ComponentChoice, WizardModel, hub_url, human_bytes
+from installer.wizard.model import ComponentChoice, WizardModel, hub_url
 
 if TYPE_CHECKING:
     from installer.engine.runner import RunResult
@@ -68,7 +69,7 @@ class BundleSummary:
 
 
 @dataclass
-class PreflightReport:
+class WizardPreflight:
     """Checks, hardware and recommendations from one preflight run."""
 
     checks: list[CheckReported] = field(default_factory=list)
@@ -138,7 +139,7 @@ class WizardSession:
     log_file: Path | None = None
     demo_notes: tuple[str, ...] = ()
     """Lines the screens show when this is the demo (what is real, what is a dry-run)."""
-    preflight: PreflightReport | None = None
+    preflight: WizardPreflight | None = None
     saved_profile: Path | None = None
     result: RunResult | None = None
     profile_dir: Path | None = None
@@ -174,23 +175,16 @@ class WizardSession:
         return saved
 
     def simulated(self, step_id: str) -> bool:
-        """Whether ``step_id`` runs as a dry-run in this session (all of them, or MicroK8s's in the demo)."""
-        if self.options.dry_run:
-            return True
-        if self.options.microk8s_dry_run:
-            from installer.demo.prepare import REAL_STEPS
-
-            return step_id not in REAL_STEPS
-        return False
+        """Whether ``step_id`` runs as a dry-run in this session (every step or none)."""
+        return self.options.dry_run
 
     def confirm_question(self) -> str:
         """What Install asks before it changes anything."""
         if self.options.dry_run:
             return "Run the plan as a dry-run? Nothing on this host will change."
         lines = [f"Install JupyterHub on this host from {self.options.bundle()}?", ""]
-        if self.options.microk8s_dry_run:
-            lines.append("Images are imported for real; the MicroK8s and Helm steps are a DRY-RUN "
-                         "(MicroK8s is not installed here).")
+        if self.is_demo:
+            lines = ["Run the demo install from its bundle?", "", self.demo_notes[0] + "."]
         else:
             lines.append("This changes the host: snaps, MicroK8s, Helm releases.")
         lines.append("A cancelled or failed run resumes when started again.")
@@ -281,7 +275,7 @@ def _manifest_components(manifest: Any) -> list[str]:
 # --- Preflight ---------------------------------------------------------------------------
 
 
-def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> PreflightReport:
+def run_wizard_preflight(options: InstallOptions, sink: EventSink | None = None) -> WizardPreflight:
     """Probe the host and run the checks for ``options.profile``; each check is also emitted to ``sink``.
 
     Never raises for an operator-facing problem: the report carries it, so the
@@ -296,7 +290,7 @@ def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> Pre
             collecting.emit(event)
             forward.emit(event)
 
-    report = PreflightReport()
+    report = WizardPreflight()
     try:
         facts, checks, choices = _preflight_engine(options, _Both())
     except InstallerError as exc:
@@ -313,16 +307,16 @@ def run_preflight(options: InstallOptions, sink: EventSink | None = None) -> Pre
 def preflight_key(model: WizardModel) -> str:
     """The answers preflight reads (thresholds, components, catalog): a different key means re-run it."""
     profile = model.profile
-    parts = [profile.preflight, profile.microk8s, profile.gpu_operator, profile.rdma, *profile.jupyterhub.images]
+    parts = [profile.preflight, *(c.section(profile) for c in components()), *profile.jupyterhub.images]
     return json.dumps([part.model_dump(mode="json") for part in parts], sort_keys=True, default=str)
 
 
-def fresh_preflight(session: WizardSession, options: InstallOptions) -> PreflightReport:
+def fresh_preflight(session: WizardSession, options: InstallOptions) -> WizardPreflight:
     """The session's report when it was made for these answers, else a new run (kept in the session)."""
     key = preflight_key(session.model)
     report = session.preflight
     if report is None or report.answers != key:
-        report = run_preflight(options)
+        report = run_wizard_preflight(options)
         report.answers = key
         session.preflight = report
     return report
@@ -447,7 +441,7 @@ def offerable_images(options: InstallOptions, catalog: list[str]) -> list[str]:
     Operators export their own notebook images with ``--image``; the JupyterHub
     screen offers these when the operator adds a catalog entry.
     """
-    from installer.bundle.manifest import normalize_ref
+    from installer.bundle.imageref import normalize_ref
     from installer.bundle.requirements import known_refs
 
     manifest = _bundle_manifest(options)
@@ -539,9 +533,9 @@ def plan_outline(options: InstallOptions) -> list[tuple[str, str, str]]:
     Raises:
         InstallerError: the plan cannot be built (bundle or profile problem).
     """
-    from installer.install_run import build_plan
+    from installer.install_run import install_plan
 
-    plan = build_plan(options)
+    plan = install_plan(options)
     return [(step.id, step.title, step.component) for step in plan.steps]
 
 
@@ -551,13 +545,8 @@ def install(options: InstallOptions, sink: EventSink, cancel: threading.Event) -
     from installer.install_run import make_redactor, run_install
 
     redactor = make_redactor(options.profile)
-    runner = None
-    if options.microk8s_dry_run and not options.dry_run:
-        from installer.demo.prepare import StepScopedDryRunRunner
-
-        runner = StepScopedDryRunRunner(sink, redactor)
     try:
-        return run_install(options, sink, redactor=redactor, runner=runner, cancel=cancel)
+        return run_install(options, sink, redactor=redactor, cancel=cancel)
     except InstallerError as exc:
         sink.emit(LogLine(level="error", message=exc.message + (f" — {exc.hint}" if exc.hint else "")))
         return RunResult("failed", exc.exit_code, [], exc)
@@ -593,9 +582,8 @@ def review_lines(session: WizardSession) -> list[str]:
     ]
     if options.dry_run:
         lines.append("Mode        DRY-RUN: nothing on this host changes")
-    elif options.microk8s_dry_run:
-        lines.append(f"Mode        images imported for real into {options.containerd_socket}; "
-                     "MicroK8s/Helm steps are a dry-run")
+    elif session.is_demo:
+        lines.append(f"Mode        demo: {session.demo_notes[0]}")
     return lines
 
 
@@ -642,7 +630,6 @@ def done_report(session: WizardSession) -> DoneReport:
         problems.append(f"✘ {result.error.message}")
         if result.error.hint:
             problems.append(f"  hint: {result.error.hint}")
-    simulated = options.dry_run or options.microk8s_dry_run
     if result.status == "interrupted":
         headline = "Install cancelled. Run the installer again to resume; finished steps are skipped."
         return DoneReport("interrupted", headline, problems=tuple(problems), files=tuple(files))
@@ -659,10 +646,10 @@ def done_report(session: WizardSession) -> DoneReport:
                                   f"then approve other users at {url}hub/authorize.")
     else:
         login = ("Log in with any allowed user name and the shared password you chose.",)
-    if simulated:
-        headline = ("Demo finished: images were imported for real; MicroK8s and Helm ran as a dry-run, "
-                    "so the URL below is where the hub would answer." if options.microk8s_dry_run
-                    else "Dry-run finished: nothing on this host changed.")
+    if options.dry_run:
+        headline = "Dry-run finished: nothing on this host changed."
+    elif session.is_demo:
+        headline = f"Demo finished ({session.demo_notes[0]}): the URL below is the simulated node's."
     else:
         headline = "JupyterHub is installed and answering."
     return DoneReport("ok", headline, url=url, login=login, problems=tuple(problems), files=tuple(files))

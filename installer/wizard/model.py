@@ -374,13 +374,3 @@ def primary_address() -> str:
     return "localhost"
 
 
-def human_bytes(count: float | None) -> str:
-    """``1536`` -> ``1.5 KiB`` (for sizes, rates and totals on screen)."""
-    if count is None:
-        return "?"
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"

@@ -252,13 +252,13 @@ def main(argv: list[str]) -> int:
         redactor = kwargs.pop("redactor", None) or session.make_redactor(opts.profile)
         return real_run_install(opts, sink, redactor=redactor, runner=cluster.runner(sink, redactor), **kwargs)
 
-    def build_plan(opts: Any) -> Any:
+    def install_plan(opts: Any) -> Any:
         return components_plan(opts.profile, PlanOptions(dry_run=opts.dry_run, host_root=opts.host_root,
                                                          bundle_dir=opts.bundle(), preflight=False,
                                                          import_images=False, poll_interval=0.0))
 
     headless.run_install = run_install  # type: ignore[assignment]
-    session.build_plan = build_plan  # type: ignore[assignment]
+    session.install_plan = install_plan  # type: ignore[assignment]
     return cli.main(cli_args)
 
 

@@ -107,7 +107,7 @@ def test_preflight_hardware(snap_compare, session: WizardSession) -> None:
 def test_components(snap_compare, session: WizardSession) -> None:
     """Components: recommendations and reasons from the hardware."""
     session.model.apply_recommendations(CHOICES)
-    session.preflight = backend.PreflightReport(choices=list(CHOICES))
+    session.preflight = backend.WizardPreflight(choices=list(CHOICES))
     assert snap_compare(InstallerApp(session, animate=False), terminal_size=SIZE,
                         run_before=lambda pilot: _show(pilot, ComponentsScreen(session)))
 
@@ -128,7 +128,7 @@ def test_jupyterhub(snap_compare, session: WizardSession) -> None:
                             image="docker.io/kubeflownotebookswg/jupyter-scipy:v1.9.2", enabled=False)]
     session.model = WizardModel.from_profile(_Profile(jupyterhub=JupyterHubSettings(images=images)))
     warning = "runs as root (UID 0); JupyterHub starts it as UID 1000"
-    session.preflight = backend.PreflightReport(
+    session.preflight = backend.WizardPreflight(
         image_warnings={"docker.io/kubeflownotebookswg/jupyter-scipy:v1.9.2": [warning]})
     assert snap_compare(InstallerApp(session, animate=False), terminal_size=SIZE,
                         run_before=lambda pilot: _show(pilot, JupyterHubScreen(session)))

@@ -21,7 +21,7 @@ from installer.tui.screens.review import ReviewScreen
 from installer.tui.screens.welcome import WelcomeScreen
 from installer.tui.widgets.checks import CheckTable
 from installer.tui.widgets.confirm import ConfirmScreen
-from installer.wizard.backend import run_preflight
+from installer.wizard.backend import run_wizard_preflight
 
 from .wizard_fakes import CHECKS, FAILED, fake_plan, fixed_preflight, make_session
 
@@ -133,7 +133,7 @@ async def test_failed_check_blocks_next_until_rerun_passes(tmp_path: Path, monke
 async def test_real_preflight_failure_on_this_machine(tmp_path: Path) -> None:
     """With a memory threshold no machine meets, the real probes fail the memory check and block Next."""
     profile = Profile(preflight=PreflightSettings(min_memory_gib=1_000_000))
-    report = run_preflight(make_session(tmp_path, profile).options)
+    report = run_wizard_preflight(make_session(tmp_path, profile).options)
     assert "memory" in [c.check_id for c in report.failed]
     app = InstallerApp(make_session(tmp_path, profile), animate=False)
     async with app.run_test(size=SIZE) as pilot:
@@ -243,15 +243,15 @@ async def test_saved_profile_replays_to_the_same_answers_and_plan(tmp_path: Path
     assert replayed.bundle_dir() == app.session.options.bundle()
     keep = {"exclude": {"source", "bundle"}}
     assert replayed.model_dump(**keep) == wizard_profile.model_dump(**keep)
-    from installer.install_run import InstallOptions, build_plan
+    from installer.install_run import InstallOptions, install_plan
 
     base = app.session.options
     try:
-        wizard_plan = build_plan(InstallOptions(profile=wizard_profile, bundle_dir=base.bundle_dir,
+        wizard_plan = install_plan(InstallOptions(profile=wizard_profile, bundle_dir=base.bundle_dir,
                                                 state_dir=base.state_dir))
     except ModuleNotFoundError as exc:
         pytest.skip(f"the plan cannot be built yet ({exc}); the profile comparison above passed")
-    replay_plan = build_plan(InstallOptions(profile=replayed, state_dir=base.state_dir))
+    replay_plan = install_plan(InstallOptions(profile=replayed, state_dir=base.state_dir))
     assert [(s.id, s.fingerprint()) for s in replay_plan.steps] == [(s.id, s.fingerprint()) for s in wizard_plan.steps]
 
 

@@ -125,14 +125,14 @@ IMAGES = (("quay.io/jupyterhub/k8s-hub:4.2.0", 3 << 20), ("quay.io/jupyter/scipy
 
 
 def fake_plan(monkeypatch, *, gate: threading.Event | None = None) -> ImportStep:
-    """Make ``build_plan`` return a small plan (real steps, real runner); returns its import step."""
+    """Make ``install_plan`` return a small plan (real steps, real runner); returns its import step."""
     from installer import install_run as session
 
     importer = ImportStep(IMAGES, gate)
     steps = [CommandStep("preflight", "Preflight checks", "preflight"), importer,
              CommandStep("microk8s-install", "Install MicroK8s"), CommandStep("jupyterhub", "Install JupyterHub",
                                                                              "jupyterhub")]
-    monkeypatch.setattr(session, "build_plan", lambda options: Plan(list(steps)))
+    monkeypatch.setattr(session, "install_plan", lambda options: Plan(list(steps)))
     return importer
 
 

@@ -1,12 +1,7 @@
-"""The MicroK8s twin: executables ``microk8s``, ``snap``, ``netplan`` and ``ip`` that behave as upstream does.
+"""Tests of the MicroK8s twin (installer/demo/twin) and of the real install against it.
 
-The installer's real command runner runs them (``tests/twin/bin`` first on PATH), so the
-install steps meet the same answers, exit codes and failures they would meet on a real
-server. Their state is a folder named by ``MICROK8S_TWIN_STATE``; the image store is the
-REAL containerd of the test fixtures, so what the installer imported is what the twin sees.
-Every rule cites the upstream source it comes from (see also docs/upstream-facts.md).
-
-Modules: :mod:`twin.state` (config, state file, host files), :mod:`twin.images`
-(containerd), :mod:`twin.cluster` (node, pods, addons, kubectl), :mod:`twin.helm`
-(releases, rendering with a real helm), :mod:`twin.cli` (the executables' entry points).
+The twin's executables and rules ship in :mod:`installer.demo.twin` (the demo runs them
+as "simulated MicroK8s"); here are the pytest fixture (:mod:`twin.fixture`: a fake host,
+the fixtures' real containerd, a real helm from a test-only wheel), the stand-in charts
+and test bundles (:mod:`twin.charts`), and the tests.
 """

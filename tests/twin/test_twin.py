@@ -477,3 +477,26 @@ def test_rdma_link_type_selector_never_matches_a_port_without_netdev(tmp_path: P
     assert "rdma/hca_shared_devices_a" not in node(made)["status"]["allocatable"]
     ok(apply(made, tmp_path, *_rdma_objects(8, {"vendors": ["15b3"]})))
     assert node(made)["status"]["allocatable"]["rdma/hca_shared_devices_a"] == "8"
+
+
+def test_without_helm_a_plain_chart_installs_and_a_templated_one_is_refused(twin: Twin, tmp_path: Path) -> None:
+    """The demo's twin has no helm: the demo's plain-manifest chart installs and the hub answers; a chart
+    with template directives is refused naming the file and the missing helm (never rendered by guesswork)."""
+    from installer.demo.prepare import _chart_archive
+
+    templated = _ready_cluster(twin, tmp_path)
+    twin.configure(helm="")
+    load(twin, tmp_path, "quay.io/jupyterhub/k8s-hub:4.2.0", "quay.io/jupyterhub/configurable-http-proxy:4.6.3")
+    refused = _helm(twin, "template", "jupyterhub", str(templated), "--values", str(_hub_values(tmp_path)))
+    assert refused.returncode == 1
+    assert "templates/hub-deployment.yaml" in refused.stderr or "templates/hub-pvc.yaml" in refused.stderr
+    assert "no helm binary" in refused.stderr
+    failed = _helm(twin, "upgrade", "--install", "jupyterhub", str(templated), "-n", "jupyterhub", "--create-namespace")
+    assert failed.returncode == 1 and "no helm binary" in failed.stderr
+    plain = tmp_path / "plain-jupyterhub-4.2.0.tgz"
+    plain.write_bytes(_chart_archive())
+    rendered = ok(_helm(twin, "template", "jupyterhub", str(plain)))
+    assert "image: quay.io/jupyterhub/k8s-hub:4.2.0" in rendered
+    ok(_helm(twin, "upgrade", "--install", "jupyterhub", str(plain), "-n", "jupyterhub", "--create-namespace",
+             "--wait", "--timeout", "300s"))
+    ok(twin.run("microk8s", "kubectl", "get", "--raw", HEALTH))

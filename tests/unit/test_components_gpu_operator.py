@@ -135,7 +135,7 @@ def test_split_ref() -> None:
 @pytest.mark.parametrize("version", sorted(KNOWN_IMAGES))
 def test_the_bundle_carries_every_pinned_operand_and_the_driver_only_on_demand(version: str) -> None:
     """Export carries each operand image the values pin once; the driver images only with ``driver: operator``."""
-    from installer.bundle.manifest import normalize_ref
+    from installer.bundle.imageref import normalize_ref
     from installer.components.gpu_operator import artifacts
     from installer.config.profile import Profile
 

@@ -174,7 +174,7 @@ def test_cluster_ip_url_is_the_port_forward_not_the_node(tmp_path: Path) -> None
 
 def test_known_hub_images_match_the_bundle_artifact_list() -> None:
     """Hub, proxy and network-tools refs are among what ``artifacts.py`` tells export to carry."""
-    from installer.bundle.manifest import normalize_ref
+    from installer.bundle.imageref import normalize_ref
     from installer.components.jupyterhub import artifacts
     from installer.components.jupyterhub.values import KNOWN_HUB_IMAGES
 

@@ -514,15 +514,14 @@ def test_plan_order_with_image_import(tmp_path: Path) -> None:
     assert step.jobs == 3  # type: ignore[attr-defined]
 
 
-def test_build_plan_accepts_the_session_options(tmp_path: Path) -> None:
+def test_install_plan_accepts_the_session_options(tmp_path: Path) -> None:
     """The session's InstallOptions decide the profile, bundle, socket and jobs of the plan."""
-    from installer.install_run import InstallOptions
-    from installer.install_run import build_plan as session_plan
+    from installer.install_run import InstallOptions, install_plan
 
     profile = profile_from("cpu.yaml", make_bundle(tmp_path))
     options = InstallOptions(profile=profile, dry_run=True, bundle_dir=tmp_path / "other", jobs=4,
                              containerd_socket=tmp_path / "ctr.sock")
-    plan = session_plan(options)
+    plan = install_plan(options)
     snaps = next(s for s in plan.steps if s.id == "microk8s.snaps")
     assert snaps.bundle_dir == tmp_path / "other"  # type: ignore[attr-defined]
     imports = next(s for s in plan.steps if s.id == "import-images")

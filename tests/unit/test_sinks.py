@@ -21,7 +21,8 @@ from installer.engine.events import (
     StepStarted,
 )
 from installer.engine.logfile import LogFileSink
-from installer.headless.console import ConsoleSink, JsonLinesSink, human_bytes
+from installer.engine.sizes import human_bytes
+from installer.headless.console import ConsoleSink, JsonLinesSink
 
 EVENTS = [
     PlanStarted(steps=(("import", "Import images"),), dry_run=False),

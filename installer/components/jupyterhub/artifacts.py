@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from installer.bundle.manifest import normalize_ref
+from installer.bundle.imageref import normalize_ref
 from installer.errors import ProfileError
 
 if TYPE_CHECKING:

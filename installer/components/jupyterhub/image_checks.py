@@ -208,7 +208,7 @@ def check_notebook_images(settings: JupyterHubSettings, bundle_dir: Path, manife
         return [CheckResult("notebook-images", "notebook images", "skipped", "no manifest in the bundle",
                             "a bundle manifest", "Run `./install.sh bundle lock` so the images can be checked.")]
     from installer.bundle.archive import inspect_archive
-    from installer.bundle.manifest import normalize_ref
+    from installer.bundle.imageref import normalize_ref
     from installer.bundle.safefile import bundle_path
 
     results: list[CheckResult] = []

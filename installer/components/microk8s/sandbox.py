@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Final, NamedTuple
 
-from installer.bundle.manifest import normalize_ref
+from installer.bundle.imageref import normalize_ref
 
 CONTAINERD_TEMPLATE: Final = Path("/var/snap/microk8s/current/args/containerd-template.toml")
 """What MicroK8s renders its containerd configuration from (the live file is rewritten from it)."""

@@ -22,7 +22,7 @@ from installer.tui.messages import EngineEvent, ProgressTick
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.checks import CheckTable
 from installer.tui.widgets.hardware import HardwarePanel
-from installer.wizard.backend import CHECK_STEPS, PreflightReport, preflight_key, run_preflight
+from installer.wizard.backend import CHECK_STEPS, WizardPreflight, preflight_key, run_wizard_preflight
 
 
 class PreflightScreen(WizardScreen):
@@ -66,13 +66,13 @@ class PreflightScreen(WizardScreen):
         self.action_rerun()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
-    def _run_checks(self) -> PreflightReport:
+    def _run_checks(self) -> WizardPreflight:
         options = self.session.options
         key = preflight_key(self.session.model)
         # Any error: the answers are validated later; the defaults are fine for probing.
         with contextlib.suppress(Exception):
             options = self.session.install_options()
-        report = run_preflight(options, TextualSink(self))
+        report = run_wizard_preflight(options, TextualSink(self))
         report.answers = key
         return report
 
@@ -89,18 +89,18 @@ class PreflightScreen(WizardScreen):
         if event.worker.group != "preflight" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
         self.query_one("#rerun", Button).disabled = False
-        report: PreflightReport | None
+        report: WizardPreflight | None
         if event.state == WorkerState.ERROR:
-            report = PreflightReport(error=f"preflight crashed: {event.worker.error!r} (see the log file)")
+            report = WizardPreflight(error=f"preflight crashed: {event.worker.error!r} (see the log file)")
         else:
             report = event.worker.result
-            assert isinstance(report, PreflightReport)
+            assert isinstance(report, WizardPreflight)
         self.session.preflight = report
         if report.choices:
             self.session.model.apply_recommendations(report.choices)
         self._show(report)
 
-    def _show(self, report: PreflightReport) -> None:
+    def _show(self, report: WizardPreflight) -> None:
         table = self.query_one(CheckTable)
         table.show_all(report.checks)
         self.query_one(HardwarePanel).show(report.facts)

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from installer.engine.events import StepProgress
-from installer.wizard.model import human_bytes
+from installer.engine.sizes import human_bytes
 
 STEP_MARK: Final[dict[str, tuple[str, str]]] = {
     "pending": ("·", "dim"),

@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import yaml
-from twin import cluster, images
-from twin.state import Config, Store
+
+from installer.demo.twin import cluster, images
+from installer.demo.twin.state import Config, Store
 
 ALIASES = {"no": "Node", "node": "Node", "nodes": "Node", "po": "Pod", "pod": "Pod", "pods": "Pod",
            "cm": "ConfigMap", "configmap": "ConfigMap", "configmaps": "ConfigMap",
@@ -105,7 +106,7 @@ def main(config: Config, argv: list[str]) -> int:
             cluster.put(state, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.rest[2]}})
         print(f"namespace/{args.rest[2]} created")
         return 0
-    print(f"twin: kubectl {' '.join(argv)} is not modelled (add it to tests/twin/kubectl.py, citing upstream)",
+    print(f"twin: kubectl {' '.join(argv)} is not modelled (add it to installer/demo/twin/kubectl.py, citing upstream)",
           file=sys.stderr)
     return 1
 

@@ -1,7 +1,10 @@
 """``microk8s helm3`` of the twin: releases kept as Helm keeps them, charts rendered by a REAL helm.
 
-Rendering (``helm template``) is the real helm binary from a PyPI wheel (tests/helmbin.py);
-only what needs a cluster is the twin's: storing releases and their revisions, applying
+Rendering (``helm template``) is a real helm binary given by the caller (the tests: one from a
+PyPI wheel, tests/helmbin.py; the demo: ``helm`` when it is on PATH). Without one, a chart whose
+templates hold no template directive is applied as written (the demo's stand-in chart), and any
+other is refused naming what is missing: the twin never re-implements Helm. Only what needs a
+cluster is the twin's: storing releases and their revisions, applying
 the rendered objects, ``--wait``. The behaviours follow helm v3 pkg/action:
 ``upgrade --install`` marks the release ``pending-install``/``pending-upgrade`` before
 it applies anything (a killed Helm leaves it so, and every later upgrade fails with
@@ -15,16 +18,16 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tarfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
-from twin import cluster
-from twin.state import Config, Store
+
+from installer.demo.twin import cluster, passthrough
+from installer.demo.twin.state import Config, Store
 
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 OWNER = "meta.helm.sh/release-name"
@@ -84,18 +87,58 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(config: Config, release: str, chart: str, namespace: str, values: list[str]) -> str:
-    """``helm template`` with the real helm (CRDs included, as install applies them first)."""
+    """``helm template`` with the real helm (CRDs included, as install applies them first), or plain manifests."""
+    if not config.helm:
+        return plain_manifests(chart, crds=True)
     argv = [config.helm, "template", release, chart, "--namespace", namespace, "--include-crds",
             "--kube-version", f"v{config.channel}.3"]
     for path in values:
         argv += ["--values", path]
-    env = {**os.environ, "HELM_CACHE_HOME": str(config.state_dir / "helm-cache"),
-           "HELM_CONFIG_HOME": str(config.state_dir / "helm-config"),
-           "HELM_DATA_HOME": str(config.state_dir / "helm-data")}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
-    if done.returncode != 0:
+    done = passthrough.run(argv, env=_helm_env(config), probe=True)
+    if not done.ok:
         raise HelmError(done.stderr.strip() or f"helm template exited {done.returncode}")
     return done.stdout
+
+
+def _helm_env(config: Config) -> dict[str, str]:
+    return {**os.environ, "HELM_CACHE_HOME": str(config.state_dir / "helm-cache"),
+            "HELM_CONFIG_HOME": str(config.state_dir / "helm-config"),
+            "HELM_DATA_HOME": str(config.state_dir / "helm-data")}
+
+
+NO_HELM: Final = ("the MicroK8s twin has no helm binary to render it (put `helm` on PATH, or install "
+                  "the test extras: pip install -e '.[test]')")
+
+
+def plain_manifests(chart: str, *, crds: bool) -> str:
+    """The chart's ``templates/`` (and ``crds/``) files joined as one manifest, when none holds a directive.
+
+    Raises:
+        HelmError: a template uses ``{{ }}`` (naming the file and the missing helm), or the chart cannot be read.
+    """
+    files: dict[str, str] = {}
+    path = Path(chart)
+    if path.is_dir():
+        for member in sorted(path.rglob("*")):
+            if member.is_file():
+                files[f"{path.name}/{member.relative_to(path)}"] = member.read_text(errors="replace")
+    else:
+        with tarfile.open(path) as tar:
+            for info in tar.getmembers():
+                handle = tar.extractfile(info) if info.isfile() else None
+                if handle is not None:
+                    files[info.name] = handle.read().decode(errors="replace")
+    wanted = ("templates", "crds") if crds else ("templates",)
+    parts = []
+    for name, text in sorted(files.items(), key=lambda item: (item[0].split("/")[1:2] != ["crds"], item[0])):
+        pieces = name.split("/")
+        if len(pieces) < 3 or pieces[1] not in wanted or not name.endswith((".yaml", ".yml")):
+            continue
+        if "{{" in text:
+            msg = f"Error: cannot render {name}: it holds template directives and {NO_HELM}"
+            raise HelmError(msg)
+        parts.append(f"---\n# Source: {name}\n{text.strip()}\n")
+    return "".join(parts)
 
 
 def _latest(state: dict[str, Any], namespace: str, name: str) -> dict[str, Any] | None:
@@ -156,7 +199,7 @@ def upgrade(config: Config, store: Store, args: argparse.Namespace) -> int:
     if args.wait or args.atomic:
         deadline = time.monotonic() + _seconds(args.timeout) * config.time_scale
         while True:
-            from twin import images
+            from installer.demo.twin import images
 
             images.present.cache_clear()
             state = store.read()
@@ -253,11 +296,16 @@ Later channels ship newer helm; their built-in versions are not encoded here.
 def main(config: Config, argv: list[str]) -> int:
     """``microk8s helm3 ARGS``."""
     if argv and argv[0] == "template":  # rendering needs no cluster: the real helm does it all
+        if not config.helm:
+            return template_without_helm(argv[1:])
         if "--kube-version" not in argv and config.channel in BUILT_IN_KUBE_VERSION:
             argv = [*argv, "--kube-version", BUILT_IN_KUBE_VERSION[config.channel]]
-        os.execv(config.helm, [config.helm, *argv])
+        return passthrough.relay([config.helm, *argv], env=_helm_env(config))
     if argv and argv[0] in ("version",):
-        os.execv(config.helm, [config.helm, *argv])
+        if not config.helm:
+            print(f"Error: {NO_HELM}", file=sys.stderr)
+            return 1
+        return passthrough.relay([config.helm, *argv], env=_helm_env(config))
     store = Store(config)
     args, _unknown = _parser().parse_known_intermixed_args(argv)
     if not args.rest:
@@ -289,9 +337,23 @@ def main(config: Config, argv: list[str]) -> int:
         return rollback(config, store, args)
     if verb in ("uninstall", "delete", "del"):
         return uninstall(store, args)
-    print(f"twin: helm {verb} is not modelled (add it to tests/twin/helm.py with its upstream behaviour)",
+    print(f"twin: helm {verb} is not modelled (add it to installer/demo/twin/helm.py with its upstream behaviour)",
           file=sys.stderr)
     return 1
+
+
+def template_without_helm(argv: list[str]) -> int:
+    """``helm template NAME CHART [flags]`` without a helm: the chart's plain manifests, or helm-like refusal."""
+    args, _unknown = _parser().parse_known_intermixed_args(argv)
+    if len(args.rest) < 2:
+        print("Error: \"helm template\" requires at least 1 argument", file=sys.stderr)
+        return 1
+    try:
+        print(plain_manifests(args.rest[1], crds="--include-crds" in argv), end="")
+    except (HelmError, OSError, tarfile.TarError) as exc:
+        print(str(exc) if str(exc).startswith("Error:") else f"Error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def rollback(config: Config, store: Store, args: argparse.Namespace) -> int:

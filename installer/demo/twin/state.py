@@ -41,13 +41,14 @@ CHANNEL_IMAGES: dict[str, tuple[str, str, str]] = {
 
 @dataclass(frozen=True)
 class Config:
-    """Where the twin's world is (written by the test fixture)."""
+    """Where the twin's world is (written by the test fixture or the demo)."""
 
     state_dir: Path
     host_root: Path
     containerd_socket: Path
     namespace: str = "k8s.io"
-    helm: str = "helm"
+    helm: str = ""
+    """The real helm binary that renders charts (given by the caller); empty: charts without directives only."""
     time_scale: float = 0.01
     """Multiplies every wait the twin does (2 s polls, --timeout N, restarts), so tests stay fast."""
     channel: str = "1.32"
@@ -64,7 +65,7 @@ class Config:
         """The config named by ``$MICROK8S_TWIN_STATE``."""
         state_dir = os.environ.get(STATE_ENV)
         if not state_dir:
-            raise SystemExit(f"twin: {STATE_ENV} is not set (the `twin` test fixture sets it)")
+            raise SystemExit(f"twin: {STATE_ENV} is not set (the `twin` test fixture and the demo set it)")
         data = json.loads((Path(state_dir) / "config.json").read_text())
         data["state_dir"] = state_dir
         for key in ("state_dir", "host_root", "containerd_socket"):

@@ -1,15 +1,18 @@
-"""Entry points of the twin's executables: ``microk8s``, ``snap``, ``netplan``, ``ip``."""
+"""Entry point of the twin's executables: ``microk8s``, ``snap``, ``netplan``, ``ip``, ``systemctl``, and the
+guarded ``ln``/``mv``/``rm`` (``python -m installer.demo.twin.cli PROGRAM ARGS``, run by the wrappers in bin/)."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import yaml
-from twin import cluster, images
-from twin.state import Config, Store, lay_out_microk8s, start_containerd
+
+from installer.demo.twin import cluster, images, passthrough
+from installer.demo.twin.state import Config, Store, lay_out_microk8s, start_containerd
 
 
 def main(program: str, argv: list[str]) -> int:
@@ -43,14 +46,13 @@ def guard(config: Config, program: str, argv: list[str]) -> int:
             print(f"twin: refusing `{program} {' '.join(argv)}`: {arg} is outside the fake host root "
                   f"{config.host_root} (a step acts on the real machine)", file=sys.stderr)
             return 1
-    here = os.path.dirname(os.path.abspath(sys.argv[0]))
+    here = str(Path(__file__).resolve().parent / "bin")
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if os.path.abspath(p) != here)
     real = shutil.which(program, path=path)
     if real is None:
         print(f"{program}: not found", file=sys.stderr)
         return 127
-    os.execv(real, [real, *argv])
-    return 127
+    return passthrough.relay([real, *argv])
 
 
 # --- microk8s -----------------------------------------------------------------------------------
@@ -64,11 +66,11 @@ def microk8s(config: Config, argv: list[str]) -> int:
         return 127
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     if command == "kubectl":
-        from twin import kubectl
+        from installer.demo.twin import kubectl
 
         return kubectl.main(config, rest)
     if command in ("helm3", "helm"):
-        from twin import helm
+        from installer.demo.twin import helm
 
         return helm.main(config, rest)
     if command == "ctr":
@@ -84,7 +86,7 @@ def microk8s(config: Config, argv: list[str]) -> int:
         return restart_containerd(config, store)
     if command == "stop":
         return 0
-    print(f"twin: microk8s {command} is not modelled (add it to tests/twin/cli.py, citing upstream)",
+    print(f"twin: microk8s {command} is not modelled (add it to installer/demo/twin/cli.py, citing upstream)",
           file=sys.stderr)
     return 1
 
@@ -346,3 +348,7 @@ def ip(config: Config, argv: list[str]) -> int:
         return 2
     print(f"twin: ip {' '.join(argv)} is not modelled", file=sys.stderr)
     return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2:]))

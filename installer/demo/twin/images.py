@@ -7,10 +7,10 @@ see: there is no list of "images the twin pretends to have".
 from __future__ import annotations
 
 import os
-import subprocess
 from functools import cache
 
-from twin.state import Config
+from installer.demo.twin import passthrough
+from installer.demo.twin.state import Config
 
 
 def normalize(ref: str) -> str:
@@ -46,18 +46,15 @@ def ctr_env(config: Config) -> dict[str, str]:
 
 
 def exec_ctr(config: Config, args: list[str]) -> int:
-    """``microk8s ctr ARGS``: replace this process with the real ctr (stdin streams straight through)."""
-    argv = ctr_argv(config, *args)
-    os.execvpe(argv[0], argv, ctr_env(config))
-    return 127  # not reached
+    """``microk8s ctr ARGS``: the real ctr (an archive given as ``-`` streams through from stdin)."""
+    return passthrough.relay(ctr_argv(config, *args), env=ctr_env(config), stdin="-" in args)
 
 
 @cache
 def present(config: Config) -> frozenset[str]:
     """Normalised refs containerd holds now (one ``ctr images ls -q`` per twin command)."""
-    done = subprocess.run(ctr_argv(config, "images", "ls", "-q"), capture_output=True, text=True,
-                          check=False, env=ctr_env(config), timeout=60)
-    if done.returncode != 0:
+    done = passthrough.run(ctr_argv(config, "images", "ls", "-q"), env=ctr_env(config), timeout=60, probe=True)
+    if not done.ok:
         return frozenset()
     return frozenset(normalize(r) for r in done.stdout.split() if not r.startswith("sha256:"))
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from twin import images
-from twin.state import KUBELET_ARGS, TEMPLATE, Config
+
+from installer.demo.twin import images
+from installer.demo.twin.state import KUBELET_ARGS, TEMPLATE, Config
 
 CLUSTER_SCOPED = {"Namespace", "StorageClass", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                   "ClusterPolicy", "PriorityClass", "RuntimeClass", "NodeFeatureRule"}
