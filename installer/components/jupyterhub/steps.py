@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from installer.components.bundled import load_bundle_manifest, pin_to_bundle
 from installer.components.jupyterhub.artifacts import HubImages
@@ -16,9 +16,11 @@ from installer.components.jupyterhub.spawn_images import hub_values, spawn_image
 from installer.components.jupyterhub.values import chart_images, jupyterhub_values
 from installer.components.kube import KUBECTL, HelmChartStep, node_address, probe, wait_until
 from installer.components.release_images import ContainerdTarget, ImageUse
-from installer.config.profile import Profile
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError
+
+if TYPE_CHECKING:
+    from installer.config.profile import Profile
 
 _LOGGER: Final = logging.getLogger(__name__)
 
