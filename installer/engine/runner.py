@@ -16,7 +16,7 @@ from typing import Final, Literal
 
 from installer.engine.events import LogLine, PlanFinished, PlanStarted, StepFinished, StepStarted, StepStatus
 from installer.engine.journal import Journal
-from installer.engine.plan import Plan, Step, StepContext
+from installer.engine.plan import Plan, RunResults, Step, StepContext
 from installer.errors import ExitCode, InstallerError, Interrupted
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class RunResult:
     exit_code: ExitCode
     outcomes: list[StepOutcome] = field(default_factory=list)
     error: InstallerError | None = None
+    results: RunResults = field(default_factory=RunResults)
+    """What the steps found out (the hub's URL, the images imported): the front ends show these."""
 
     @property
     def ok(self) -> bool:
@@ -121,5 +123,7 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
         summary = f"{total} steps shown (dry-run: nothing was changed)"
         if would_fail:
             summary += f"; on this host a real run would stop at: {', '.join(would_fail)}"
-    ctx.sink.emit(PlanFinished(status=result.status, summary=summary, exit_code=int(result.exit_code)))
+    result.results = ctx.results
+    ctx.sink.emit(PlanFinished(status=result.status, summary=summary, exit_code=int(result.exit_code),
+                               results=ctx.results.to_dict()))
     return result

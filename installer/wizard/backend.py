@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
 from installer.errors import InstallerError
-from installer.wizard.model import ComponentChoice, WizardModel, hub_url, human_bytes
+from installer.wizard.model import ComponentChoice, WizardModel, human_bytes
 
 if TYPE_CHECKING:
     from installer.engine.runner import RunResult
@@ -496,13 +496,12 @@ def done_report(session: WizardSession) -> DoneReport:
     if result.status != "ok":
         headline = "The install stopped at a failed step; fix it and run the installer again to resume."
         return DoneReport("failed", headline, problems=tuple(problems), files=tuple(files))
-    try:
-        url = hub_url(model.to_profile())
-    except InstallerError:
-        url = f"http://<this server>:{model.node_port}/"
-    if model.auth_type == "native":
+    url = result.results.hub_url or ""  # as the install step read it from the cluster: never worked out again here
+    if not url:
+        login: tuple[str, ...] = ()
+    elif model.auth_type == "native":
         admin = model.admin_users[0] if model.admin_users else "admin"
-        login: tuple[str, ...] = (f"Sign up as '{admin}' at {url}hub/signup first (that makes you the admin),",
+        login = (f"Sign up as '{admin}' at {url}hub/signup first (that makes you the admin),",
                  f"then approve other users at {url}hub/authorize.")
     else:
         login = ("Log in with any allowed user name and the shared password you chose.",)
@@ -513,3 +512,15 @@ def done_report(session: WizardSession) -> DoneReport:
     else:
         headline = "JupyterHub is installed and answering."
     return DoneReport("ok", headline, url=url, login=login, problems=tuple(problems), files=tuple(files))
+
+
+def exit_summary(session: WizardSession) -> list[str]:
+    """What the terminal shows once the wizard has left the screen: the same lines as the headless mode's."""
+    from installer.headless.summary import summary_lines
+
+    try:
+        profile = session.model.to_profile()
+    except InstallerError:
+        profile = session.options.profile
+    return summary_lines(session.result, profile, log_file=session.log_file, saved_profile=session.saved_profile,
+                         simulated=session.options.dry_run or session.options.microk8s_dry_run)
