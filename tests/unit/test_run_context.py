@@ -12,7 +12,7 @@ from installer.components.jupyterhub.steps import HubUrlStep, HubWaitStep
 from installer.config.profile import Profile, load_profile
 from installer.demo.prepare import prepare_demo
 from installer.engine.commands import RecordingRunner
-from installer.engine.events import CollectingSink, PlanFinished
+from installer.engine.events import CollectingSink, PlanFinished, StepFinished, StepStarted
 from installer.engine.files import FileWriter
 from installer.engine.journal import Journal
 from installer.engine.plan import Plan, StepContext
@@ -160,3 +160,22 @@ def test_json_lines_and_the_headless_summary_read_the_steps_results(tmp_path: Pa
     assert tail[1].startswith("Log in: sign up as an admin (admin)")
     assert tail[2].startswith("Images: ")
     assert tail[3:] == [f"Profile: {REPO / 'profiles' / 'cpu.yaml'}", f"Log: {tmp_path / 'demo.log'}"]
+
+
+def test_the_plan_verb_walks_with_the_install_runner(tmp_path: Path, monkeypatch) -> None:
+    """`plan` reads the install's own walk: the same numbered start/finish events, one per step, in order."""
+    from fakehost import no_gpu
+
+    from installer.verbs import plan as plan_verb
+
+    monkeypatch.setattr(plan_verb, "_can_import", lambda: False)  # no MicroK8s containerd to ask here
+    host = tmp_path / "host"
+    no_gpu(host).write("/etc/resolv.conf", "nameserver 10.20.0.2\n")
+    planned, _, sink = plan_verb.make_plan(load_profile(REPO / "profiles" / "cpu.yaml"), host)
+    started = sink.of(StepStarted)
+    assert [e.step_id for e in started] == [p.id for p in planned]
+    assert [(e.index, e.total) for e in started] == [(i, len(planned)) for i in range(1, len(planned) + 1)]
+    finished = {e.step_id: e.status for e in sink.of(StepFinished)}
+    shown = {"ok": "would run", "skipped": "skipped", "failed": "would fail"}
+    assert {p.id: p.status for p in planned} == {step: shown[status] for step, status in finished.items()}
+    assert sink.of(PlanFinished)[0].status == "ok"  # a step that would fail does not stop the dry-run walk
