@@ -150,9 +150,9 @@ def print_exit_summary(session: WizardSession) -> None:
     from installer.wizard.backend import exit_summary
 
     redact = make_redactor(session.options.profile)
-    for line in exit_summary(session):
-        sys.stdout.write(redact(line) + "\n")
-    sys.stdout.flush()
+    with contextlib.suppress(OSError):  # the terminal may be gone (a dropped SSH session): the log has it all
+        sys.stdout.write("".join(redact(line) + "\n" for line in exit_summary(session)))
+        sys.stdout.flush()
 
 
 @contextlib.contextmanager
