@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from installer.bundle.source import BundleSource, run_bundle
 from installer.components.registry import DEFAULT_CONTAINERD_SOCKET, PlanOptions, build_plan
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
@@ -58,10 +59,16 @@ class InstallOptions:
     runner_factory: RunnerFactory | None = None
     """Makes the command runner of a real run when the caller chooses it (the demo's, for its simulated
     MicroK8s); ``None`` is the :class:`RealRunner`. A dry-run always records instead."""
+    simulated: str = ""
+    """What stands in for the cluster, said beside the hub's URL at the end (the demo: "simulated MicroK8s")."""
+
+    def url_note(self) -> str:
+        """Said beside the hub's URL in the end-of-run lines: ``dry-run``, what is simulated, or nothing."""
+        return "dry-run" if self.dry_run else self.simulated
 
     def bundle(self) -> Path:
         """The bundle folder in effect."""
-        return self.bundle_dir or self.profile.bundle_dir()
+        return self.profile.bundle_dir(self.bundle_dir)
 
     def plan_options(self) -> PlanOptions:
         """What the components' plan builder needs of these options."""
@@ -93,12 +100,9 @@ def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor
     state_dir = options.state_dir
     if options.dry_run and not os.access(state_dir if state_dir.exists() else state_dir.parent, os.W_OK):
         state_dir = Path(tempfile.gettempdir()) / "jupyterhub-offline-installer-dry-run"
-    profile = options.profile
-    if options.bundle_dir is not None:
-        profile = profile.with_bundle(options.bundle_dir)
-    return StepContext(runner=runner, files=files, sink=sink, profile=profile, state_dir=state_dir,
+    return StepContext(runner=runner, files=files, sink=sink, profile=options.profile, state_dir=state_dir,
                        cancel=cancel or threading.Event(), host_root=options.host_root,
-                       skip_checks=options.all_skipped_checks())
+                       skip_checks=options.all_skipped_checks(), bundle=BundleSource(options.bundle()))
 
 
 def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor | None = None,
@@ -112,13 +116,13 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
     redactor = redactor or make_redactor(options.profile)
     sink = RedactingSink(sink, redactor)  # every front end (console, JSON lines, wizard) gets masked events
     ctx = make_context(options, sink, redactor=redactor, runner=runner, cancel=cancel)
-    ctx.shared["options"] = options
-    plan = install_plan(options)
-    if options.dry_run:
-        return run_plan(plan, ctx, Journal(None))
-    with InstallLock(ctx.state_dir / LOCK_NAME):
-        journal = Journal(ctx.state_dir / "journal.json")
-        if journal.entries:
-            sink.emit(LogLine(level="info",
-                              message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
-        return run_plan(plan, ctx, journal)
+    with run_bundle(ctx).active():  # the plan's helpers read the run's manifest, parsed once
+        plan = install_plan(options)
+        if options.dry_run:
+            return run_plan(plan, ctx, Journal(None))
+        with InstallLock(ctx.state_dir / LOCK_NAME):
+            journal = Journal(ctx.state_dir / "journal.json")
+            if journal.entries:
+                sink.emit(LogLine(level="info",
+                                  message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
+            return run_plan(plan, ctx, journal)

@@ -16,9 +16,10 @@ from installer.bundle.importer import (
     items_from_manifest,
     items_from_scan,
 )
-from installer.bundle.requirements import BundleContents, component_needs, load_bundle
+from installer.bundle.requirements import BundleContents, component_needs
+from installer.bundle.source import run_bundle
 from installer.components.microk8s.sandbox import configured_sandbox_image
-from installer.engine.plan import Step, StepContext
+from installer.engine.plan import ImportedImages, Step, StepContext
 from installer.errors import BundleError, InstallerError, Interrupted, StepFailed
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -64,10 +65,7 @@ class ImportImagesStep(Step):
         An image exported by hand (``--image``, filed under ``extra``) that the catalog
         offers, or the pause image the installed MicroK8s names, is imported too.
         """
-        bundle = ctx.shared.get("bundle")
-        if not isinstance(bundle, BundleContents):
-            bundle = load_bundle(ctx.profile.bundle_dir(), jobs=self.jobs)
-            ctx.shared["bundle"] = bundle
+        bundle = run_bundle(ctx).contents(jobs=self.jobs)
         wanted = {ref for c in self.components for ref in component_needs(ctx.profile, c).images}
         sandbox = configured_sandbox_image(ctx.host_root) if "microk8s" in self.components else None
         if sandbox is not None:
@@ -95,9 +93,9 @@ class ImportImagesStep(Step):
         sandbox = configured_sandbox_image(ctx.host_root)
         if sandbox is None or self._store(ctx).present([sandbox.ref]):
             return None
-        bundle = ctx.shared.get("bundle")
+        bundle = run_bundle(ctx).loaded()
         held = (f"; the bundle holds {', '.join(sorted(r for r in bundle.image_refs() if '/pause:' in r))}"
-                if isinstance(bundle, BundleContents) else "")
+                if bundle is not None else "")
         msg = (f"MicroK8s starts every pod with {sandbox.ref} (sandbox image in {sandbox.source}), and neither "
                f"containerd nor the bundle has it{held}")
         return BundleError(msg, f"Without it every pod stays in ContainerCreating. On the connected machine add "
@@ -106,14 +104,16 @@ class ImportImagesStep(Step):
 
     def run(self, ctx: StepContext) -> None:
         """Import; raise when an archive failed (after trying every one)."""
-        bundle = ctx.shared.get("bundle")
-        if isinstance(bundle, BundleContents):
+        bundle = run_bundle(ctx).loaded()
+        if bundle is not None:
             for warning in bundle.warnings:
                 ctx.log(warning, "warning")
         items = self._items(ctx)
         importer = ImageImporter(self._store(ctx), sink=ctx.sink, step_id=self.id, jobs=self.jobs, cancel=ctx.cancel)
         report = importer.run(items)
-        ctx.shared["import_report"] = report
+        ctx.results.images = ImportedImages(
+            imported=report.count("ok"), present=report.count("skipped"), failed=report.count("failed"),
+            cancelled=report.cancelled, bytes_imported=sum(r.bytes for r in report.results if r.status == "ok"))
         if report.cancelled:
             msg = f"image import cancelled: {report.summary()}"
             raise Interrupted(msg, "Run the same command again; images already imported are skipped.")
@@ -147,8 +147,7 @@ class BundleCheckStep(Step):
         """Load the bundle (scan it when it has no manifest) and require every artifact."""
         from installer.bundle.requirements import chosen_components, require_artifacts
 
-        bundle = load_bundle(ctx.profile.bundle_dir())
-        ctx.shared["bundle"] = bundle
+        bundle = run_bundle(ctx).contents()
         for warning in bundle.warnings:
             ctx.log(warning, "warning")
         require_artifacts(ctx.profile, bundle, chosen_components(ctx.profile))

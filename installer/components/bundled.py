@@ -28,10 +28,10 @@ def load_bundle_manifest(bundle_dir: Path) -> Manifest | None:
     """
     if not (bundle_dir / "manifest.yaml").is_file():
         return None
-    from installer.bundle.manifest import load_manifest
+    from installer.bundle.source import source_for
 
     try:
-        return load_manifest(bundle_dir)
+        return source_for(bundle_dir).read_manifest()  # the run's parse, when a run is active
     except BundleError as exc:
         _LOGGER.debug("manifest of %s not usable here: %s", bundle_dir, exc)
         return None

@@ -126,14 +126,13 @@ class PlanOptions:
 
     def bundle(self, profile: Profile) -> Path:
         """The bundle folder in effect."""
-        return self.bundle_dir or profile.bundle_dir()
+        return profile.bundle_dir(self.bundle_dir)
 
 
 def import_step(options: PlanOptions, profile: Profile) -> Step:
     """The bundle's image import step for the components this profile installs.
 
-    It reads the bundle from ``ctx.profile.bundle_dir()``; a ``--bundle`` override must
-    therefore be applied to the profile itself (as the session does).
+    It reads the bundle the run hands it (``ctx.bundle``, the folder in effect).
     """
     from installer.bundle.step import ImportImagesStep
 

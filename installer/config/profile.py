@@ -67,8 +67,14 @@ class ProfileBase(Section):
     source: Path | None = Field(None, exclude=True)
     """Where the profile was loaded from (not part of the file)."""
 
-    def bundle_dir(self) -> Path:
-        """The bundle folder, resolved."""
+    def bundle_dir(self, override: Path | None = None) -> Path:
+        """The bundle folder in effect: ``override`` (``--bundle``) when given, else the profile's, resolved.
+
+        The one rule for the bundle folder: the install options, the plan options and
+        :meth:`with_bundle` all ask here.
+        """
+        if override is not None:
+            return Path(override).resolve()
         if self.bundle is None:
             return DEFAULT_BUNDLE
         if self.bundle.is_absolute() or self.source is None:
@@ -77,7 +83,7 @@ class ProfileBase(Section):
 
     def with_bundle(self, bundle: Path) -> Self:
         """A copy whose bundle folder is ``bundle`` (``--bundle`` wins over the profile, for every step)."""
-        return self.model_copy(update={"bundle": Path(bundle).resolve()})
+        return self.model_copy(update={"bundle": self.bundle_dir(bundle)})
 
     def secrets(self) -> list[str]:
         """Every secret value in the profile, for the redactor.

@@ -494,7 +494,8 @@ def prepare_demo(workdir: Path | None = None, *, start_containerd: bool = True,
                       f"into a private containerd ({socket}, stopped when the demo ends)", *twin_notes]
             options = dataclasses.replace(options, dry_run=False, containerd_socket=socket,
                                           host_root=twin.host_root,
-                                          runner_factory=functools.partial(TwinRunner, twin))
+                                          runner_factory=functools.partial(TwinRunner, twin),
+                                          simulated="simulated MicroK8s")
         else:
             notes.append(f"DRY-RUN: nothing is imported or installed (no private containerd: {why_not}); "
                          "the bundle, its verification and preflight are real")

@@ -108,6 +108,8 @@ class PlanFinished(Event):
     status: Literal["ok", "failed", "interrupted"]
     summary: str = ""
     exit_code: int = 0
+    results: dict[str, Any] = field(default_factory=dict)
+    """What the steps found out: ``hub_url`` and ``images`` (see :class:`~installer.engine.plan.RunResults`)."""
 
 
 @dataclass(frozen=True)

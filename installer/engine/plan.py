@@ -22,7 +22,46 @@ from installer.engine.files import FileWriter
 from installer.errors import Interrupted
 
 if TYPE_CHECKING:
+    from installer.bundle.source import BundleSource
     from installer.config.profile import Profile
+    from installer.preflight.report import PreflightReport
+    from installer.probes.model import HostFacts
+
+
+@dataclass(frozen=True)
+class ImportedImages:
+    """What the image import did, in archives and bytes (the bytes of the archives imported)."""
+
+    imported: int = 0
+    present: int = 0
+    """Already in containerd with the same image ID: skipped."""
+    failed: int = 0
+    cancelled: bool = False
+    bytes_imported: int = 0
+
+    def to_dict(self) -> dict[str, int | bool]:
+        """The ``results.images`` object of the ``plan_finished`` JSON line."""
+        return {"imported": self.imported, "present": self.present, "failed": self.failed,
+                "cancelled": self.cancelled, "bytes_imported": self.bytes_imported}
+
+
+@dataclass
+class RunResults:
+    """What the steps found out that the operator is shown at the end.
+
+    Steps fill it in; the run result carries it back, so the Done screen, the headless
+    summary and the ``plan_finished`` JSON line all say what the steps saw (the hub's
+    URL as read from the cluster, not worked out again by the front end).
+    """
+
+    hub_url: str | None = None
+    """Where users open the hub (``<node-ip>`` in a dry-run, where no node answers)."""
+    images: ImportedImages | None = None
+    """The image import's outcome; ``None`` when no import ran."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``results`` object of the ``plan_finished`` JSON line."""
+        return {"hub_url": self.hub_url, "images": self.images.to_dict() if self.images is not None else None}
 
 
 @dataclass
@@ -39,8 +78,15 @@ class StepContext:
     host_root: Path = Path("/")
     """The root of the host's ``/sys`` and ``/proc`` for probes; a copy in tests."""
     skip_checks: frozenset[str] = frozenset()
-    shared: dict[str, Any] = field(default_factory=dict)
-    """Results one step hands to a later one (host facts, the verified bundle)."""
+    bundle: BundleSource | None = None
+    """The run's bundle: its folder and its manifest, read once (``None``: the profile's, made on first use
+    by :func:`installer.bundle.source.run_bundle`)."""
+    facts: HostFacts | None = None
+    """The host as the preflight step found it (later steps read it; probed on demand when absent)."""
+    preflight: PreflightReport | None = None
+    """The preflight step's checks and suggestions, skips applied."""
+    results: RunResults = field(default_factory=RunResults)
+    """What the operator is shown at the end; the runner hands it back in the run result."""
     step_id: str | None = None
 
     @property

@@ -22,6 +22,8 @@ def _masked(value: Any, redact: Redactor) -> Any:
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if isinstance(value, list):
         return [_masked(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {key: _masked(item, redact) for key, item in value.items()}
     return value
 
 

@@ -14,9 +14,17 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from installer.engine.events import LogLine, PlanFinished, PlanStarted, StepFinished, StepStarted, StepStatus
+from installer.engine.events import (
+    EventSink,
+    LogLine,
+    PlanFinished,
+    PlanStarted,
+    StepFinished,
+    StepStarted,
+    StepStatus,
+)
 from installer.engine.journal import Journal
-from installer.engine.plan import Plan, Step, StepContext
+from installer.engine.plan import Plan, RunResults, Step, StepContext
 from installer.errors import ExitCode, InstallerError, Interrupted
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -41,11 +49,39 @@ class RunResult:
     exit_code: ExitCode
     outcomes: list[StepOutcome] = field(default_factory=list)
     error: InstallerError | None = None
+    results: RunResults = field(default_factory=RunResults)
+    """What the steps found out (the hub's URL, the images imported): the front ends show these."""
 
     @property
     def ok(self) -> bool:
         """True when every step is ok or skipped."""
         return self.status == "ok"
+
+
+class StepWalk:
+    """The numbering and the start/finish events of an ordered walk through steps (or an export's phases).
+
+    :func:`run_plan` walks a plan with it, ``plan`` reads the same walk, and the
+    exporter announces its phases through it, so every front end sees one lifecycle.
+    """
+
+    def __init__(self, sink: EventSink, outline: tuple[tuple[str, str], ...]) -> None:
+        self.sink = sink
+        self.outline = outline
+        """``(id, title)`` of each step, in order."""
+        self._started: dict[str, float] = {}
+
+    def start(self, step_id: str) -> None:
+        """Announce ``step_id`` with its place in the walk."""
+        index = next(i for i, (sid, _) in enumerate(self.outline, start=1) if sid == step_id)
+        self._started[step_id] = time.monotonic()
+        self.sink.emit(StepStarted(step_id=step_id, title=self.outline[index - 1][1], index=index,
+                                   total=len(self.outline)))
+
+    def finish(self, step_id: str, status: StepStatus, reason: str = "", hint: str = "") -> None:
+        """Say how ``step_id`` ended and how long it took."""
+        duration = time.monotonic() - self._started.pop(step_id, time.monotonic())
+        self.sink.emit(StepFinished(step_id=step_id, status=status, reason=reason, hint=hint, duration=duration))
 
 
 def _decide_skip(step: Step, ctx: StepContext, journal: Journal) -> str | None:
@@ -83,13 +119,13 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
     would_fail: list[str] = []
     result = RunResult("ok", ExitCode.OK, outcomes)
     total = len(plan.steps)
-    for index, step in enumerate(plan.steps, start=1):
+    walk = StepWalk(ctx.sink, plan.outline())
+    for step in plan.steps:
         if result.status != "ok":
             outcomes.append(StepOutcome(step.id, step.title, "not_run"))
             continue
         _set_step(ctx, step.id)
-        ctx.sink.emit(StepStarted(step_id=step.id, title=step.title, index=index, total=total))
-        started = time.monotonic()
+        walk.start(step.id)
         try:
             ctx.check_cancelled()
             outcome = _run_step(step, ctx, journal)
@@ -112,8 +148,7 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
             result = RunResult("failed", ExitCode.STEP_FAILED, outcomes, error)
         outcomes.append(outcome)
         # the ignore below: never 'not_run' here
-        ctx.sink.emit(StepFinished(step_id=step.id, status=outcome.status, reason=outcome.reason,  # type: ignore[arg-type]
-                                   hint=outcome.hint, duration=time.monotonic() - started))
+        walk.finish(step.id, outcome.status, outcome.reason, outcome.hint)  # type: ignore[arg-type]
     _set_step(ctx, None)
     done = sum(o.status in ("ok", "skipped") for o in outcomes)
     summary = f"{done} of {total} steps done"
@@ -121,5 +156,7 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
         summary = f"{total} steps shown (dry-run: nothing was changed)"
         if would_fail:
             summary += f"; on this host a real run would stop at: {', '.join(would_fail)}"
-    ctx.sink.emit(PlanFinished(status=result.status, summary=summary, exit_code=int(result.exit_code)))
+    result.results = ctx.results
+    ctx.sink.emit(PlanFinished(status=result.status, summary=summary, exit_code=int(result.exit_code),
+                               results=ctx.results.to_dict()))
     return result

@@ -40,9 +40,10 @@ from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.components import registry
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, RealRunner
-from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepFinished, StepStarted, StepStatus
+from installer.engine.events import EventSink, ItemFinished, LogLine, NullSink, StepStatus
 from installer.engine.files import FileWriter
 from installer.engine.printable import shown
+from installer.engine.runner import StepWalk
 from installer.errors import BundleError, CommandFailed, PreflightFailed, UsageError
 from installer.export.archive import COMPRESSIONS, SUFFIX, Compression
 from installer.export.files import add_chart, add_snap, chart_identity
@@ -369,21 +370,18 @@ class Exporter:
         self.quiet_writer = FileWriter()
         """Writes the manifest after each image without a console line each time."""
         self._phases: list[tuple[str, str]] = []
+        self._walk = StepWalk(self.sink, ())
+        """Announces the phases, numbered, as the install's runner announces its steps."""
         self._bundle: _Bundle | None = None
 
     # --- phase bookkeeping ------------------------------------------------------------------
 
-    def _start(self, step_id: str) -> float:
-        index = next(i for i, (sid, _) in enumerate(self._phases, start=1) if sid == step_id)
-        self.sink.emit(StepStarted(step_id=step_id, title=self._phases[index - 1][1], index=index,
-                                   total=len(self._phases)))
-        return time.monotonic()
+    def _start(self, step_id: str) -> None:
+        self._walk.start(step_id)
 
-    def _finish(self, step_id: str, started: float, failures: int, what: str) -> None:
+    def _finish(self, step_id: str, failures: int, what: str) -> None:
         status: StepStatus = "failed" if failures else "ok"
-        reason = f"{failures} {what} failed" if failures else ""
-        self.sink.emit(StepFinished(step_id=step_id, status=status, reason=reason,
-                                    duration=time.monotonic() - started))
+        self._walk.finish(step_id, status, f"{failures} {what} failed" if failures else "")
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -410,6 +408,7 @@ class Exporter:
         if options.wheels:
             self._phases.append(("wheels", f"Download wheels for Python {', '.join(options.python_versions)}"))
         self._phases.append(("manifest", "Write the manifest"))
+        self._walk = StepWalk(self.sink, tuple(self._phases))
         for line in selection.unresolved:
             self.sink.emit(LogLine(level="warning", message=f"not exported: {line}"))
         for problem in _unsafe_files(options.out_dir, bundle.previous):
@@ -421,18 +420,18 @@ class Exporter:
             self._images(bundle, selection.images)
         if options.wheels:
             self._wheels(bundle)
-        started = self._start("manifest")
+        self._start("manifest")
         manifest = bundle.save(FileWriter(sink=self.sink))
         self.report.manifest = manifest
         self.report.kept = list(bundle.kept)
         self.report.unlisted = _unlisted(options.out_dir, manifest)
         if options.profile_images:
             self.report.files += _missing_profile_files(options.profile, manifest)
-        self._finish("manifest", started, 0, "")
+        self._finish("manifest", 0, "")
         return self.report
 
     def _copy_files(self, bundle: _Bundle) -> None:
-        started = self._start("copy-files")
+        self._start("copy-files")
         failures = 0
         jobs: list[tuple[str, Path, Callable[[Path, Path], tuple[str, ChartEntry | SnapEntry, bool]]]] = [
             ("chart", path, add_chart) for path in self.options.charts]
@@ -455,7 +454,7 @@ class Exporter:
             self.sink.emit(ItemFinished(step_id="copy-files", item=f"{kind} {outcome.name}",
                                         # the ignore below: FileOutcome.status is one of StepStatus
                                         status=outcome.status, reason=outcome.reason))  # type: ignore[arg-type]
-        self._finish("copy-files", started, failures, "files")
+        self._finish("copy-files", failures, "files")
 
     def _images(self, bundle: _Bundle, wanted: list[WantedImage]) -> None:
         wanted = wanted + archive_partners(bundle.previous, wanted)
@@ -464,7 +463,7 @@ class Exporter:
                                      pull_policy=self.options.pull)
         component_of = {w.ref: w.component for w in wanted}
         # 1. pull everything (learning each image ID), so refs of one image share an archive
-        started = self._start("pull-images")
+        self._start("pull-images")
         pulled: list[PulledImage] = []
         failed: list[tuple[WantedImage, str]] = []
         for index, item in enumerate(wanted):
@@ -478,9 +477,9 @@ class Exporter:
                 pulled.append(image)
                 component_of.setdefault(image.refs[0], item.component)  # a digest ref is kept under its tag
                 self.sink.emit(ItemFinished(step_id="pull-images", item=item.ref, status="ok"))
-        self._finish("pull-images", started, len(failed), "pulls")
+        self._finish("pull-images", len(failed), "pulls")
         # 2. save each image unless an intact archive of the same image ID is already there
-        started = self._start("save-images")
+        self._start("save-images")
         previous = [_to_exported(e) for _, e in bundle.previous.images()] if bundle.previous else []
         groups = group_by_image(pulled)
         now = {ref: group.image_id for group in groups for ref in group.refs}
@@ -530,10 +529,10 @@ class Exporter:
                 reason += (f"; its earlier archive {earlier[1].file} is left on disk but no longer listed "
                            "(it shared the file with a ref exported now)")
             self.report.images.append((item.component, ImageOutcome((item.ref,), "failed", reason=reason)))
-        self._finish("save-images", started, failures, "saves")
+        self._finish("save-images", failures, "saves")
 
     def _wheels(self, bundle: _Bundle) -> None:
-        started = self._start("wheels")
+        self._start("wheels")
         try:
             bundle.wheels = download_wheels(self.runner, self.options.out_dir,
                                             python_versions=self.options.python_versions, sink=self.sink)
@@ -541,10 +540,10 @@ class Exporter:
             self.report.files.append(FileOutcome("wheels", "installer and dependencies", "failed",
                                                  reason=exc.message.splitlines()[0]))
             self.sink.emit(LogLine(level="error", message=exc.message, step_id="wheels"))
-            self._finish("wheels", started, 1, "downloads")
+            self._finish("wheels", 1, "downloads")
             return
         self.report.files.append(FileOutcome("wheels", f"{len(bundle.wheels)} wheels", "ok", file=WHEELS_DIR))
-        self._finish("wheels", started, 0, "")
+        self._finish("wheels", 0, "")
 
 
 def archive_partners(previous: Manifest | None, wanted: list[WantedImage]) -> list[WantedImage]:

@@ -12,6 +12,7 @@ from installer.engine.logfile import LogFileSink
 from installer.engine.runner import RunResult
 from installer.errors import ExitCode, Interrupted, UsageError
 from installer.headless.console import ConsoleSink, JsonLinesSink
+from installer.headless.summary import summary_lines
 from installer.install_run import InstallOptions, make_redactor, run_install
 
 
@@ -71,6 +72,7 @@ def run_headless(options: InstallOptions, *, output: str, log_file: Path | None,
     finally:
         if log is not None:
             log.close()
+    print_summary(result, options, output, log)
     if result.status == "interrupted":
         sys.stderr.write("interrupted: run the same command again to resume; finished steps are skipped.\n")
     elif result.error is not None:
@@ -79,3 +81,20 @@ def run_headless(options: InstallOptions, *, output: str, log_file: Path | None,
         if result.error.hint:
             sys.stderr.write(f"hint: {redact(result.error.hint)}\n")
     return result.exit_code
+
+
+def print_summary(result: RunResult, options: InstallOptions, output: str, log: LogFileSink | None) -> None:
+    """The end-of-run lines (the wizard prints the same when it exits): the hub, the login, the files; or the failure.
+
+    With ``--output jsonl`` stdout holds only JSON lines (``plan_finished`` carries the results), so only a
+    failure is said, on stderr.
+    """
+    redact = make_redactor(options.profile)
+    lines = summary_lines(result, options.profile, log_file=log.path if log is not None else None,
+                          saved_profile=options.profile.source,
+                          simulated=options.url_note())
+    if not result.ok:
+        sys.stderr.write(redact(lines[0]) + "\n")
+    elif output != "jsonl":
+        sys.stdout.write("".join(redact(line) + "\n" for line in lines))
+        sys.stdout.flush()

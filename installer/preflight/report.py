@@ -22,7 +22,8 @@ from installer.bundle.importer import (
     ImageImporter,
     items_from_manifest,
 )
-from installer.bundle.manifest import MANIFEST_NAME, load_manifest
+from installer.bundle.manifest import MANIFEST_NAME
+from installer.bundle.source import source_for
 from installer.engine.commands import CommandRunner
 from installer.errors import InstallerError, ProfileError, UsageError
 from installer.preflight.checks import CHECK_IDS, CheckResult, run_checks
@@ -97,9 +98,11 @@ def _recorded_content_sizes(bundle_dir: Path) -> dict[str, int]:
     if not (bundle_dir / MANIFEST_NAME).is_file():
         return {}
     try:
-        manifest = load_manifest(bundle_dir / MANIFEST_NAME)
+        manifest = source_for(bundle_dir).read_manifest()
     except InstallerError as exc:
         _LOGGER.info("disk estimate without the manifest (%s)", exc)
+        return {}
+    if manifest is None:
         return {}
     return {entry.file: entry.content_size for _, entry in manifest.images() if entry.content_size is not None}
 
@@ -126,7 +129,8 @@ def imported_bytes(runner: CommandRunner, bundle_dir: Path, target: ImageTarget)
     if not target.socket.exists() or not manifest_path.is_file():
         return 0
     try:
-        items = items_from_manifest(bundle_dir, load_manifest(manifest_path).images())
+        manifest = source_for(bundle_dir).read_manifest()
+        items = items_from_manifest(bundle_dir, manifest.images() if manifest is not None else [])
         importer = ImageImporter(ContainerdStore(runner, target.socket, target.namespace))
         missing = {item.name for item in importer.missing(items)}
     except InstallerError as exc:

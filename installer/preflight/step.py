@@ -1,9 +1,8 @@
 """The first step of every install: check the host and stop on a failed check.
 
-It also hands what it found to later steps: ``ctx.shared["facts"]`` (the
-:class:`~installer.probes.model.HostFacts`), ``ctx.shared["checks"]`` (the
-:class:`~installer.preflight.checks.CheckResult` list, skips applied) and
-``ctx.shared["suggestions"]``.
+It also hands what it found to later steps: ``ctx.facts`` (the
+:class:`~installer.probes.model.HostFacts`) and ``ctx.preflight`` (the report: the
+:class:`~installer.preflight.checks.CheckResult` list, skips applied, and the suggestions).
 """
 
 from __future__ import annotations
@@ -60,8 +59,11 @@ class PreflightStep(Step):
 
     def run(self, ctx: StepContext) -> None:
         """Probe, report, store, and stop on failure (in a dry-run, only report)."""
+        from installer.bundle.source import run_bundle
+
         report = run_preflight(ctx.runner, ctx.profile, ctx.host_root, skip_checks=sorted(ctx.skip_checks),
-                               bundle_dir=self.bundle_dir, bundle=self.bundle, images_target=self.images_target)
+                               bundle_dir=self.bundle_dir or run_bundle(ctx).path, bundle=self.bundle,
+                               images_target=self.images_target)
         for check in report.checks:
             ctx.sink.emit(check.to_event())
         for check_id in report.skipped:
@@ -70,10 +72,8 @@ class PreflightStep(Step):
         for suggestion in report.suggestions:
             if suggestion.suggested and not getattr(ctx.profile, suggestion.component).enabled:
                 ctx.log(f"suggestion: turn on {suggestion.component} ({suggestion.reason})")
-        ctx.shared["facts"] = report.facts
-        ctx.shared["checks"] = list(report.checks)
-        ctx.shared["suggestions"] = list(report.suggestions)
-        ctx.shared["preflight"] = report
+        ctx.facts = report.facts
+        ctx.preflight = report
         if report.failed:
             raise failure(report)  # in a dry-run the runner notes it and shows the rest of the plan
         summary = f"{len(report.checks)} checks: {len(report.warnings)} warnings, {len(report.skipped)} skipped"
@@ -82,10 +82,9 @@ class PreflightStep(Step):
 
 def host_facts(ctx: StepContext) -> HostFacts:
     """The facts the preflight step found; probed here (and kept) when no preflight ran."""
-    facts = ctx.shared.get("facts")
-    if facts is None:
+    if ctx.facts is None:
+        from installer.bundle.source import run_bundle
         from installer.probes import probe_host
 
-        facts = probe_host(ctx.runner, ctx.host_root, ctx.profile.bundle_dir())
-        ctx.shared["facts"] = facts
-    return facts
+        ctx.facts = probe_host(ctx.runner, ctx.host_root, run_bundle(ctx).path)
+    return ctx.facts

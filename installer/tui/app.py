@@ -138,9 +138,21 @@ def run_wizard(options: InstallOptions | argparse.Namespace, *, demo_notes: tupl
     app = InstallerApp(session)
     with _quiet_console_logging():
         code = app.run()
+    print_exit_summary(session)
     if code is None:  # the app ended without choosing (terminal closed)
         return ExitCode.INTERRUPTED
     return ExitCode(code)
+
+
+def print_exit_summary(session: WizardSession) -> None:
+    """Leave the result in the terminal once the app has let it go (as ``helm install`` leaves its notes)."""
+    from installer.install_run import make_redactor
+    from installer.wizard.backend import exit_summary
+
+    redact = make_redactor(session.options.profile)
+    with contextlib.suppress(OSError):  # the terminal may be gone (a dropped SSH session): the log has it all
+        sys.stdout.write("".join(redact(line) + "\n" for line in exit_summary(session)))
+        sys.stdout.flush()
 
 
 @contextlib.contextmanager

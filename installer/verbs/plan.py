@@ -16,13 +16,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from installer.bundle.source import BundleSource, run_bundle
 from installer.components.registry import PlanOptions, build_plan, enabled_components
 from installer.config.profile import Profile
 from installer.engine.commands import DryRunRunner, Redactor
-from installer.engine.events import CheckReported, CollectingSink, CommandRan, FileWritten, LogLine
+from installer.engine.events import (
+    CheckReported,
+    CollectingSink,
+    CommandRan,
+    FileWritten,
+    LogLine,
+    StepFinished,
+    StepStarted,
+)
 from installer.engine.files import DryRunFileWriter, FileWriter
+from installer.engine.journal import Journal
 from installer.engine.plan import Plan, StepContext
-from installer.errors import ExitCode, InstallerError
+from installer.engine.runner import StepOutcome, run_plan
+from installer.errors import ExitCode
 from installer.verbs.common import (
     add_bundle_option,
     add_host_root_option,
@@ -73,35 +84,38 @@ class PlannedStep:
 
 
 def walk_plan(plan: Plan, ctx: StepContext, sink: CollectingSink) -> list[PlannedStep]:
-    """Each step's dry-run: skipped when done, else what it would run; a failure does not stop the walk.
+    """Each step's dry-run, walked by the install's own runner, read back from the events per step.
 
-    Unlike the install, later steps are still shown after one that would fail, so
-    a reviewer sees the whole plan at once.
+    ``ctx`` is a dry-run, so (as in ``install --dry-run``) a step that would fail does not
+    stop the walk: a reviewer sees the whole plan at once. A step already done on this
+    host shows as skipped; no journal is read or written.
     """
-    planned: list[PlannedStep] = []
-    for step in plan.steps:
-        ctx.step_id = ctx.runner.step_id = ctx.files.step_id = step.id
-        start = len(sink.events)
-        item = PlannedStep(step.id, step.title, "would run")
-        try:
-            if step.is_done(ctx) is True:
-                item.status, item.reason = "skipped", "already done on this host"
-            else:
-                step.run(ctx)
-        except InstallerError as exc:
-            item.status, item.reason = "would fail", exc.message + (f" ({exc.hint})" if exc.hint else "")
-        for event in sink.events[start:]:
-            if isinstance(event, CommandRan) and event.dry_run:
-                item.commands.append(list(event.argv))
-            elif isinstance(event, FileWritten):
-                item.files.append(f"{event.path} (mode {event.mode:o})")
-            elif isinstance(event, LogLine) and event.level != "debug":
-                item.notes.append(f"{event.level}: {event.message}" if event.level != "info" else event.message)
-            elif isinstance(event, CheckReported) and event.status == "warn":
-                item.notes.append(f"warning: {event.title}: {event.found}" + (f" ({event.hint})" if event.hint else ""))
-        planned.append(item)
-    ctx.step_id = ctx.runner.step_id = ctx.files.step_id = None
-    return planned
+    result = run_plan(plan, ctx, Journal(None))
+    planned = {o.step_id: PlannedStep(o.step_id, o.title, _SHOWN[o.status], _reason(o)) for o in result.outcomes}
+    current: PlannedStep | None = None
+    for event in sink.events:
+        if isinstance(event, StepStarted):
+            current = planned[event.step_id]
+        elif isinstance(event, StepFinished):
+            current = None
+        elif current is None:
+            continue
+        elif isinstance(event, CommandRan) and event.dry_run:
+            current.commands.append(list(event.argv))
+        elif isinstance(event, FileWritten):
+            current.files.append(f"{event.path} (mode {event.mode:o})")
+        elif isinstance(event, LogLine) and event.level != "debug":
+            current.notes.append(f"{event.level}: {event.message}" if event.level != "info" else event.message)
+        elif isinstance(event, CheckReported) and event.status == "warn":
+            current.notes.append(f"warning: {event.title}: {event.found}" + (f" ({event.hint})" if event.hint else ""))
+    return [planned[o.step_id] for o in result.outcomes]
+
+
+_SHOWN: Final = {"ok": "would run", "skipped": "skipped", "failed": "would fail", "not_run": "not run"}
+
+
+def _reason(outcome: StepOutcome) -> str:
+    return outcome.reason + (f" ({outcome.hint})" if outcome.hint else "")
 
 
 def write_component_files(profile: Profile, ctx: StepContext, out: Path, writer: FileWriter) -> list[Path]:
@@ -118,12 +132,13 @@ def make_plan(profile: Profile, host_root: Path) -> tuple[list[PlannedStep], Ste
     redactor = Redactor(profile.secrets())
     sink = CollectingSink()
     runner = DryRunRunner(sink, redactor)
+    bundle = BundleSource(profile.bundle_dir())
     ctx = StepContext(runner=runner, files=DryRunFileWriter(sink, redactor), sink=sink, profile=profile,
                       state_dir=INSTALL_STATE_DIR, host_root=host_root,
-                      skip_checks=frozenset(profile.preflight.skip_checks))
-    options = PlanOptions(dry_run=True, host_root=host_root, bundle_dir=profile.bundle_dir(),
-                          import_images=_can_import())
-    planned = walk_plan(build_plan(profile, options), ctx, sink)
+                      skip_checks=frozenset(profile.preflight.skip_checks), bundle=bundle)
+    options = PlanOptions(dry_run=True, host_root=host_root, bundle_dir=bundle.path, import_images=_can_import())
+    with bundle.active():
+        planned = walk_plan(build_plan(profile, options), ctx, sink)
     return planned, ctx, sink
 
 
@@ -160,7 +175,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     host_root = Path(getattr(args, "host_root", None) or "/")
     planned, ctx, _ = make_plan(profile, host_root)
     writer = FileWriter(redactor=Redactor(profile.secrets()))
-    written = write_component_files(profile, ctx, Path(args.out), writer)
+    with run_bundle(ctx).active():
+        written = write_component_files(profile, ctx, Path(args.out), writer)
     if getattr(args, "json", False):
         emit_json({"profile": str(profile.source) if profile.source else None, "bundle": str(profile.bundle_dir()),
                    "host_root": str(host_root), "files": [str(p) for p in written],

@@ -22,7 +22,7 @@ from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
 from installer.engine.sizes import human_bytes
 from installer.errors import InstallerError
-from installer.wizard.model import ComponentChoice, WizardModel, hub_url
+from installer.wizard.model import ComponentChoice, WizardModel
 
 if TYPE_CHECKING:
     from installer.engine.runner import RunResult
@@ -637,13 +637,12 @@ def done_report(session: WizardSession) -> DoneReport:
         headline = "The install stopped at a failed step; fix it and run the installer again to resume."
         return DoneReport("failed", headline, problems=tuple(problems), files=tuple(files))
     hub = model.profile.jupyterhub
-    try:
-        url = hub_url(model.to_profile())
-    except InstallerError:
-        url = f"http://<this server>:{hub.service.node_port}/"
-    if hub.auth.type == "native":
-        login: tuple[str, ...] = (f"Sign up first as {_admin_names(hub.admin_users)}: {url}hub/signup",
-                                  f"then approve other users at {url}hub/authorize.")
+    url = result.results.hub_url or ""  # as the install step read it from the cluster: never worked out again here
+    if not url:
+        login: tuple[str, ...] = ()
+    elif hub.auth.type == "native":
+        login = (f"Sign up first as {_admin_names(hub.admin_users)}: {url}hub/signup",
+                 f"then approve other users at {url}hub/authorize.")
     else:
         login = ("Log in with any allowed user name and the shared password you chose.",)
     if options.dry_run:
@@ -661,3 +660,15 @@ def _admin_names(admins: list[str]) -> str:
     if len(quoted) == 1:
         return quoted[0]
     return f"one of the admins ({', '.join(quoted[:-1])} or {quoted[-1]})"
+
+
+def exit_summary(session: WizardSession) -> list[str]:
+    """What the terminal shows once the wizard has left the screen: the same lines as the headless mode's."""
+    from installer.headless.summary import summary_lines
+
+    try:
+        profile = session.model.to_profile()
+    except InstallerError:
+        profile = session.options.profile
+    return summary_lines(session.result, profile, log_file=session.log_file, saved_profile=session.saved_profile,
+                         simulated=session.options.url_note())

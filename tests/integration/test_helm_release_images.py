@@ -182,7 +182,7 @@ def context(profile: Profile, tmp_path: Path, *, dry_run: bool = False,
     ctx = StepContext(runner=runner, files=files, sink=sink, profile=profile, state_dir=tmp_path / "state",
                       host_root=host or Path("/"))
     if host is not None:
-        ctx.shared["facts"] = probe_host(RecordingRunner(), host, profile.bundle_dir())
+        ctx.facts = probe_host(RecordingRunner(), host, profile.bundle_dir())
     return ctx, sink
 
 

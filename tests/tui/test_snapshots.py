@@ -21,6 +21,7 @@ from installer.engine.events import (
     StepProgress,
     StepStarted,
 )
+from installer.engine.plan import RunResults
 from installer.engine.runner import RunResult, StepOutcome
 from installer.errors import ExitCode
 from installer.install_run import InstallOptions
@@ -56,7 +57,6 @@ def session(monkeypatch) -> WizardSession:
     monkeypatch.setattr(welcome, "verify_summary",
                         lambda summary, sink=None, cancel=None: dataclasses.replace(summary, verified=True))
     monkeypatch.setattr(backend, "plan_outline", lambda options: [(i, t, i.split(".")[0]) for i, t in STEPS])
-    monkeypatch.setattr(backend, "hub_url", lambda profile, host=None: "http://10.20.0.5:30080/")
     monkeypatch.setattr(review, "plan_outline", backend.plan_outline)
     monkeypatch.setattr(backend, "bundle_concerns", lambda options: [])  # the fixed bundle path is not on disk
     options = InstallOptions(profile=Profile(), bundle_dir=BUNDLE,
@@ -198,6 +198,6 @@ def test_done(snap_compare, session: WizardSession) -> None:
         StepOutcome("microk8s.snaps", "Install MicroK8s snaps", "skipped", "already done on this host"),
         StepOutcome("images", "Import images", "ok"),
         StepOutcome("jupyterhub.install", "Install JupyterHub", "ok"),
-    ])
+    ], results=RunResults(hub_url="http://10.20.0.5:30080/"))
     assert snap_compare(InstallerApp(session, animate=False), terminal_size=SIZE,
                         run_before=lambda pilot: _show(pilot, DoneScreen(session)))

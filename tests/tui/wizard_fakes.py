@@ -81,14 +81,17 @@ def fixed_preflight(monkeypatch, *, checks: list[CheckReported] | None = None,
 
 
 class CommandStep(Step):
-    """Runs one real, harmless command through the runner."""
+    """Runs one real, harmless command through the runner; hands back ``hub_url`` as the URL step does."""
 
-    def __init__(self, step_id: str, title: str, component: str = "microk8s") -> None:
+    def __init__(self, step_id: str, title: str, component: str = "microk8s", *, hub_url: str | None = None) -> None:
         self.id, self.title, self.component = step_id, title, component
+        self.hub_url = hub_url
 
     def run(self, ctx: StepContext) -> None:
         """``true``, through the command runner."""
         ctx.runner.run(["true"], timeout=30, hint="")
+        if self.hub_url is not None:
+            ctx.results.hub_url = self.hub_url
 
 
 class ImportStep(Step):
@@ -124,6 +127,10 @@ IMAGES = (("quay.io/jupyterhub/k8s-hub:4.2.0", 3 << 20), ("quay.io/jupyter/scipy
           ("registry.k8s.io/pause:3.10", 1 << 20))
 
 
+HUB_URL = "http://10.20.0.5:30080/"
+"""The address the fake plan's last step reports, as the real URL step reads it from the node."""
+
+
 def fake_plan(monkeypatch, *, gate: threading.Event | None = None) -> ImportStep:
     """Make ``install_plan`` return a small plan (real steps, real runner); returns its import step."""
     from installer import install_run as session
@@ -131,7 +138,7 @@ def fake_plan(monkeypatch, *, gate: threading.Event | None = None) -> ImportStep
     importer = ImportStep(IMAGES, gate)
     steps = [CommandStep("preflight", "Preflight checks", "preflight"), importer,
              CommandStep("microk8s-install", "Install MicroK8s"), CommandStep("jupyterhub", "Install JupyterHub",
-                                                                             "jupyterhub")]
+                                                                             "jupyterhub", hub_url=HUB_URL)]
     monkeypatch.setattr(session, "install_plan", lambda options: Plan(list(steps)))
     return importer
 

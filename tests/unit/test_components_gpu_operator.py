@@ -223,7 +223,7 @@ def _install(tmp_path: Path, deployed_chart: str | None, version: str = "v25.10.
     sink = CollectingSink()
     ctx = StepContext(runner=runner, files=FileWriter(sink), sink=sink, profile=Profile(), state_dir=tmp_path / "s",
                       host_root=tmp_path / "host")
-    ctx.shared["facts"] = probe_host(RecordingRunner(), eight_h100(tmp_path / "host").root)
+    ctx.facts = probe_host(RecordingRunner(), eight_h100(tmp_path / "host").root)
     GpuOperatorStep(bundle, GpuOperatorSettings(enabled=True, version=version)).run(ctx)
     return runner.ran("microk8s", "helm3", "upgrade")
 
@@ -277,10 +277,10 @@ def test_the_install_step_asks_for_the_driver_of_the_hosts_os(tmp_path: Path) ->
     ctx = StepContext(runner=RecordingRunner(), files=FileWriter(sink), sink=sink, profile=Profile(),
                       state_dir=tmp_path / "s", host_root=host.root)
     step = GpuOperatorStep(bundle, GpuOperatorSettings(enabled=True))
-    ctx.shared["facts"] = probe_host(RecordingRunner(), host.root)
+    ctx.facts = probe_host(RecordingRunner(), host.root)
     assert step.values(ctx)["driver"]["enabled"] is True  # Ubuntu 22.04: the bundle's image fits
     host.write("/etc/os-release", 'ID=ubuntu\nVERSION_ID="24.04"\n')
-    ctx.shared["facts"] = probe_host(RecordingRunner(), host.root)
+    ctx.facts = probe_host(RecordingRunner(), host.root)
     with pytest.raises(BundleError) as caught:
         step.values(ctx)
     assert "580.82.07-ubuntu24.04" in caught.value.hint
@@ -299,7 +299,7 @@ def test_a_bundle_toolkit_older_than_v1_17_6_is_refused_beside_a_host_containerd
     sink = CollectingSink()
     ctx = StepContext(runner=runner, files=FileWriter(sink), sink=sink, profile=Profile(), state_dir=tmp_path / "s",
                       host_root=host.root)
-    ctx.shared["facts"] = probe_host(RecordingRunner(), host.root)
+    ctx.facts = probe_host(RecordingRunner(), host.root)
     with pytest.raises(StepFailed) as caught:
         GpuOperatorStep(bundle, GpuOperatorSettings(enabled=True)).run(ctx)
     assert "v1.17.5" in caught.value.message and "/usr/bin/containerd" in caught.value.message

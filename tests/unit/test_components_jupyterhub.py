@@ -155,7 +155,7 @@ def test_url_step(tmp_path: Path) -> None:
     sink = CollectingSink()
     ctx = StepContext(runner=runner, files=FileWriter(sink), sink=sink, profile=Profile(), state_dir=tmp_path)
     HubUrlStep(Profile().jupyterhub).run(ctx)
-    assert ctx.shared["hub_url"] == "http://192.168.7.20:30080/"
+    assert ctx.results.hub_url == "http://192.168.7.20:30080/"
     assert any("sign up as admin" in e.message for e in sink.of(LogLine))
 
 
@@ -168,7 +168,7 @@ def test_cluster_ip_url_is_the_port_forward_not_the_node(tmp_path: Path) -> None
     settings = Profile.model_validate({"jupyterhub": {"service": {"type": "ClusterIP"}}}).jupyterhub
     ctx = StepContext(runner=runner, files=FileWriter(sink), sink=sink, profile=Profile(), state_dir=tmp_path)
     HubUrlStep(settings).run(ctx)
-    assert ctx.shared["hub_url"] == "http://127.0.0.1:8080/"
+    assert ctx.results.hub_url == "http://127.0.0.1:8080/"
     assert any("port-forward service/proxy-public 8080:80" in e.message for e in sink.of(LogLine))
 
 

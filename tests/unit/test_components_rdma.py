@@ -74,7 +74,7 @@ def _ctx(tmp_path: Path, runner: RecordingRunner) -> StepContext:
     sink = CollectingSink()
     ctx = StepContext(runner=runner, files=FileWriter(sink), sink=sink, profile=Profile(), state_dir=tmp_path / "s",
                       host_root=tmp_path / "host")
-    ctx.shared["facts"] = probe_host(RecordingRunner(), two_ib_ports(tmp_path / "host").root)
+    ctx.facts = probe_host(RecordingRunner(), two_ib_ports(tmp_path / "host").root)
     return ctx
 
 

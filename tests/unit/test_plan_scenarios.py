@@ -265,7 +265,7 @@ def run_install(profile: Profile, cluster: FakeCluster, host_root: Path, state_d
     runner.sink = sink
     ctx = StepContext(runner=runner, files=FileWriter(sink, redactor), sink=sink, profile=profile,
                       state_dir=state_dir, host_root=host_root)
-    ctx.shared["facts"] = probe_host(RecordingRunner(), host_root, profile.bundle_dir())
+    ctx.facts = probe_host(RecordingRunner(), host_root, profile.bundle_dir())
     plan = build_plan(profile, PlanOptions(host_root=host_root, preflight=False, import_images=False,
                                            poll_interval=0.0))
     result = run_plan(plan, ctx, Journal(state_dir / "journal.json"))
@@ -312,7 +312,7 @@ def test_fresh_host_runs_every_step_in_order(tmp_path: Path, host: Path) -> None
     values_file = tmp_path / "state" / "jupyterhub-values.yaml"
     assert values_file.stat().st_mode & 0o777 == 0o600
     assert cluster.releases["jupyterhub"]["chart"] == "jupyterhub-4.2.0"
-    assert run.ctx.shared["hub_url"] == "http://10.0.0.5:30080/"
+    assert run.ctx.results.hub_url == "http://10.0.0.5:30080/"
 
 
 def test_second_run_skips_everything(tmp_path: Path, host: Path) -> None:
@@ -414,7 +414,7 @@ def test_gpu_wait_times_out_with_a_hint(tmp_path: Path) -> None:
     runner = cluster.runner(redactor)
     ctx = StepContext(runner=runner, files=FileWriter(sink, redactor), sink=sink, profile=profile,
                       state_dir=tmp_path / "state", host_root=host)
-    ctx.shared["facts"] = probe_host(RecordingRunner(), host, profile.bundle_dir())
+    ctx.facts = probe_host(RecordingRunner(), host, profile.bundle_dir())
     plan = build_plan(profile, PlanOptions(preflight=False, import_images=False, poll_interval=0.0))
     for step in plan.steps:
         if step.id == "gpu-operator.wait":

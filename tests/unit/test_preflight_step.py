@@ -41,8 +41,8 @@ def test_failing_host_raises_exit_3_after_reporting_every_check(tmp_path: Path) 
     assert "microk8s: found not installed" in caught.value.message
     assert "--skip-check" in caught.value.hint
     assert [e.check_id for e in sink.of(CheckReported)] == list(CHECK_IDS)
-    assert ctx.shared["facts"].system.os_id == "ubuntu"
-    assert [c.id for c in ctx.shared["checks"]] == list(CHECK_IDS)
+    assert ctx.facts.system.os_id == "ubuntu"
+    assert [c.id for c in ctx.preflight.checks] == list(CHECK_IDS)
 
 
 def test_skipping_the_failed_check_lets_the_install_go_on_and_logs_it(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_profile_skip_checks_count_too(tmp_path: Path) -> None:
     profile = Profile.model_validate({"preflight": {"disk_headroom_gib": 0, "skip_checks": ["microk8s", "root"]}})
     ctx, _ = _ctx(tmp_path, tmp_path / "host", profile)
     PreflightStep(bundle=NO_BUNDLE).run(ctx)
-    assert {c.id for c in ctx.shared["checks"] if c.status == "skipped"} == {"microk8s", "root"}
+    assert {c.id for c in ctx.preflight.checks if c.status == "skipped"} == {"microk8s", "root"}
 
 
 def test_unknown_skip_id_is_refused_with_a_suggestion(tmp_path: Path) -> None:
@@ -94,10 +94,10 @@ def test_gpu_and_infiniband_host_passes_and_shares_facts(tmp_path: Path) -> None
     ctx, sink = _ctx(tmp_path, tmp_path / "host", profile)
     result = run_plan(Plan([PreflightStep(bundle=NO_BUNDLE)]), ctx, Journal(tmp_path / "journal.json"))
     assert result.exit_code == ExitCode.OK, [e for e in sink.of(CheckReported) if e.status == "fail"]
-    facts = ctx.shared["facts"]
+    facts = ctx.facts
     assert len(facts.gpus) == 8 and facts.host_driver == "550.54.15"
     assert [p.device for p in facts.active_ports] == ["mlx5_0"]
-    assert [s.component for s in ctx.shared["suggestions"] if s.suggested] == ["gpu_operator", "rdma"]
+    assert [s.component for s in ctx.preflight.suggestions if s.suggested] == ["gpu_operator", "rdma"]
     assert ctx.runner.calls == []  # a copied tree: no command ran
 
 
@@ -159,7 +159,7 @@ def test_bundle_size_raises_the_disk_requirement(tmp_path: Path) -> None:
     no_gpu(tmp_path / "host")
     ctx, _ = _ctx(tmp_path, tmp_path / "host", skip=frozenset({"microk8s", "root", "disk-containerd"}))
     PreflightStep(bundle=BundleEstimate(8 * GIB, True)).run(ctx)
-    disk = next(c for c in ctx.shared["checks"] if c.id == "disk-containerd")
+    disk = next(c for c in ctx.preflight.checks if c.id == "disk-containerd")
     assert disk.required.startswith("20.0 GiB free = 2.5 x 8.0 GiB of image files")
 
 
@@ -171,6 +171,6 @@ def test_bundle_dir_given_to_the_step_is_the_one_measured(tmp_path: Path) -> Non
     (bundle / "x.tar").write_bytes(b"x" * 2048)
     ctx, _ = _ctx(tmp_path, tmp_path / "host", skip=frozenset({"root"}))
     PreflightStep(bundle_dir=bundle).run(ctx)  # snaps found: MicroK8s missing is only a warning
-    checks = {c.id: c for c in ctx.shared["checks"]}
+    checks = {c.id: c for c in ctx.preflight.checks}
     assert checks["microk8s"].status == "warn"
-    assert ctx.shared["facts"].disk("bundle").path == str(bundle)
+    assert ctx.facts.disk("bundle").path == str(bundle)

@@ -95,7 +95,6 @@ class NotebookImageChecksStep(Step):
             ctx.sink.emit(result.to_event())
             if result.status == "warn":
                 ctx.log(f"{result.title}: {result.found}. {result.hint}", "warning")
-        ctx.shared.setdefault("checks", []).extend(results)
 
 
 class JupyterHubStep(HelmChartStep):
@@ -206,9 +205,9 @@ class HubUrlStep(Step):
         return False
 
     def run(self, ctx: StepContext) -> None:
-        """Log the URL and keep it in ``ctx.shared["hub_url"]`` for the summary."""
+        """Log the URL and hand it back in ``ctx.results`` for the summary (the Done screen, the JSON lines)."""
         url = hub_url(self.settings, None if ctx.dry_run else node_address(ctx))
-        ctx.shared["hub_url"] = url
+        ctx.results.hub_url = url
         ctx.log(f"JupyterHub {'will be' if ctx.dry_run else 'is'} at {url}")
         if self.settings.service.type == "ClusterIP":
             ctx.log(f"the hub is ClusterIP only: `microk8s kubectl -n {self.settings.namespace} port-forward "
