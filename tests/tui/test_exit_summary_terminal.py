@@ -40,7 +40,7 @@ def test_the_terminal_keeps_the_url_login_profile_and_log_after_the_wizard(tmp_p
         term.wait_for("Log: ")
         screen = term.screen().replace("\n", "")  # long paths wrap at the terminal's width
         assert f"Log: {tmp_path}/demo.log" in screen
-        assert "JupyterHub would be at http://" in screen and ":30080/ (dry-run)" in screen
+        assert "JupyterHub would be at http://" in screen and ":30080/ (simulated MicroK8s)" in screen
         assert "Log in: sign up as an admin (admin)" in screen
         saved = list((tmp_path / "state" / "demo" / "profiles").glob("*.yaml"))
         assert len(saved) == 1 and f"Profile: {saved[0]}" in screen

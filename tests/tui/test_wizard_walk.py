@@ -322,7 +322,7 @@ def preflight_plan(monkeypatch) -> None:
                 msg = "gpu: found none; required an NVIDIA GPU"
                 raise PreflightFailed(msg, "Set gpu_operator.enabled: false.")
 
-    monkeypatch.setattr(install_run, "build_plan", lambda options: Plan([
+    monkeypatch.setattr(install_run, "install_plan", lambda options: Plan([
         GpuPreflight(options.profile.gpu_operator.enabled), CommandStep("jupyterhub", "Install JupyterHub")]))
 
 
