@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from installer.bundle.source import BundleSource, run_bundle
-from installer.components.registry import DEFAULT_CONTAINERD_SOCKET, PlanOptions, build_plan
+from installer.components.plan import DEFAULT_CONTAINERD_SOCKET, PlanOptions, build_plan
 from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
 from installer.engine.events import EventSink, LogLine

@@ -66,22 +66,19 @@ EXTRA: Final = "extra"
 """The section for images no component asked for."""
 
 
-def component_names() -> tuple[str, ...]:
-    """The manifest's sections: each registered component's key, in bundle order, then ``extra``."""
-    from installer.components import registry  # at call time: the components import this module
-
-    return (*(c.key for c in registry.bundle_order()), EXTRA)
+_SECTION_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-def _known_component(name: str) -> str:
-    known = component_names()
-    if name not in known:
-        msg = f"unknown component {name!r}; the manifest's sections are {', '.join(known)}"
+def _section_name(name: str) -> str:
+    """A section is a component's profile key (or ``extra``). Which components exist is the registry's to say
+    (:func:`installer.bundle.requirements.component_names`), not this module's: the components read manifests."""
+    if not _SECTION_RE.match(name):
+        msg = f"{name!r} is not a component name (lower-case letters, digits and _)"
         raise ValueError(msg)
     return name
 
 
-ComponentName = Annotated[str, AfterValidator(_known_component)]
+ComponentName = Annotated[str, AfterValidator(_section_name)]
 
 _HEX64 = re.compile(r"^[a-f0-9]{64}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -273,8 +270,8 @@ class Manifest(_Model):
 
     def images(self, components: list[str] | tuple[str, ...] | None = None) -> list[tuple[str, ImageEntry]]:
         """``(component, entry)`` of every image archive, in install order, optionally filtered."""
-        return [(name, entry) for name in component_names() if name in self.components
-                and (components is None or name in components) for entry in self.components[name].images]
+        return [(name, entry) for name, artifacts in self.components.items()
+                if components is None or name in components for entry in artifacts.images]
 
     def find_image(self, ref: str) -> tuple[str, ImageEntry] | None:
         """The archive holding ``ref`` (normalised before matching), or None."""
@@ -302,10 +299,7 @@ class Manifest(_Model):
 
     def files(self) -> Iterator[tuple[str, str, FileEntry | SnapEntry]]:
         """``(component, kind, entry)`` of every listed file; kind is image, chart, snap or wheel."""
-        for name in component_names():
-            artifacts = self.components.get(name)
-            if artifacts is None:
-                continue
+        for name, artifacts in self.components.items():
             for image in artifacts.images:
                 yield name, "image", image
             for chart in artifacts.charts:

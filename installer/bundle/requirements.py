@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
+from installer.bundle.contents import BundleContents
 from installer.bundle.imageref import normalize_ref
-from installer.bundle.manifest import MANIFEST_NAME, Manifest, load_manifest
+from installer.bundle.manifest import EXTRA
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
-from installer.bundle.scan import NO_CHECKSUM_HINT, NO_CHECKSUM_WARNING, ScanResult, scan_folder
 from installer.components import registry
 from installer.errors import BundleError
 
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from installer.config.profile import Profile
 
 _LOGGER: Final = logging.getLogger(__name__)
+
+
+def component_names() -> tuple[str, ...]:
+    """The sections a manifest written for this installer has: each component's key, in bundle order, then
+    ``extra`` (the manifest itself does not ask the registry: the components' steps read manifests)."""
+    return (*(c.key for c in registry.bundle_order()), EXTRA)
 
 
 def chosen_components(profile: Profile) -> list[str]:
@@ -68,59 +74,6 @@ def snap_component(profile: Profile, name: str) -> str:
         if name in described.snaps(profile):
             return described.key
     return registry.components()[0].key
-
-
-@dataclass
-class BundleContents:
-    """A bundle folder as the installer sees it: from its manifest, or scanned when it has none."""
-
-    path: Path
-    manifest: Manifest | None = None
-    scan: ScanResult | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def verified(self) -> bool:
-        """True when checksums are known (a manifest exists)."""
-        return self.manifest is not None
-
-    def image_refs(self) -> dict[str, str]:
-        """``ref -> file`` of every image the bundle holds."""
-        if self.manifest is not None:
-            return {ref: entry.file for _, entry in self.manifest.images() for ref in entry.all_refs()}
-        assert self.scan is not None
-        return {ref: image.file for ref, image in self.scan.refs().items()}
-
-    def has_chart(self, name: str, version: str) -> str | None:
-        """The chart's file, or None."""
-        if self.manifest is not None:
-            chart = self.manifest.find_chart(name, version)
-            return chart.file if chart else None
-        assert self.scan is not None
-        found = [c.file for c in self.scan.charts if c.name == name and c.version.lstrip("v") == version.lstrip("v")]
-        return found[0] if found else None
-
-    def has_snap(self, name: str) -> str | None:
-        """The snap's file, or None."""
-        if self.manifest is not None:
-            snap = self.manifest.find_snap(name)
-            return snap.file if snap else None
-        assert self.scan is not None
-        found = [s.file for s in self.scan.snaps if s.name == name]
-        return found[0] if found else None
-
-
-def load_bundle(path: Path, *, jobs: int = 2) -> BundleContents:
-    """Read the manifest, or scan a hand-assembled folder (with a warning that nothing is checksummed)."""
-    if not path.is_dir():
-        msg = f"bundle folder {path} does not exist"
-        raise BundleError(msg, "Give the offline-images folder with --bundle DIR.")
-    if os.path.lexists(path / MANIFEST_NAME):  # even a broken link or a device: load_manifest says what is wrong
-        return BundleContents(path, manifest=load_manifest(path / MANIFEST_NAME))
-    scan = scan_folder(path, jobs=jobs)
-    warnings = [NO_CHECKSUM_WARNING.format(bundle=path) + ". " + NO_CHECKSUM_HINT.format(bundle=path)]
-    warnings += scan.problems
-    return BundleContents(path, scan=scan, warnings=warnings)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Final
 
+from installer.bundle.contents import BundleContents, load_bundle
 from installer.bundle.manifest import MANIFEST_NAME, Manifest, load_manifest
-from installer.bundle.requirements import BundleContents, load_bundle
 from installer.engine.plan import StepContext
 from installer.errors import BundleError
 

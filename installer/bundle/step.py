@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from installer.bundle.contents import BundleContents
 from installer.bundle.importer import (
     DEFAULT_NAMESPACE,
     MICROK8S_SOCKET,
@@ -16,7 +17,7 @@ from installer.bundle.importer import (
     items_from_manifest,
     items_from_scan,
 )
-from installer.bundle.requirements import BundleContents, component_needs
+from installer.bundle.requirements import component_needs
 from installer.bundle.source import run_bundle
 from installer.components.microk8s.sandbox import configured_sandbox_image
 from installer.engine.plan import ImportedImages, Step, StepContext

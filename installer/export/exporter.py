@@ -32,10 +32,10 @@ from installer.bundle.manifest import (
     Manifest,
     SnapEntry,
     WheelEntry,
-    component_names,
     load_manifest,
     save_manifest,
 )
+from installer.bundle.requirements import component_names
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.components import registry
 from installer.config.profile import Profile

@@ -15,7 +15,7 @@ from installer.errors import PreflightFailed
 from installer.preflight.report import BundleEstimate, ImageTarget, PreflightReport, run_preflight
 
 if TYPE_CHECKING:
-    from installer.probes.model import HostFacts
+    pass
 
 SKIP_HINT: Final = "If you accept the risk, skip a check with --skip-check ID (the log records it)."
 
@@ -78,13 +78,3 @@ class PreflightStep(Step):
             raise failure(report)  # in a dry-run the runner notes it and shows the rest of the plan
         summary = f"{len(report.checks)} checks: {len(report.warnings)} warnings, {len(report.skipped)} skipped"
         ctx.log(summary)
-
-
-def host_facts(ctx: StepContext) -> HostFacts:
-    """The facts the preflight step found; probed here (and kept) when no preflight ran."""
-    if ctx.facts is None:
-        from installer.bundle.source import run_bundle
-        from installer.probes import probe_host
-
-        ctx.facts = probe_host(ctx.runner, ctx.host_root, run_bundle(ctx).path)
-    return ctx.facts

@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from installer.bundle.contents import load_bundle
 from installer.bundle.importer import (
     DEFAULT_NAMESPACE,
     MICROK8S_SOCKET,
@@ -27,8 +28,7 @@ from installer.bundle.importer import (
     ImageStore,
     ImportItem,
 )
-from installer.bundle.manifest import component_names
-from installer.bundle.requirements import known_refs, load_bundle
+from installer.bundle.requirements import component_names, known_refs
 from installer.bundle.step import select_items
 from installer.config.profile import Profile
 from installer.engine.commands import RealRunner

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from installer.bundle.source import BundleSource, run_bundle
-from installer.components.registry import PlanOptions, build_plan, enabled_components
+from installer.components.plan import PlanOptions, build_plan
+from installer.components.registry import enabled_components
 from installer.config.profile import Profile
 from installer.engine.commands import DryRunRunner, Redactor
 from installer.engine.events import (
@@ -120,7 +121,7 @@ def _reason(outcome: StepOutcome) -> str:
 
 def write_component_files(profile: Profile, ctx: StepContext, out: Path, writer: FileWriter) -> list[Path]:
     """The values and manifests of every enabled component, for review (those holding secrets 0600)."""
-    from installer.preflight.step import host_facts
+    from installer.preflight.facts import host_facts
 
     facts = host_facts(ctx)
     return [writer.write(out / file.name, file.text, mode=file.mode)

@@ -324,7 +324,8 @@ def fresh_preflight(session: WizardSession, options: InstallOptions) -> WizardPr
 
 def bundle_concerns(options: InstallOptions) -> list[Concern]:
     """What the install's bundle check would stop at: artifacts the chosen components need and the bundle lacks."""
-    from installer.bundle.requirements import load_bundle, missing_artifacts
+    from installer.bundle.contents import load_bundle
+    from installer.bundle.requirements import missing_artifacts
 
     try:
         bundle = load_bundle(options.bundle())

@@ -243,8 +243,8 @@ def main(argv: list[str]) -> int:
     import installer.headless.install as headless
     from installer import cli
     from installer import install_run as session
-    from installer.components.registry import PlanOptions
-    from installer.components.registry import build_plan as components_plan
+    from installer.components.plan import PlanOptions
+    from installer.components.plan import build_plan as components_plan
 
     real_run_install = session.run_install
 

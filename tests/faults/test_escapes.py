@@ -203,8 +203,9 @@ def test_import_of_a_hand_assembled_folder_names_a_fifo(clean_containerd: Any, t
 
 def test_install_bundle_check_names_a_link_out_of_the_bundle(tmp_path: Path) -> None:
     """The install's bundle check (BundleCheckStep runs missing_artifacts): the hub image's file is a link out."""
+    from installer.bundle.contents import load_bundle
     from installer.bundle.manifest import ComponentArtifacts, ImageEntry, Manifest
-    from installer.bundle.requirements import component_needs, load_bundle, missing_artifacts
+    from installer.bundle.requirements import component_needs, missing_artifacts
     from installer.config.profile import Profile
 
     profile = Profile()

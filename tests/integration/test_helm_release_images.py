@@ -22,7 +22,7 @@ from imagegen import make_image_archive
 from realparts import Containerd, in_ci
 
 from installer.components.kube import HelmChartStep
-from installer.components.registry import PlanOptions, build_plan
+from installer.components.plan import PlanOptions, build_plan
 from installer.components.release_images import ContainerdTarget
 from installer.config.profile import Profile
 from installer.engine.commands import DryRunRunner, RealRunner, RecordingRunner, Redactor

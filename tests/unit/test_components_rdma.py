@@ -223,7 +223,7 @@ def test_memlock_line_added_when_absent_and_missing_file_fails(tmp_path: Path) -
 
 
 def test_rdma_plan_raises_memlock_before_the_plugin() -> None:
-    from installer.components.registry import PlanOptions, build_plan
+    from installer.components.plan import PlanOptions, build_plan
 
     profile = Profile.model_validate({"rdma": {"enabled": True}})
     ids = [s.id for s in build_plan(profile, PlanOptions(preflight=False, import_images=False)).steps]

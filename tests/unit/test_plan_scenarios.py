@@ -19,7 +19,7 @@ import pytest
 import yaml
 from fakehost import base_host, eight_h100, gpu_and_infiniband, gpus_without_driver
 
-from installer.components.registry import PlanOptions, build_plan
+from installer.components.plan import PlanOptions, build_plan
 from installer.config.profile import Profile, load_profile
 from installer.engine.commands import CommandResult, RecordingRunner, Redactor
 from installer.engine.events import CollectingSink, LogLine, StepFinished

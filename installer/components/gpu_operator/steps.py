@@ -21,7 +21,7 @@ from installer.components.kube import HelmChartStep, WaitForNodeResourceStep, ch
 from installer.components.release_images import ContainerdTarget, ImageUse
 from installer.engine.plan import StepContext
 from installer.errors import BundleError, StepFailed
-from installer.preflight.step import host_facts
+from installer.preflight.facts import host_facts
 
 _LOGGER: Final = logging.getLogger(__name__)
 

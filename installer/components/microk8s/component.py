@@ -25,7 +25,7 @@ def _steps(profile: Profile, inputs: StepInputs) -> PhasedSteps:
 
     settings = COMPONENT.section(profile)
     host = [InstallSnapsStep(inputs.bundle_dir, settings.channel)] if settings.install_snaps else []
-    # The route and the kubelet fix before wait-ready: see the plan's notes in components.registry.
+    # The route and the kubelet fix before wait-ready: see the notes in components.plan.
     cluster = [DefaultRouteStep(), KubeletDirStep(), WaitReadyStep(), DnsAddonStep(), HostpathStorageStep()]
     return PhasedSteps(host=host, cluster=cluster)
 

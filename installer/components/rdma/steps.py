@@ -22,7 +22,7 @@ from installer.components.rdma.settings import RdmaSettings
 from installer.components.release_images import ContainerdTarget, parse_documents, pod_images, require_images
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError, StepFailed
-from installer.preflight.step import host_facts
+from installer.preflight.facts import host_facts
 from installer.probes.hostfs import HostFS
 
 _LOGGER: Final = logging.getLogger(__name__)

@@ -63,7 +63,8 @@ def plan(work: Path) -> dict[str, Any]:
 
 def verify(work: Path) -> dict[str, Any]:
     """The bundle check wants the dummy's image; ``bundle lock`` files it under the dummy; ``verify`` checks it."""
-    from installer.bundle.requirements import load_bundle, missing_artifacts
+    from installer.bundle.contents import load_bundle
+    from installer.bundle.requirements import missing_artifacts
 
     bundle = work / "offline-images"
     make_image_archive(bundle / "images" / "busybox.tar", "docker.io/library/busybox:1.28.4", seed=4)
