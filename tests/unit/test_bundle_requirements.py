@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from imagegen import make_image_archive
 
+from installer.bundle.contents import load_bundle
 from installer.bundle.manifest import save_manifest
 from installer.bundle.requirements import (
     chosen_components,
     component_needs,
-    load_bundle,
     missing_artifacts,
     require_artifacts,
 )
