@@ -7,7 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
-from installer.engine.events import EventSink, FanOut
+from installer.engine.events import EventSink, FanOut, LogLine
+from installer.engine.hangup import survive_hangup
 from installer.engine.logfile import LogFileSink
 from installer.engine.runner import RunResult
 from installer.errors import ExitCode, Interrupted, UsageError
@@ -66,8 +67,15 @@ def run_headless(options: InstallOptions, *, output: str, log_file: Path | None,
     sinks, log = make_sinks(output, log_file, options, verbose)
     if log is not None and output != "jsonl":
         sys.stderr.write(f"log: {log.path}\n")
+    def hung_up() -> None:  # in the signal handler: the main thread may hold the sinks' lock, so emit from another
+        note = LogLine(level="warning", message="the terminal closed: the install goes on without it; "
+                                                "run ./install.sh again to see how it ended")
+        threading.Thread(target=sinks.emit, args=(note,), daemon=True).start()
+
     try:
-        result: RunResult = run_install(options, sinks, cancel=threading.Event())
+        with survive_hangup(hung_up):
+            result: RunResult = run_install(options, sinks, cancel=threading.Event(),
+                                            log_file=log.path if log is not None else None)
     finally:
         if log is not None:
             log.close()

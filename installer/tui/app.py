@@ -20,10 +20,13 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from installer.engine.hangup import survive_hangup
 from installer.errors import ExitCode
 from installer.wizard.backend import WizardSession
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
+
     from installer.install_run import InstallOptions
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -51,8 +54,39 @@ class InstallerApp(App[int]):
         """False in snapshot tests: no spinners, no blinking cursor (not ``animate``: that is App's method)."""
         self.install_running = False
         """True while the engine works; Quit then asks to cancel first."""
+        self.detached = False
+        """True once the terminal closed during the install: the app ends with the install, unseen."""
         if session.is_demo:
             self.sub_title = "DEMO"
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, or on Linux the one that outlives a closed terminal."""
+        from textual.drivers.linux_driver import LinuxDriver
+
+        from installer.tui.hangup import HangupSafeDriver
+
+        driver = super().get_driver_class()
+        return HangupSafeDriver if driver is LinuxDriver else driver
+
+    def hung_up(self) -> None:
+        """The terminal closed (SIGHUP, in the main thread): finish a running install unseen, else end.
+
+        Called after stdin/stdout/stderr were pointed at ``/dev/null``. An install
+        that started goes on to its end, writing the log and the result file; before
+        that, nothing was started and there is nobody left to ask.
+        """
+        driver = self._driver  # Textual keeps the driver private; only its input thread must stop
+        if driver is not None:
+            driver.disable_input()  # reading a closed terminal returns at once: stop before it spins
+        if self.install_running:
+            self.detached = True
+            from installer.tui.screens.install import InstallScreen
+
+            for screen in self.screen_stack:
+                if isinstance(screen, InstallScreen):
+                    screen.note_detached()
+            return
+        self.call_later(self.exit, self.exit_code_now())
 
     def on_mount(self) -> None:
         """Start at the Welcome screen."""
@@ -116,7 +150,7 @@ class InstallerApp(App[int]):
 
 
 def run_wizard(options: InstallOptions | argparse.Namespace, *, demo_notes: tuple[str, ...] = (),
-               log_file: Path | None = None, profile_dir: Path | None = None) -> ExitCode:
+               log_file: Path | None = None, profile_dir: Path | None = None, previous_run: str = "") -> ExitCode:
     """Run the wizard in this terminal and return the exit code of the install.
 
     Args:
@@ -126,6 +160,7 @@ def run_wizard(options: InstallOptions | argparse.Namespace, *, demo_notes: tupl
         demo_notes: lines shown on every screen of the demo (what is real, what is a dry-run).
         log_file: where every event is logged (default: the CLI's default log path).
         profile_dir: where Review proposes to save the profile (default: ``profiles/``).
+        previous_run: how the last install on this host ended (shown on Welcome).
     """
     from installer.engine.logfile import default_log_path
 
@@ -135,8 +170,9 @@ def run_wizard(options: InstallOptions | argparse.Namespace, *, demo_notes: tupl
         log_file = log_file or args.log_file
     session = WizardSession.start(options, log_file=log_file or default_log_path(), demo_notes=demo_notes,
                                   profile_dir=profile_dir)
+    session.previous_run = previous_run
     app = InstallerApp(session)
-    with _quiet_console_logging():
+    with _quiet_console_logging(), survive_hangup(app.hung_up):
         code = app.run()
     if code is None:  # the app ended without choosing (terminal closed)
         return ExitCode.INTERRUPTED

@@ -65,6 +65,8 @@ class InstallScreen(Screen[None]):
         self.finished_steps = 0
         self.current_step: str | None = None
         self.current_title = ""
+        self.engine_sink: FanOut | None = None
+        """Every sink of the running install (screen and log file)."""
 
     def compose(self) -> ComposeResult:
         """Header, status line, overall bar, steps | items, log, button, footer."""
@@ -109,8 +111,9 @@ class InstallScreen(Screen[None]):
                 sinks.append(log)
             except InstallerError as exc:
                 self.sink.emit(LogLine(level="warning", message=f"no log file: {exc.message}"))
+        self.engine_sink = FanOut(*sinks)
         try:
-            return install(options, FanOut(*sinks), self.cancel_event)
+            return install(options, self.engine_sink, self.cancel_event, log_file=self.session.log_file)
         finally:
             if log is not None:
                 log.close()
@@ -220,10 +223,21 @@ class InstallScreen(Screen[None]):
             result = RunResult("failed", wrapped.exit_code, [], wrapped)
         self.finish(result)
 
+    def note_detached(self) -> None:
+        """The terminal closed (in the signal handler): say so in the log, from a thread (the sinks lock)."""
+        sink = self.engine_sink
+        if sink is not None:
+            note = LogLine(level="warning", message="the terminal closed: the install goes on without it; "
+                                                    "run ./install.sh again to see how it ended")
+            threading.Thread(target=sink.emit, args=(note,), daemon=True).start()
+
     def finish(self, result: RunResult) -> None:
         """The engine is done: keep the result, change Cancel into Continue, open Done."""
         self.session.result = result
         self.wizard_running(False)
+        if getattr(self.app, "detached", False):  # nobody is there to read Done: end with the install's code
+            self.app.exit(int(result.exit_code))
+            return
         if result.ok:
             self._overall(1.0) if self.finished_steps < self.total_steps else self._overall()
         self.query_one("#cancel", Button).display = False

@@ -24,7 +24,9 @@ This wizard installs JupyterHub on MicroK8s from the offline bundle:
   3. configure JupyterHub and its notebook images
   4. review the plan, save it as a profile for the next server
   5. import the images and install, with live progress
-Nothing on this host changes before you press Install on the Review screen."""
+Nothing on this host changes before you press Install on the Review screen.
+Over SSH, run it inside tmux or screen: the install goes on if the connection
+drops, and running ./install.sh again says how it ended."""
 
 
 class WelcomeScreen(WizardScreen):
@@ -39,6 +41,8 @@ class WelcomeScreen(WizardScreen):
         """Overview, bundle and log file."""
         with VerticalScroll(id="body"):
             yield Static(WHAT_HAPPENS, id="what-happens")
+            if self.session.previous_run:
+                yield Static(f"Last install: {escape(self.session.previous_run)}", id="previous-run", classes="panel")
             yield Static("Looking at the bundle…", id="bundle", classes="panel")
             log = self.session.log_file
             yield Static(f"Log file: {log if log else 'none'}", id="log-path")
