@@ -131,21 +131,38 @@ class InstallerApp(App[int]):
         self.push_screen(DoneScreen(self.session))
 
     async def action_quit(self) -> None:
-        """Quit, asking first (and cancelling the install) when the engine is working."""
-        if not self.install_running:
-            self.exit(self.exit_code_now())
-            return
+        """Quit; ask first when answers would be lost, and cancel first when the engine is working."""
         from installer.tui.screens.install import InstallScreen
+        from installer.tui.screens.welcome import WelcomeScreen
+        from installer.tui.widgets.confirm import QuitQuestion
 
         screen = self.screen
-        if isinstance(screen, InstallScreen):
-            screen.action_cancel()
+        if self.install_running:
+            if isinstance(screen, InstallScreen):
+                screen.action_cancel()
+            return
+        if self.session.result is not None or isinstance(screen, WelcomeScreen):
+            self.exit(self.exit_code_now())  # the run ended (its code), or nothing was answered yet
+            return
+        if isinstance(screen, QuitQuestion):
+            self.exit(self.exit_code_now())  # Ctrl+Q on the question itself: quit
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(self.exit_code_now())
+
+        saved = self.session.saved_profile
+        kept = (f"Your answers are saved in {saved}." if saved is not None
+                else "Your answers are lost: save them first with Ctrl+S on the Review screen.")
+        self.push_screen(QuitQuestion(f"Quit the installer?\n\nNothing was installed. {kept}",
+                                      yes="Quit", no="Keep going"), answered)
 
     def exit_code_now(self) -> int:
-        """The exit code for leaving at this point: the run's, or 130 before the install finished."""
+        """The exit code for leaving at this point: the run's, or 0 when no install was started."""
         result = self.session.result
         if result is None:
-            return int(ExitCode.INTERRUPTED) if self.session.saved_profile is None else int(ExitCode.OK)
+            return int(ExitCode.OK)
         return int(result.exit_code)
 
 
