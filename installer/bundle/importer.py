@@ -767,6 +767,10 @@ class DockerStore:
         """A failed ``docker load`` keeps nothing; nothing to free."""
 
 
+WOULD_IMPORT: Final = "would be imported (dry-run)"
+"""The reason of an archive a dry-run would import (:meth:`ImageImporter.predict`)."""
+
+
 # --- progress ------------------------------------------------------------------------------
 
 
@@ -906,6 +910,30 @@ class ImageImporter:
         report.seconds = time.monotonic() - start
         self.sink.emit(LogLine(level="info" if report.ok else "error", message=f"images: {report.summary()}",
                                step_id=self.step_id))
+        return report
+
+    def predict(self, items: Sequence[ImportItem]) -> ImportReport:
+        """What :meth:`run` would do, importing nothing (the dry-run): each archive present, to import, or bad.
+
+        An archive to import is checked as :meth:`run` checks it first (size, sha256, its
+        own index), so only a file that is really wrong is reported as failed; the rest
+        end ``skipped`` with "would be imported" and their size in ``bytes``.
+        """
+        start = time.monotonic()
+        report = ImportReport(self.store.description)
+        present = self.store.present({ref for item in items if not item.problem for ref in item.refs})
+        progress = _Progress(self.sink, self.step_id, sum(i.size for i in items), 0)
+        for item in items:
+            if item.problem:
+                result = ItemResult(item, "failed", item.problem, bad_bundle=True)
+            elif self._is_present(item, present):
+                result = ItemResult(item, "skipped", "already present with the same image ID")
+            else:
+                checked = self._checked(item, progress)
+                result = checked or ItemResult(item, "skipped", WOULD_IMPORT, bytes=item.size)
+            report.results.append(result)
+            self._finished(result)
+        report.seconds = time.monotonic() - start
         return report
 
     def _run_locked(self, items: Sequence[ImportItem]) -> dict[str, ItemResult]:

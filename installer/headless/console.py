@@ -12,6 +12,7 @@ import sys
 import time
 from typing import IO, Final
 
+from installer.bundle.importer import WOULD_IMPORT
 from installer.engine.events import (
     CheckReported,
     CommandRan,
@@ -40,6 +41,20 @@ def human_bytes(count: float) -> str:
     return f"{count:.1f} TiB"
 
 
+def indent_block(text: str) -> str:
+    """Continuation lines of a multi-line message indented past the first line's mark.
+
+    ``      FAIL  preflight (...:\\n  snapd: ...)`` keeps ``snapd`` under the step's text,
+    and a hint's second sentence stays inside its block instead of at column 0.
+    """
+    first, *rest = text.split("\n")
+    if not rest:
+        return text
+    lead = len(first) - len(first.lstrip(" "))
+    pad = " " * (lead + 6 if lead else 2)
+    return "\n".join([first, *(pad + line if line.strip() else "" for line in rest)])
+
+
 class JsonLinesSink:
     """One JSON object per event on ``stream`` (the ``--output jsonl`` format)."""
 
@@ -65,10 +80,11 @@ class ConsoleSink:
         self._started: dict[str, float] = {}
 
     def _line(self, text: str) -> None:
+        """Write ``text``; its continuation lines are indented under the first line's text (a failure block)."""
         if self._progress_open:
             self.stream.write("\r\033[K")
             self._progress_open = False
-        self.stream.write(printable(text) + "\n")
+        self.stream.write(indent_block(printable(text)) + "\n")
         self.stream.flush()
 
     def emit(self, event: Event) -> None:
@@ -85,7 +101,9 @@ class ConsoleSink:
         elif isinstance(event, ItemFinished):
             if event.status == "failed" or self.verbose or not self.tty:
                 reason = f": {event.reason}" if event.reason else ""
-                self._line(f"      {_MARK[event.status]:>4}  {shown(event.item)}{reason}")
+                mark = "plan" if self.dry_run and event.status == "skipped" and event.reason == WOULD_IMPORT \
+                    else _MARK[event.status]
+                self._line(f"      {mark:>4}  {shown(event.item)}{reason}")
         elif isinstance(event, StepFinished):
             reason = f" ({event.reason})" if event.reason else ""
             mark = "plan" if self.dry_run and event.status == "ok" else _MARK[event.status]
@@ -110,7 +128,7 @@ class ConsoleSink:
             elif event.level == "info" or self.verbose:
                 self._line(f"      {event.message}")
         elif isinstance(event, PlanFinished):
-            self._line(f"{event.status}: {event.summary}")
+            self._line(event.summary if self.dry_run else f"{event.status}: {event.summary}")
 
     def _command(self, event: CommandRan) -> None:
         shown = " ".join(event.argv)

@@ -12,7 +12,7 @@ from installer.engine.hangup import survive_hangup
 from installer.engine.logfile import LogFileSink
 from installer.engine.runner import RunResult
 from installer.errors import ExitCode, Interrupted, UsageError
-from installer.headless.console import ConsoleSink, JsonLinesSink
+from installer.headless.console import ConsoleSink, JsonLinesSink, indent_block
 from installer.install_run import InstallOptions, make_redactor, run_install
 
 
@@ -83,7 +83,9 @@ def run_headless(options: InstallOptions, *, output: str, log_file: Path | None,
         sys.stderr.write("interrupted: run the same command again to resume; finished steps are skipped.\n")
     elif result.error is not None:
         redact = make_redactor(options.profile)
-        sys.stderr.write(f"error: {redact(result.error.message)}\n")
+        lead = (f"dry-run: on this host a real run would fail (exit {int(result.exit_code)}): "
+                if options.dry_run else "error: ")
+        sys.stderr.write(indent_block(f"{lead}{redact(result.error.message)}") + "\n")
         if result.error.hint:
-            sys.stderr.write(f"hint: {redact(result.error.hint)}\n")
+            sys.stderr.write(indent_block(f"hint: {redact(result.error.hint)}") + "\n")
     return result.exit_code
