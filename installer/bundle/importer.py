@@ -131,6 +131,11 @@ class ImportItem:
         """Every normalised ref of the archive."""
         return tuple(ref for image in self.images for ref in image.refs)
 
+    @property
+    def label(self) -> str:
+        """How people know the archive: its image refs (the file name when it names none)."""
+        return ", ".join(self.refs) or self.name
+
     @classmethod
     def from_entry(cls, bundle: Path, component: str, entry: ImageEntry) -> ImportItem:
         """An item from a manifest entry."""
@@ -796,7 +801,8 @@ class _Progress:
             self.last[item.name] = now
             overall = self.base + sum(self.done.values())
         self.sink.emit(StepProgress(step_id=self.step_id, done=done, total=item.size, item=item.name,
-                                    overall_done=overall, overall_total=self.total, message=message))
+                                    overall_done=overall, overall_total=self.total, message=message,
+                                    label=item.label))
 
 
 # --- the importer --------------------------------------------------------------------------
@@ -997,7 +1003,7 @@ class ImageImporter:
         archive (and every failure) twice.
         """
         self.sink.emit(ItemFinished(step_id=self.step_id, item=result.item.name,
-                                    status=result.status, reason=result.reason))
+                                    status=result.status, reason=result.reason, label=result.item.label))
         verb = {"ok": "imported", "skipped": "already present", "failed": "FAILED"}[result.status]
         tail = f": {result.reason}" if result.status == "failed" else ""
         self.sink.emit(LogLine(level="debug", message=f"{verb}: {result.item.name}{tail}", step_id=self.step_id))

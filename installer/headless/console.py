@@ -162,7 +162,8 @@ class ConsoleSink:
             amount = (f"{human_bytes(done)}/{human_bytes(total)}" if event.unit == "bytes"
                       else f"{done}/{total} {event.unit}")
             speed = f" {human_bytes(rate)}/s" if rate and event.unit == "bytes" else ""
-            text = f"      [{bar}] {amount}{speed}{eta} {event.item or event.message}"
+            what = f"{event.message} {event.label or event.item}" if event.item else event.message
+            text = f"      [{bar}] {amount}{speed}{eta} {what}"
         else:
             text = f"      {event.message or event.item or ''} {done}"
         self.stream.write("\r\033[K" + shown(text[:200]))
