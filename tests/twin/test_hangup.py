@@ -103,6 +103,10 @@ def _close_mid_import_and_finish(site: dict[str, Any], term: Terminal) -> None:
     assert running.returncode == 4, running.stderr
     assert f"error: another installer is running (install, pid {pid} on" in running.stderr, running.stderr
     assert f"log: {site['log']}" in running.stderr and f"tail -f {site['log']}" in running.stderr
+    status = subprocess.run([*site["argv"][:4], "status", "--state-dir", str(site["state"])], cwd=REPO,
+                            env={**os.environ, **site["env"]}, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert status.returncode == 4 and f"pid {pid}" in status.stdout, status
     (site["gate"] / "open").touch()
     wait_for(lambda: (_result(site) or {}).get("status") not in (None, "running"), "the install to end",
              timeout=600)
@@ -117,6 +121,10 @@ def _close_mid_import_and_finish(site: dict[str, Any], term: Terminal) -> None:
     assert again.returncode == 0, again.stderr
     assert "note: the last install finished after its terminal closed" in again.stderr, again.stderr
     assert f"log: {site['log']}" in again.stderr
+    status = subprocess.run([*site["argv"][:4], "status", "--state-dir", str(site["state"])], cwd=REPO,
+                            env={**os.environ, **site["env"]}, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert status.returncode == 0 and "the last install finished" in status.stdout, status
 
 
 def test_headless_install_survives_a_closed_terminal(site: dict[str, Any]) -> None:
