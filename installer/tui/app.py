@@ -54,6 +54,8 @@ class InstallerApp(App[int]):
         """False in snapshot tests: no spinners, no blinking cursor (not ``animate``: that is App's method)."""
         self.install_running = False
         """True while the engine works; Quit then asks to cancel first."""
+        self.answered = False
+        """True once the operator went past Welcome: from then on, Quit asks before dropping the answers."""
         self.detached = False
         """True once the terminal closed during the install: the app ends with the install, unseen."""
         if session.is_demo:
@@ -110,6 +112,7 @@ class InstallerApp(App[int]):
     def go_next(self, current: str) -> None:
         """Open the step after ``current``."""
         index = STEPS.index(current)
+        self.answered = True
         if index + 1 < len(STEPS):
             self.push_screen(self.make_screen(STEPS[index + 1]))
 
@@ -141,7 +144,7 @@ class InstallerApp(App[int]):
             if isinstance(screen, InstallScreen):
                 screen.action_cancel()
             return
-        if self.session.result is not None or isinstance(screen, WelcomeScreen):
+        if self.session.result is not None or (isinstance(screen, WelcomeScreen) and not self.answered):
             self.exit(self.exit_code_now())  # the run ended (its code), or nothing was answered yet
             return
         if isinstance(screen, QuitQuestion):
