@@ -134,7 +134,11 @@ class ConsoleSink:
         shown = " ".join(event.argv)
         if event.dry_run:
             self._line(f"      $ {shown}")
-        elif event.returncode != 0 and not (event.probe and not self.verbose):
+        elif event.probe and event.returncode != 0:  # a read-only check answered no: not an error
+            if self.verbose:
+                answer = "timed out" if event.returncode is None else f"no (exit {event.returncode})"
+                self._line(f"      ? {shown}  -> {answer}: a check, not an error")
+        elif event.returncode != 0:
             self._line(f"      $ {shown}  -> {'timeout' if event.returncode is None else event.returncode}")
             for text in (event.stderr_tail or event.stdout_tail).splitlines()[-15:]:
                 self._line(f"        | {text}")

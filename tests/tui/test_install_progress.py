@@ -70,3 +70,19 @@ async def test_the_import_moves_the_bar_names_refs_and_says_waiting(tmp_path: Pa
         probe, failure = list(screen.query_one(Log).lines)[-2:]
         assert not probe.startswith("$") and "not an error" in probe, probe
         assert failure == "$ microk8s enable dns  → exit 1"
+
+
+def test_the_console_shows_a_probe_that_answers_no_as_a_check() -> None:
+    """Headless, verbose: ``snap list core20`` exiting 1 is a check's answer, not a failed command."""
+    import io
+
+    from installer.headless.console import ConsoleSink
+
+    out = io.StringIO()
+    console = ConsoleSink(out, verbose=True, tty=False)
+    console.emit(CommandRan(argv=("snap", "list", "core20"), returncode=1, duration=0.1, probe=True, ts=TS))
+    console.emit(CommandRan(argv=("microk8s", "enable", "dns"), returncode=1, duration=0.1, stderr_tail="boom",
+                            ts=TS))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "      ? snap list core20  -> no (exit 1): a check, not an error"
+    assert lines[1] == "      $ microk8s enable dns  -> 1" and lines[2] == "        | boom"
