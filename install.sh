@@ -46,11 +46,25 @@ while not os.path.exists(p):
 print(shutil.disk_usage(p).free >> 20)' "$1" 2>/dev/null || echo "?"
 }
 
+owner_of() { stat -c %U "$1" 2>/dev/null || echo "?"; }
+
+require_writable() {  # the venv (or the folder it goes in) must be ours to write: say so, never guess
+  local target="$venv"
+  [ -e "$target" ] || target="$(dirname "$venv")"
+  while [ ! -e "$target" ]; do target="$(dirname "$target")"; done
+  if [ ! -w "$target" ]; then
+    die "$target is not writable by $(id -un) (it belongs to $(owner_of "$target")), so the installer's virtual environment cannot be created or updated there." \
+      "Run as root (sudo ./install.sh ...) or as $(owner_of "$target"), or set INSTALLER_VENV to a folder you can write."
+  fi
+}
+
 make_venv() {
-  local out
+  local out created=1
+  [ -e "$venv" ] && created=0  # someone's venv (an older one, or another user's): update it, never delete it
+  require_writable
   if out="$("$python" -m venv "$venv" 2>&1)"; then return 0; fi
   local free; free="$(free_mib "$venv")"
-  rm -rf "$venv"
+  if [ "$created" = 1 ]; then rm -rf "$venv"; fi
   local pyver; pyver="$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
   if "$python" -c 'import ensurepip' >/dev/null 2>&1; then
     # ensurepip is there, so python3-venv is not what is missing: say what did fail.
@@ -68,7 +82,7 @@ make_venv() {
   local pipwheel; pipwheel="$(compgen -G "$wheels/pip-*.whl" | head -n1 || true)"
   if [ -n "$pipwheel" ] && "$python" -m venv --without-pip "$venv" >/dev/null 2>&1; then
     "$venv/bin/python" "$pipwheel/pip" install --quiet --no-index --find-links "$wheels" pip && return 0
-    rm -rf "$venv"
+    if [ "$created" = 1 ]; then rm -rf "$venv"; fi
   fi
   printf 'install.sh: cannot create a virtual environment: the python%s-venv package is missing.\n' "$pyver" >&2
   printf 'hint: install it (apt install python%s-venv, from the installation media), or put a pip wheel in %s.\n' "$pyver" "$wheels" >&2

@@ -102,6 +102,7 @@ def _install_mode(args: argparse.Namespace) -> ExitCode:
         from installer.demo.prepare import run_demo
 
         return run_demo(args)
+    previous = None if args.dry_run else _last_install(args.state_dir or default_state_dir())
     if args.profile is None:
         if args.dry_run or not (sys.stdin.isatty() and sys.stdout.isatty()):
             if not args.dry_run:
@@ -110,7 +111,7 @@ def _install_mode(args: argparse.Namespace) -> ExitCode:
         else:
             from installer.tui.app import run_wizard
 
-            return run_wizard(args)
+            return run_wizard(args, previous_run=previous or "")
     profile = load_profile(args.profile) if args.profile else Profile()
     options = InstallOptions(profile=profile, dry_run=args.dry_run,
                              state_dir=args.state_dir or default_state_dir(), host_root=args.host_root,
@@ -119,6 +120,26 @@ def _install_mode(args: argparse.Namespace) -> ExitCode:
 
     log_file = args.log_file or default_log_path()
     return run_headless(options, output=args.output, log_file=log_file, assume_yes=args.yes, verbose=args.verbose)
+
+
+def _last_install(state_dir: Path) -> str | None:
+    """How the last install of ``state_dir`` ended, said on stderr; an install still running stops this one.
+
+    Raises:
+        LockHeld: an install is running (the message names its pid and log file).
+    """
+    from installer.engine.lastrun import describe_last_run
+    from installer.errors import LockHeld
+
+    described = describe_last_run(state_dir)
+    if described is None:
+        return None
+    running, text = described
+    if running:
+        raise LockHeld(text, "Wait for it to end (it goes on without a terminal), then run ./install.sh again "
+                             "to see how it ended.")
+    sys.stderr.write(f"note: {text}\n")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

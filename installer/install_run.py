@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -22,11 +23,14 @@ from installer.config.profile import Profile
 from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
 from installer.engine.events import EventSink, LogLine
 from installer.engine.files import DryRunFileWriter, FileWriter
+from installer.engine.hangup import terminal_closed
 from installer.engine.journal import Journal
+from installer.engine.lastrun import record_start, write_record
 from installer.engine.lock import LOCK_NAME, InstallLock
 from installer.engine.plan import Plan, StepContext
 from installer.engine.redacting import RedactingSink
 from installer.engine.runner import RunResult, run_plan
+from installer.errors import ExitCode
 
 RunnerFactory = Callable[[EventSink, Redactor], CommandRunner]
 """How a caller supplies the runner of a real run: ``factory(sink, redactor)``."""
@@ -106,8 +110,13 @@ def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor
 
 
 def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor | None = None,
-                runner: CommandRunner | None = None, cancel: threading.Event | None = None) -> RunResult:
+                runner: CommandRunner | None = None, cancel: threading.Event | None = None,
+                log_file: Path | None = None) -> RunResult:
     """Run the whole install (or dry-run) and return how it ended.
+
+    A real run writes the result file (``last-run.json`` in the state folder, naming
+    ``log_file``) when it starts and when it ends, so a later ``./install.sh`` can say
+    that it is running or how it ended, even after its terminal closed.
 
     Raises:
         LockHeld: another installer is running on this host.
@@ -121,8 +130,18 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
         if options.dry_run:
             return run_plan(plan, ctx, Journal(None))
         with InstallLock(ctx.state_dir / LOCK_NAME):
-            journal = Journal(ctx.state_dir / "journal.json")
-            if journal.entries:
-                sink.emit(LogLine(level="info",
-                                  message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
-            return run_plan(plan, ctx, journal)
+            record = record_start(ctx.state_dir, log_file)
+            result = RunResult("failed", ExitCode.STEP_FAILED)
+            try:
+                journal = Journal(ctx.state_dir / "journal.json")
+                if journal.entries:
+                    sink.emit(LogLine(level="info",
+                                      message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
+                result = run_plan(plan, ctx, journal)
+            finally:
+                done = sum(o.status in ("ok", "skipped") for o in result.outcomes)
+                summary = f"{done} of {len(result.outcomes)} steps done" if result.outcomes else "stopped by an error"
+                write_record(ctx.state_dir, replace(
+                    record, status=result.status, finished=time.time(), exit_code=int(result.exit_code),
+                    summary=summary, terminal_closed=terminal_closed()))
+            return result

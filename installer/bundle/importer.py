@@ -133,6 +133,11 @@ class ImportItem:
         """Every normalised ref of the archive."""
         return tuple(ref for image in self.images for ref in image.refs)
 
+    @property
+    def label(self) -> str:
+        """How people know the archive: its image refs (the file name when it names none)."""
+        return ", ".join(self.refs) or self.name
+
     @classmethod
     def from_entry(cls, bundle: Path, component: str, entry: ImageEntry) -> ImportItem:
         """An item from a manifest entry."""
@@ -769,6 +774,10 @@ class DockerStore:
         """A failed ``docker load`` keeps nothing; nothing to free."""
 
 
+WOULD_IMPORT: Final = "would be imported (dry-run)"
+"""The reason of an archive a dry-run would import (:meth:`ImageImporter.predict`)."""
+
+
 # --- progress ------------------------------------------------------------------------------
 
 
@@ -794,7 +803,8 @@ class _Progress:
             self.last[item.name] = now
             overall = self.base + sum(self.done.values())
         self.sink.emit(StepProgress(step_id=self.step_id, done=done, total=item.size, item=item.name,
-                                    overall_done=overall, overall_total=self.total, message=message))
+                                    overall_done=overall, overall_total=self.total, message=message,
+                                    label=item.label))
 
 
 # --- the importer --------------------------------------------------------------------------
@@ -902,6 +912,30 @@ class ImageImporter:
                                step_id=self.step_id))
         return report
 
+    def predict(self, items: Sequence[ImportItem]) -> ImportReport:
+        """What :meth:`run` would do, importing nothing (the dry-run): each archive present, to import, or bad.
+
+        An archive to import is checked as :meth:`run` checks it first (size, sha256, its
+        own index), so only a file that is really wrong is reported as failed; the rest
+        end ``skipped`` with "would be imported" and their size in ``bytes``.
+        """
+        start = time.monotonic()
+        report = ImportReport(self.store.description)
+        present = self.store.present({ref for item in items if not item.problem for ref in item.refs})
+        progress = _Progress(self.sink, self.step_id, sum(i.size for i in items), 0)
+        for item in items:
+            if item.problem:
+                result = ItemResult(item, "failed", item.problem, bad_bundle=True)
+            elif self._is_present(item, present):
+                result = ItemResult(item, "skipped", "already present with the same image ID")
+            else:
+                checked = self._checked(item, progress)
+                result = checked or ItemResult(item, "skipped", WOULD_IMPORT, bytes=item.size)
+            report.results.append(result)
+            self._finished(result)
+        report.seconds = time.monotonic() - start
+        return report
+
     def _run_locked(self, items: Sequence[ImportItem]) -> dict[str, ItemResult]:
         results: dict[str, ItemResult] = {}
         for item in items:
@@ -963,7 +997,7 @@ class ImageImporter:
         archive (and every failure) twice.
         """
         self.sink.emit(ItemFinished(step_id=self.step_id, item=result.item.name,
-                                    status=result.status, reason=result.reason))
+                                    status=result.status, reason=result.reason, label=result.item.label))
         verb = {"ok": "imported", "skipped": "already present", "failed": "FAILED"}[result.status]
         tail = f": {result.reason}" if result.status == "failed" else ""
         self.sink.emit(LogLine(level="debug", message=f"{verb}: {result.item.name}{tail}", step_id=self.step_id))

@@ -11,9 +11,11 @@ from installer.bundle.contents import BundleContents
 from installer.bundle.importer import (
     DEFAULT_NAMESPACE,
     MICROK8S_SOCKET,
+    WOULD_IMPORT,
     ContainerdStore,
     ImageImporter,
     ImportItem,
+    ImportReport,
     items_from_manifest,
     items_from_scan,
 )
@@ -24,6 +26,11 @@ from installer.engine.plan import ImportedImages, Step, StepContext
 from installer.errors import BundleError, InstallerError, Interrupted, StepFailed
 
 _LOGGER: Final = logging.getLogger(__name__)
+
+
+def _decimal_size(count: int) -> str:
+    """``7400000`` -> ``7.4 MB`` (decimal units, as the import summary counts)."""
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"
 
 
 def select_items(bundle: BundleContents, components: Sequence[str] | None) -> list[ImportItem]:
@@ -87,6 +94,16 @@ class ImportImagesStep(Step):
         except InstallerError:
             return False  # run() reports the reason
 
+    @staticmethod
+    def _say_prediction(ctx: StepContext, report: ImportReport) -> None:
+        """One line: how many archives a real run would import, and how much."""
+        would = [r for r in report.results if r.status == "skipped" and r.reason == WOULD_IMPORT]
+        present = sum(1 for r in report.results if r.status == "skipped") - len(would)
+        size = sum(r.bytes for r in would)
+        ctx.log(f"would import {len(would)} image archive(s) ({_decimal_size(size)}) into {report.target}"
+                + (f"; {present} already present" if present else "")
+                + (f"; {len(report.failed)} damaged or missing" if report.failed else ""))
+
     def _missing_sandbox(self, ctx: StepContext) -> BundleError | None:
         """The error when the installed MicroK8s's pause image is neither in containerd nor in the bundle."""
         if "microk8s" not in self.components:
@@ -111,7 +128,11 @@ class ImportImagesStep(Step):
                 ctx.log(warning, "warning")
         items = self._items(ctx)
         importer = ImageImporter(self._store(ctx), sink=ctx.sink, step_id=self.id, jobs=self.jobs, cancel=ctx.cancel)
-        report = importer.run(items)
+        if ctx.dry_run:  # nothing is imported, so nothing can be checked after an import: predict instead
+            report = importer.predict(items)
+            self._say_prediction(ctx, report)
+        else:
+            report = importer.run(items)
         ctx.results.images = ImportedImages(
             imported=report.count("ok"), present=report.count("skipped"), failed=report.count("failed"),
             cancelled=report.cancelled, bytes_imported=sum(r.bytes for r in report.results if r.status == "ok"))

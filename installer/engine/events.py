@@ -75,6 +75,8 @@ class StepProgress(Event):
     overall_done: int | None = None
     overall_total: int | None = None
     message: str = ""
+    label: str = ""
+    """What the item is, for people (an archive's image refs); ``item`` stays the stable key."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class ItemFinished(Event):
     item: str
     status: StepStatus
     reason: str = ""
+    label: str = ""
+    """What the item is, for people (an archive's image refs)."""
 
 
 @dataclass(frozen=True)

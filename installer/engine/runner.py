@@ -2,7 +2,8 @@
 
 The runner owns the step lifecycle events and the journal; steps only do work.
 A failed step stops the plan (later steps build on it), except in a dry-run, which
-goes on so the operator reads the whole plan and every step that would fail.
+goes on so the operator reads the whole plan and every step that would fail, and
+ends with the exit code the real run would end with.
 Cancellation is checked between steps and inside long steps via ``ctx.check_cancelled()``.
 """
 
@@ -117,6 +118,8 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
     ctx.sink.emit(PlanStarted(steps=plan.outline(), dry_run=ctx.dry_run))
     outcomes: list[StepOutcome] = []
     would_fail: list[str] = []
+    first_failure: InstallerError | None = None
+    """In a dry-run, the error the real run would stop with (its exit code is the dry-run's)."""
     result = RunResult("ok", ExitCode.OK, outcomes)
     total = len(plan.steps)
     walk = StepWalk(ctx.sink, plan.outline())
@@ -138,6 +141,7 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
             outcome = StepOutcome(step.id, step.title, "failed", exc.message, exc.hint)
             if ctx.dry_run:  # show the whole plan: later steps are still worth reading
                 would_fail.append(step.id)
+                first_failure = first_failure or exc
             else:
                 result = RunResult("failed", exc.exit_code, outcomes, exc)
         except Exception as exc:  # noqa: BLE001 - a bug must still end in a clear failure, logged in full
@@ -154,8 +158,10 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
     summary = f"{done} of {total} steps done"
     if ctx.dry_run:
         summary = f"{total} steps shown (dry-run: nothing was changed)"
-        if would_fail:
+        if would_fail and first_failure is not None:
             summary += f"; on this host a real run would stop at: {', '.join(would_fail)}"
+            # The exit code the real run would end with (3 for a failed preflight), so scripts can rely on it.
+            result = RunResult("failed", first_failure.exit_code, outcomes, first_failure)
     result.results = ctx.results
     ctx.sink.emit(PlanFinished(status=result.status, summary=summary, exit_code=int(result.exit_code),
                                results=ctx.results.to_dict()))

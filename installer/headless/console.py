@@ -12,6 +12,7 @@ import sys
 import time
 from typing import IO, Final
 
+from installer.bundle.importer import WOULD_IMPORT
 from installer.engine.events import (
     CheckReported,
     CommandRan,
@@ -30,6 +31,20 @@ from installer.engine.sizes import human_bytes
 
 _MARK: Final = {"ok": "ok", "skipped": "skip", "failed": "FAIL", "pass": "pass", "warn": "WARN", "fail": "FAIL"}
 _REFRESH_SECONDS: Final = 0.2
+
+
+def indent_block(text: str) -> str:
+    """Continuation lines of a multi-line message indented past the first line's mark.
+
+    ``      FAIL  preflight (...:\\n  snapd: ...)`` keeps ``snapd`` under the step's text,
+    and a hint's second sentence stays inside its block instead of at column 0.
+    """
+    first, *rest = text.split("\n")
+    if not rest:
+        return text
+    lead = len(first) - len(first.lstrip(" "))
+    pad = " " * (lead + 6 if lead else 2)
+    return "\n".join([first, *(pad + line if line.strip() else "" for line in rest)])
 
 
 class JsonLinesSink:
@@ -57,10 +72,11 @@ class ConsoleSink:
         self._started: dict[str, float] = {}
 
     def _line(self, text: str) -> None:
+        """Write ``text``; its continuation lines are indented under the first line's text (a failure block)."""
         if self._progress_open:
             self.stream.write("\r\033[K")
             self._progress_open = False
-        self.stream.write(printable(text) + "\n")
+        self.stream.write(indent_block(printable(text)) + "\n")
         self.stream.flush()
 
     def emit(self, event: Event) -> None:
@@ -77,7 +93,9 @@ class ConsoleSink:
         elif isinstance(event, ItemFinished):
             if event.status == "failed" or self.verbose or not self.tty:
                 reason = f": {event.reason}" if event.reason else ""
-                self._line(f"      {_MARK[event.status]:>4}  {shown(event.item)}{reason}")
+                mark = "plan" if self.dry_run and event.status == "skipped" and event.reason == WOULD_IMPORT \
+                    else _MARK[event.status]
+                self._line(f"      {mark:>4}  {shown(event.item)}{reason}")
         elif isinstance(event, StepFinished):
             reason = f" ({event.reason})" if event.reason else ""
             mark = "plan" if self.dry_run and event.status == "ok" else _MARK[event.status]
@@ -102,13 +120,17 @@ class ConsoleSink:
             elif event.level == "info" or self.verbose:
                 self._line(f"      {event.message}")
         elif isinstance(event, PlanFinished):
-            self._line(f"{event.status}: {event.summary}")
+            self._line(event.summary if self.dry_run else f"{event.status}: {event.summary}")
 
     def _command(self, event: CommandRan) -> None:
         shown = " ".join(event.argv)
         if event.dry_run:
             self._line(f"      $ {shown}")
-        elif event.returncode != 0 and not (event.probe and not self.verbose):
+        elif event.probe and event.returncode != 0:  # a read-only check answered no: not an error
+            if self.verbose:
+                answer = "timed out" if event.returncode is None else f"no (exit {event.returncode})"
+                self._line(f"      ? {shown}  -> {answer}: a check, not an error")
+        elif event.returncode != 0:
             self._line(f"      $ {shown}  -> {'timeout' if event.returncode is None else event.returncode}")
             for text in (event.stderr_tail or event.stdout_tail).splitlines()[-15:]:
                 self._line(f"        | {text}")
@@ -136,7 +158,8 @@ class ConsoleSink:
             amount = (f"{human_bytes(done)}/{human_bytes(total)}" if event.unit == "bytes"
                       else f"{done}/{total} {event.unit}")
             speed = f" {human_bytes(rate)}/s" if rate and event.unit == "bytes" else ""
-            text = f"      [{bar}] {amount}{speed}{eta} {event.item or event.message}"
+            what = f"{event.message} {event.label or event.item}" if event.item else event.message
+            text = f"      [{bar}] {amount}{speed}{eta} {what}"
         else:
             text = f"      {event.message or event.item or ''} {done}"
         self.stream.write("\r\033[K" + shown(text[:200]))

@@ -7,11 +7,12 @@ import sys
 import threading
 from pathlib import Path
 
-from installer.engine.events import EventSink, FanOut
+from installer.engine.events import EventSink, FanOut, LogLine
+from installer.engine.hangup import survive_hangup
 from installer.engine.logfile import LogFileSink
 from installer.engine.runner import RunResult
 from installer.errors import ExitCode, Interrupted, UsageError
-from installer.headless.console import ConsoleSink, JsonLinesSink
+from installer.headless.console import ConsoleSink, JsonLinesSink, indent_block
 from installer.headless.summary import summary_lines
 from installer.install_run import InstallOptions, make_redactor, run_install
 
@@ -67,8 +68,15 @@ def run_headless(options: InstallOptions, *, output: str, log_file: Path | None,
     sinks, log = make_sinks(output, log_file, options, verbose)
     if log is not None and output != "jsonl":
         sys.stderr.write(f"log: {log.path}\n")
+    def hung_up() -> None:  # in the signal handler: the main thread may hold the sinks' lock, so emit from another
+        note = LogLine(level="warning", message="the terminal closed: the install goes on without it; "
+                                                "run ./install.sh again to see how it ended")
+        threading.Thread(target=sinks.emit, args=(note,), daemon=True).start()
+
     try:
-        result: RunResult = run_install(options, sinks, cancel=threading.Event())
+        with survive_hangup(hung_up):
+            result: RunResult = run_install(options, sinks, cancel=threading.Event(),
+                                            log_file=log.path if log is not None else None)
     finally:
         if log is not None:
             log.close()
@@ -77,9 +85,11 @@ def run_headless(options: InstallOptions, *, output: str, log_file: Path | None,
         sys.stderr.write("interrupted: run the same command again to resume; finished steps are skipped.\n")
     elif result.error is not None:
         redact = make_redactor(options.profile)
-        sys.stderr.write(f"error: {redact(result.error.message)}\n")
+        lead = (f"dry-run: on this host a real run would fail (exit {int(result.exit_code)}): "
+                if options.dry_run else "error: ")
+        sys.stderr.write(indent_block(f"{lead}{redact(result.error.message)}") + "\n")
         if result.error.hint:
-            sys.stderr.write(f"hint: {redact(result.error.hint)}\n")
+            sys.stderr.write(indent_block(f"hint: {redact(result.error.hint)}") + "\n")
     return result.exit_code
 
 

@@ -20,10 +20,13 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from installer.engine.hangup import survive_hangup
 from installer.errors import ExitCode
 from installer.wizard.backend import WIZARD_STEPS, WizardSession
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
+
     from installer.install_run import InstallOptions
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -51,8 +54,41 @@ class InstallerApp(App[int]):
         """False in snapshot tests: no spinners, no blinking cursor (not ``animate``: that is App's method)."""
         self.install_running = False
         """True while the engine works; Quit then asks to cancel first."""
+        self.answered = False
+        """True once the operator went past Welcome: from then on, Quit asks before dropping the answers."""
+        self.detached = False
+        """True once the terminal closed during the install: the app ends with the install, unseen."""
         if session.is_demo:
             self.sub_title = "DEMO"
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, or on Linux the one that outlives a closed terminal."""
+        from textual.drivers.linux_driver import LinuxDriver
+
+        from installer.tui.hangup import HangupSafeDriver
+
+        driver = super().get_driver_class()
+        return HangupSafeDriver if driver is LinuxDriver else driver
+
+    def hung_up(self) -> None:
+        """The terminal closed (SIGHUP, in the main thread): finish a running install unseen, else end.
+
+        Called after stdin/stdout/stderr were pointed at ``/dev/null``. An install
+        that started goes on to its end, writing the log and the result file; before
+        that, nothing was started and there is nobody left to ask.
+        """
+        driver = self._driver  # Textual keeps the driver private; only its input thread must stop
+        if driver is not None:
+            driver.disable_input()  # reading a closed terminal returns at once: stop before it spins
+        if self.install_running:
+            self.detached = True
+            from installer.tui.screens.install import InstallScreen
+
+            for screen in self.screen_stack:
+                if isinstance(screen, InstallScreen):
+                    screen.note_detached()
+            return
+        self.call_later(self.exit, self.exit_code_now())
 
     def on_mount(self) -> None:
         """Start at the Welcome screen."""
@@ -76,6 +112,7 @@ class InstallerApp(App[int]):
     def go_next(self, current: str) -> None:
         """Open the step after ``current``."""
         index = STEPS.index(current)
+        self.answered = True
         if index + 1 < len(STEPS):
             self.push_screen(self.make_screen(STEPS[index + 1]))
 
@@ -97,26 +134,43 @@ class InstallerApp(App[int]):
         self.push_screen(DoneScreen(self.session))
 
     async def action_quit(self) -> None:
-        """Quit, asking first (and cancelling the install) when the engine is working."""
-        if not self.install_running:
-            self.exit(self.exit_code_now())
-            return
+        """Quit; ask first when answers would be lost, and cancel first when the engine is working."""
         from installer.tui.screens.install import InstallScreen
+        from installer.tui.screens.welcome import WelcomeScreen
+        from installer.tui.widgets.confirm import QuitQuestion
 
         screen = self.screen
-        if isinstance(screen, InstallScreen):
-            screen.action_cancel()
+        if self.install_running:
+            if isinstance(screen, InstallScreen):
+                screen.action_cancel()
+            return
+        if self.session.result is not None or (isinstance(screen, WelcomeScreen) and not self.answered):
+            self.exit(self.exit_code_now())  # the run ended (its code), or nothing was answered yet
+            return
+        if isinstance(screen, QuitQuestion):
+            self.exit(self.exit_code_now())  # Ctrl+Q on the question itself: quit
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(self.exit_code_now())
+
+        saved = self.session.saved_profile
+        kept = (f"Your answers are saved in {saved}." if saved is not None
+                else "Your answers are lost: save them first with Ctrl+S on the Review screen.")
+        self.push_screen(QuitQuestion(f"Quit the installer?\n\nNothing was installed. {kept}",
+                                      yes="Quit", no="Keep going"), answered)
 
     def exit_code_now(self) -> int:
-        """The exit code for leaving at this point: the run's, or 130 before the install finished."""
+        """The exit code for leaving at this point: the run's, or 0 when no install was started."""
         result = self.session.result
         if result is None:
-            return int(ExitCode.INTERRUPTED) if self.session.saved_profile is None else int(ExitCode.OK)
+            return int(ExitCode.OK)
         return int(result.exit_code)
 
 
 def run_wizard(options: InstallOptions | argparse.Namespace, *, demo_notes: tuple[str, ...] = (),
-               log_file: Path | None = None, profile_dir: Path | None = None) -> ExitCode:
+               log_file: Path | None = None, profile_dir: Path | None = None, previous_run: str = "") -> ExitCode:
     """Run the wizard in this terminal and return the exit code of the install.
 
     Args:
@@ -126,6 +180,7 @@ def run_wizard(options: InstallOptions | argparse.Namespace, *, demo_notes: tupl
         demo_notes: lines shown on every screen of the demo (what is real, what is a dry-run).
         log_file: where every event is logged (default: the CLI's default log path).
         profile_dir: where Review proposes to save the profile (default: ``profiles/``).
+        previous_run: how the last install on this host ended (shown on Welcome).
     """
     from installer.engine.logfile import default_log_path
 
@@ -135,8 +190,9 @@ def run_wizard(options: InstallOptions | argparse.Namespace, *, demo_notes: tupl
         log_file = log_file or args.log_file
     session = WizardSession.start(options, log_file=log_file or default_log_path(), demo_notes=demo_notes,
                                   profile_dir=profile_dir)
+    session.previous_run = previous_run
     app = InstallerApp(session)
-    with _quiet_console_logging():
+    with _quiet_console_logging(), survive_hangup(app.hung_up):
         code = app.run()
     print_exit_summary(session)
     if code is None:  # the app ended without choosing (terminal closed)

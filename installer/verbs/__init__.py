@@ -8,6 +8,7 @@ from __future__ import annotations
 
 VERBS: tuple[str, ...] = (
     "preflight",
+    "status",
     "plan",
     "verify",
     "import_",

@@ -146,6 +146,8 @@ class WizardSession:
     """Where Review proposes to save the profile (default: ``profiles/`` next to install.sh)."""
     failed_checks: list[str] = field(default_factory=list)
     """Ids of the checks the install's preflight step failed (to send the operator to the screen that fixes them)."""
+    previous_run: str = ""
+    """How the last install on this host ended (from its result file), shown on Welcome."""
 
     @classmethod
     def start(cls, options: InstallOptions, *, log_file: Path | None = None, demo_notes: tuple[str, ...] = (),
@@ -540,14 +542,15 @@ def plan_outline(options: InstallOptions) -> list[tuple[str, str, str]]:
     return [(step.id, step.title, step.component) for step in plan.steps]
 
 
-def install(options: InstallOptions, sink: EventSink, cancel: threading.Event) -> RunResult:
+def install(options: InstallOptions, sink: EventSink, cancel: threading.Event,
+            log_file: Path | None = None) -> RunResult:
     """Run the install; errors before the first step (lock, plan) come back as a failed result."""
     from installer.engine.runner import RunResult
     from installer.install_run import make_redactor, run_install
 
     redactor = make_redactor(options.profile)
     try:
-        return run_install(options, sink, redactor=redactor, cancel=cancel)
+        return run_install(options, sink, redactor=redactor, cancel=cancel, log_file=log_file)
     except InstallerError as exc:
         sink.emit(LogLine(level="error", message=exc.message + (f" — {exc.hint}" if exc.hint else "")))
         return RunResult("failed", exc.exit_code, [], exc)

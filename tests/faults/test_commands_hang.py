@@ -80,12 +80,12 @@ def _install(tmp_path: Path) -> dict[str, Path]:
 @pytest.mark.parametrize(("fault", "step", "says"), [
     ({"never_ready": True}, "microk8s.wait-ready",
      "error: MicroK8s did not become ready within 600 s: `microk8s status --wait-ready --timeout 600` did not finish "
-     "within 660 s and was stopped:\nmicrok8s is not running. Use microk8s inspect for a deeper inspection."),
+     "within 660 s and was stopped:\n  microk8s is not running. Use microk8s inspect for a deeper inspection."),
     ({"helm": "fails"}, "jupyterhub.install",
-     "exited with code 1:\nError: INSTALLATION FAILED: failed pre-install: timed out waiting for the condition"),
+     "exited with code 1:\n  Error: INSTALLATION FAILED: failed pre-install: timed out waiting for the condition"),
     ({"helm": "hangs"}, "jupyterhub.install",
-     "did not finish within 1020 s and was stopped:\nRelease \"jupyterhub\" does not exist. Installing it now."),
-], ids=["microk8s-never-ready", "helm-fails", "helm-hangs"])
+     "did not finish within 1020 s and was stopped:\n  Release \"jupyterhub\" does not exist. Installing it now."),
+], ids=["microk8s-never-ready", "helm-fails", "helm-hangs"])  # the command's output indented under the error
 def test_a_failing_or_stuck_cluster_command_ends_the_install_with_command_output_and_hint(
         fault: dict[str, Any], step: str, says: str, tmp_path: Path) -> None:
     """Through the real CLI: exit 1, the failed step named, the command with its last output on stderr, a hint;

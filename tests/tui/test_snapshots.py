@@ -40,8 +40,8 @@ from .wizard_fakes import CHOICES, TS, fixed_preflight
 SIZE = (80, 24)
 BUNDLE = Path("/srv/usb/offline-images")
 STEPS = (("preflight", "Preflight checks"), ("microk8s.snaps", "Install MicroK8s snaps"),
-         ("images", "Import images"), ("microk8s.dns", "Enable DNS"), ("jupyterhub.install", "Install JupyterHub"),
-         ("jupyterhub.url", "Hub URL"))
+         ("import-images", "Import images"), ("microk8s.dns", "Enable DNS"),
+         ("jupyterhub.install", "Install JupyterHub"), ("jupyterhub.url", "Hub URL"))
 
 
 @pytest.fixture
@@ -151,22 +151,33 @@ def install_events() -> list:
                CommandRan(argv=("snap", "install", "--classic", "/srv/usb/offline-images/snaps/microk8s_7394.snap"),
                           returncode=0, duration=40.0, ts=TS),
                StepFinished(step_id="microk8s.snaps", status="ok", duration=41.0, ts=TS),
-               StepStarted(step_id="images", title="Import images", index=3, total=6, ts=TS)]
-    hub, proxy, torch = ("quay.io/jupyterhub/k8s-hub:4.2.0", "quay.io/jupyterhub/configurable-http-proxy:4.6.3",
-                         "quay.io/jupyter/pytorch-notebook:cuda12-2025-01-06")
-    events += [StepProgress(step_id="images", done=120 << 20, total=120 << 20, item=hub, overall_done=120 << 20,
-                            overall_total=9 << 30, ts=TS),
-               ItemFinished(step_id="images", item=hub, status="ok", ts=TS + 1),
-               ItemFinished(step_id="images", item="registry.k8s.io/pause:3.10", status="skipped",
-                            reason="present, same image ID", ts=TS + 1),
+               StepStarted(step_id="import-images", title="Import images", index=3, total=6, ts=TS)]
+    hub, proxy, torch, lab = ("quay.io/jupyterhub/k8s-hub:4.2.0", "quay.io/jupyterhub/configurable-http-proxy:4.6.3",
+                              "quay.io/jupyter/pytorch-notebook:cuda12-2025-01-06",
+                              "quay.io/jupyter/datascience-notebook:2025-01-06")
+
+    def archive(ref: str) -> str:  # the item is the archive file; people read the label, its ref
+        return "images/" + ref.replace("/", "_").replace(":", "_") + ".tar.zst"
+
+    events += [StepProgress(step_id="import-images", done=120 << 20, total=120 << 20, item=archive(hub),
+                            overall_done=120 << 20, overall_total=9 << 30, message="importing", label=hub, ts=TS),
+               ItemFinished(step_id="import-images", item=archive(hub), status="ok", label=hub, ts=TS + 1),
+               ItemFinished(step_id="import-images", item=archive("registry.k8s.io/pause:3.10"), status="skipped",
+                            reason="present, same image ID", label="registry.k8s.io/pause:3.10", ts=TS + 1),
                LogLine(level="info", message="verified 23 files against the manifest (sha256)", ts=TS),
-               LogLine(level="warning", message="docker.io/library/busybox:1.28.4: retry 1 of 3 (layer in use)", ts=TS)]
+               LogLine(level="warning", message="docker.io/library/busybox:1.28.4: retry 1 of 3 (layer in use)", ts=TS),
+               CommandRan(argv=("snap", "list", "core20"), returncode=1, duration=0.1, probe=True, ts=TS),
+               # checked, and waiting for a free import lane: no bar, no rate
+               StepProgress(step_id="import-images", done=2 << 30, total=2 << 30, item=archive(lab),
+                            overall_done=120 << 20, overall_total=9 << 30, message="verifying", label=lab, ts=TS + 2)]
     for second in range(6):
         done = (second + 1) * 70 << 20
-        events.append(StepProgress(step_id="images", done=done, total=6 << 30, item=torch,
-                                   overall_done=(120 << 20) + done, overall_total=9 << 30, ts=TS + 2 + second))
-        events.append(StepProgress(step_id="images", done=min(done // 2, 60 << 20), total=60 << 20, item=proxy,
-                                   overall_done=(120 << 20) + done, overall_total=9 << 30, ts=TS + 2 + second))
+        events.append(StepProgress(step_id="import-images", done=done, total=6 << 30, item=archive(torch),
+                                   overall_done=(120 << 20) + done, overall_total=9 << 30, message="importing",
+                                   label=torch, ts=TS + 2 + second))
+        events.append(StepProgress(step_id="import-images", done=min(done // 2, 60 << 20), total=60 << 20,
+                                   item=archive(proxy), overall_done=(120 << 20) + done, overall_total=9 << 30,
+                                   message="importing", label=proxy, ts=TS + 2 + second))
     return events
 
 

@@ -280,15 +280,35 @@ async def test_password_is_masked_and_not_saved_unless_asked(tmp_path: Path, mon
         assert stat.S_IMODE(app.session.saved_profile.stat().st_mode) == 0o600
 
 
-async def test_ctrl_c_before_the_install_leaves_with_130(tmp_path: Path, monkeypatch) -> None:
-    """Ctrl-C quits like Ctrl+Q: nothing was installed, so the exit code says interrupted."""
+async def test_ctrl_c_on_welcome_leaves_with_0(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C quits like Ctrl+Q: on Welcome nothing was answered nor started, so it leaves at once with 0."""
     fixed_preflight(monkeypatch)
     app = InstallerApp(make_session(tmp_path), animate=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+c")
         await settle(pilot)
-    assert app.return_value == ExitCode.INTERRUPTED
+    assert app.return_value == ExitCode.OK
+
+
+async def test_ctrl_q_mid_wizard_asks_before_dropping_the_answers(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl+Q on the JupyterHub screen asks; "Keep going" keeps the answers; Quit leaves with 0 (nothing ran)."""
+    fixed_preflight(monkeypatch)
+    app = InstallerApp(make_session(tmp_path), animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_jupyterhub_screen(pilot)
+        screen = app.screen
+        screen.query_one("#admins", Input).value = "root-admin, ops"
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "answers are lost" in str(app.screen.query_one("#question", Static).render())
+        await pilot.press("n")
+        assert app.screen is screen
+        assert screen.query_one("#admins", Input).value == "root-admin, ops"
+        await pilot.press("ctrl+q")
+        await pilot.press("ctrl+q")  # a second Ctrl+Q on the question quits
+        await settle(pilot)
+    assert app.return_value == ExitCode.OK
 
 
 async def test_ctrl_c_during_the_install_asks_then_cancels_and_saves_the_journal(tmp_path: Path, monkeypatch) -> None:

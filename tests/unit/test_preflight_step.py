@@ -127,7 +127,7 @@ def test_dry_run_reports_failures_without_stopping(tmp_path: Path) -> None:
     ctx, sink = _ctx(tmp_path, tmp_path / "host", runner=DryRecording(strict=True))
     result = run_plan(Plan([PreflightStep(bundle=NO_BUNDLE), Marker()]), ctx, Journal(None))
     assert [o.status for o in result.outcomes] == ["failed", "ok"]  # the plan goes on
-    assert result.exit_code == ExitCode.OK
+    assert result.exit_code == ExitCode.PREFLIGHT_FAILED  # what the real run would end with
     assert "a real run would stop at: preflight" in sink.of(PlanFinished)[0].summary
 
 

@@ -200,5 +200,5 @@ def test_dry_run_shows_every_step_and_names_those_that_would_fail(tmp_path: Path
     steps = [Touch("a", tmp_path, fail=True), Touch("b", tmp_path)]
     result = run_plan(Plan(steps), ctx, Journal(None))
     assert [o.status for o in result.outcomes] == ["failed", "ok"]
-    assert result.exit_code == ExitCode.OK
+    assert result.exit_code == ExitCode.STEP_FAILED  # what the real run would end with
     assert "a real run would stop at: a" in sink.of(PlanFinished)[0].summary

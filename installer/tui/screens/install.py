@@ -56,6 +56,21 @@ class WrappingLog(RichLog):
 
 STEP_SCALE = 1000
 """Overall bar units per step, so a step's own progress moves the bar smoothly."""
+BYTE_STEPS = frozenset({"import-images"})
+"""Steps whose bytes are most of the install's time (gigabytes through ``ctr`` at 60-80 MB/s):
+each takes as much of the overall bar as all the other steps together, so the bar moves with the bytes."""
+
+
+def command_line(event: CommandRan) -> str:
+    """One log line for a command; a probe's non-zero exit is an answer (``snap list core20``: not installed)."""
+    shown = " ".join(event.argv)
+    if event.dry_run:
+        return f"$ (dry-run) {shown}"
+    if event.returncode == 0:
+        return f"$ {shown}"
+    if event.probe:
+        return f"? {shown}  → no (exit {event.returncode}: a check, not an error)"
+    return f"$ {shown}  → {'timed out' if event.returncode is None else f'exit {event.returncode}'}"
 
 
 class InstallScreen(Screen[None]):
@@ -79,8 +94,13 @@ class InstallScreen(Screen[None]):
         self.sink: TextualSink | None = None
         self.total_steps = 0
         self.finished_steps = 0
+        self.weights: dict[str, int] = {}
+        """Overall bar units per step id (see :data:`BYTE_STEPS`)."""
+        self.finished_ids: set[str] = set()
         self.current_step: str | None = None
         self.current_title = ""
+        self.engine_sink: FanOut | None = None
+        """Every sink of the running install (screen and log file)."""
 
     def compose(self) -> ComposeResult:
         """Header, status line, overall bar, steps | items, log, button, footer."""
@@ -125,8 +145,9 @@ class InstallScreen(Screen[None]):
                 sinks.append(log)
             except InstallerError as exc:
                 self.sink.emit(LogLine(level="warning", message=f"no log file: {exc.message}"))
+        self.engine_sink = FanOut(*sinks)
         try:
-            return install(options, FanOut(*sinks), self.cancel_event)
+            return install(options, self.engine_sink, self.cancel_event, log_file=self.session.log_file)
         finally:
             if log is not None:
                 log.close()
@@ -166,14 +187,18 @@ class InstallScreen(Screen[None]):
     def _overall(self, step_fraction: float = 0.0) -> None:
         bar = self.query_one("#overall", ProgressBar)
         if self.total_steps:
-            done = self.finished_steps * STEP_SCALE + int(min(max(step_fraction, 0.0), 1.0) * STEP_SCALE)
-            bar.update(total=self.total_steps * STEP_SCALE, progress=done)
+            done = sum(self.weights.get(step, STEP_SCALE) for step in self.finished_ids)
+            if self.current_step is not None and self.current_step not in self.finished_ids:
+                done += int(min(max(step_fraction, 0.0), 1.0) * self.weights.get(self.current_step, STEP_SCALE))
+            bar.update(total=sum(self.weights.values()) or self.total_steps * STEP_SCALE, progress=done)
 
     def apply(self, event: Event) -> None:
         """Show one engine event."""
         log = self.query_one(WrappingLog)
         if isinstance(event, PlanStarted):
             self.total_steps = len(event.steps)
+            heavy = STEP_SCALE * max(1, len(event.steps) - 1)
+            self.weights = {step_id: heavy if step_id in BYTE_STEPS else STEP_SCALE for step_id, _ in event.steps}
             self.query_one(StepList).set_plan(event.steps)
             self._overall()
             if event.dry_run:
@@ -189,6 +214,7 @@ class InstallScreen(Screen[None]):
         elif isinstance(event, StepFinished):
             self.query_one(StepList).set_status(event.step_id, event.status)
             self.finished_steps += 1
+            self.finished_ids.add(event.step_id)
             self._overall()
             if event.status == "failed":
                 log.write_line(f"✘ {event.reason}")
@@ -198,7 +224,7 @@ class InstallScreen(Screen[None]):
                 log.write_line(f"↷ skipped: {event.reason}")
         elif isinstance(event, ItemFinished):
             items = self.query_one(ItemLines)
-            items.finished(event.item, event.status, event.reason)
+            items.finished(event.item, event.status, event.reason, event.label)
             items.redraw()
             if event.status == "failed":
                 log.write_line(f"✘ {event.item}: {event.reason}")
@@ -209,10 +235,7 @@ class InstallScreen(Screen[None]):
                     log.write_line(prefix + line)
                     prefix = "  " if prefix else ""
         elif isinstance(event, CommandRan):
-            marker = "(dry-run) " if event.dry_run else ""
-            status = "" if event.returncode in (0, None) and not event.dry_run else (
-                "" if event.dry_run else f"  → exit {event.returncode}")
-            log.write_line(f"$ {marker}{' '.join(event.argv)}{status}")
+            log.write_line(command_line(event))
         elif isinstance(event, FileWritten):
             log.write_line(f"{'(dry-run) would write' if event.dry_run else 'wrote'} {event.path} ({event.mode:o})")
         elif isinstance(event, CheckReported):
@@ -238,10 +261,21 @@ class InstallScreen(Screen[None]):
             result = RunResult("failed", wrapped.exit_code, [], wrapped)
         self.finish(result)
 
+    def note_detached(self) -> None:
+        """The terminal closed (in the signal handler): say so in the log, from a thread (the sinks lock)."""
+        sink = self.engine_sink
+        if sink is not None:
+            note = LogLine(level="warning", message="the terminal closed: the install goes on without it; "
+                                                    "run ./install.sh again to see how it ended")
+            threading.Thread(target=sink.emit, args=(note,), daemon=True).start()
+
     def finish(self, result: RunResult) -> None:
         """The engine is done: keep the result, change Cancel into Continue, open Done."""
         self.session.result = result
         self.wizard_running(False)
+        if getattr(self.app, "detached", False):  # nobody is there to read Done: end with the install's code
+            self.app.exit(int(result.exit_code))
+            return
         self.refresh_bindings()
         if result.ok:
             self._overall(1.0) if self.finished_steps < self.total_steps else self._overall()

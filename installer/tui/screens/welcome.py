@@ -35,6 +35,8 @@ def what_happens() -> str:
     lines = ["This wizard installs JupyterHub on MicroK8s from the offline bundle:"]
     lines += [f"  {index}. {STEP_TITLES[step]}: {STEP_WHAT[step]}" for index, step in enumerate(STEPS, start=1)]
     lines.append("Nothing on this host changes before you press Install on the Review screen.")
+    lines.append("Over SSH, run it inside tmux or screen: the install goes on if the connection\n"
+                 "drops, and running ./install.sh again says how it ended.")
     return "\n".join(lines)
 
 
@@ -50,6 +52,8 @@ class WelcomeScreen(WizardScreen):
         """Overview, bundle and log file."""
         with VerticalScroll(id="body"):
             yield Static(escape(what_happens()), id="what-happens")
+            if self.session.previous_run:
+                yield Static(f"Last install: {escape(self.session.previous_run)}", id="previous-run", classes="panel")
             yield Static("Looking at the bundle…", id="bundle", classes="panel")
             log = self.session.log_file
             yield Static(f"Log file: {log if log else 'none'}", id="log-path")

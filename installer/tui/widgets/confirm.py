@@ -48,3 +48,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def action_no(self) -> None:
         """Not confirmed."""
         self.dismiss(False)
+
+
+class QuitQuestion(ConfirmScreen):
+    """"Quit the installer?": a second Ctrl+Q on it confirms (the app's binding checks for this class)."""

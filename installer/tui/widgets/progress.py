@@ -90,6 +90,11 @@ def short_name(ref: str, width: int) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
+def full_name(name: str, width: int) -> str:
+    """``name`` as it is, cut with an ellipsis to ``width``."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def compact_rate(rate: float | None) -> str:
     """``73400320.0`` -> ``70 MiB/s`` (no decimals from 10 up: the number moves less)."""
     if not rate:
@@ -123,6 +128,20 @@ class ItemState:
     status: str = "running"
     reason: str = ""
     meter: RateMeter = field(default_factory=RateMeter)
+    label: str = ""
+    """What people know it by (an archive's image refs); ``name`` when empty."""
+    phase: str = ""
+    """The progress message: ``verifying`` (the checksum, before the import), ``importing``, ``retrying``."""
+
+    @property
+    def shown_name(self) -> str:
+        """The label, else the item's own name."""
+        return self.label or self.name
+
+    @property
+    def waiting(self) -> bool:
+        """Checked and queued for an import lane: nothing moves for it yet."""
+        return self.phase == "verifying" and self.total is not None and self.done >= self.total
 
 
 class ItemLines(Static):
@@ -147,29 +166,43 @@ class ItemLines(Static):
         item = self.items.setdefault(event.item, ItemState(event.item))
         if item.status != "running":
             return  # finished already; a late value must not move it back
+        if event.message != item.phase:
+            item.meter = RateMeter()  # verifying and importing run at different rates
         item.done, item.total, item.unit = event.done, event.total, event.unit
+        item.label, item.phase = event.label or item.label, event.message
         item.meter.add(event.ts, event.done)
 
-    def finished(self, name: str, status: str, reason: str) -> None:
+    def finished(self, name: str, status: str, reason: str, label: str = "") -> None:
         """An item ended."""
         item = self.items.setdefault(name, ItemState(name))
         item.status, item.reason = status, reason
+        item.label = label or item.label
         if status == "ok" and item.total is not None:
             item.done = item.total
 
     def render_items(self, width: int = 60) -> Text:
         """Running items first, then the most recent finished ones; names shortened to fit ``width``."""
         text = Text()
-        running = [i for i in self.items.values() if i.status == "running"]
+        moving = [i for i in self.items.values() if i.status == "running" and not i.waiting]
+        waiting = [i for i in self.items.values() if i.status == "running" and i.waiting]
         ended = [i for i in self.items.values() if i.status != "running"]
-        shown = (running + ended[::-1])[: self.MAX_LINES]
+        shown = (moving + waiting + ended[::-1])[: self.MAX_LINES]
         hidden = len(self.items) - len(shown)
         name_width = max(10, width - 20)
         for item in shown:
-            name = short_name(item.name, name_width if item.status != "running" else width - 1)
+            if item.status == "running" and item.waiting:
+                column = min(name_width, 24)
+                text.append(f"{short_name(item.shown_name, column):<{column}} ")
+                text.append("· waiting", style="dim")
+                text.append("\n")
+                continue
+            name = short_name(item.shown_name, name_width) if item.status != "running" else \
+                full_name(item.shown_name, width - 1)
             if item.status == "running":
                 # Two lines for a running item: its name in full, then bar, bytes, rate and ETA.
                 text.append(name + "\n", style="bold")
+                if item.phase == "verifying":
+                    text.append("  verifying ", style="dim")
                 fraction = item.done / item.total if item.total else 0.0
                 text.append("  " + bar(fraction, 10), style="cyan")
                 if item.unit == "bytes":
@@ -180,7 +213,7 @@ class ItemLines(Static):
                 text.append(f"  ETA {format_eta(item.meter.eta(item.total))}", style="dim")
             else:
                 column = min(name_width, 24)
-                name = short_name(item.name, column)
+                name = short_name(item.shown_name, column)
                 text.append(f"{name:<{column}} ")
                 mark, style = STEP_MARK.get(item.status, ("?", ""))
                 text.append(f"{mark} {item.status}", style=style)
