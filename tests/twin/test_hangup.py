@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 from twin.charts import build_bundle
-from twin.fixture import BIN, make_twin
-from twin.state import STATE_ENV
+from twin.fixture import make_twin
 
 from installer.config.profile import Profile
+from installer.demo.twin import twin_env
 from installer.engine.lastrun import RESULT_NAME
 from tests.faults.support import wait_for
 from tests.repocopy import fresh_copy
@@ -64,7 +64,8 @@ def site(tmp_path: Path, clean_containerd: Any) -> dict[str, Any]:
     gate.mkdir()
     (gate / "ctr").write_text(GATED_CTR.format(gate=gate, ctr=shutil.which("ctr")))
     (gate / "ctr").chmod(0o755)
-    env = {"PATH": f"{gate}:{BIN}:{os.environ['PATH']}", STATE_ENV: str(twin.config.state_dir)}
+    env = twin_env(twin.config, path=f"{os.environ['PATH']}")
+    env["PATH"] = f"{gate}:{env['PATH']}"  # the gated ctr first, then the twin's programs
     repo = fresh_copy(tmp_path / "repo")  # the wizard saves its profile in profiles/ next to install.sh
     base = [sys.executable, str(repo / CHILD.relative_to(REPO)), str(twin.containerd.socket), "--",
             "--state-dir", str(tmp_path / "state"),
