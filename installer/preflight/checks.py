@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from installer.components.gpu_operator.values import known_images, toolkit_guards_host_containerd, use_host_driver
 from installer.components.rdma.manifests import LINK_TYPES
 from installer.engine.events import CheckReported, CheckStatus
+from installer.engine.sizes import human_bytes
 from installer.probes.disk import CONTAINERD_ROOT, SNAPD_ROOT
 from installer.probes.model import DiskInfo, GpuInfo, HostFacts, IbPort, SystemInfo
 
@@ -157,10 +158,10 @@ def check_disk_containerd(disk: DiskInfo | None, bundle_bytes: int | None, headr
     if bundle_bytes is None:
         images = "images (bundle size unknown)"
     elif imported_bytes:
-        images = (f"{UNPACK_FACTOR:g} x {gib(max(bundle_bytes - imported_bytes, 0))} of image files (unpacked) not yet "
-                  f"imported ({gib(imported_bytes)} already are)")
-    else:
-        images = f"{UNPACK_FACTOR:g} x {gib(bundle_bytes)} of image files (unpacked)"
+        images = (f"{UNPACK_FACTOR:g} x {human_bytes(max(bundle_bytes - imported_bytes, 0))} of image files (unpacked) "
+                  f"not yet imported ({human_bytes(imported_bytes)} already are)")
+    else:  # in the unit that reads best: a small bundle is "2.5 x 9.3 MiB", not "2.5 x 0.0 GiB"
+        images = f"{UNPACK_FACTOR:g} x {human_bytes(bundle_bytes)} of image files (unpacked)"
     required = f"{gib(needed)} free = {images} + {headroom_gib:g} GiB headroom (preflight.disk_headroom_gib)"
     if disk is None:
         return CheckResult("disk-containerd", title, "warn", "not measured", required)

@@ -24,6 +24,7 @@ from realparts import Containerd, start_containerd
 
 from installer.bundle.manifest import save_manifest
 from installer.bundle.scan import lock_bundle
+from installer.engine.sizes import human_bytes
 from tests.faults.support import cli, mount_tmpfs
 
 pytestmark = pytest.mark.containerd
@@ -96,7 +97,7 @@ def test_preflight_says_beforehand_that_the_images_will_not_fit(small_disk: tupl
     assert check["status"] == "fail"
     assert f"free on {mount}" in check["found"]
     image_bytes = sum(p.stat().st_size for p in (bundle / "images").iterdir())
-    assert f"2.5 x {image_bytes / (1 << 30):.1f} GiB of image files" in check["required"]
+    assert f"2.5 x {human_bytes(image_bytes)} of image files" in check["required"]
     assert "Free " in check["hint"] and str(mount) in check["hint"]
 
 

@@ -351,3 +351,12 @@ def test_mig_slices_are_not_counted_against_the_catalog(tmp_path: Path) -> None:
     # strategy none: the GPU is advertised whole, once
     none = {"gpu_operator": {"enabled": True, "mig_strategy": "none"}, **_catalog(("seven", 7, True))}
     assert _check(_facts(tmp_path), none, "gpu-catalog").status == "warn"
+
+
+def test_a_small_bundle_is_said_in_its_own_unit(tmp_path: Path) -> None:
+    """A demo-sized bundle reads "2.5 x 9.3 MiB of image files", not "2.5 x 0.0 GiB" (issue 13 point 10)."""
+    disk = measure(tmp_path, shown_as="/var/snap/microk8s/common", role="containerd")
+    result = checks.check_disk_containerd(disk, bundle_bytes=int(9.3 * (1 << 20)), headroom_gib=1)
+    assert "2.5 x 9.3 MiB of image files" in result.required, result.required
+    partly = checks.check_disk_containerd(disk, bundle_bytes=3 << 20, headroom_gib=1, imported_bytes=1 << 20)
+    assert "2.5 x 2.0 MiB of image files (unpacked) not yet imported (1.0 MiB already are)" in partly.required
