@@ -23,8 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVICE = "installer-check"
-SCOPES = ("admin:users", "admin:servers")
+from installer.check.token import SCOPES, SERVICE  # the role the install gives the check: enough for the REST flow
 
 CONFIG = '''
 import sys
