@@ -10,6 +10,7 @@ VERBS: tuple[str, ...] = (
     "preflight",
     "plan",
     "verify",
+    "check",
     "import_",
     "bundle",
     "export",
