@@ -54,6 +54,8 @@ class ServerState:
     ready: bool = False
     pending: str | None = None
     url: str = ""
+    state: dict[str, Any] | None = None
+    """The spawner's saved state (scope ``admin:server_state``): KubeSpawner's ``pod_name`` and ``namespace``."""
 
 
 class HubClient:
@@ -133,8 +135,9 @@ class HubClient:
         entry = servers.get(server)
         if not isinstance(entry, dict):
             return ServerState(exists=False)
+        state = entry.get("state")
         return ServerState(exists=True, ready=bool(entry.get("ready")), pending=entry.get("pending"),
-                           url=str(entry.get("url") or ""))
+                           url=str(entry.get("url") or ""), state=state if isinstance(state, dict) else None)
 
     def start_server(self, user: str, server: str, profile: str) -> None:
         """``POST /users/{user}/servers/{server}`` with ``user_options`` ``{"profile": slug}`` (KubeSpawner's key)."""
