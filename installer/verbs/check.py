@@ -15,11 +15,13 @@ import sys
 from pathlib import Path
 
 from installer.check.hub_api import HubClient
-from installer.check.run import DEFAULT_TIMEOUT, STEP_ID, CheckReport, run_check
+from installer.check.probes import probe_pod
+from installer.check.run import DEFAULT_TIMEOUT, STEP_ID, CheckReport, Probe, ProbeResult, run_check
 from installer.check.token import read_token
+from installer.components.jupyterhub.settings import NotebookImage
 from installer.components.jupyterhub.steps import hub_url
 from installer.components.jupyterhub.values import offered_images
-from installer.engine.commands import Redactor
+from installer.engine.commands import CommandRunner, RealRunner, Redactor
 from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
 from installer.engine.printable import printable
 from installer.engine.redacting import RedactingSink
@@ -45,7 +47,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"how long one server may take to become ready (default: {DEFAULT_TIMEOUT:.0f})")
     parser.add_argument("--state-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
                         help="the install's state folder, which holds the check's API token")
+    parser.add_argument("--no-probes", action="store_true",
+                        help="only start and stop each server; do not look inside the pods")
     add_json_option(parser)
+
+
+def make_probe(client: HubClient, runner: CommandRunner, images: dict[str, NotebookImage], namespace: str) -> Probe:
+    """The looks inside each entry's pod, found through the hub's record of its spawner (KubeSpawner state;
+    ``namespace``, the profile's, only when the state names none)."""
+
+    def probe(entry: str, user: str, server: str) -> list[ProbeResult]:
+        state = client.server(user, server).state or {}
+        pod, where = state.get("pod_name"), state.get("namespace") or namespace
+        if not isinstance(pod, str) or not pod:
+            return [ProbeResult("pod", False, "the hub names no pod for this server",
+                                "the hub's spawner is not KubeSpawner, or the service lacks admin:server_state "
+                                "(part of admin:servers); use --no-probes to skip the looks inside")]
+        return probe_pod(runner, str(where), pod, images[entry])
+
+    return probe
 
 
 class _LiveLines:
@@ -82,7 +102,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     token = read_token(Path(state_dir))
     redactor = Redactor([token])
     sink = RedactingSink(_LiveLines(), redactor)
-    report = run_check(HubClient(url, token), entries, sink, timeout=args.timeout)
+    client = HubClient(url, token)
+    images = {image.name: image for image in offered_images(profile.jupyterhub)}
+    probe = None if args.no_probes else make_probe(client, RealRunner(redactor=redactor), images,
+                                                    profile.jupyterhub.namespace)
+    report = run_check(client, entries, sink, timeout=args.timeout, probe=probe)
     if args.json:
         emit_json(report_dict(report, url))
     else:

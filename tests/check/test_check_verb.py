@@ -34,7 +34,7 @@ def _state(tmp_path: Path, token: str) -> Path:
 
 def test_json_names_the_failed_entry_and_exits_1(hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["check", "--profile", str(_profile(tmp_path, "cpu", "broken")), "--hub-url", hub.url,
-                 "--state-dir", str(_state(tmp_path, hub.token)), "--timeout", "120", "--json"])
+                 "--state-dir", str(_state(tmp_path, hub.token)), "--timeout", "120", "--json", "--no-probes"])
     out, err = capsys.readouterr()
     assert code == ExitCode.STEP_FAILED
     document = json.loads(out)
@@ -48,7 +48,8 @@ def test_json_names_the_failed_entry_and_exits_1(hub: Hub, tmp_path: Path, capsy
 
 def test_the_table_for_one_image(hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["check", "--profile", str(_profile(tmp_path, "cpu", "broken")), "--image", "cpu",
-                 "--hub-url", hub.url, "--state-dir", str(_state(tmp_path, hub.token)), "--timeout", "120"])
+                 "--hub-url", hub.url, "--state-dir", str(_state(tmp_path, hub.token)), "--timeout", "120",
+                 "--no-probes"])
     out, _ = capsys.readouterr()
     assert code == ExitCode.OK
     assert out.startswith("cpu") and "ok" in out and "started in" in out
@@ -70,3 +71,14 @@ def test_no_token_and_a_hub_that_is_down_fail_with_a_hint(tmp_path: Path, capsys
     assert main(["check", "--profile", profile, "--hub-url", url, "--state-dir", str(_state(tmp_path, "t" * 20))]) == 1
     err = capsys.readouterr().err
     assert "does not answer" in err and url in err
+
+
+def test_probes_need_a_pod_the_hub_names(hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A spawner that is not KubeSpawner records no pod: the entry fails saying so, and nothing is left behind."""
+    code = main(["check", "--profile", str(_profile(tmp_path, "cpu")), "--hub-url", hub.url,
+                 "--state-dir", str(_state(tmp_path, hub.token)), "--timeout", "120", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.STEP_FAILED
+    [entry] = document["entries"]
+    assert entry["started"] and entry["probes"][0]["found"] == "the hub names no pod for this server"
+    assert "acceptance-check" not in hub.users()
