@@ -33,12 +33,18 @@ def ensure_token(state_dir: Path) -> str:
         token = ""
     if token:
         return token
-    state_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(32)
+    save_token(state_dir, token)
+    return token
+
+
+def save_token(state_dir: Path, token: str) -> None:
+    """Write ``token`` to the state folder, 0600 from the start."""
+    path = token_path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as out:
         out.write(token + "\n")
-    return token
 
 
 def read_token(state_dir: Path) -> str:
