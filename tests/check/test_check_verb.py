@@ -82,3 +82,36 @@ def test_probes_need_a_pod_the_hub_names(hub: Hub, tmp_path: Path, capsys: pytes
     [entry] = document["entries"]
     assert entry["started"] and entry["probes"][0]["found"] == "the hub names no pod for this server"
     assert "acceptance-check" not in hub.users()
+
+
+def test_sigterm_during_a_spawn_exits_130_and_leaves_nothing(hub: Hub, tmp_path: Path) -> None:
+    """``./install.sh check`` killed with SIGTERM (the CLI's own handler) while a server is starting."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-m", "installer", "check", "--profile", str(_profile(tmp_path, "hang")),
+                              "--hub-url", hub.url, "--state-dir", str(_state(tmp_path, hub.token)), "--no-probes"],
+                             cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if "acceptance-check" in hub.users():
+                model = hub.api("GET", "/users/acceptance-check")
+                if isinstance(model, dict) and model.get("servers"):
+                    break
+            assert child.poll() is None, child.communicate()
+            time.sleep(0.1)
+        else:
+            pytest.fail("the check never started its server")
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=120)
+        assert child.returncode == ExitCode.INTERRUPTED, err
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert "acceptance-check" not in hub.users()
+    assert hub.token.encode() not in err
