@@ -11,6 +11,7 @@ VERBS: tuple[str, ...] = (
     "status",
     "plan",
     "verify",
+    "check",
     "import_",
     "bundle",
     "export",

@@ -226,3 +226,17 @@ def test_private_network_lets_notebooks_reach_each_other_on_every_port(chart: An
 def test_split_image(ref: str, expected: tuple[str, str]) -> None:
     """A registry port is not a tag; a digest stays with the tag (the chart joins name:tag)."""
     assert split_image(ref) == expected
+
+
+def test_the_checks_service_and_role_pass_the_schema(chart: Any, tmp_path: Path) -> None:
+    """The acceptance check's token reaches the hub as a ``hub.services`` entry with a role (issue 14)."""
+    from installer.check.token import SCOPES, SERVICE, ensure_token, read_token
+
+    token = ensure_token(tmp_path)
+    assert ensure_token(tmp_path) == token == read_token(tmp_path)  # made once, then kept
+    assert (tmp_path / "check-token").stat().st_mode & 0o077 == 0
+    values = jupyterhub_values(Profile().jupyterhub, KNOWN_HUB_IMAGES["4.2.0"], check_token=token)
+    merged = validate(values, chart)
+    assert merged["hub"]["services"][SERVICE] == {"apiToken": token}
+    assert merged["hub"]["loadRoles"][SERVICE] == {"scopes": list(SCOPES), "services": [SERVICE]}
+    assert "services" not in jupyterhub_values(Profile().jupyterhub, KNOWN_HUB_IMAGES["4.2.0"])["hub"]

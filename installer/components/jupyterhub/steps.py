@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from installer.check.token import SERVICE, ensure_token, save_token, token_path
 from installer.components.bundled import load_bundle_manifest, pin_to_bundle
 from installer.components.jupyterhub.artifacts import HubImages
 from installer.components.jupyterhub.image_checks import check_notebook_images
 from installer.components.jupyterhub.settings import JupyterHubSettings
 from installer.components.jupyterhub.spawn_images import hub_values, spawn_images
 from installer.components.jupyterhub.values import chart_images, jupyterhub_values
-from installer.components.kube import KUBECTL, HelmChartStep, node_address, probe, wait_until
+from installer.components.kube import HELM, KUBECTL, HelmChartStep, node_address, parse_json, probe, wait_until
 from installer.components.release_images import ContainerdTarget, ImageUse
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError
@@ -48,10 +50,42 @@ def hub_images(settings: JupyterHubSettings, bundle_dir: Path) -> HubImages:
     return HubImages(pinned["hub"], pinned["proxy"], pinned["network_tools"])
 
 
-def values_for(profile: Profile, bundle_dir: Path) -> dict[str, Any]:
-    """The JupyterHub values of ``profile`` (RDMA limits only when the RDMA plugin is installed)."""
+def values_for(profile: Profile, bundle_dir: Path, *, check_token: str | None = None) -> dict[str, Any]:
+    """The JupyterHub values of ``profile`` (RDMA limits only when the RDMA plugin is installed; the
+    acceptance check's hub service when its token is given)."""
     rdma = profile.rdma.resource_name if profile.rdma.enabled else None
-    return jupyterhub_values(profile.jupyterhub, hub_images(profile.jupyterhub, bundle_dir), rdma_resource=rdma)
+    return jupyterhub_values(profile.jupyterhub, hub_images(profile.jupyterhub, bundle_dir), rdma_resource=rdma,
+                             check_token=check_token)
+
+
+def check_token_for(ctx: StepContext, namespace: str) -> str:
+    """The acceptance check's API token, masked everywhere from now on.
+
+    Kept in the state folder (root-only, 0600) so ``./install.sh check`` finds it and a re-run
+    keeps it. A state folder without one (lost, or a fresh one) takes the deployed release's, so
+    the hub is not upgraded for a new token; a dry-run writes nothing and makes one for the run only.
+    """
+    path = token_path(ctx.state_dir)
+    token = path.read_text(encoding="ascii").strip() if path.is_file() else ""
+    if not token:
+        token = _deployed_check_token(ctx, namespace)
+        if token and not ctx.dry_run:
+            save_token(ctx.state_dir, token)
+    if not token:
+        token = secrets.token_hex(32) if ctx.dry_run else ensure_token(ctx.state_dir)
+    ctx.runner.redact.add(token)
+    return token
+
+
+def _deployed_check_token(ctx: StepContext, namespace: str) -> str:
+    """The check's token in the deployed release's values (read, never shown), or ``""``."""
+    result = probe(ctx, [*HELM, "get", "values", RELEASE, "--namespace", namespace, "-o", "json"],
+                   secret_output=True)
+    values = parse_json(result.stdout) if result.ok else None
+    services = ((values or {}).get("hub") or {}).get("services") or {} if isinstance(values, dict) else {}
+    entry = services.get(SERVICE) if isinstance(services, dict) else None
+    token = entry.get("apiToken") if isinstance(entry, dict) else None
+    return token if isinstance(token, str) else ""
 
 
 def register_secrets(ctx: StepContext) -> None:
@@ -112,10 +146,15 @@ class JupyterHubStep(HelmChartStep):
         super().__init__(bundle_dir, settings.namespace, settings.chart_version, images=images)
         self.settings = settings
 
+    def is_done(self, ctx: StepContext) -> bool:
+        """As for any chart, with the check's token known to the redactor before the deployed values are read."""
+        check_token_for(ctx, self.namespace)
+        return super().is_done(ctx)
+
     def values(self, ctx: StepContext) -> dict[str, Any]:
         """Values from the profile and the bundle's images."""
         register_secrets(ctx)
-        return values_for(ctx.profile, self.bundle_dir)
+        return values_for(ctx.profile, self.bundle_dir, check_token=check_token_for(ctx, self.namespace))
 
     def runtime_images(self, ctx: StepContext, documents: list[dict[str, Any]],
                        values: dict[str, Any]) -> list[ImageUse]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
+from installer.check.token import service_values
 from installer.components.jupyterhub.artifacts import KNOWN_HUB_IMAGES, HubImages
 from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
 from installer.components.kube import parse_quantity
@@ -132,7 +133,7 @@ def _shm_volume(settings: JupyterHubSettings) -> dict[str, Any]:
 
 
 def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
-                      rdma_resource: str | None = None) -> dict[str, Any]:
+                      rdma_resource: str | None = None, check_token: str | None = None) -> dict[str, Any]:
     """The values for ``helm upgrade --install jupyterhub``.
 
     Args:
@@ -140,6 +141,7 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
         images: the chart's images pinned to the bundle.
         rdma_resource: ``resource_name`` of the RDMA plugin when it is installed; catalog
             entries asking for RDMA get ``rdma/<resource_name>`` only then.
+        check_token: the acceptance check's API token: adds its ``hub.services`` entry and role.
     """
     chosen = default_image(settings)
     storage_class = settings.storage.class_name
@@ -148,6 +150,8 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
         "config": _auth_config(settings),
         "db": {"pvc": {"storageClassName": storage_class}},
     }
+    if check_token:
+        hub.update(service_values(check_token))
     if settings.auth.type == "native":
         hub["extraConfig"] = {"00-nativeauthenticator-templates": NATIVE_TEMPLATES}
     values: dict[str, Any] = {

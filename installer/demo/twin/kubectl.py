@@ -285,30 +285,91 @@ def label_node(config: Config, store: Store, rest: list[str], *, overwrite: bool
 
 
 def run_in_pod(config: Config, state: dict[str, Any], args: Args, argv: list[str]) -> int:
-    """``kubectl exec POD -- sh -c 'ulimit -l'`` or ``kubectl run ... --image=IMG ... -- sh -c 'ulimit -l'``.
+    """``kubectl exec [-n NS] POD -- CMD...`` or ``kubectl run ... --image=IMG ... -- sh -c 'ulimit -l'``.
 
-    Only the locked-memory limit is modelled: a container inherits it from MicroK8s's
-    containerd, i.e. the ``ulimit -l`` of containerd-env when containerd last started
-    (microk8s@1.32 default-args/containerd-env: "this get inherited to the running containers").
+    What the acceptance check looks at inside a user pod (issue 14) is answered from the
+    pod's spec, as the node would set it up; the twin does not read the image's files:
+
+    * ``ulimit -l``: a container inherits the locked-memory limit from MicroK8s's containerd,
+      i.e. the ``ulimit -l`` of containerd-env when containerd last started (microk8s@1.32
+      default-args/containerd-env: "this get inherited to the running containers").
+    * ``id -u``: the container's, else the pod's ``securityContext.runAsUser`` (z2jh sets 1000
+      through KubeSpawner's ``uid``); unset answers 0 (the twin does not read the image's USER).
+    * ``test -w /home/jovyan``: true when a writable volume is mounted there (z2jh's home PVC).
+    * ``nvidia-smi -L``: the NVIDIA Container Toolkit mounts nvidia-smi into a container that was
+      allocated GPUs when ``NVIDIA_DRIVER_CAPABILITIES`` includes ``utility`` (or is unset:
+      the toolkit's default is ``utility,compute``); one line per allocated GPU. Otherwise the
+      shell finds no nvidia-smi (exit 127).
+    * ``test -d /dev/infiniband``: the RDMA shared device plugin adds the uverbs devices to a
+      container that was allocated an ``rdma/...`` resource.
+    * ``df -P -k /dev/shm``: a memory ``emptyDir`` mounted at /dev/shm has its ``sizeLimit``;
+      without one the container runtime's default 64 MiB shm.
     """
     command = argv[argv.index("--") + 1:] if "--" in argv else []
-    if not any("ulimit -l" in part for part in command):
-        print(f"twin: kubectl {' '.join(argv)} is not modelled (only `ulimit -l` inside a pod is)", file=sys.stderr)
-        return 1
+    joined = " ".join(command)
     if args.rest[0] == "run":
+        if "ulimit -l" not in joined:
+            print(f"twin: kubectl {' '.join(argv)} is not modelled (only `ulimit -l` in `kubectl run` is)",
+                  file=sys.stderr)
+            return 1
         image = next((a.split("=", 1)[1] for a in argv if a.startswith("--image=")), "")
         if not images.has(config, image) or not cluster.node_ready(config, state)[0]:
             print(f'error: timed out waiting for the condition (pod cannot start: image "{image}")', file=sys.stderr)
             return 1
-    else:
-        name = args.rest[1] if len(args.rest) > 1 else ""
-        found = [p for p in cluster.pods(config, state) if p.name == name and
-                 (args.namespace is None or p.namespace == args.namespace)]
-        if not found or not found[0].running:
-            print(f'Error from server (BadRequest): pod "{name}" is not running', file=sys.stderr)
-            return 1
-    print(state.get("containerd_memlock") or "8192")
-    return 0
+        print(state.get("containerd_memlock") or "8192")
+        return 0
+    name = args.rest[1] if len(args.rest) > 1 else ""
+    found = [p for p in cluster.pods(config, state) if p.name == name and
+             (args.namespace is None or p.namespace == args.namespace)]
+    if not found or not found[0].running:
+        print(f'Error from server (BadRequest): pod "{name}" is not running', file=sys.stderr)
+        return 1
+    return _exec_answer(state, found[0].spec, command, argv)
+
+
+def _exec_answer(state: dict[str, Any], spec: dict[str, Any], command: list[str], argv: list[str]) -> int:
+    containers = spec.get("containers") or [{}]
+    container = containers[0]
+    limits = (container.get("resources") or {}).get("limits") or {}
+    joined = " ".join(command)
+    if "ulimit -l" in joined:
+        print(state.get("containerd_memlock") or "8192")
+        return 0
+    if command == ["id", "-u"]:
+        user = (container.get("securityContext") or {}).get("runAsUser",
+                                                            (spec.get("securityContext") or {}).get("runAsUser", 0))
+        print(user)
+        return 0
+    if command[:2] == ["test", "-w"] and len(command) == 3:
+        mounted = any(m.get("mountPath", "").rstrip("/") == command[2].rstrip("/") and not m.get("readOnly")
+                      for m in container.get("volumeMounts") or [])
+        return 0 if mounted else 1
+    if command == ["nvidia-smi", "-L"]:
+        gpus = cluster.parse_quantity(str(limits.get("nvidia.com/gpu", "0")))
+        caps = next((e.get("value", "") for e in container.get("env") or []
+                     if e.get("name") == "NVIDIA_DRIVER_CAPABILITIES"), None)
+        if gpus <= 0 or (caps is not None and not {"utility", "all"} & set(caps.split(","))):
+            print('OCI runtime exec failed: exec failed: unable to start container process: exec: "nvidia-smi": '
+                  'executable file not found in $PATH: unknown', file=sys.stderr)
+            return 127
+        for index in range(gpus):
+            print(f"GPU {index}: NVIDIA Twin GPU (UUID: GPU-twin-{index:04d})")
+        return 0
+    if command == ["test", "-d", "/dev/infiniband"]:
+        return 0 if any(r.startswith("rdma/") and str(v) not in ("0", "") for r, v in limits.items()) else 1
+    if command == ["df", "-P", "-k", "/dev/shm"]:
+        size_kib = 65536
+        volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+        for mount in container.get("volumeMounts") or []:
+            empty_dir = (volumes.get(mount.get("name")) or {}).get("emptyDir")
+            if mount.get("mountPath") == "/dev/shm" and empty_dir is not None and empty_dir.get("sizeLimit"):
+                size_kib = cluster.parse_quantity(str(empty_dir["sizeLimit"])) // 1024
+        print("Filesystem     1024-blocks  Used Available Capacity Mounted on")
+        print(f"shm            {size_kib:>11}     0 {size_kib:>9}       0% /dev/shm")
+        return 0
+    print(f"twin: kubectl {' '.join(argv)} is not modelled (see run_in_pod in installer/demo/twin/kubectl.py)",
+          file=sys.stderr)
+    return 1
 
 
 def _merge_patch(target: Any, change: Any) -> Any:

@@ -1,0 +1,111 @@
+"""Looks inside a running user pod, through ``microk8s kubectl exec`` (argv lists, timeouts, read-only).
+
+What each catalog entry promises is checked against what the pod has: the notebook user
+(uid 1000, z2jh ``singleuser.uid``), a writable home (the PVC is mounted), the GPUs asked
+for (``nvidia-smi -L``, one line per GPU), for RDMA entries the uverbs devices and an
+unlimited locked-memory limit (NCCL pins memory), and the ``/dev/shm`` size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Final
+
+from installer.check.run import ProbeResult
+from installer.components.jupyterhub.settings import NotebookImage
+from installer.components.kube import parse_quantity
+from installer.engine.commands import CommandResult, CommandRunner
+
+EXEC_TIMEOUT: Final = 30.0
+NOTEBOOK_UID: Final = "1000"
+HOME: Final = "/home/jovyan"
+DEFAULT_SHM_KIB: Final = 65536
+"""The container runtime's /dev/shm when nothing is mounted there (64 MiB)."""
+
+
+def pod_exec(runner: CommandRunner, namespace: str, pod: str, command: Sequence[str]) -> CommandResult:
+    """``microk8s kubectl exec -n NS POD -- CMD...``; a non-zero exit is an answer, not a failure."""
+    return runner.run(["microk8s", "kubectl", "exec", "-n", namespace, pod, "--", *command],
+                      timeout=EXEC_TIMEOUT, check=False, mutates=False)
+
+
+def _ended(done: CommandResult) -> str:
+    if done.returncode is None:
+        return f"no answer in {EXEC_TIMEOUT:.0f} s"
+    return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+
+
+def probe_pod(runner: CommandRunner, namespace: str, pod: str, image: NotebookImage) -> list[ProbeResult]:
+    """Every probe that applies to ``image``, in a fixed order."""
+    results = [_uid(runner, namespace, pod), _home(runner, namespace, pod)]
+    if image.gpus:
+        results.append(_gpus(runner, namespace, pod, image.gpus))
+    if image.rdma:
+        results += [_infiniband(runner, namespace, pod), _memlock(runner, namespace, pod)]
+    results.append(_shm(runner, namespace, pod, image.shm_size))
+    return results
+
+
+def _uid(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:
+    done = pod_exec(runner, namespace, pod, ["id", "-u"])
+    found = done.stdout.strip() if done.ok else _ended(done)
+    return ProbeResult("uid", found == NOTEBOOK_UID, f"id -u: {found}",
+                       "the notebook must run as uid 1000 (z2jh singleuser.uid); check the image's USER and "
+                       "the profile's overrides")
+
+
+def _home(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:
+    done = pod_exec(runner, namespace, pod, ["test", "-w", HOME])
+    if done.ok:
+        return ProbeResult("home", True, f"{HOME} writable")
+    found = f"{HOME} not writable" if done.returncode == 1 else _ended(done)
+    return ProbeResult("home", False, found, "the home volume (PVC) is not mounted or not writable for uid 1000: "
+                                             "microk8s kubectl get pvc -n jupyterhub")
+
+
+def _gpus(runner: CommandRunner, namespace: str, pod: str, wanted: int) -> ProbeResult:
+    done = pod_exec(runner, namespace, pod, ["nvidia-smi", "-L"])
+    if not done.ok:
+        missing = done.returncode == 127 or "not found" in done.stderr
+        return ProbeResult("gpus", False, "nvidia-smi not found in the pod" if missing else _ended(done),
+                           "the pod got no GPU: check the GPU Operator's device plugin and toolkit "
+                           "(microk8s kubectl get pods -n gpu-operator-resources)")
+    count = sum(1 for line in done.stdout.splitlines() if line.startswith("GPU "))
+    return ProbeResult("gpus", count == wanted, f"nvidia-smi -L lists {count} GPU(s), {wanted} asked",
+                       "the pod sees a different number of GPUs than the catalog entry asks for: check the "
+                       "entry's gpus and the node's nvidia.com/gpu (microk8s kubectl describe node)")
+
+
+def _infiniband(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:
+    done = pod_exec(runner, namespace, pod, ["test", "-d", "/dev/infiniband"])
+    return ProbeResult("rdma devices", done.ok,
+                       "/dev/infiniband present" if done.ok else
+                       ("/dev/infiniband missing" if done.returncode == 1 else _ended(done)),
+                       "the RDMA device plugin gave the pod no device: check its resource name and the "
+                       "node's rdma/ resource (microk8s kubectl describe node)")
+
+
+def _memlock(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:
+    done = pod_exec(runner, namespace, pod, ["sh", "-c", "ulimit -l"])
+    found = done.stdout.strip() if done.ok else _ended(done)
+    return ProbeResult("memlock", found == "unlimited", f"ulimit -l: {found}",
+                       "NCCL over RDMA needs unlimited locked memory: set `ulimit -l unlimited` in MicroK8s's "
+                       "containerd-env and restart microk8s.daemon-containerd (the install's RDMA step does)")
+
+
+def _shm(runner: CommandRunner, namespace: str, pod: str, wanted: str | None) -> ProbeResult:
+    done = pod_exec(runner, namespace, pod, ["df", "-P", "-k", "/dev/shm"])
+    rows = [line.split() for line in done.stdout.splitlines()[1:] if line.split()] if done.ok else []
+    if not rows or not rows[0][1].isdigit():
+        return ProbeResult("shm", False, f"df /dev/shm: {_ended(done) if not done.ok else 'no size'}",
+                           "the pod did not answer df; look at it with microk8s kubectl describe pod")
+    kib = int(rows[0][1])
+    found = f"/dev/shm {kib // 1024} MiB"
+    if wanted is None:
+        return ProbeResult("shm", True, found)
+    wanted_bytes = parse_quantity(wanted)
+    ok = wanted_bytes is not None and Decimal(kib) * 1024 >= wanted_bytes
+    return ProbeResult("shm", ok, f"{found}, {wanted} asked",
+                       "the memory volume at /dev/shm is missing or smaller than the entry's shm_size "
+                       "(singleuser.storage.extraVolumes dev-shm)")

@@ -1,0 +1,152 @@
+"""``./install.sh check``: prove a user can work (issue 14).
+
+For each enabled catalog entry of the profile (or those named by ``--image``), a test
+user starts a named server with that profile through the hub's REST API; the hub's own
+progress messages are shown live, one line each; then the server is stopped and the
+user removed, whatever happens. Prints a table (or ``--json``); exit 1 names the
+entries that failed. The API token is the one the install made (``check-token`` in
+the state folder); it is never taken from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from installer.check.hub_api import HubClient
+from installer.check.probes import probe_pod
+from installer.check.run import DEFAULT_TIMEOUT, STEP_ID, CheckReport, Probe, ProbeResult, run_check
+from installer.check.token import read_token
+from installer.components.jupyterhub.settings import NotebookImage
+from installer.components.jupyterhub.steps import hub_url
+from installer.components.jupyterhub.values import offered_images
+from installer.engine.commands import CommandRunner, RealRunner, Redactor
+from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
+from installer.engine.printable import printable
+from installer.engine.redacting import RedactingSink
+from installer.errors import ExitCode, UsageError
+from installer.verbs.common import add_json_option, add_profile_option, emit_json, profile_from_args, stderr
+
+NAME = "check"
+HELP = "start a server with each offered image through the hub's API, check it, and remove it again"
+EXAMPLES = """\
+./install.sh check
+  ./install.sh check --profile profiles/gpu.yaml --image pytorch --json > check.json
+  ./install.sh check --hub-url http://10.0.0.5:30080/ --timeout 900"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options."""
+    add_profile_option(parser, help="profile YAML: its catalog entries are what is checked (default: built-in)")
+    parser.add_argument("--image", action="append", metavar="NAME", default=None,
+                        help="check only this catalog entry (repeatable; default: every enabled entry)")
+    parser.add_argument("--hub-url", metavar="URL", default=None,
+                        help="the hub's address (default: the profile's NodePort on this host's address)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"how long one server may take to become ready (default: {DEFAULT_TIMEOUT:.0f})")
+    parser.add_argument("--state-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
+                        help="the install's state folder, which holds the check's API token")
+    parser.add_argument("--no-probes", action="store_true",
+                        help="only start and stop each server; do not look inside the pods")
+    add_json_option(parser)
+
+
+def make_probe(client: HubClient, runner: CommandRunner, images: dict[str, NotebookImage], namespace: str) -> Probe:
+    """The looks inside each entry's pod, found through the hub's record of its spawner (KubeSpawner state;
+    ``namespace``, the profile's, only when the state names none)."""
+
+    def probe(entry: str, user: str, server: str) -> list[ProbeResult]:
+        state = client.server(user, server).state or {}
+        pod, where = state.get("pod_name"), state.get("namespace") or namespace
+        if not isinstance(pod, str) or not pod:
+            return [ProbeResult("pod", False, "the hub names no pod for this server",
+                                "the hub's spawner is not KubeSpawner, or the service lacks admin:server_state "
+                                "(part of admin:servers); use --no-probes to skip the looks inside")]
+        return probe_pod(runner, str(where), pod, images[entry])
+
+    return probe
+
+
+class _LiveLines:
+    """Shows the hub's progress messages as they come, one line each (on stderr, so ``--json`` stays clean)."""
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, StepProgress) and event.message:
+            stderr(f"  {printable(event.item or '')}: {printable(event.message)}")
+        elif isinstance(event, ItemFinished):
+            stderr(f"  {printable(event.item)}: {'ok' if event.status == 'ok' else 'FAILED'}")
+        elif isinstance(event, LogLine) and event.level == "error":
+            stderr(f"  {printable(event.message)}")
+
+
+def entries_for(profile_entries: list[str], wanted: list[str] | None) -> list[str]:
+    """The entries to check, in profile order; an unknown ``--image`` is bad input naming it."""
+    if not wanted:
+        return profile_entries
+    unknown = [name for name in wanted if name not in profile_entries]
+    if unknown:
+        raise UsageError(f"--image {', '.join(unknown)}: not an enabled catalog entry of the profile",
+                         f"choose from: {', '.join(profile_entries) or '(none)'}")
+    return [name for name in profile_entries if name in wanted]
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Check every chosen entry; exit 1 naming the ones that failed."""
+    from installer.install_run import default_state_dir
+
+    profile = profile_from_args(args)
+    entries = entries_for([image.name for image in offered_images(profile.jupyterhub)], args.image)
+    url = args.hub_url or hub_url(profile.jupyterhub, _address())
+    state_dir = getattr(args, "state_dir", None) or default_state_dir()
+    token = read_token(Path(state_dir))
+    redactor = Redactor([token])
+    sink = RedactingSink(_LiveLines(), redactor)
+    client = HubClient(url, token)
+    images = {image.name: image for image in offered_images(profile.jupyterhub)}
+    probe = None if args.no_probes else make_probe(client, RealRunner(redactor=redactor), images,
+                                                    profile.jupyterhub.namespace)
+    report = run_check(client, entries, sink, timeout=args.timeout, probe=probe)
+    if args.json:
+        emit_json(report_dict(report, url))
+    else:
+        sys.stdout.write(render(report))
+    if not report.ok:
+        names = ", ".join(report.failed) or "clean-up"
+        stderr(f"check failed: {names}")
+        return ExitCode.STEP_FAILED
+    return ExitCode.OK
+
+
+def _address() -> str | None:
+    from installer.wizard.model import primary_address
+
+    return primary_address() or None
+
+
+def report_dict(report: CheckReport, url: str) -> dict[str, object]:
+    """The ``--json`` document."""
+    return {"step": STEP_ID, "hub_url": url, "ok": report.ok, "failed": report.failed,
+            "entries": [entry.to_dict() for entry in report.entries], "leftovers": report.leftovers}
+
+
+def render(report: CheckReport) -> str:
+    """The result table: entry, how long it took to start, each probe with what was found and a hint."""
+    lines = []
+    width = max([len(e.entry) for e in report.entries] + [5])
+    for entry in report.entries:
+        status = "ok" if entry.ok else "FAILED"
+        started = f"started in {entry.seconds:.0f} s" if entry.started else f"not started after {entry.seconds:.0f} s"
+        lines.append(f"{printable(entry.entry):<{width}}  {status:<6}  {started}")
+        if entry.error:
+            lines.append(f"{'':<{width}}    {printable(entry.error)}")
+            if entry.hint:
+                lines.append(f"{'':<{width}}    hint: {printable(entry.hint)}")
+        for probe in entry.probes:
+            mark = "pass" if probe.ok else "FAIL"
+            lines.append(f"{'':<{width}}    {mark}  {printable(probe.name)}: {printable(probe.found)}")
+            if not probe.ok and probe.hint:
+                lines.append(f"{'':<{width}}          hint: {printable(probe.hint)}")
+    for item in report.leftovers:
+        lines.append(f"left behind: {printable(item)} (remove it in the hub's admin page)")
+    return "\n".join(lines) + "\n"
