@@ -20,6 +20,7 @@ from installer.bundle.manifest import load_manifest, save_manifest
 from installer.bundle.scan import lock_bundle, scan_folder
 from installer.engine.commands import RealRunner
 from installer.engine.events import CollectingSink, ItemFinished, StepProgress
+from installer.engine.sizes import human_bytes
 
 pytestmark = pytest.mark.containerd
 REPO = Path(__file__).resolve().parents[2]
@@ -265,7 +266,7 @@ def test_preflight_does_not_ask_room_for_images_already_imported(clean_container
 
     profile = Profile.model_validate({"preflight": {"disk_headroom_gib": 0}}).with_bundle(tmp_path)
     disk = {c.id: c for c in run_preflight(RealRunner(), profile, images_target=target).checks}["disk-containerd"]
-    assert f"({a_size / 2**30:.1f} GiB already are)" in disk.required
+    assert f"({human_bytes(a_size)} already are)" in disk.required
 
     # A different image under the same tag in the bundle: containerd's copy does not count.
     make_image_archive(tmp_path / "images" / "a.tar", "a/a:1", seed=42)
