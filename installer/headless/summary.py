@@ -50,8 +50,9 @@ def summary_lines(result: RunResult | None, profile: Profile, *, log_file: Path 
         lines.append(login_line(profile, url))
     images = result.results.images
     if images is not None:
-        text = (f"Images: {images.imported} imported ({human_bytes(images.bytes_imported)}), "
-                f"{images.present} already present")
+        done = (f"{images.would_import} would be imported ({human_bytes(images.bytes_to_import)})"
+                if images.would_import else f"{images.imported} imported ({human_bytes(images.bytes_imported)})")
+        text = f"Images: {done}, {images.present} already present"
         lines.append(text + (f", {images.failed} failed" if images.failed else ""))
     return [*lines, *files]
 
