@@ -87,3 +87,11 @@ def test_dry_run_summary_does_not_call_images_to_import_present(tmp_path: Path) 
     summary = next(line for line in done.stdout.splitlines() if line.startswith("Images: "))
     assert summary.startswith(f"Images: {archives} would be imported ("), summary
     assert summary.endswith(", 0 already present"), summary
+
+
+def test_a_failing_dry_run_does_not_say_the_install_failed(fresh_host: dict[str, Any]) -> None:
+    """Nothing was installed in a dry-run: its end line says what a real run would do."""
+    done = dry_run(fresh_host)
+    assert done.returncode == ExitCode.PREFLIGHT_FAILED
+    assert "The install failed" not in done.stderr, done.stderr
+    assert "A real run would fail at step preflight (exit 3)" in done.stderr, done.stderr
