@@ -109,6 +109,16 @@ def make_context(options: InstallOptions, sink: EventSink, *, redactor: Redactor
                        skip_checks=options.all_skipped_checks(), bundle=BundleSource(options.bundle()))
 
 
+def masked_result(result: RunResult, redactor: Redactor) -> RunResult:
+    """``result`` with every secret masked in its outcomes and error: the front ends show these as they are."""
+    result.outcomes[:] = [replace(o, reason=redactor(o.reason), hint=redactor(o.hint)) for o in result.outcomes]
+    if result.error is not None:
+        result.error.message = redactor(result.error.message)
+        result.error.hint = redactor(result.error.hint)
+        result.error.args = (result.error.message,)
+    return result
+
+
 def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor | None = None,
                 runner: CommandRunner | None = None, cancel: threading.Event | None = None,
                 log_file: Path | None = None) -> RunResult:
@@ -128,7 +138,7 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
     with run_bundle(ctx).active():  # the plan's helpers read the run's manifest, parsed once
         plan = install_plan(options)
         if options.dry_run:
-            return run_plan(plan, ctx, Journal(None))
+            return masked_result(run_plan(plan, ctx, Journal(None)), redactor)
         with InstallLock(ctx.state_dir / LOCK_NAME):
             record = record_start(ctx.state_dir, log_file)
             result = RunResult("failed", ExitCode.STEP_FAILED)
@@ -137,7 +147,7 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
                 if journal.entries:
                     sink.emit(LogLine(level="info",
                                       message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
-                result = run_plan(plan, ctx, journal)
+                result = masked_result(run_plan(plan, ctx, journal), redactor)
             finally:
                 done = sum(o.status in ("ok", "skipped") for o in result.outcomes)
                 summary = f"{done} of {len(result.outcomes)} steps done" if result.outcomes else "stopped by an error"

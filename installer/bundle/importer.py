@@ -933,6 +933,7 @@ class ImageImporter:
                 result = checked or ItemResult(item, "skipped", WOULD_IMPORT, bytes=item.size)
             report.results.append(result)
             self._finished(result)
+        report.cancelled = self.cancel.is_set()  # as run() says it: the step then stops as interrupted, not failed
         report.seconds = time.monotonic() - start
         return report
 

@@ -133,9 +133,11 @@ class ImportImagesStep(Step):
             self._say_prediction(ctx, report)
         else:
             report = importer.run(items)
+        would = [r for r in report.results if r.status == "skipped" and r.reason == WOULD_IMPORT]
         ctx.results.images = ImportedImages(
-            imported=report.count("ok"), present=report.count("skipped"), failed=report.count("failed"),
-            cancelled=report.cancelled, bytes_imported=sum(r.bytes for r in report.results if r.status == "ok"))
+            imported=report.count("ok"), present=report.count("skipped") - len(would), failed=report.count("failed"),
+            cancelled=report.cancelled, bytes_imported=sum(r.bytes for r in report.results if r.status == "ok"),
+            would_import=len(would), bytes_to_import=sum(r.bytes for r in would))
         if report.cancelled:
             msg = f"image import cancelled: {report.summary()}"
             raise Interrupted(msg, "Run the same command again; images already imported are skipped.")

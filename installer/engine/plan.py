@@ -38,11 +38,15 @@ class ImportedImages:
     failed: int = 0
     cancelled: bool = False
     bytes_imported: int = 0
+    would_import: int = 0
+    """A dry-run's archives that a real run would import (not present, not imported)."""
+    bytes_to_import: int = 0
 
     def to_dict(self) -> dict[str, int | bool]:
         """The ``results.images`` object of the ``plan_finished`` JSON line."""
         return {"imported": self.imported, "present": self.present, "failed": self.failed,
-                "cancelled": self.cancelled, "bytes_imported": self.bytes_imported}
+                "cancelled": self.cancelled, "bytes_imported": self.bytes_imported,
+                "would_import": self.would_import, "bytes_to_import": self.bytes_to_import}
 
 
 @dataclass

@@ -160,8 +160,9 @@ def run_plan(plan: Plan, ctx: StepContext, journal: Journal) -> RunResult:
         summary = f"{total} steps shown (dry-run: nothing was changed)"
         if would_fail and first_failure is not None:
             summary += f"; on this host a real run would stop at: {', '.join(would_fail)}"
-            # The exit code the real run would end with (3 for a failed preflight), so scripts can rely on it.
-            result = RunResult("failed", first_failure.exit_code, outcomes, first_failure)
+            if result.status == "ok":  # a cancel (130) or a bug ends the dry-run as itself
+                # The exit code the real run would end with (3 for a failed preflight), so scripts can rely on it.
+                result = RunResult("failed", first_failure.exit_code, outcomes, first_failure)
     result.results = ctx.results
     ctx.sink.emit(PlanFinished(status=result.status, summary=summary, exit_code=int(result.exit_code),
                                results=ctx.results.to_dict()))

@@ -42,7 +42,7 @@ def summary_lines(result: RunResult | None, profile: Profile, *, log_file: Path 
     if result is None:
         return files if saved_profile is not None else []  # nothing ran and nothing was kept: nothing to say
     if not result.ok:
-        return [failure_line(result), *files]
+        return [failure_line(result, dry_run=simulated == "dry-run"), *files]
     lines = []
     url = result.results.hub_url
     if url:
@@ -50,17 +50,22 @@ def summary_lines(result: RunResult | None, profile: Profile, *, log_file: Path 
         lines.append(login_line(profile, url))
     images = result.results.images
     if images is not None:
-        text = (f"Images: {images.imported} imported ({human_bytes(images.bytes_imported)}), "
-                f"{images.present} already present")
+        done = (f"{images.would_import} would be imported ({human_bytes(images.bytes_to_import)})"
+                if images.would_import else f"{images.imported} imported ({human_bytes(images.bytes_imported)})")
+        text = f"Images: {done}, {images.present} already present"
         lines.append(text + (f", {images.failed} failed" if images.failed else ""))
     return [*lines, *files]
 
 
-def failure_line(result: RunResult) -> str:
-    """One line: what stopped the run, at which step, and the exit code."""
+def failure_line(result: RunResult, *, dry_run: bool = False) -> str:
+    """One line: what stopped the run, at which step, and the exit code (a dry-run: where a real run would stop)."""
     step = next((o for o in result.outcomes if o.status == "failed"), None)
     where = f" at step {step.step_id}" if step is not None else ""
     reason = (step.reason if step is not None else result.error.message if result.error is not None else "")
     reason = reason.strip().splitlines()[0] if reason.strip() else ""
     verb = "was interrupted" if result.status == "interrupted" else "failed"
-    return f"The install {verb}{where} (exit {int(result.exit_code)})" + (f": {reason}" if reason else "")
+    subject = "The dry-run" if dry_run and result.status == "interrupted" else "A real run would" if dry_run \
+        else "The install"
+    if dry_run and result.status != "interrupted":
+        verb = "fail"
+    return f"{subject} {verb}{where} (exit {int(result.exit_code)})" + (f": {reason}" if reason else "")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from installer.engine.lastrun import describe_last_run, read_record
-from installer.errors import ExitCode
+from installer.errors import ExitCode, UsageError
 
 NAME = "status"
 HELP = "say whether an install is running (its pid and log) or how the last one ended"
@@ -22,9 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     """Print one paragraph; exit 4 while an install runs, else the last install's exit code (0 when none ran)."""
-    from installer.install_run import default_state_dir
-
-    state_dir = args.state_dir or default_state_dir()
+    state_dir = args.state_dir or _state_dir()
     described = describe_last_run(state_dir)
     if described is None:
         sys.stdout.write(f"no install has run with the state folder {state_dir}\n")
@@ -39,3 +38,20 @@ def run(args: argparse.Namespace) -> ExitCode:
         return ExitCode(code)
     except ValueError:
         return ExitCode.STEP_FAILED
+
+
+def _state_dir() -> Path:
+    """The install's state folder: root's, even when asked without sudo (a non-root install has none).
+
+    Raises:
+        UsageError: that folder exists but this user cannot read it (it is root's, mode 0700).
+    """
+    from installer import install_run
+
+    installs = install_run.DEFAULT_STATE_DIR
+    if installs.exists() and os.geteuid() != 0:
+        if not os.access(installs, os.R_OK | os.X_OK):
+            msg = f"cannot read the install's state folder {installs} as this user"
+            raise UsageError(msg, "Run: sudo ./install.sh status")
+        return installs
+    return install_run.default_state_dir()

@@ -396,7 +396,11 @@ def fix_step(session: WizardSession, failed_checks: list[str]) -> str | None:
     if failed.step_id == "preflight":
         return first_step([CHECK_STEPS.get(check, "preflight") for check in failed_checks] or ["preflight"])
     if failed.step_id == "bundle-check":
-        steps = [c.step for c in bundle_concerns(session.options)]
+        try:
+            options = session.install_options()  # the answers the install ran with, not the starting profile
+        except InstallerError:
+            return "review"
+        steps = [c.step for c in bundle_concerns(options)]
         return first_step(steps) if steps else "review"
     return None
 

@@ -72,3 +72,26 @@ def test_dry_run_predicts_the_import_instead_of_failing_it(fresh_host: dict[str,
     assert len(failed) == 1 and damaged.name in failed[0] and "sha256 mismatch" in failed[0], failed
     assert f"would import {len(archives) - 1} image archive(s) (" in done.stdout
     assert done.returncode == ExitCode.PREFLIGHT_FAILED  # the first step a real run would stop at decides
+
+
+def test_dry_run_summary_does_not_call_images_to_import_present(tmp_path: Path) -> None:
+    """A dry-run that would pass ends with "Images: N would be imported", never "N already present" for them."""
+    bundle = tmp_path / "offline-images"
+    build_bundle(bundle, Profile(bundle=bundle))
+    host = base_host(tmp_path / "host")
+    profile = tmp_path / "site.yaml"
+    profile.write_text(f"bundle: {bundle}\n")
+    done = dry_run({"bundle": bundle, "host": host.root, "profile": profile, "tmp": tmp_path})
+    archives = len(list((bundle / "images").iterdir()))
+    assert done.returncode == ExitCode.OK, done.stdout[-3000:] + done.stderr
+    summary = next(line for line in done.stdout.splitlines() if line.startswith("Images: "))
+    assert summary.startswith(f"Images: {archives} would be imported ("), summary
+    assert summary.endswith(", 0 already present"), summary
+
+
+def test_a_failing_dry_run_does_not_say_the_install_failed(fresh_host: dict[str, Any]) -> None:
+    """Nothing was installed in a dry-run: its end line says what a real run would do."""
+    done = dry_run(fresh_host)
+    assert done.returncode == ExitCode.PREFLIGHT_FAILED
+    assert "The install failed" not in done.stderr, done.stderr
+    assert "A real run would fail at step preflight (exit 3)" in done.stderr, done.stderr

@@ -150,7 +150,7 @@ def test_json_lines_and_the_headless_summary_read_the_steps_results(tmp_path: Pa
     imported = [e for e in events if e["event"] == "item_finished" and e["step_id"] == "import-images"]
     images = results["images"]
     assert images is not None and imported
-    assert images["imported"] + images["present"] + images["failed"] == len(imported)
+    assert images["imported"] + images["present"] + images["would_import"] + images["failed"] == len(imported)
     assert images["imported"] == sum(e["status"] == "ok" for e in imported)
 
     text = _demo(tmp_path)

@@ -202,3 +202,34 @@ def test_dry_run_shows_every_step_and_names_those_that_would_fail(tmp_path: Path
     assert [o.status for o in result.outcomes] == ["failed", "ok"]
     assert result.exit_code == ExitCode.STEP_FAILED  # what the real run would end with
     assert "a real run would stop at: a" in sink.of(PlanFinished)[0].summary
+
+
+def test_a_cancelled_dry_run_stays_interrupted_after_a_would_fail_step(tmp_path: Path) -> None:
+    """A dry-run's first would-fail sets its exit code, but a Ctrl+C later still ends it as interrupted (130)."""
+    from installer.engine.commands import DryRunRunner
+    from installer.errors import Interrupted, PreflightFailed
+
+    class Fails(Step):
+        id, title = "preflight", "preflight"
+
+        def is_done(self, ctx: StepContext) -> bool | None:
+            return False
+
+        def run(self, ctx: StepContext) -> None:
+            raise PreflightFailed("too little memory", "add memory")
+
+    class Cancelled(Step):
+        id, title = "import", "import"
+
+        def is_done(self, ctx: StepContext) -> bool | None:
+            return False
+
+        def run(self, ctx: StepContext) -> None:
+            raise Interrupted("cancelled", "run again")
+
+    sink = CollectingSink()
+    ctx = StepContext(runner=DryRunRunner(sink), files=FileWriter(sink), sink=sink, profile=Profile(),
+                      state_dir=tmp_path / "state")
+    result = run_plan(Plan([Fails(), Cancelled()]), ctx, Journal(None))
+    assert (result.status, result.exit_code) == ("interrupted", ExitCode.INTERRUPTED)
+    assert sink.of(PlanFinished)[0].exit_code == ExitCode.INTERRUPTED
