@@ -7,6 +7,7 @@ pod stuck in ``ImagePullBackOff`` after half an hour of installing.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from installer.bundle.contents import BundleContents
 from installer.bundle.imageref import normalize_ref
-from installer.bundle.manifest import EXTRA
+from installer.bundle.manifest import EXTRA, Manifest
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
 from installer.components import registry
 from installer.errors import BundleError
@@ -30,6 +31,22 @@ def component_names() -> tuple[str, ...]:
     """The sections a manifest written for this installer has: each component's key, in bundle order, then
     ``extra`` (the manifest itself does not ask the registry: the components' steps read manifests)."""
     return (*(c.key for c in registry.bundle_order()), EXTRA)
+
+
+def check_sections(manifest: Manifest, where: Path) -> None:
+    """Refuse a manifest section no component has (a typo such as ``gpu_operater:`` would hide its files).
+
+    Raises:
+        BundleError: naming the section, the manifest and the nearest known name.
+    """
+    known = component_names()
+    for name in manifest.components:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            msg = f"{where}: unknown component {name!r}; the manifest's sections are {', '.join(known)}"
+            hint = (f"Did you mean {close[0]!r}? " if close else "") + (
+                "Fix the section's name in the manifest, or export the bundle again with this installer.")
+            raise BundleError(msg, hint)
 
 
 def chosen_components(profile: Profile) -> list[str]:

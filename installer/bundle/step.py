@@ -169,9 +169,12 @@ class BundleCheckStep(Step):
 
     def run(self, ctx: StepContext) -> None:
         """Load the bundle (scan it when it has no manifest) and require every artifact."""
-        from installer.bundle.requirements import chosen_components, require_artifacts
+        from installer.bundle.manifest import MANIFEST_NAME
+        from installer.bundle.requirements import check_sections, chosen_components, require_artifacts
 
         bundle = run_bundle(ctx).contents()
+        if bundle.manifest is not None:
+            check_sections(bundle.manifest, bundle.path / MANIFEST_NAME)
         for warning in bundle.warnings:
             ctx.log(warning, "warning")
         require_artifacts(ctx.profile, bundle, chosen_components(ctx.profile))

@@ -28,7 +28,8 @@ from installer.bundle.importer import (
     ImageStore,
     ImportItem,
 )
-from installer.bundle.requirements import component_names, known_refs
+from installer.bundle.manifest import MANIFEST_NAME
+from installer.bundle.requirements import check_sections, component_names, known_refs
 from installer.bundle.step import select_items
 from installer.config.profile import Profile
 from installer.engine.commands import RealRunner
@@ -123,6 +124,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         raise UsageError(msg, f"Give one of {', '.join(known)} (repeatable), or leave --component out to "
                               "import every image of the bundle.")
     bundle = load_bundle(bundle_dir(args), jobs=args.jobs)
+    if bundle.manifest is not None:
+        check_sections(bundle.manifest, bundle.path / MANIFEST_NAME)
     problems = list(bundle.scan.problems) if bundle.scan is not None else []
     for warning in bundle.warnings:
         if warning not in problems:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from installer.bundle.manifest import MANIFEST_NAME, load_manifest
+from installer.bundle.requirements import check_sections
 from installer.bundle.scan import (
     CLASH_HINT,
     NO_CHECKSUM_HINT,
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     if not os.path.lexists(bundle / MANIFEST_NAME) and bundle.is_dir():
         return _run_without_manifest(bundle, args)
     manifest = load_manifest(bundle / MANIFEST_NAME)
+    check_sections(manifest, bundle / MANIFEST_NAME)
     report = verify_bundle(bundle, manifest, jobs=max(1, args.jobs), check_refs=not args.no_refs)
     if args.json:
         emit_json(report.to_dict())

@@ -111,3 +111,15 @@ def test_bundle_lock_cli(tmp_path: Path) -> None:
     assert load_manifest(tmp_path).find_image("registry.k8s.io/pause:3.10")
     again = _cli("bundle", "lock", "--bundle", str(tmp_path))
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_a_misspelt_section_is_refused_naming_it(bundle: Path) -> None:
+    """``gpu_operater:`` in a hand-edited manifest: verify and import exit 2 naming the section, the manifest
+    and the nearest component (the manifest model itself accepts any well-formed name; the registry decides)."""
+    text = (bundle / "manifest.yaml").read_text()
+    (bundle / "manifest.yaml").write_text(text.replace("  jupyterhub:", "  jupyterhup:", 1))
+    for verb in ("verify", "import"):
+        done = _cli(verb, "--bundle", str(bundle))  # import refuses before it reaches any containerd
+        assert done.returncode == 2, (verb, done.stdout, done.stderr)
+        assert "unknown component 'jupyterhup'" in done.stderr and str(bundle / "manifest.yaml") in done.stderr
+        assert "Did you mean 'jupyterhub'?" in done.stderr
