@@ -201,6 +201,16 @@ def _tail(text: str, limit: int = TAIL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
+def _first_line_and_tail(text: str, limit: int) -> str:
+    """The tail of a long output, and its first line too: a program that says what went wrong first and then
+    dumps what it was given (Helm quoting the values) keeps its "Error: ..." line in the message."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    first = text.split("\n", 1)[0][:200]
+    return first + "\n" + _tail(text[len(first):], limit - len(first))
+
+
 class CommandRunner:
     """Interface and shared behaviour of the runners.
 
@@ -297,7 +307,7 @@ def command_failed(result: CommandResult, hint: str = "", timeout: float | None 
     """Build the error for a failed result: the command, how it ended, its last output."""
     command = " ".join(result.argv)
     how = describe_end(result, timeout)
-    output = _tail(result.stderr or result.stdout, 800)
+    output = _first_line_and_tail(result.stderr or result.stdout, 800)
     message = f"`{command}` {how}" + (f":\n{output}" if output else "")
     last = output.splitlines()[-1].strip() if output else ""
     return CommandFailed(message, hint or "See the log file for the full output.", ended=how, last_output=last)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer.engine.commands import Daemon, DryRunRunner, RealRunner, RecordingRunner, Redactor
+from installer.engine.commands import Daemon, DryRunRunner, RealRunner, RecordingRunner, Redactor, command_failed
 from installer.engine.events import CollectingSink, CommandRan, FileWritten
 from installer.engine.files import WITHHELD_CONTENT, DryRunFileWriter
 from installer.errors import CommandFailed
@@ -193,3 +193,13 @@ def test_daemon_that_ignores_sigterm_is_killed_after_the_grace_time(tmp_path: Pa
         time.sleep(0.02)
     daemon.stop(grace=0.3)
     assert not daemon.running and daemon.returncode == -signal.SIGKILL  # killed, not waited on for its minute
+
+
+def test_a_long_failure_keeps_its_first_line_and_its_tail() -> None:
+    """Helm says "Error: INSTALLATION FAILED" and then quotes kilobytes of values: the message keeps both ends."""
+    program = ("import sys; sys.stderr.write('Error: INSTALLATION FAILED: values were rejected:\\n'"
+               " + '\\n'.join(f'key{i}: value' for i in range(300))); sys.exit(1)")
+    result = RealRunner().run([sys.executable, "-c", program], check=False)
+    message = command_failed(result).message
+    assert "Error: INSTALLATION FAILED: values were rejected:" in message
+    assert message.rstrip().endswith("key299: value") and "key0: value" not in message
