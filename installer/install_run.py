@@ -148,6 +148,9 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
                     sink.emit(LogLine(level="info",
                                       message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
                 result = masked_result(run_plan(plan, ctx, journal), redactor)
+            except KeyboardInterrupt:  # between steps (say, while an event is shown): not a failed install
+                result = RunResult("interrupted", ExitCode.INTERRUPTED, result.outcomes)
+                raise
             finally:
                 done = sum(o.status in ("ok", "skipped") for o in result.outcomes)
                 summary = f"{done} of {len(result.outcomes)} steps done" if result.outcomes else "stopped by an error"

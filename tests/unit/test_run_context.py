@@ -181,3 +181,28 @@ def test_the_plan_verb_walks_with_the_install_runner(tmp_path: Path, monkeypatch
     # a step that would fail does not stop the dry-run walk (every step started, above); the walk ends with
     # the status a real run would end with (issue 13 point 6)
     assert sink.of(PlanFinished)[0].status == ("failed" if "failed" in finished.values() else "ok")
+
+
+def test_ctrl_c_between_steps_is_recorded_as_interrupted(tmp_path: Path) -> None:
+    """A Ctrl-C while an event is shown (outside any step) leaves last-run.json saying "interrupted", not "failed"."""
+    from installer.engine.lastrun import read_record
+
+    class StopAtFirstStep(CollectingSink):
+        def emit(self, event: object) -> None:
+            if isinstance(event, StepStarted):
+                raise KeyboardInterrupt
+            super().emit(event)  # type: ignore[arg-type]
+
+    state = tmp_path / "state"
+    profile = load_profile(REPO / "profiles" / "cpu.yaml").with_bundle(tmp_path / "bundle")
+    sink = StopAtFirstStep()
+    options = InstallOptions(profile=profile, state_dir=state)
+    try:
+        run_install(options, sink, runner=RecordingRunner(sink))
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the Ctrl-C did not reach the caller")
+    record = read_record(state)
+    assert record is not None
+    assert (record.status, record.exit_code) == ("interrupted", 130)
