@@ -206,3 +206,16 @@ def test_import_of_a_trusted_bundle_imports(site: Site, clean_containerd: Any) -
     assert done.returncode == 0, done.stderr
     assert f"signed by builder@site ({site.builder.fingerprint})" in done.stderr
     assert sorted(clean_containerd.images()) == ["docker.io/sig/alpha:1", "docker.io/sig/beta:1"]
+
+
+def test_the_welcome_screen_names_the_signer_or_says_not_signed(site: Site) -> None:
+    from installer.wizard.backend import summarize_bundle
+
+    summary = summarize_bundle(site.bundle, site.trust)
+    assert summary.signature == f"signed by builder@site ({site.builder.fingerprint})"
+    assert summary.verified is None and not summary.problems
+    resign_with(site, site.stranger)
+    refused_summary = summarize_bundle(site.bundle, site.trust)
+    assert refused_summary.verified is False and site.stranger.fingerprint in refused_summary.problems[0]
+    (site.bundle / "manifest.yaml.sig").unlink()
+    assert summarize_bundle(site.bundle).signature == "not signed"

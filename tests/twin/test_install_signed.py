@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 import yaml
 from fakehost import base_host
-from test_install_e2e import Events, write_profile
 from twin.charts import build_bundle
 
 from installer.bundle.signature import TRUST_NAME, recorded_signature, sign_manifest
 from installer.config.profile import load_profile
 from installer.engine.commands import RealRunner
 from installer.install_run import InstallOptions, run_install
+from tests.faults.support import cli
+from tests.twin.test_install_e2e import Events, write_profile
 
 pytestmark = [pytest.mark.containerd,
               pytest.mark.skipif(os.geteuid() != 0, reason="a real install runs as root only"),
@@ -73,6 +74,8 @@ def test_install_refuses_a_stranger_and_installs_what_the_trusted_key_signed(
     assert any(m.startswith(f"bundle {bundle}: signed by builder@site (SHA256:") for m in events.logs())
     assert (state / TRUST_NAME).read_text() == (tmp_path / "trusted-signers").read_text()
     assert (recorded_signature(state) or "").startswith(f"bundle {bundle}: signed by builder@site")
+    status = cli("status", "--state-dir", str(state))
+    assert f"bundle {bundle}: signed by builder@site (SHA256:" in status.stdout, status.stdout
 
     # The kept trust file binds later runs that do not name one.
     (bundle / "manifest.yaml.sig").unlink()
