@@ -99,6 +99,7 @@ def test_signed_by_a_trusted_key_names_the_signer(site: Site) -> None:
     done = verify(site, "--trust", str(site.trust))
     assert done.returncode == 0, done.stderr
     assert f"signed by builder@site ({site.builder.fingerprint})" in done.stderr
+    assert "manifest.yaml.sig is in the folder but not in the manifest" not in done.stderr
 
 
 def test_json_reports_the_signer(site: Site) -> None:
