@@ -7,6 +7,7 @@ exits 2 naming its reason, and nothing reaches containerd.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from imagegen import make_image_archive
 
-from tests.faults.support import cli
+from tests.faults.support import cli, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
 
@@ -220,3 +221,34 @@ def test_the_welcome_screen_names_the_signer_or_says_not_signed(site: Site) -> N
     assert refused_summary.verified is False and site.stranger.fingerprint in refused_summary.problems[0]
     (site.bundle / "manifest.yaml.sig").unlink()
     assert summarize_bundle(site.bundle).signature == "not signed"
+
+
+def test_a_key_with_a_passphrase_signs_through_ssh_agent_and_fails_clearly_without(site: Site, tmp_path: Path) -> None:
+    """No terminal is given to ssh-keygen: without the agent the sign fails with the hint (never hangs);
+    with the key in ssh-agent, ``--sign KEY.pub`` signs."""
+    key = tmp_path / "keys" / "guarded"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "correct horse", "-C", "guarded@site", "-f", str(key)],
+                   check=True)
+    no_agent = cli("bundle", "lock", "--bundle", str(site.bundle), "--force", "--sign", str(key),
+                   env={"SSH_AUTH_SOCK": str(tmp_path / "no-agent")})
+    assert no_agent.returncode == 1, no_agent.stderr
+    assert "ssh-agent" in no_agent.stderr and "Traceback" not in no_agent.stderr
+    askpass = tmp_path / "askpass"
+    askpass.write_text("#!/bin/sh\necho 'correct horse'\n")
+    askpass.chmod(0o700)
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        env = {"SSH_AUTH_SOCK": str(sock), "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force"}
+        wait_for(sock.exists, "ssh-agent's socket")
+        subprocess.run(["ssh-add", str(key)], env={**os.environ, **env}, stdin=subprocess.DEVNULL, check=True,
+                       capture_output=True)
+        signed = cli("bundle", "lock", "--bundle", str(site.bundle), "--force", "--sign", str(key) + ".pub", env=env)
+        assert signed.returncode == 0, signed.stderr
+    finally:
+        agent.kill()
+        agent.wait()
+    (site.trust).write_text(Key(key, "guarded@site").trust_line())
+    done = verify(site, "--trust", str(site.trust))
+    assert done.returncode == 0, done.stderr
+    assert f"signed by guarded@site ({Key(key, 'guarded@site').fingerprint})" in done.stderr
