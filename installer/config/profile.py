@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model
+from pydantic import BaseModel, Discriminator, Field, SecretStr, Tag, ValidationError, create_model
 
 from installer.components import registry
 from installer.config.base import PASSWORD_PLACEHOLDER, Section
@@ -67,10 +67,23 @@ class BundleSettings(Section):
     (``manifest.yaml.sig``) by one of its keys, or the install stops. Relative to the profile file."""
 
 
+def _bundle_form(value: Any) -> str:
+    """Which form ``bundle:`` takes: a mapping is the section, anything else the folder.
+
+    Picking the form first means an error names only that form's key (``bundle.path``), not both.
+    The tags hold ``[`` so that error locations drop them like pydantic's own union tags (``clean_loc``).
+    """
+    return "union[section]" if isinstance(value, (dict, BundleSettings)) else "union[folder]"
+
+
+BundleField = Annotated[Annotated[FolderPath, Tag("union[folder]")] | Annotated[BundleSettings, Tag("union[section]")],
+                        Discriminator(_bundle_form)]
+
+
 class ProfileBase(Section):
     """What every profile holds besides the components' sections (see :data:`Profile`)."""
 
-    bundle: FolderPath | BundleSettings | None = None
+    bundle: BundleField | None = None
     """The offline-images folder (relative paths are relative to the profile file; default:
     ``offline-images`` next to ``install.sh``), or ``{path: ..., trust: ...}`` to require a signature."""
     preflight: PreflightSettings = Field(default_factory=PreflightSettings)
