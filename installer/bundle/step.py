@@ -168,10 +168,12 @@ class BundleCheckStep(Step):
         return False
 
     def run(self, ctx: StepContext) -> None:
-        """Load the bundle (scan it when it has no manifest) and require every artifact."""
+        """Check the signature first, then load the bundle (scan it when it has no manifest) and require every
+        artifact."""
         from installer.bundle.manifest import MANIFEST_NAME
         from installer.bundle.requirements import check_sections, chosen_components, require_artifacts
 
+        self._check_signature(ctx)
         bundle = run_bundle(ctx).contents()
         if bundle.manifest is not None:
             check_sections(bundle.manifest, bundle.path / MANIFEST_NAME)
@@ -179,3 +181,24 @@ class BundleCheckStep(Step):
             ctx.log(warning, "warning")
         require_artifacts(ctx.profile, bundle, chosen_components(ctx.profile))
         ctx.log(f"the bundle {bundle.path} has every artifact the chosen components need")
+
+    @staticmethod
+    def _check_signature(ctx: StepContext) -> None:
+        """Who signed the manifest: refused when trust is configured and it is not a trusted key.
+
+        A trust file from the profile is kept in the state folder, so every later run (and
+        ``import``) requires it too; the verdict is kept there for ``status``.
+        """
+        from installer.bundle.signature import check_signature, keep_trust, record_signature, resolve_trust
+
+        path = run_bundle(ctx).path
+        trust = resolve_trust(None, ctx.profile.bundle_trust(), ctx.state_dir)
+        signature = check_signature(path, trust, ctx.runner)
+        warning = signature.warning()
+        ctx.log(f"bundle {path}: {signature.describe()}")
+        if warning:
+            ctx.log(warning, "warning")
+        if not ctx.dry_run:
+            if trust is not None:
+                keep_trust(trust, ctx.state_dir)
+            record_signature(signature, path, ctx.state_dir)

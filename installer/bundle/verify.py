@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 from installer.bundle.archive import ArchiveError, ArchiveInfo, hash_and_inspect, hash_file
 from installer.bundle.manifest import MANIFEST_NAME, FileEntry, ImageEntry, Manifest, SnapEntry
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path
+from installer.bundle.signature import SIGNATURE_NAME
 from installer.errors import BundleError
 
 _LOGGER: Final = logging.getLogger(__name__)
@@ -207,7 +208,8 @@ def _unlisted(bundle: Path, manifest: Manifest) -> list[str]:
     extra = []
     for path in sorted(bundle.rglob("*")):
         rel = path.relative_to(bundle).as_posix()
-        if path.is_file() and rel not in listed and rel != MANIFEST_NAME and not rel.endswith(".md") \
+        if path.is_file() and rel not in listed and rel not in (MANIFEST_NAME, SIGNATURE_NAME) \
+                and not rel.endswith(".md") \
                 and not any(part.startswith(".") for part in path.relative_to(bundle).parts):
             extra.append(rel)
     return extra

@@ -5,7 +5,7 @@ Who reads what:
 =================  ==========================================  =====================
 section            meaning                                     owner module
 =================  ==========================================  =====================
-``bundle``         the offline-images folder                   installer.bundle
+``bundle``         the offline-images folder (and trust file)  installer.bundle
 ``preflight``      thresholds, checks to skip                  this module
 one per component  its settings (``Component.settings``)       components.<key>
 =================  ==========================================  =====================
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, create_model
+from pydantic import BaseModel, Discriminator, Field, SecretStr, Tag, ValidationError, create_model
 
 from installer.components import registry
 from installer.config.base import PASSWORD_PLACEHOLDER, Section
@@ -56,12 +56,36 @@ class PreflightSettings(Section):
     """Check ids to skip (same as ``--skip-check``); the log records each one."""
 
 
+class BundleSettings(Section):
+    """``bundle:`` as a mapping, when a trust file is wanted besides the folder."""
+
+    path: FolderPath | None = None
+    """The offline-images folder; relative paths are relative to the profile file.
+    Default: ``offline-images`` next to ``install.sh``."""
+    trust: FolderPath | None = None
+    """An OpenSSH ``allowed_signers`` file (``NAME KEYTYPE BASE64`` per line): the bundle must be signed
+    (``manifest.yaml.sig``) by one of its keys, or the install stops. Relative to the profile file."""
+
+
+def _bundle_form(value: Any) -> str:
+    """Which form ``bundle:`` takes: a mapping is the section, anything else the folder.
+
+    Picking the form first means an error names only that form's key (``bundle.path``), not both.
+    The tags hold ``[`` so that error locations drop them like pydantic's own union tags (``clean_loc``).
+    """
+    return "union[section]" if isinstance(value, (dict, BundleSettings)) else "union[folder]"
+
+
+BundleField = Annotated[Annotated[FolderPath, Tag("union[folder]")] | Annotated[BundleSettings, Tag("union[section]")],
+                        Discriminator(_bundle_form)]
+
+
 class ProfileBase(Section):
     """What every profile holds besides the components' sections (see :data:`Profile`)."""
 
-    bundle: FolderPath | None = None
-    """The offline-images folder; relative paths are relative to the profile file.
-    Default: ``offline-images`` next to ``install.sh``."""
+    bundle: BundleField | None = None
+    """The offline-images folder (relative paths are relative to the profile file; default:
+    ``offline-images`` next to ``install.sh``), or ``{path: ..., trust: ...}`` to require a signature."""
     preflight: PreflightSettings = Field(default_factory=PreflightSettings)
     """Preflight thresholds."""
     source: Path | None = Field(None, exclude=True)
@@ -75,14 +99,25 @@ class ProfileBase(Section):
         """
         if override is not None:
             return Path(override).resolve()
-        if self.bundle is None:
-            return DEFAULT_BUNDLE
-        if self.bundle.is_absolute() or self.source is None:
-            return self.bundle
-        return (self.source.parent / self.bundle).resolve()
+        folder = self.bundle.path if isinstance(self.bundle, BundleSettings) else self.bundle
+        return DEFAULT_BUNDLE if folder is None else self._relative(folder)
+
+    def bundle_trust(self) -> Path | None:
+        """``bundle.trust``, resolved like the folder (``None``: not set here)."""
+        if isinstance(self.bundle, BundleSettings) and self.bundle.trust is not None:
+            return self._relative(self.bundle.trust)
+        return None
+
+    def _relative(self, path: Path) -> Path:
+        if path.is_absolute() or self.source is None:
+            return path
+        return (self.source.parent / path).resolve()
 
     def with_bundle(self, bundle: Path) -> Self:
         """A copy whose bundle folder is ``bundle`` (``--bundle`` wins over the profile, for every step)."""
+        if isinstance(self.bundle, BundleSettings):
+            settings = BundleSettings(path=self.bundle_dir(bundle), trust=self.bundle_trust())
+            return self.model_copy(update={"bundle": settings})
         return self.model_copy(update={"bundle": self.bundle_dir(bundle)})
 
     def secrets(self) -> list[str]:

@@ -43,6 +43,8 @@ from installer.probes.disk import CONTAINERD_ROOT, SNAPD_ROOT
 from installer.probes.model import DiskInfo, GpuInfo, HostFacts, IbPort, SystemInfo
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from installer.components.gpu_operator.settings import GpuOperatorSettings
     from installer.components.jupyterhub.settings import NotebookImage
     from installer.components.rdma.settings import RdmaSettings
@@ -64,7 +66,11 @@ KUBELET_LINK: Final = "/var/snap/microk8s/common/var/lib/kubelet"
 CHECK_IDS: Final = ("root", "os", "arch", "cpu", "memory", "disk-containerd", "disk-snapd", "snapd", "microk8s",
                     "ports", "default-route", "kubelet-dir", "docker", "gpu", "gpu-driver", "gpu-mig", "gpu-catalog",
                     "rdma", "gpudirect")
-"""Every check id, in report order (what ``--skip-check`` accepts)."""
+"""Every check reported on every run, in report order."""
+CONDITIONAL_CHECK_IDS: Final = ("ssh-keygen",)
+"""Checks reported, after those, only when they apply (``ssh-keygen``: when the profile names a trust file)."""
+ALL_CHECK_IDS: Final = CHECK_IDS + CONDITIONAL_CHECK_IDS
+"""What ``--skip-check`` accepts."""
 
 
 @dataclass(frozen=True)
@@ -504,4 +510,17 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         check_rdma(facts.infiniband, rdma_settings),
         check_gpudirect(facts, gpu_settings, rdma_settings),
     ]
+    trust = profile.bundle_trust()
+    if trust is not None:
+        results.append(check_ssh_keygen(system, trust))
     return results
+
+
+def check_ssh_keygen(system: SystemInfo, trust: Path) -> CheckResult:
+    """A trust file makes the bundle check verify the bundle's signature with ``ssh-keygen -Y verify``."""
+    title, required = "ssh-keygen (signed bundle)", f"ssh-keygen, to check the bundle's signature against {trust}"
+    if system.ssh_keygen is not False:
+        return CheckResult("ssh-keygen", title, "pass", "present" if system.ssh_keygen else "not asked", required)
+    return CheckResult("ssh-keygen", title, "fail", "not installed", required,
+                       "Install openssh-client (Ubuntu has it by default; `apt install openssh-client` from a "
+                       "local mirror), or remove bundle.trust from the profile to install an unchecked bundle.")

@@ -26,7 +26,7 @@ from installer.bundle.manifest import MANIFEST_NAME
 from installer.bundle.source import source_for
 from installer.engine.commands import CommandRunner
 from installer.errors import InstallerError, ProfileError, UsageError
-from installer.preflight.checks import CHECK_IDS, CheckResult, run_checks
+from installer.preflight.checks import ALL_CHECK_IDS, CheckResult, run_checks
 from installer.preflight.suggestions import Suggestion, suggest
 from installer.probes import HostFacts, probe_host
 
@@ -187,12 +187,12 @@ class PreflightReport:
 def validate_skips(ids: Iterable[str], source: str) -> None:
     """Refuse an unknown check id (a typo would silently skip nothing)."""
     for check_id in ids:
-        if check_id in CHECK_IDS:
+        if check_id in ALL_CHECK_IDS:
             continue
-        close = difflib.get_close_matches(check_id, CHECK_IDS, n=1)
+        close = difflib.get_close_matches(check_id, ALL_CHECK_IDS, n=1)
         suggestion = f"did you mean '{close[0]}'? " if close else ""
         msg = f"unknown check id '{check_id}' in {source}"
-        hint = f"{suggestion}Check ids: {', '.join(CHECK_IDS)}."
+        hint = f"{suggestion}Check ids: {', '.join(ALL_CHECK_IDS)}."
         raise (ProfileError if source.startswith("preflight.") else UsageError)(msg, hint)
 
 

@@ -110,6 +110,9 @@ class SystemInfo(_Record):
     """``PRETTY_NAME`` from os-release, for people."""
     host_containerd: tuple[str, ...] = ()
     """``containerd`` programs on the host's PATH (not MicroK8s's, which is in its snap)."""
+    ssh_keygen: bool | None = None
+    """``ssh-keygen`` is on PATH (needed only to check a signed bundle against a trust file); ``None``: not
+    asked (a copied host tree)."""
 
 
 @dataclass(frozen=True)

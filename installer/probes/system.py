@@ -163,4 +163,5 @@ def probe_system(runner: CommandRunner, fs: HostFS) -> SystemInfo:
         default_route=has_default_route(fs.read("/proc/net/route"), fs.read("/proc/net/ipv6_route")),
         kubelet_dir_is_real_folder=kubelet.is_dir() and not kubelet.is_symlink(),
         busy_ports=parse_listening_ports(fs.read("/proc/net/tcp"), fs.read("/proc/net/tcp6")),
+        ssh_keygen=(runner.which("ssh-keygen") is not None) if fs.live else None,
     )

@@ -24,6 +24,7 @@ NAME = "export"
 HELP = "build the offline bundle (images, charts, snaps, wheels) on a connected machine"
 EXAMPLES = """\
 ./install.sh export --profile profiles/gpu.yaml --out /media/usb/offline-images --wheels
+  ./install.sh export --profile profiles/gpu.yaml --out offline-images --sign ~/.ssh/id_ed25519
   ./install.sh export --profile profiles/cpu.yaml --out offline-images --image quay.io/jupyter/scipy-notebook:2024-12-09
   ./install.sh export --out offline-images --no-profile-images --images-file my-images.txt --helm-values values.yaml
   ./install.sh export --out offline-images --chart jupyterhub-4.2.0.tgz --snap microk8s_7394.snap --compress gzip
@@ -60,7 +61,46 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="image platform to pull (default: linux/amd64)")
     parser.add_argument("--docker-host", metavar="URL",
                         help="Docker daemon to use (default: DOCKER_HOST, else the local socket)")
+    add_sign_option(parser)
     add_json_option(parser)
+
+
+def add_sign_option(parser: argparse.ArgumentParser) -> None:
+    """``--sign KEY`` (shared with ``bundle lock``)."""
+    parser.add_argument("--sign", type=Path, metavar="KEY",
+                        help="sign manifest.yaml into manifest.yaml.sig with this SSH key (ssh-keygen -Y sign; a "
+                             "key with a passphrase: its .pub, with the key in ssh-agent)")
+
+
+def sign_or_drop(bundle: Path, key: Path | None, before: bytes | None) -> str | None:
+    """Sign the manifest just written with ``key``; without one, remove a signature the new manifest broke.
+
+    A stale ``manifest.yaml.sig`` would only make the server say "changed after signing"; saying
+    here that it is gone, and how to sign again, is the clearer of the two. Returns that line.
+    """
+    from installer.bundle.manifest import MANIFEST_NAME
+    from installer.bundle.signature import sign_manifest, signature_path
+    from installer.engine.commands import RealRunner
+
+    if key is not None:
+        if (bundle / MANIFEST_NAME).is_file():
+            return f"signed: {sign_manifest(bundle, key, RealRunner())} (key {key})"
+        return None
+    sig = signature_path(bundle)
+    manifest = bundle / MANIFEST_NAME
+    if sig.is_file() and manifest.is_file() and manifest.read_bytes() != before:
+        sig.unlink()
+        return (f"removed {sig}: the manifest changed, so its signature no longer matched; "
+                "sign it again with --sign KEY")
+    return None
+
+
+def manifest_bytes(bundle: Path) -> bytes | None:
+    """The manifest as it is before a command rewrites it (``None``: there is none)."""
+    from installer.bundle.manifest import MANIFEST_NAME
+
+    path = bundle / MANIFEST_NAME
+    return path.read_bytes() if path.is_file() else None
 
 
 def summary(report: ExportReport) -> str:
@@ -104,9 +144,11 @@ def run(args: argparse.Namespace) -> ExitCode:
         pull=args.pull, platform=args.platform, docker_host=args.docker_host,
     )
     sink = ConsoleSink(sys.stderr, verbose=bool(getattr(args, "verbose", False)))
+    before = manifest_bytes(args.out)
     report = export_bundle(options, sink)
+    signed = sign_or_drop(args.out, args.sign, before)
     if args.json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "signature": signed})
     else:
-        sys.stdout.write(printable(summary(report)) + "\n")
+        sys.stdout.write(printable(summary(report) + (f"\n{signed}" if signed else "")) + "\n")
     return ExitCode.OK if report.ok else ExitCode.STEP_FAILED

@@ -39,7 +39,7 @@ from installer.engine.printable import printable, shown
 from installer.engine.sizes import human_bytes
 from installer.errors import ExitCode, UsageError
 from installer.verbs.common import emit_json, profile_from_args, stderr
-from installer.verbs.verify import add_bundle_options, bundle_dir
+from installer.verbs.verify import add_bundle_options, add_trust_options, bundle_dir, signature_of
 
 NAME = "import"
 HELP = "import the bundle's container images into containerd (MicroK8s by default) or Docker"
@@ -53,6 +53,7 @@ sudo ./install.sh import
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options."""
     add_bundle_options(parser)
+    add_trust_options(parser)
     parser.add_argument("--containerd-socket", type=Path, default=MICROK8S_SOCKET, metavar="PATH",
                         help=f"containerd socket (default: {MICROK8S_SOCKET})")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE,
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         msg = f"--component {', '.join(unknown)}: no such component"
         raise UsageError(msg, f"Give one of {', '.join(known)} (repeatable), or leave --component out to "
                               "import every image of the bundle.")
+    signature_of(args, bundle_dir(args))  # before anything is read from the bundle
     bundle = load_bundle(bundle_dir(args), jobs=args.jobs)
     if bundle.manifest is not None:
         check_sections(bundle.manifest, bundle.path / MANIFEST_NAME)

@@ -17,7 +17,7 @@ from typing import Final
 
 from installer.engine.commands import RealRunner
 from installer.errors import ExitCode
-from installer.preflight.checks import CHECK_IDS, CheckResult, describe_port, gib
+from installer.preflight.checks import ALL_CHECK_IDS, CheckResult, describe_port, gib
 from installer.preflight.report import ImageTarget, PreflightReport, run_preflight
 from installer.probes.model import HostFacts
 from installer.verbs.common import (
@@ -47,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_bundle_option(parser,
                       help="offline-images folder whose size sets the disk requirement (default: the profile's)")
     parser.add_argument("--skip-check", action="append", metavar="ID", default=argparse.SUPPRESS,
-                        help=f"skip a check by id (repeatable): {', '.join(CHECK_IDS)}")
+                        help=f"skip a check by id (repeatable): {', '.join(ALL_CHECK_IDS)}")
     add_json_option(parser)
 
 

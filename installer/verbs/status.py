@@ -30,6 +30,11 @@ def run(args: argparse.Namespace) -> ExitCode:
         return ExitCode.OK
     running, text = described
     sys.stdout.write(text + "\n")
+    from installer.bundle.signature import recorded_signature  # who signed the bundle the last install used
+
+    signer = recorded_signature(state_dir)
+    if signer:
+        sys.stdout.write(signer + "\n")
     if running:
         return ExitCode.LOCKED
     record = read_record(state_dir)

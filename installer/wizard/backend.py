@@ -47,6 +47,8 @@ class BundleSummary:
     verified: bool | None = None
     """True: every file matched its checksum; False: a mismatch; None: not checked (yet)."""
     problems: tuple[str, ...] = ()
+    signature: str | None = None
+    """``signed by NAME (SHA256:...)``, ``not signed``, or why the signature is refused; None: not looked at."""
 
     def headline(self) -> str:
         """One line: size, images, components."""
@@ -209,8 +211,26 @@ class WizardSession:
 # --- Welcome -----------------------------------------------------------------------------
 
 
-def summarize_bundle(bundle_dir: Path) -> BundleSummary:
-    """Size, image files and components of the bundle, from its manifest when there is one."""
+def bundle_signature(bundle_dir: Path, trust: Path | None) -> tuple[str, str | None]:
+    """The Welcome screen's signature line, and the problem the bundle check would stop at (if any)."""
+    from installer.bundle.signature import check_signature
+
+    try:
+        signature = check_signature(bundle_dir, trust, RealRunner())
+    except InstallerError as exc:
+        return f"signature refused: {exc.message}", exc.message
+    return signature.describe(), None
+
+
+def trust_file(options: InstallOptions) -> Path | None:
+    """The trust file the install's bundle check will use (the profile's, else the state folder's)."""
+    from installer.bundle.signature import resolve_trust
+
+    return resolve_trust(None, options.profile.bundle_trust(), options.state_dir)
+
+
+def summarize_bundle(bundle_dir: Path, trust: Path | None = None) -> BundleSummary:
+    """Size, image files, components and signer of the bundle, from its manifest when there is one."""
     if not bundle_dir.is_dir():
         return BundleSummary(bundle_dir, exists=False,
                              problems=(f"{bundle_dir} does not exist or is not a folder",))
@@ -229,6 +249,9 @@ def summarize_bundle(bundle_dir: Path) -> BundleSummary:
             _LOGGER.debug("bundle module not available; summarising from files only")
         except InstallerError as exc:
             problems.append(exc.message)
+    signature, refused = bundle_signature(bundle_dir, trust)
+    if refused:
+        problems.insert(0, refused)
     for path in bundle_dir.rglob("*"):
         if path.is_file():
             total += path.stat().st_size
@@ -236,7 +259,7 @@ def summarize_bundle(bundle_dir: Path) -> BundleSummary:
                 images += 1
     return BundleSummary(bundle_dir, exists=True, total_bytes=total, image_files=images, components=components,
                          has_manifest=manifest_path.is_file(), problems=tuple(problems),
-                         verified=False if problems else None)
+                         verified=False if problems else None, signature=signature)
 
 
 def verify_summary(summary: BundleSummary, sink: EventSink | None = None,

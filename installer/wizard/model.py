@@ -241,7 +241,7 @@ class WizardModel:
         secrets = self.save_secrets if include_secrets is None else include_secrets
         profile = self.to_profile()
         # The bundle in effect (``--bundle`` included), absolute, so the file works from any folder.
-        profile = profile.model_copy(update={"bundle": (bundle or profile.bundle_dir()).resolve()})
+        profile = profile.with_bundle((bundle or profile.bundle_dir()).resolve())  # keeps bundle.trust
         text = dump_profile(profile, include_secrets=secrets)
         written = FileWriter().write(target, text, 0o600)  # raises InstallerError naming the file
         _LOGGER.info("profile saved to %s (secrets %s)", written, "included" if secrets else "left out")

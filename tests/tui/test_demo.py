@@ -62,6 +62,7 @@ async def test_wizard_demo_happy_path_imports_into_the_private_containerd(tmp_pa
             await pilot.pause()
             bundle_text = str(app.screen.query_one("#bundle").render())
             assert "verified: every file matches" in bundle_text
+            assert "not signed" in bundle_text  # issue 18: the demo bundle carries no manifest.yaml.sig
             await pilot.press("enter")
             await pilot.pause()
             await app.workers.wait_for_complete()

@@ -50,7 +50,7 @@ def session(monkeypatch) -> WizardSession:
     fixed_preflight(monkeypatch)
     from installer.tui.screens import review, welcome
 
-    monkeypatch.setattr(welcome, "summarize_bundle", lambda path: BundleSummary(
+    monkeypatch.setattr(welcome, "summarize_bundle", lambda path, trust=None: BundleSummary(
         path, exists=True, total_bytes=14_300_000_000, image_files=23,
         components=("jupyterhub", "microk8s", "gpu_operator"),
         has_manifest=True))

@@ -360,3 +360,20 @@ def test_a_small_bundle_is_said_in_its_own_unit(tmp_path: Path) -> None:
     assert "2.5 x 9.3 MiB of image files" in result.required, result.required
     partly = checks.check_disk_containerd(disk, bundle_bytes=3 << 20, headroom_gib=1, imported_bytes=1 << 20)
     assert "2.5 x 2.0 MiB of image files (unpacked) not yet imported (1.0 MiB already are)" in partly.required
+
+
+def test_ssh_keygen_is_checked_only_when_a_trust_file_is_configured(tmp_path: Path) -> None:
+    """Issue 18: a trust file needs ssh-keygen on the server; without one nobody is asked for it."""
+    import dataclasses
+
+    no_gpu(tmp_path)
+    facts = _facts(tmp_path)
+    trusted = Profile.model_validate({"bundle": {"trust": str(tmp_path / "trusted-signers")}})
+    assert "ssh-keygen" not in [r.id for r in run_checks(facts, Profile())]
+    missing = dataclasses.replace(facts, system=dataclasses.replace(facts.system, ssh_keygen=False))
+    assert "ssh-keygen" not in [r.id for r in run_checks(missing, Profile())]
+    last = run_checks(missing, trusted)[-1]
+    assert (last.id, last.status, last.found) == ("ssh-keygen", "fail", "not installed")
+    assert "openssh-client" in last.hint
+    present = dataclasses.replace(facts, system=dataclasses.replace(facts.system, ssh_keygen=True))
+    assert run_checks(present, trusted)[-1].status == "pass"

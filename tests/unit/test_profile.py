@@ -137,3 +137,24 @@ def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None
     nested = "jupyterhub:\n  storage: {size: 5Gi, size: 6Gi}\n"
     with pytest.raises(ProfileError, match="'size' is given twice"):
         parse_profile(nested, tmp_path / "nested.yaml")
+
+
+def test_bundle_is_a_folder_or_a_section_with_a_trust_file(tmp_path: Path) -> None:
+    """Issue 18: ``bundle: DIR`` as before, or ``bundle: {path, trust}``; both resolve next to the profile,
+    ``--bundle`` keeps the trust file, and a bad value names ``bundle.trust`` and its line."""
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("bundle: usb/offline-images\n")
+    assert load_profile(plain).bundle_dir() == tmp_path / "usb" / "offline-images"
+    assert load_profile(plain).bundle_trust() is None
+    signed = tmp_path / "signed.yaml"
+    signed.write_text("bundle:\n  path: usb/offline-images\n  trust: keys/trusted-signers\n")
+    profile = load_profile(signed)
+    assert profile.bundle_dir() == tmp_path / "usb" / "offline-images"
+    assert profile.bundle_trust() == tmp_path / "keys" / "trusted-signers"
+    moved = profile.with_bundle(tmp_path / "elsewhere")
+    assert (moved.bundle_dir(), moved.bundle_trust()) == (tmp_path / "elsewhere", tmp_path / "keys" / "trusted-signers")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bundle:\n  path: usb\n  trust: [a, b]\n")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(bad)
+    assert f"{bad}:3: bundle.trust: " in caught.value.message

@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from installer.tui.bridge import TextualSink
 from installer.tui.messages import ProgressTick
 from installer.tui.screens.base import STEP_TITLES, WizardScreen
-from installer.wizard.backend import BundleSummary, summarize_bundle, verify_summary
+from installer.wizard.backend import BundleSummary, summarize_bundle, trust_file, verify_summary
 
 STEP_WHAT: Final[dict[str, str]] = {
     "welcome": "this overview and the bundle found",
@@ -68,7 +68,7 @@ class WelcomeScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="bundle")
     def _summarize(self) -> BundleSummary:
-        summary = summarize_bundle(self.session.options.bundle())
+        summary = summarize_bundle(self.session.options.bundle(), trust_file(self.session.options))
         self.post_message(self.Summarized(summary))  # the size at once; checksums take longer
         return verify_summary(summary, self._sink, get_current_worker().cancelled_event)
 
@@ -106,6 +106,8 @@ class WelcomeScreen(WizardScreen):
         panel.set_class(summary.exists and not summary.has_manifest, "-warn")
         trust = f"verifying every file against the manifest… {fraction:.0%}" if verifying else summary.trust()
         text = f"[b]Bundle:[/b] {escape(str(summary.path))}\n{escape(summary.headline())}\n{escape(trust)}"
+        if summary.signature is not None:
+            text += f"\n{escape(summary.signature)}"
         if not summary.exists:
             text += "\nCopy the offline-images folder next to install.sh, or start with --bundle DIR."
         panel.update(text)
