@@ -20,6 +20,8 @@ from installer.engine.files import atomic_write
 from installer.errors import BundleError, ProfileError, UsageError
 
 INSTALLED_DIR: Final = "installed"
+UNINSTALLED_DIR: Final = "uninstalled"
+"""Where an uninstall moves the record: a later ``uninstall --delete-data`` still knows the namespace."""
 MANIFEST_NAME: Final = "manifest.yaml"
 PROFILE_NAME: Final = "profile.yaml"
 RECORD_NAME: Final = "installed.json"
@@ -53,13 +55,17 @@ def save_installed(state_dir: Path, profile: Profile, bundle: Path) -> None:
     atomic_write(folder / RECORD_NAME, (json.dumps(record, indent=1) + "\n").encode(), 0o600)
 
 
-def load_installed(state_dir: Path) -> Installed | None:
+def load_installed(state_dir: Path, *, uninstalled: bool = False) -> Installed | None:
     """The installed record, or ``None`` when no install finished with this state folder.
+
+    With ``uninstalled``, the record of an uninstalled installation stands in when there is no other.
 
     Raises:
         UsageError: the record is there but damaged (naming the file and what to do).
     """
     folder = installed_dir(state_dir)
+    if uninstalled and not (folder / PROFILE_NAME).is_file():
+        folder = state_dir / UNINSTALLED_DIR
     profile_path = folder / PROFILE_NAME
     if not profile_path.is_file():
         return None

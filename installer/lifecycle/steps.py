@@ -18,7 +18,7 @@ from installer.components.kube import HELM, KUBECTL, helm_release, probe
 from installer.config.profile import Profile
 from installer.engine.plan import Step, StepContext
 from installer.errors import BundleError, StepFailed
-from installer.lifecycle.installed import installed_dir, save_installed
+from installer.lifecycle.installed import UNINSTALLED_DIR, installed_dir, save_installed
 
 UNPIN: Final = f"{PINNED_LABEL}="
 """``ctr images label REF KEY=`` with an empty value clears the label: ctr sets the field path
@@ -240,7 +240,10 @@ class RemoveMicrok8sStep(Step):
 
 
 class ForgetInstalledStep(Step):
-    """Drop the installed record: an upgrade must not start from an installation that is gone."""
+    """Move the installed record aside: an upgrade must not start from an installation that is gone.
+
+    It goes to ``uninstalled/``, so a later ``uninstall --delete-data`` still knows the hub's namespace.
+    """
 
     id = "uninstall.forget"
     title = "Forget the installation"
@@ -251,10 +254,12 @@ class ForgetInstalledStep(Step):
         return not installed_dir(ctx.state_dir).exists()
 
     def run(self, ctx: StepContext) -> None:
-        """Remove ``installed/`` from the state folder."""
+        """Rename ``installed/`` to ``uninstalled/`` in the state folder."""
+        target = ctx.state_dir / UNINSTALLED_DIR
         if ctx.dry_run:
-            ctx.log(f"would remove {installed_dir(ctx.state_dir)}")
+            ctx.log(f"would move {installed_dir(ctx.state_dir)} to {target}")
             return
         import shutil
 
-        shutil.rmtree(installed_dir(ctx.state_dir), ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
+        installed_dir(ctx.state_dir).rename(target)

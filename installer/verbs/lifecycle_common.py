@@ -38,7 +38,7 @@ def installed_from_args(args: argparse.Namespace, folder: Path, verb: str) -> In
     Raises:
         UsageError: no install finished with this state folder and no profile was given.
     """
-    installed = load_installed(folder)
+    installed = load_installed(folder, uninstalled=verb == "uninstall")
     profile_path = getattr(args, "profile", None)
     if profile_path is not None:
         profile = load_profile(profile_path)
