@@ -297,3 +297,24 @@ def test_twin_helm_uninstall_keeps_objects_the_release_did_not_render(site: dict
     assert _pvcs(twin) == {"claim-alice"}
     assert twin.run("microk8s", "kubectl", "delete", "namespace", "jupyterhub").returncode == 0
     assert _pvcs(twin) == set()
+
+
+def test_upgrade_dry_run_shows_the_changes_and_changes_nothing(site: dict[str, Any],
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`upgrade --dry-run` from the command line: the changes and the commands; the cluster and record stay."""
+    twin: Twin = site["twin"]
+    capsys.readouterr()
+    code = main(["--host-root", str(twin.host.root), "upgrade", "--bundle", str(site["new"]), "--dry-run",
+                 "--state-dir", str(site["state"]), "--containerd-socket", str(twin.containerd.socket),
+                 "--containerd-namespace", twin.containerd.namespace])
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    assert "chart jupyterhub (jupyterhub): 4.2.0 -> 4.2.1" in out
+    assert f"image added: {NEW_HUB}" in out
+    assert f"image no longer needed: {OLD_HUB} (kept pinned" in out
+    assert "upgrade --install jupyterhub" in out, out[-3000:]
+    assert _hub_chart(twin) == "jupyterhub-4.2.0"
+    assert NEW_HUB not in _labels(twin)
+    installed = load_installed(site["state"])
+    assert installed is not None and installed.bundle == site["old"]
+    assert pending_bundle(site["state"]) is None
