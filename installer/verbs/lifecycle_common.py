@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from installer.config.profile import load_profile
-from installer.engine.events import FanOut
+from installer.config.profile import Profile, load_profile
+from installer.engine.events import EventSink, FanOut
+from installer.engine.logfile import LogFileSink, default_log_path
 from installer.engine.runner import RunResult
 from installer.errors import ExitCode, UsageError
 from installer.headless.console import ConsoleSink, JsonLinesSink, indent_block
+from installer.install_run import make_redactor
 from installer.lifecycle.installed import Installed, load_installed
 
 
@@ -59,11 +63,29 @@ def require_root(dry_run: bool, verb: str) -> None:
         raise UsageError(msg, "Add --dry-run to see what it would do without root.")
 
 
-def console(args: argparse.Namespace) -> FanOut:
-    """Console lines (or JSON lines with ``--output jsonl``) on stdout."""
-    if getattr(args, "output", "text") == "jsonl":
-        return FanOut(JsonLinesSink(sys.stdout))
-    return FanOut(ConsoleSink(sys.stdout, verbose=bool(getattr(args, "verbose", False))))
+def say(args: argparse.Namespace, text: str) -> None:
+    """A line for the operator: on stdout, or on stderr when stdout carries JSON lines."""
+    stream = sys.stderr if getattr(args, "output", "text") == "jsonl" else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+@contextlib.contextmanager
+def console(args: argparse.Namespace, profile: Profile, *, dry_run: bool) -> Iterator[FanOut]:
+    """Console lines (or JSON lines with ``--output jsonl``) on stdout, and the install's log file for a real run."""
+    screen: EventSink = (JsonLinesSink(sys.stdout) if getattr(args, "output", "text") == "jsonl"
+                         else ConsoleSink(sys.stdout, verbose=bool(getattr(args, "verbose", False))))
+    sinks = FanOut(screen)
+    log = None
+    if not dry_run:
+        log = LogFileSink(getattr(args, "log_file", None) or default_log_path(), make_redactor(profile))
+        sinks.add(log)
+        sys.stderr.write(f"log: {log.path}\n")
+    try:
+        yield sinks
+    finally:
+        if log is not None:
+            log.close()
 
 
 def finish(result: RunResult, verb: str) -> ExitCode:

@@ -20,8 +20,13 @@ from installer.verbs.lifecycle_common import (
     finish,
     installed_from_args,
     require_root,
+    say,
     state_dir,
 )
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+"""Namespaces Kubernetes itself needs: its NamespaceLifecycle admission plugin refuses to delete most of them
+(kubernetes plugin/pkg/admission/namespace/lifecycle/admission.go, immortal namespaces)."""
 
 NAME = "uninstall"
 HELP = "remove the Helm releases and applied manifests (users' volumes are kept unless --delete-data)"
@@ -71,14 +76,17 @@ def run(args: argparse.Namespace) -> ExitCode:
     namespace = data_namespace(installed.profile)
     if args.confirm is not None and not args.delete_data:
         raise UsageError("--confirm goes with --delete-data", "Add --delete-data, or leave out --confirm.")
+    if args.delete_data and namespace in SYSTEM_NAMESPACES:
+        msg = f"the hub runs in the namespace {namespace}, which Kubernetes itself needs: it cannot be deleted"
+        raise UsageError(msg, f"Delete the users' volumes by hand: microk8s kubectl -n {namespace} get pvc")
     if args.delete_data and not dry_run:
         confirm_delete(namespace, args.confirm)
     require_root(dry_run, NAME)
     if not args.delete_data:
-        sys.stdout.write(f"the users' volumes in the namespace {namespace} are kept (--delete-data removes them)\n")
-        sys.stdout.flush()
+        say(args, f"the users' volumes in the namespace {namespace} are kept (--delete-data removes them)")
     options = InstallOptions(profile=installed.profile, dry_run=dry_run, state_dir=folder, host_root=args.host_root,
                              bundle_dir=installed.bundle)
-    result = run_uninstall(options, console(args), delete_data=args.delete_data,
-                           remove_microk8s=args.remove_microk8s, cancel=threading.Event())
+    with console(args, installed.profile, dry_run=dry_run) as sinks:
+        result = run_uninstall(options, sinks, delete_data=args.delete_data,
+                               remove_microk8s=args.remove_microk8s, cancel=threading.Event())
     return finish(result, NAME)

@@ -8,7 +8,6 @@ order and records the result. Images no longer needed stay pinned unless ``--pru
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from installer.verbs.lifecycle_common import (
     finish,
     installed_from_args,
     require_root,
+    say,
     state_dir,
 )
 
@@ -62,12 +62,13 @@ def run(args: argparse.Namespace) -> ExitCode:
         emit_json({"bundle": str(upgrade.bundle), "changes": upgrade.changes.to_dict()})
         return ExitCode.OK
     dry_run = bool(getattr(args, "dry_run", False))
-    sys.stdout.write(f"upgrade from {installed.bundle} to {upgrade.bundle}:\n")
-    sys.stdout.write("".join(f"  {line}\n" for line in upgrade.changes.lines(prune=args.prune)))
-    sys.stdout.flush()
+    say(args, f"upgrade from {installed.bundle} to {upgrade.bundle}:")
+    for line in upgrade.changes.lines(prune=args.prune):
+        say(args, f"  {line}")
     require_root(dry_run, NAME)
     options = InstallOptions(profile=upgrade.profile, dry_run=dry_run, state_dir=folder, host_root=args.host_root,
                              bundle_dir=upgrade.bundle, containerd_socket=args.containerd_socket,
                              namespace=args.containerd_namespace)
-    result = run_upgrade(upgrade, options, console(args), prune=args.prune, cancel=threading.Event())
+    with console(args, upgrade.profile, dry_run=dry_run) as sinks:
+        result = run_upgrade(upgrade, options, sinks, prune=args.prune, cancel=threading.Event())
     return finish(result, NAME)

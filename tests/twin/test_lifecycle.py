@@ -223,6 +223,12 @@ def _user_volume(site: dict[str, Any]) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def _uninstall(site: dict[str, Any]) -> list[str]:
+    """``install.sh uninstall`` for this site, its log in the test's folder."""
+    return ["--host-root", str(site["twin"].host.root), "--log-file", str(site["tmp"] / "day2.log"), "uninstall",
+            "--state-dir", str(site["state"])]
+
+
 def _pvcs(twin: Twin) -> set[str]:
     return {k.rsplit("/", 1)[1] for k in twin.state()["objects"] if k.startswith("PersistentVolumeClaim/jupyterhub/")}
 
@@ -235,12 +241,13 @@ def test_uninstall_keeps_user_volumes_then_delete_data_removes_them(site: dict[s
     _user_volume(site)
     assert _pvcs(twin) == {"hub-db-dir", "claim-alice"}
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    base = ["--host-root", str(twin.host.root), "uninstall", "--state-dir", str(site["state"])]
+    base = _uninstall(site)
     assert main(base) == 0, capsys.readouterr()
     assert "jupyterhub/jupyterhub" not in twin.state()["releases"]
     assert _pvcs(twin) == {"claim-alice"}, "helm uninstall removes only the release's own objects"
     assert twin.run("microk8s", "kubectl", "get", "namespace", "jupyterhub").returncode == 0
     assert load_installed(site["state"]) is None, "an upgrade must not start from an uninstalled hub"
+    assert "helm3 uninstall jupyterhub" in (site["tmp"] / "day2.log").read_text()
 
     assert main([*base, "--delete-data", "--confirm", "jupyterhub"]) == 0, capsys.readouterr()
     assert _pvcs(twin) == set()
@@ -254,7 +261,7 @@ def test_delete_data_refuses_a_wrong_namespace_and_a_missing_confirmation(site: 
     """A wrong typed name, a wrong --confirm, no terminal and no --confirm: nothing is touched."""
     twin: Twin = site["twin"]
     _user_volume(site)
-    base = ["--host-root", str(twin.host.root), "uninstall", "--state-dir", str(site["state"]), "--delete-data"]
+    base = [*_uninstall(site), "--delete-data"]
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     capsys.readouterr()
     assert main([*base, "--confirm", "jupyterhub-prod"]) == 2
@@ -279,7 +286,7 @@ def test_uninstall_remove_microk8s_removes_the_snap(site: dict[str, Any], monkey
     """--remove-microk8s: the releases first, then the snap."""
     twin: Twin = site["twin"]
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    assert main(["--host-root", str(twin.host.root), "uninstall", "--state-dir", str(site["state"]),
+    assert main([*_uninstall(site),
                  "--remove-microk8s"]) == 0, capsys.readouterr()
     assert "microk8s" not in twin.state()["snaps"]
     assert twin.run("snap", "list", "microk8s").returncode != 0

@@ -83,3 +83,13 @@ def test_verbs_without_an_installation_say_how(tmp_path: Path, capsys: pytest.Ca
     assert "--profile FILE" in capsys.readouterr().err
     assert main(["uninstall", "--state-dir", str(tmp_path)]) == 2
     assert "--profile FILE" in capsys.readouterr().err
+
+
+def test_delete_data_never_deletes_a_namespace_kubernetes_needs(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from installer.components.jupyterhub.settings import JupyterHubSettings
+
+    hub = JupyterHubSettings.model_validate({**Profile().jupyterhub.model_dump(), "namespace": "default"})
+    save_installed(tmp_path, Profile().model_copy(update={"jupyterhub": hub}), tmp_path / "bundle")
+    assert main(["uninstall", "--state-dir", str(tmp_path), "--delete-data", "--confirm", "default"]) == 2
+    assert "which Kubernetes itself needs" in capsys.readouterr().err
