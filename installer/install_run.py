@@ -31,6 +31,7 @@ from installer.engine.plan import Plan, StepContext
 from installer.engine.redacting import RedactingSink
 from installer.engine.runner import RunResult, run_plan
 from installer.errors import ExitCode
+from installer.lifecycle.installed import save_installed
 
 RunnerFactory = Callable[[EventSink, Redactor], CommandRunner]
 """How a caller supplies the runner of a real run: ``factory(sink, redactor)``."""
@@ -148,6 +149,8 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
                     sink.emit(LogLine(level="info",
                                       message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
                 result = masked_result(run_plan(plan, ctx, journal), redactor)
+                if result.ok:  # day two (upgrade, uninstall) starts from what this run applied
+                    save_installed(ctx.state_dir, options.profile.with_bundle(options.bundle()), options.bundle())
             except KeyboardInterrupt:  # between steps (say, while an event is shown): not a failed install
                 result = RunResult("interrupted", ExitCode.INTERRUPTED, result.outcomes)
                 raise

@@ -13,6 +13,8 @@ VERBS: tuple[str, ...] = (
     "verify",
     "check",
     "import_",
+    "upgrade",
+    "uninstall",
     "bundle",
     "export",
     "schema",

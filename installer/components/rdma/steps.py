@@ -55,6 +55,8 @@ class RdmaPluginStep(Step):
     id = "rdma.plugin"
     title = "Deploy the RDMA shared device plugin"
     component = "rdma"
+    applied_manifest = MANIFEST_FILE
+    """The file in the state folder this step applies (the uninstall deletes what it holds)."""
 
     def __init__(self, bundle_dir: Path, settings: RdmaSettings, *, images: ContainerdTarget | None = None) -> None:
         self.bundle_dir = bundle_dir

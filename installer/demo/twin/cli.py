@@ -234,10 +234,30 @@ def snap(config: Config, argv: list[str]) -> int:
         return 0
     if argv[:1] == ["restart"] and len(argv) == 2 and argv[1] in ("microk8s", "microk8s.daemon-containerd"):
         return restart_containerd(config, store)
+    if argv[:1] == ["remove"] and len(argv) >= 2:
+        return snap_remove(config, store, [a for a in argv[1:] if not a.startswith("-")])
     if argv[:1] == ["install"] and len(argv) >= 2:
         return snap_install(config, store, argv[1], "--classic" in argv, "--dangerous" in argv)
     print(f"twin: snap {' '.join(argv)} is not modelled", file=sys.stderr)
     return 1
+
+
+def snap_remove(config: Config, store: Store, names: list[str]) -> int:
+    """``snap remove [--purge] NAME``: snapd's words for a snap that is not installed (cmd/snap/cmd_remove.go).
+
+    Removing microk8s stops its services, so the API answers no more, and its cluster state is gone.
+    """
+    with store.edit() as state:
+        for name in names:
+            if name not in state["snaps"]:
+                print(f'snap "{name}" is not installed', file=sys.stderr)
+                continue
+            del state["snaps"][name]
+            if name == "microk8s":  # its datastore (dqlite under $SNAP_DATA) goes with the snap's data
+                state["objects"].clear()
+                state["releases"].clear()
+            print(f"{name} removed")
+    return 0
 
 
 def snap_install(config: Config, store: Store, file: str, classic: bool, dangerous: bool) -> int:

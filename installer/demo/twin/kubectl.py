@@ -38,6 +38,7 @@ class Args:
         self.timeout = 0.0
         self.raw: str | None = None
         self.rest: list[str] = []
+        self.ignore_not_found = "--ignore-not-found" in argv or "--ignore-not-found=true" in argv
         it = iter(argv)
         for arg in it:
             if arg in ("-n", "--namespace"):
@@ -227,15 +228,49 @@ def apply(store: Store, args: Args) -> int:
 
 
 def delete(store: Store, args: Args) -> int:
-    """``kubectl delete KIND NAME``."""
+    """``kubectl delete KIND NAME`` and ``kubectl delete -f FILE [--ignore-not-found]``.
+
+    Deleting a Namespace deletes every object in it, PVCs included: the namespace controller
+    empties it before it goes (kubernetes pkg/controller/namespace/deletion/
+    namespaced_resources_deleter.go ``deleteAllContent``). Objects of other namespaces stay.
+    """
+    if args.files:
+        return _delete_files(store, args)
     kind = ALIASES.get(args.rest[1].lower()) if len(args.rest) > 2 else None
     if kind is None:
         print("twin: kubectl delete needs KIND NAME", file=sys.stderr)
         return 1
+    name = args.rest[2]
     with store.edit() as state:
-        gone = cluster.delete(state, kind, args.namespace or "default", args.rest[2])
-    print(f'{kind.lower()} "{args.rest[2]}" deleted' if gone else "")
+        if kind == "Namespace" and cluster.get(state, "Namespace", None, name) is not None:
+            for obj in list(cluster.objects(state, namespace=name)):
+                cluster.delete(state, obj["kind"], name, obj["metadata"]["name"])
+        gone = cluster.delete(state, kind, args.namespace or "default", name)
+    if not gone:
+        print(f'Error from server (NotFound): {PLURAL.get(kind, kind.lower() + "s")} "{name}" not found',
+              file=sys.stderr)
+        return 1
+    print(f'{kind.lower()} "{name}" deleted')
     return 0
+
+
+def _delete_files(store: Store, args: Args) -> int:
+    """Delete each object of the files; without ``--ignore-not-found`` a missing one is an error (kubectl's)."""
+    missing = False
+    with store.edit() as state:
+        for path in args.files:
+            with open(path) as handle:
+                docs = cluster.load_manifests(handle.read())
+            for doc in docs:
+                meta = doc.get("metadata") or {}
+                namespace = meta.get("namespace") or args.namespace or "default"
+                if cluster.delete(state, doc["kind"], namespace, meta["name"]):
+                    print(f'{doc["kind"].lower()} "{meta["name"]}" deleted')
+                elif not args.ignore_not_found:
+                    print(f'Error from server (NotFound): {doc["kind"].lower()}s "{meta["name"]}" not found',
+                          file=sys.stderr)
+                    missing = True
+    return 1 if missing else 0
 
 
 def rollout_status(config: Config, store: Store, args: Args) -> int:
