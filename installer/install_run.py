@@ -20,6 +20,7 @@ from typing import Final
 from installer.bundle.source import BundleSource, run_bundle
 from installer.components.plan import DEFAULT_CONTAINERD_SOCKET, PlanOptions, build_plan
 from installer.config.profile import Profile
+from installer.daytwo.saved import PENDING_NAME, save_installed
 from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
 from installer.engine.events import EventSink, LogLine
 from installer.engine.files import DryRunFileWriter, FileWriter
@@ -148,6 +149,9 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
                     sink.emit(LogLine(level="info",
                                       message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
                 result = masked_result(run_plan(plan, ctx, journal), redactor)
+                if result.ok:  # day-two changes start from what was applied (installer/daytwo/saved.py)
+                    save_installed(ctx.state_dir, options.profile.with_bundle(options.bundle()))
+                    (ctx.state_dir / PENDING_NAME).unlink(missing_ok=True)
             finally:
                 done = sum(o.status in ("ok", "skipped") for o in result.outcomes)
                 summary = f"{done} of {len(result.outcomes)} steps done" if result.outcomes else "stopped by an error"
