@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     last_code = (record.exit_code if record is not None and record.exit_code is not None
                  else ExitCode.INTERRUPTED) if described is not None else None
     report = _survey(state_dir)
+    if described is None and report["microk8s"] is None and not report["catalog"]:
+        report.update(problems=[], healthy=True)  # nothing installed is not a fault: nothing to be healthy
     report["last_install"] = {"text": described[1], "exit_code": last_code} if described is not None else None
     lines = _lines(report, state_dir)
     if last_code not in (None, 0):

@@ -257,3 +257,19 @@ def test_interrupted_change_resumes(site: dict[str, Any], capsys: pytest.Capture
     assert "torch" not in offered(twin)
     assert saved.pending(site["state"]) is None
     assert not next(i for i in saved.load_installed(site["state"]).jupyterhub.images if i.name == "torch").enabled
+
+
+def test_status_with_nothing_installed_says_so_and_exits_0(twin: Twin, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["status", "--state-dir", str(tmp_path / "state")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "MicroK8s: not installed" in out and "no install has run" in out
+
+
+def test_images_without_an_install_names_the_state_folder(twin: Twin, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["images", "list", "--state-dir", str(tmp_path / "state")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(tmp_path / "state") in err and "profile.yaml" in err
