@@ -3,7 +3,8 @@
 Versions (MicroK8s, Kubernetes), nodes, Helm releases with their chart versions, the hub's
 URL, every pod not running with its reason (``ErrImageNeverPull``: the image is missing
 from containerd), the catalog with its shelf, and the last install (also while it runs, or
-after a dropped SSH session). Exit code: 0 healthy, 1 something is not, 4 an install runs.
+after a dropped SSH session). Exit code: 0 healthy, 1 something is not, 4 an install runs, and the last
+install's own code when it did not finish (3 preflight failed, 130 interrupted...).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    """Print the survey; exit 4 while an install runs, 1 when something is unhealthy or the last install failed."""
+    """Print the survey; exit 4 while an install runs, the last install's code when it failed, else 0 healthy or 1."""
     state_dir = state_dir_from(args.state_dir)
     described = describe_last_run(state_dir)
     if described is not None and described[0]:
@@ -49,6 +50,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     if last_code not in (None, 0):
         report["healthy"] = False
     _say(args, report, lines)
+    if last_code not in (None, 0):  # the last install did not finish: its own code says how it ended
+        try:
+            return ExitCode(last_code)
+        except ValueError:
+            return ExitCode.STEP_FAILED
     return ExitCode.OK if report["healthy"] else ExitCode.STEP_FAILED
 
 
@@ -92,7 +98,7 @@ def _lines(report: dict[str, Any], state_dir: Path) -> list[str]:
 
 
 def _say(args: argparse.Namespace, report: dict[str, Any], lines: list[str]) -> None:
-    if args.json:
+    if getattr(args, "json", False):
         emit_json(report)
     else:
         sys.stdout.write("".join(printable(line) + "\n" for line in lines))

@@ -24,6 +24,7 @@ from twin.test_install_e2e import REPO, install, write_profile
 
 from installer.bundle.manifest import save_manifest
 from installer.bundle.scan import lock_bundle
+from installer.check.token import token_path
 from installer.cli import main
 from installer.config.profile import load_profile
 from installer.daytwo import saved
@@ -63,6 +64,8 @@ def cli(site: dict[str, Any], capsys: pytest.CaptureFixture[str], *argv: str) ->
         extra += ["--containerd-socket", str(twin.containerd.socket), "--namespace", twin.containerd.namespace]
     code = main([*argv, *extra])
     out, err = capsys.readouterr()
+    token = token_path(site["state"]).read_text().strip()
+    assert token and token not in out + err, "the acceptance check's token (in the hub's values) was shown"
     return code, out, err
 
 
@@ -273,3 +276,16 @@ def test_images_without_an_install_names_the_state_folder(twin: Twin, tmp_path: 
     err = capsys.readouterr().err
     assert code == 2
     assert str(tmp_path / "state") in err and "profile.yaml" in err
+
+
+def test_the_values_the_diff_is_made_of_mask_the_check_token(site: dict[str, Any]) -> None:
+    """The whole values text (any of its lines may be diff context) holds the token only as ***."""
+    from installer.daytwo.apply import hub_values_text
+    from installer.engine.events import NullSink
+    from installer.install_run import InstallOptions, make_context, make_redactor
+
+    profile = saved.load_installed(site["state"])
+    options = InstallOptions(profile=profile, state_dir=site["state"])
+    text = hub_values_text(make_context(options, NullSink(), redactor=make_redactor(profile)), profile)
+    token = token_path(site["state"]).read_text().strip()
+    assert "apiToken" in text and token not in text
