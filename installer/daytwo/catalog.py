@@ -9,6 +9,7 @@ with the key it names before anything changes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 
 from installer.components.jupyterhub.settings import NotebookImage
 from installer.config.profile import Profile, dump_profile, parse_profile
-from installer.errors import UsageError
+from installer.errors import ProfileError, UsageError
 
 
 def find_entry(profile: Profile, name: str) -> NotebookImage:
@@ -34,10 +35,21 @@ def find_entry(profile: Profile, name: str) -> NotebookImage:
 
 
 def _with_images(profile: Profile, images: list[dict[str, Any]], source: Path) -> Profile:
-    """``profile`` with this catalog, validated as a profile file would be (errors name ``source``)."""
+    """``profile`` with this catalog, validated as a profile file would be.
+
+    Raises:
+        UsageError: the change makes an invalid profile; the message names the key and the value (the
+            line of the regenerated text would mean nothing to the operator, so it is left out).
+    """
     data = yaml.safe_load(dump_profile(profile, include_secrets=True))
     data["jupyterhub"]["images"] = images
-    return parse_profile(yaml.safe_dump(data, sort_keys=False), source)
+    try:
+        return parse_profile(yaml.safe_dump(data, sort_keys=False), source)
+    except ProfileError as exc:
+        reason = re.sub(rf"^{re.escape(str(source))}(:[0-9]+)?: ", "", exc.message)
+        msg = f"the catalog change is refused: {reason}"
+        raise UsageError(msg, f"Nothing was changed. Give a valid value (`./install.sh schema` documents "
+                              f"each key); the installed profile is {source}.") from None
 
 
 def _entries(profile: Profile) -> list[dict[str, Any]]:

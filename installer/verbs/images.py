@@ -15,7 +15,7 @@ from typing import Any
 
 from installer.bundle.contents import load_bundle
 from installer.bundle.imageref import normalize_ref
-from installer.bundle.importer import DEFAULT_NAMESPACE, MICROK8S_SOCKET, ContainerdStore, ImageImporter, ImportItem
+from installer.bundle.importer import DEFAULT_NAMESPACE, MICROK8S_SOCKET, ContainerdStore, ImageImporter
 from installer.bundle.step import select_items
 from installer.components.jupyterhub.image_checks import check_notebook_images
 from installer.config.profile import Profile
@@ -24,6 +24,7 @@ from installer.daytwo.apply import apply_profile, change_options
 from installer.daytwo.cluster import servers_using
 from installer.engine.commands import RealRunner
 from installer.engine.events import NullSink
+from installer.engine.plan import StepContext
 from installer.engine.printable import printable
 from installer.errors import BundleError, ExitCode, StepFailed, UsageError
 from installer.headless.console import ConsoleSink
@@ -110,8 +111,9 @@ def run(args: argparse.Namespace) -> ExitCode:
     before = saved.load_installed(state_dir)
     source = state_dir / saved.PROFILE_NAME
     if args.action == "add":
-        after = catalog.add_entry(before, _new_entry(args), source)
-        _prepare_image(args, after, catalog.find_entry(after, _new_entry(args)["name"]).image)
+        entry = _new_entry(args)
+        after = catalog.add_entry(before, entry, source)
+        _prepare_image(args, after, entry["image"])
     elif args.action == "edit":
         after = catalog.edit_entry(before, args.name, _changes(args), source)
     elif args.action in ("enable", "disable"):
@@ -153,9 +155,10 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _context(args: argparse.Namespace, profile: Profile, state_dir: Path, quiet: bool = True) -> Any:
+def _context(args: argparse.Namespace, profile: Profile, state_dir: Path) -> StepContext:
+    """A context for read-only questions to the cluster (and the image deletion) through the runner."""
     options = change_options(profile, state_dir, containerd_socket=args.containerd_socket, namespace=args.namespace)
-    return make_context(options, NullSink() if quiet else ConsoleSink(), redactor=make_redactor(profile))
+    return make_context(options, NullSink(), redactor=make_redactor(profile))
 
 
 def _prepare_image(args: argparse.Namespace, after: Profile, ref: str) -> None:
@@ -185,16 +188,12 @@ def _prepare_image(args: argparse.Namespace, after: Profile, ref: str) -> None:
         sys.stdout.write(printable(f"would import {items[0].label} from {args.bundle}") + "\n")
         return
     store = ContainerdStore(RealRunner(), args.containerd_socket, args.namespace, args.ctr)
-    report = ImageImporter(store, sink=NullSink(), step_id="images.import", jobs=1).run(_only(items))
+    report = ImageImporter(store, sink=NullSink(), step_id="images.import", jobs=1).run(items[:1])
     if not report.ok:
         reasons = "; ".join(f"{r.item.name}: {r.reason}" for r in report.failed)
         error = BundleError if any(r.bad_bundle for r in report.failed) else StepFailed
         raise error(f"cannot import {ref}: {reasons}", "Nothing was changed on the hub. " + store.hint)
     sys.stdout.write(printable(report.summary()) + "\n")
-
-
-def _only(items: list[ImportItem]) -> list[ImportItem]:
-    return items[:1]
 
 
 def _refuse_while_used(args: argparse.Namespace, before: Profile, state_dir: Path) -> None:
