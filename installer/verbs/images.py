@@ -24,6 +24,7 @@ from installer.daytwo.apply import apply_profile, change_options
 from installer.daytwo.cluster import servers_using
 from installer.engine.commands import RealRunner
 from installer.engine.events import NullSink
+from installer.engine.lock import LOCK_NAME, InstallLock
 from installer.engine.plan import StepContext
 from installer.engine.printable import printable
 from installer.errors import BundleError, ExitCode, StepFailed, UsageError
@@ -94,7 +95,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     remove.add_argument("name", metavar="NAME")
     remove.add_argument("--keep-image", action="store_true", help="leave the image in containerd")
     _common(remove)
-    resume = sub.add_parser("resume", help="finish a change that was interrupted")
+    resume = sub.add_parser("resume", help="finish a change that was interrupted (or give it up)")
+    resume.add_argument("--abandon", action="store_true",
+                        help="give the interrupted change up: the hub goes back to the installed profile")
     _common(resume)
 
 
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     if args.action == "add":
         entry = _new_entry(args)
         after = catalog.add_entry(before, entry, source)
-        _prepare_image(args, after, entry["image"])
+        _prepare_image(args, after, entry["image"], state_dir)
     elif args.action == "edit":
         after = catalog.edit_entry(before, args.name, _changes(args), source)
     elif args.action in ("enable", "disable"):
@@ -161,7 +164,7 @@ def _context(args: argparse.Namespace, profile: Profile, state_dir: Path) -> Ste
     return make_context(options, NullSink(), redactor=make_redactor(profile))
 
 
-def _prepare_image(args: argparse.Namespace, after: Profile, ref: str) -> None:
+def _prepare_image(args: argparse.Namespace, after: Profile, ref: str, state_dir: Path) -> None:
     """Check the image in the bundle (UID 1000, ``jupyterhub-singleuser``), verify its archive and import it.
 
     Raises:
@@ -188,7 +191,8 @@ def _prepare_image(args: argparse.Namespace, after: Profile, ref: str) -> None:
         sys.stdout.write(printable(f"would import {items[0].label} from {args.bundle}") + "\n")
         return
     store = ContainerdStore(RealRunner(), args.containerd_socket, args.namespace, args.ctr)
-    report = ImageImporter(store, sink=NullSink(), step_id="images.import", jobs=1).run(items[:1])
+    with InstallLock(state_dir / LOCK_NAME, purpose="image import"):  # never beside an install or another change
+        report = ImageImporter(store, sink=NullSink(), step_id="images.import", jobs=1).run(items[:1])
     if not report.ok:
         reasons = "; ".join(f"{r.item.name}: {r.reason}" for r in report.failed)
         error = BundleError if any(r.bad_bundle for r in report.failed) else StepFailed
@@ -247,18 +251,26 @@ def _apply(args: argparse.Namespace, state_dir: Path, before: Profile, after: Pr
         stderr(f"error: {applied.result.error.message}")
         if applied.result.error.hint:
             stderr(f"hint: {applied.result.error.hint}")
+        if saved.pending(state_dir) is not None:
+            stderr("hint: the change is kept as pending: `sudo ./install.sh images resume` finishes it once the cause "
+                   "is fixed; `sudo ./install.sh images resume --abandon` gives it up.")
     return applied.exit_code
 
 
 def _resume(args: argparse.Namespace, state_dir: Path) -> ExitCode:
-    """Finish a change left pending by an interrupted run before starting another."""
+    """Finish a change left pending by an interrupted or failed run before starting another (or, with
+    ``resume --abandon``, give it up: the hub is brought back to the installed profile)."""
     wanted = saved.pending(state_dir)
     if wanted is None:
         if args.action == "resume":
             sys.stdout.write("no interrupted change to resume\n")
         return ExitCode.OK
+    installed = saved.load_installed(state_dir)
+    if getattr(args, "abandon", False):
+        stderr("giving the interrupted change up: the hub goes back to the installed profile")
+        return _apply(args, state_dir, wanted, installed)
     stderr("an earlier change was interrupted: finishing it first")
     if args.dry_run:
         msg = "an interrupted change is pending: a dry-run cannot show a diff on top of it"
         raise UsageError(msg, "Run `sudo ./install.sh images resume` first.")
-    return _apply(args, state_dir, saved.load_installed(state_dir), wanted)
+    return _apply(args, state_dir, installed, wanted)

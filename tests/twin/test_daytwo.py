@@ -289,3 +289,21 @@ def test_the_values_the_diff_is_made_of_mask_the_check_token(site: dict[str, Any
     text = hub_values_text(make_context(options, NullSink(), redactor=make_redactor(profile)), profile)
     token = token_path(site["state"]).read_text().strip()
     assert "apiToken" in text and token not in text
+
+
+def test_a_pending_change_can_be_abandoned(site: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """A change that cannot finish (its image is not in containerd) stays pending; ``resume --abandon`` drops it."""
+    twin: Twin = site["twin"]
+    installed = (site["state"] / "profile.yaml").read_text()
+    name = site["profile"].jupyterhub.images[0].name
+    code, _, err = cli(site, capsys, "images", "edit", name, "--image", "quay.io/example/never-imported:1")
+    assert code == 2, err
+    assert "never-imported" in err and "images resume --abandon" in err
+    assert saved.pending(site["state"]) is not None
+    code, _, err = cli(site, capsys, "images", "disable", name)  # any change first finishes the pending one
+    assert code == 2 and "interrupted" in err
+    code, _, err = cli(site, capsys, "images", "resume", "--abandon")
+    assert code == 0, err
+    assert saved.pending(site["state"]) is None
+    assert (site["state"] / "profile.yaml").read_text() == installed
+    assert twin.state()["releases"]["jupyterhub/jupyterhub"][-1]["status"] == "deployed"
