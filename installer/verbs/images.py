@@ -230,11 +230,13 @@ def _delete_image(args: argparse.Namespace, before: Profile, after: Profile, sta
     store = ContainerdStore(RealRunner(), args.containerd_socket, args.namespace, args.ctr)
     ctx = _context(args, before, state_dir)
     name = normalize_ref(image)
-    present = store.present([name])
-    # The CRI plugin also names an image by its ID (sha256:...): both names go, then containerd's GC frees the blobs.
-    for ref in [name, *present.values()] if present else []:
-        ctx.runner.run([store.ctr, "-a", str(args.containerd_socket), "-n", args.namespace, "images", "rm", ref],
-                       timeout=120, hint=store.hint)
+    with InstallLock(state_dir / LOCK_NAME, purpose="image removal"):
+        present = store.present([name])
+        # The CRI plugin also names an image by its ID (sha256:...): both names go, then containerd's GC frees
+        # the blobs.
+        for ref in [name, *present.values()] if present else []:
+            ctx.runner.run([store.ctr, "-a", str(args.containerd_socket), "-n", args.namespace, "images", "rm", ref],
+                           timeout=120, hint=store.hint)
     sys.stdout.write(printable(f"deleted {image} from containerd" if present else f"{image} was not in containerd")
                      + "\n")
 
