@@ -20,6 +20,7 @@ from typing import Final
 from installer.bundle.source import BundleSource, run_bundle
 from installer.components.plan import DEFAULT_CONTAINERD_SOCKET, PlanOptions, build_plan
 from installer.config.profile import Profile
+from installer.daytwo.saved import pending_path
 from installer.engine.commands import CommandRunner, DryRunRunner, RealRunner, Redactor
 from installer.engine.events import EventSink, LogLine
 from installer.engine.files import DryRunFileWriter, FileWriter
@@ -151,6 +152,7 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
                 result = masked_result(run_plan(plan, ctx, journal), redactor)
                 if result.ok:  # day two (upgrade, uninstall) starts from what this run applied
                     save_installed(ctx.state_dir, options.profile.with_bundle(options.bundle()), options.bundle())
+                    pending_path(ctx.state_dir).unlink(missing_ok=True)  # a catalog change it overrode
             except KeyboardInterrupt:  # between steps (say, while an event is shown): not a failed install
                 result = RunResult("interrupted", ExitCode.INTERRUPTED, result.outcomes)
                 raise

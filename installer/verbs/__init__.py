@@ -9,6 +9,7 @@ from __future__ import annotations
 VERBS: tuple[str, ...] = (
     "preflight",
     "status",
+    "images",
     "plan",
     "verify",
     "check",

@@ -8,6 +8,7 @@ cites its source). Objects live in ``state["objects"]`` keyed ``Kind/namespace/n
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
 import re
 import time
@@ -319,6 +320,8 @@ class PodState:
     phase: str
     reason: str = ""
     message: str = ""
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The pod template's annotations (KubeSpawner names the user in ``hub.jupyter.org/username``)."""
 
     @property
     def running(self) -> bool:
@@ -332,7 +335,7 @@ class PodState:
                      "state": waiting or {"running": {}}} for c in self.spec.get("containers") or []]
         return {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels,
-                             "ownerReferences": [{"name": self.owner}]},
+                             "annotations": self.annotations, "ownerReferences": [{"name": self.owner}]},
                 "spec": self.spec,
                 "status": {"phase": self.phase if self.phase != "Waiting" else "Pending", "reason": self.reason,
                            "message": self.message, "containerStatuses": statuses}}
@@ -367,7 +370,9 @@ def pods(config: Config, state: dict[str, Any]) -> list[PodState]:
         phase, reason, message = _phase(config, state, meta.get("namespace", ""), spec, ready, why, resources,
                                         job=bool(template.get("job")))
         labels = (template.get("metadata") or {}).get("labels") or {}
-        found.append(PodState(name, meta.get("namespace", ""), meta["name"], spec, labels, phase, reason, message))
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        found.append(PodState(name, meta.get("namespace", ""), meta["name"], spec, labels, phase, reason, message,
+                              annotations))
     return found
 
 
