@@ -87,7 +87,7 @@ def test_secrets_stay_off_screen_log_journal_and_saved_profile(setup: dict[str, 
     # ... and every file holding them is private, in a private folder.
     # The installed profile is kept with its secrets: day-two changes make the hub's values from it again.
     holders = sorted(_secret_files(setup["state"], setup["log"].parent))
-    assert holders == [setup["state"] / "jupyterhub-values.yaml", setup["state"] / "installed" / "profile.yaml"]
+    assert holders == sorted([setup["state"] / "jupyterhub-values.yaml", setup["state"] / "installed" / "profile.yaml"])
     for path in holders:
         assert path.stat().st_mode & 0o777 == 0o600, path
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700, path.parent
