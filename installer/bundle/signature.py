@@ -229,8 +229,18 @@ def check_signature(bundle: Path, trust: Path | None, runner: CommandRunner) -> 
                                "'NAME KEYTYPE BASE64' (an allowed_signers file); otherwise get the bundle from its "
                                "builder again.")
     signer = principals[0].split(",")[0]
-    _ssh_keygen(runner, ["-Y", "verify", "-f", str(trust), "-I", signer, "-n", NAMESPACE, "-s", str(sig_path)],
-                manifest, _changed(manifest_path, f"{signer} ({info.fingerprint})"))
+    try:
+        _ssh_keygen(runner, ["-Y", "verify", "-f", str(trust), "-I", signer, "-n", NAMESPACE, "-s", str(sig_path)],
+                    manifest, _changed(manifest_path, f"{signer} ({info.fingerprint})"))
+    except BundleError:
+        # A sound signature that verify still refuses: the trust file's line limits the key (namespaces=,
+        # valid-before=...), which is not the same as a manifest changed after signing.
+        _ssh_keygen(runner, ["-Y", "check-novalidate", "-n", NAMESPACE, "-s", str(sig_path)], manifest,
+                    _changed(manifest_path, f"{signer} ({info.fingerprint})"))
+        msg = (f"the bundle {bundle} is signed by {signer} ({info.fingerprint}), but the trust file {trust} does "
+               f"not allow that key to sign a bundle now (its line's options, such as namespaces= or valid-before=)")
+        raise BundleError(msg, f"Allow the namespace '{NAMESPACE}' (or remove the limit) on that key's line, or "
+                               "have the bundle signed by a key the file allows.") from None
     return Signature("trusted", signer=signer, fingerprint=info.fingerprint, trust=trust)
 
 

@@ -82,14 +82,15 @@ def sign_or_drop(bundle: Path, key: Path | None, before: bytes | None) -> str | 
     from installer.bundle.signature import sign_manifest, signature_path
     from installer.engine.commands import RealRunner
 
-    if key is not None:
-        if (bundle / MANIFEST_NAME).is_file():
-            return f"signed: {sign_manifest(bundle, key, RealRunner())} (key {key})"
+    sig, manifest = signature_path(bundle), bundle / MANIFEST_NAME
+    if not manifest.is_file():
         return None
-    sig = signature_path(bundle)
-    manifest = bundle / MANIFEST_NAME
-    if sig.is_file() and manifest.is_file() and manifest.read_bytes() != before:
-        sig.unlink()
+    stale = sig.is_file() and manifest.read_bytes() != before
+    if stale:
+        sig.unlink()  # before signing, so a failed sign leaves no signature that cannot match
+    if key is not None:
+        return f"signed: {sign_manifest(bundle, key, RealRunner())} (key {key})"
+    if stale:
         return (f"removed {sig}: the manifest changed, so its signature no longer matched; "
                 "sign it again with --sign KEY")
     return None

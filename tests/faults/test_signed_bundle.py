@@ -252,3 +252,11 @@ def test_a_key_with_a_passphrase_signs_through_ssh_agent_and_fails_clearly_witho
     done = verify(site, "--trust", str(site.trust))
     assert done.returncode == 0, done.stderr
     assert f"signed by guarded@site ({Key(key, 'guarded@site').fingerprint})" in done.stderr
+
+
+def test_a_trusted_key_limited_to_another_namespace_is_named_as_such(site: Site) -> None:
+    """The trust file may restrict a key (``namespaces="git"``): the signature is sound, so the refusal says
+    the trust file does not allow it, not that the manifest changed."""
+    name, key_type, blob = site.builder.trust_line().split()
+    site.trust.write_text(f'{name} namespaces="git" {key_type} {blob}\n')
+    refused(verify(site, "--trust", str(site.trust)), "does not allow that key", site.builder.fingerprint)
