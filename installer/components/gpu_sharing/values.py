@@ -83,14 +83,15 @@ def hami_values(profile: Profile) -> dict[str, Any]:
         "global": {"imageTag": hami["tag"]},
         "scheduler": {
             "kubeScheduler": {"image": _image(scheduler_image(profile))},
-            "extender": {"image": hami},
+            "extender": {"image": dict(hami)},
             "patch": {"imageNew": _image(images["certgen"])},
         },
         "devicePlugin": {
-            "image": hami,
-            "monitor": {"image": hami},
+            "image": dict(hami),
+            "monitor": {"image": dict(hami)},
             "deviceSplitCount": settings.hami_split_count,
-            "nvidiaNodeSelector": dict(GPU_NODE_LABEL),
+            # null drops the chart's default ``gpu: "on"`` (Helm merges maps with the chart's values)
+            "nvidiaNodeSelector": {"gpu": None, **GPU_NODE_LABEL},
             # wait for the GPU Operator's toolkit (/run/nvidia/validations/toolkit-ready) before starting
             "gpuOperatorToolkitReady": {"enabled": True},
         },
