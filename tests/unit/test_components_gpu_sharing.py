@@ -29,6 +29,7 @@ from installer.components.jupyterhub.settings import NotebookImage
 from installer.config.profile import Profile, load_profile
 from installer.engine.commands import RecordingRunner
 from installer.errors import ExitCode, ProfileError, StepFailed
+from installer.export.refs import profile_files, profile_images
 from installer.preflight.checks import run_checks
 from installer.probes import probe_host
 
@@ -74,6 +75,10 @@ def test_every_image_hami_renders_is_in_the_profiles_bundle_list(tmp_path: Path)
     assert "registry.cn-hangzhou.aliyuncs.com/google_containers/kube-scheduler:v1.32.3" in _images(
         _render(chart, {}, tmp_path))
     assert component_needs(profile, "gpu_sharing").charts == (("hami", "2.8.3"),)
+    listed = {w.ref: w.component for w in profile_images(profile)}  # what `export --profile` pulls
+    assert {listed[ref] for ref in rendered} == {"gpu_sharing"}
+    assert not {ref for ref, component in listed.items() if component == "gpu_sharing"} - rendered
+    assert ("gpu_sharing", "hami", "2.8.3") in profile_files(profile)[0]  # export names the chart it needs
 
 
 def test_hamis_scheduler_follows_the_microk8s_track(tmp_path: Path) -> None:
