@@ -36,11 +36,8 @@ SCHEDULER_REPOSITORY: Final = "registry.k8s.io/kube-scheduler"
 
 
 def sharing(profile: Profile) -> GpuSharingSettings:
-    """The profile's ``gpu_sharing`` section."""
-    from installer.components.registry import component
-
-    settings: GpuSharingSettings = component("gpu_sharing").section(profile)
-    return settings
+    """The profile's ``gpu_sharing`` section (read without the registry, which imports this module)."""
+    return profile.gpu_sharing
 
 
 def scheduler_image(profile: Profile) -> str:
