@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from installer.components.base import Component
 from installer.components.gpu_operator.component import COMPONENT as GPU_OPERATOR
+from installer.components.gpu_sharing.component import COMPONENT as GPU_SHARING
 from installer.components.jupyterhub.component import COMPONENT as JUPYTERHUB
 from installer.components.microk8s.component import COMPONENT as MICROK8S
 from installer.components.rdma.component import COMPONENT as RDMA
@@ -24,6 +25,7 @@ _LOGGER: Final = logging.getLogger(__name__)
 
 COMPONENTS: tuple[Component[Any], ...] = (
     MICROK8S,
+    GPU_SHARING,
     GPU_OPERATOR,
     RDMA,
     JUPYTERHUB,

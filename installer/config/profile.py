@@ -139,6 +139,7 @@ def _profile_model() -> type[ProfileBase]:
 
 if TYPE_CHECKING:
     from installer.components.gpu_operator.settings import GpuOperatorSettings
+    from installer.components.gpu_sharing.settings import GpuSharingSettings
     from installer.components.jupyterhub.settings import JupyterHubSettings
     from installer.components.microk8s.settings import MicroK8sSettings
     from installer.components.rdma.settings import RdmaSettings
@@ -149,6 +150,7 @@ if TYPE_CHECKING:
         ``Component.section(profile)``, which is typed, so it needs no line here."""
 
         microk8s: MicroK8sSettings = Field(default_factory=MicroK8sSettings)
+        gpu_sharing: GpuSharingSettings = Field(default_factory=GpuSharingSettings)
         gpu_operator: GpuOperatorSettings = Field(default_factory=GpuOperatorSettings)
         rdma: RdmaSettings = Field(default_factory=RdmaSettings)
         jupyterhub: JupyterHubSettings = Field(default_factory=JupyterHubSettings)

@@ -23,6 +23,7 @@ id                      what it guards against
 ``gpu-driver``          the driver choice fits the host driver
 ``gpu-mig``             MIG-enabled GPUs need a MIG strategy
 ``gpu-catalog``         a catalog entry asking for more GPUs than the node has never starts
+``gpu-sharing``         HAMi needs GPUs, the toolkit and no MIG; many time-slicing replicas warn
 ``rdma``                the RDMA plugin is only turned on with an active port
 ``gpudirect``           GPUDirect RDMA needs ``nvidia_peermem`` (or DMA-BUF) with the host driver
 ======================  ===============================================================
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from installer.components.gpu_operator.settings import GpuOperatorSettings
+    from installer.components.gpu_sharing.settings import GpuSharingSettings
     from installer.components.jupyterhub.settings import NotebookImage
     from installer.components.rdma.settings import RdmaSettings
     from installer.config.profile import Profile
@@ -65,7 +67,7 @@ KUBELET_LINK: Final = "/var/snap/microk8s/common/var/lib/kubelet"
 
 CHECK_IDS: Final = ("root", "os", "arch", "cpu", "memory", "disk-containerd", "disk-snapd", "snapd", "microk8s",
                     "ports", "default-route", "kubelet-dir", "docker", "gpu", "gpu-driver", "gpu-mig", "gpu-catalog",
-                    "rdma", "gpudirect")
+                    "gpu-sharing", "rdma", "gpudirect")
 """Every check reported on every run, in report order."""
 CONDITIONAL_CHECK_IDS: Final = ("ssh-keygen",)
 """Checks reported, after those, only when they apply (``ssh-keygen``: when the profile names a trust file)."""
@@ -473,6 +475,51 @@ def check_gpudirect(facts: HostFacts, gpu: GpuOperatorSettings, rdma: RdmaSettin
 # --- all together ------------------------------------------------------------------------
 
 
+TIME_SLICING_SANE: Final = 16
+"""More servers than this on one time-sliced GPU each get a sliver of its time and contend for its memory."""
+
+
+def check_gpu_sharing(gpus: tuple[GpuInfo, ...], settings: GpuOperatorSettings,
+                      sharing: GpuSharingSettings) -> CheckResult:
+    """Sharing needs the GPU Operator and a GPU; HAMi needs the toolkit and no MIG on the GPUs it shares.
+
+    HAMi's device plugin replaces the operator's and its ``libvgpu.so`` runs inside the
+    containers through the NVIDIA runtime the toolkit makes containerd's default (HAMi
+    README prerequisites); it slices whole GPUs, not MIG instances here (its MIG mode needs
+    its own ``mig-parted`` geometry config, which this installer does not write).
+    """
+    title, mode = "GPU sharing", sharing.mode
+    required = {"none": "nothing (gpu_sharing.mode: none)",
+                "time-slicing": f"the GPU Operator and a GPU; at most {TIME_SLICING_SANE} replicas per GPU",
+                "hami": "the GPU Operator with its toolkit, a GPU, no GPU in MIG mode"}[mode]
+    if mode == "none":
+        return CheckResult("gpu-sharing", title, "pass", "no sharing", required)
+    found = f"{mode} on {describe_gpus(gpus)}"
+    if not settings.enabled or not gpus:
+        why = "the GPU Operator is off" if not settings.enabled else "no NVIDIA GPU was found"
+        return CheckResult("gpu-sharing", title, "fail", found + f" ({why})", required,
+                           "Set gpu_operator.enabled: true on a host with NVIDIA GPUs, or gpu_sharing.mode: none.")
+    if mode == "hami":
+        mig = [g for g in gpus if g.mig == "Enabled"]
+        if mig:
+            return CheckResult("gpu-sharing", title, "fail", f"{found}; MIG on for {len(mig)} of them", required,
+                               "HAMi cannot share GPUs in MIG mode: turn MIG off on them (`nvidia-smi -mig 0`, "
+                               "then reboot or reset the GPUs), or keep MIG with gpu_sharing.mode: none.")
+        if not settings.toolkit:
+            return CheckResult("gpu-sharing", title, "fail", found + " (gpu_operator.toolkit is false)", required,
+                               "HAMi needs the NVIDIA container toolkit as containerd's default runtime: set "
+                               "gpu_operator.toolkit: true.")
+        return CheckResult("gpu-sharing", title, "pass", found + f", up to {sharing.hami_split_count} per GPU",
+                           required)
+    found += f", {sharing.replicas} servers per GPU"
+    if sharing.replicas > TIME_SLICING_SANE:
+        return CheckResult("gpu-sharing", title, "warn", found, required,
+                           f"{sharing.replicas} servers take turns on each GPU with no memory isolation: one can "
+                           "exhaust the GPU's memory for the others. Lower gpu_sharing.replicas, or use "
+                           "gpu_sharing.mode: hami to give each a memory slice.")
+    return CheckResult("gpu-sharing", title, "pass", found, required)
+
+
 def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None = None,
                bundle_has_snaps: bool = False, imported_bytes: int | None = 0) -> list[CheckResult]:
     """Every check, in :data:`CHECK_IDS` order.
@@ -507,6 +554,7 @@ def run_checks(facts: HostFacts, profile: Profile, *, bundle_bytes: int | None =
         check_gpu_driver(facts.gpus, facts.host_driver, gpu_settings),
         check_gpu_mig(facts.gpus, gpu_settings),
         check_gpu_catalog(facts.gpus, gpu_settings, profile.jupyterhub.images),
+        check_gpu_sharing(facts.gpus, gpu_settings, profile.gpu_sharing),
         check_rdma(facts.infiniband, rdma_settings),
         check_gpudirect(facts, gpu_settings, rdma_settings),
     ]

@@ -543,8 +543,20 @@ UNCHECKED: Final = "the hardware has not been checked"
 
 
 def always_installed() -> list[tuple[str, str]]:
-    """``(title, what it brings)`` of each component every install has, in bundle order."""
-    return [(c.title, c.summary) for c in bundle_order() if not c.optional]
+    """``(title, what it brings)`` of each component every install has, in bundle order (not GPU sharing,
+    which its own choice turns on)."""
+    from installer.config.profile import Profile
+
+    default = Profile()
+    return [(c.title, c.summary) for c in bundle_order() if not c.optional and c.enabled(default)]
+
+
+SHARING_MODES: Final = (
+    ("none", "None: whole GPUs (or the host's MIG slices), one server each"),
+    ("time-slicing", "Time-slicing: servers take turns on a GPU, memory not isolated"),
+    ("hami", "HAMi: each server gets its slice of GPU memory and cores"),
+)
+"""``gpu_sharing.mode`` choices with their one-line explanation (the Components screen)."""
 
 
 def component_choices(session: WizardSession) -> list[ComponentChoice]:
@@ -597,7 +609,7 @@ def review_lines(session: WizardSession) -> list[str]:
     hub = model.profile.jupyterhub
     options = session.options
     enabled = [e for e in model.catalog if e.enabled]
-    installed = [c.name for c in bundle_order() if not c.optional or model.enabled(c.key)]
+    installed = [c.name for c in bundle_order() if c.enabled(model.profile)]
     auth = ("sign-up, admins approve" + (" (open sign-up)" if hub.auth.open_signup else "")
             if hub.auth.type == "native" else "one shared password")
     lines = [

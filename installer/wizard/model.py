@@ -203,6 +203,10 @@ class WizardModel:
         self._switch(component_id, enabled, settings or {})
         self.components_touched = True
 
+    def set_sharing(self, mode: str) -> None:
+        """The operator's GPU sharing mode (``none``, ``time-slicing``, ``hami``); validated by ``to_profile``."""
+        component("gpu_sharing").section(self.profile).mode = mode
+
     def _switch(self, component_id: str, enabled: bool, settings: dict[str, Any]) -> None:
         section = self._section(component_id)
         section.enabled = enabled

@@ -184,13 +184,13 @@ def test_a_secret_of_the_wrong_type_is_not_echoed(tmp_path: Path) -> None:
 
 
 def test_an_unknown_component_section_is_named_with_the_valid_ones(tmp_path: Path) -> None:
-    """`hami:` (a component this version does not have): exit 2, the key, its line, and the sections there are."""
+    """`hami:` (HAMi is a mode of gpu_sharing, not a section): exit 2, the key, its line, and the sections there are."""
     profile = tmp_path / "profile.yaml"
     profile.write_text("microk8s:\n  channel: '1.32'\nhami:\n  enabled: true\n")
     done = cli("--profile", str(profile), "--dry-run")
     assert done.returncode == 2
-    assert f"error: {profile}:3: unknown key 'hami'; valid keys here: bundle, preflight, microk8s, gpu_operator, " \
-           "rdma, jupyterhub" in done.stderr
+    assert f"error: {profile}:3: unknown key 'hami'; valid keys here: bundle, preflight, microk8s, gpu_sharing, " \
+           "gpu_operator, rdma, jupyterhub" in done.stderr
     assert "./install.sh schema" in done.stderr
 
 

@@ -129,6 +129,17 @@ spec:
           imagePullPolicy: {{ $nfd.image.pullPolicy | default "IfNotPresent" }}
 {{- end }}
 """,
+    # gpu-operator v25.3.4 templates/plugin_config.yaml: the device plugin's ConfigMap, when asked to create it
+    "plugin_config.yaml": """{{- $config := .Values.devicePlugin.config }}
+{{- if and $config.create (not (empty $config.data)) }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ $config.name }}
+  namespace: {{ .Release.Namespace }}
+data: {{ toYaml $config.data | nindent 2 }}
+{{- end }}
+""",
     "clusterpolicy.yaml": """apiVersion: nvidia.com/v1
 kind: ClusterPolicy
 metadata:
@@ -172,7 +183,8 @@ def _gpu_defaults(version: str) -> dict[str, Any]:
                                              "tag": "v0.17.3"}},
         "driver": {"enabled": True, "repository": nvidia, "image": "driver", "version": "570.172.08"},
         "toolkit": {"enabled": True, "repository": f"{nvidia}/k8s", "image": "container-toolkit", "version": toolkit},
-        "devicePlugin": {"enabled": True, "repository": nvidia, "image": "k8s-device-plugin", "version": "v0.17.2"},
+        "devicePlugin": {"enabled": True, "repository": nvidia, "image": "k8s-device-plugin", "version": "v0.17.2",
+                         "config": {"create": False, "name": "", "default": "", "data": {}}},
         "validator": {"repository": f"{nvidia}/cloud-native", "image": "gpu-operator-validator", "version": version},
         "dcgmExporter": {"enabled": True, "repository": f"{nvidia}/k8s", "image": "dcgm-exporter", "version": "4"},
         "gfd": {"enabled": True, "repository": nvidia, "image": "k8s-device-plugin", "version": "v0.17.2"},
@@ -243,6 +255,10 @@ def build_bundle(bundle: Path, profile: Profile, *, leave_out: tuple[str, ...] =
                 jupyterhub_chart(target, version)
             elif chart == "gpu-operator":
                 gpu_operator_chart(target, version)
+            elif chart == "hami":
+                from twin.hami_chart import hami_chart
+
+                hami_chart(target, version)
         for name in needs.snaps:
             for suffix in (".snap", ".assert"):
                 (bundle / "snaps" / f"{name}_{100 + len(name)}{suffix}").write_text(f"twin test {name}{suffix}\n")

@@ -25,10 +25,12 @@ def _steps(profile: Profile, inputs: StepInputs) -> PhasedSteps:
 def _review_files(profile: Profile, facts: HostFacts) -> list[ReviewFile]:
     """The chart's values for this host's driver and OS."""
     from installer.components.gpu_operator.steps import VALUES_FILE, values_for
+    from installer.components.gpu_sharing.values import device_plugin_overrides
     from installer.components.kube import dump_values
 
     values = values_for(COMPONENT.section(profile), facts.host_driver, profile.bundle_dir(),
-                        artifacts.driver_os_tag(facts.system.os_id, facts.system.os_version))
+                        artifacts.driver_os_tag(facts.system.os_id, facts.system.os_version),
+                        device_plugin=device_plugin_overrides(profile))
     return [ReviewFile(VALUES_FILE, dump_values(values), 0o600)]
 
 

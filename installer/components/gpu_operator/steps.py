@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,6 +18,7 @@ from installer.components.gpu_operator.values import (
     toolkit_guards_host_containerd,
     use_host_driver,
 )
+from installer.components.gpu_sharing.values import device_plugin_overrides
 from installer.components.kube import HelmChartStep, WaitForNodeResourceStep, chart_names, helm_release
 from installer.components.release_images import ContainerdTarget, ImageUse
 from installer.engine.plan import StepContext
@@ -47,7 +49,7 @@ def bundle_images(version: str, bundle_dir: Path, host_os: str | None = None) ->
 
 
 def values_for(settings: GpuOperatorSettings, host_driver: str | None, bundle_dir: Path,
-               host_os: str | None = None) -> dict[str, Any]:
+               host_os: str | None = None, *, device_plugin: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The GPU Operator values for this host and bundle.
 
     Args:
@@ -55,6 +57,8 @@ def values_for(settings: GpuOperatorSettings, host_driver: str | None, bundle_di
         host_driver: the host's NVIDIA driver version, if any.
         bundle_dir: the offline bundle.
         host_os: the host's OS as the operator tags driver images (``ubuntu24.04``), if known.
+        device_plugin: keys GPU sharing sets in ``devicePlugin`` (its time-slicing config, or
+            ``enabled: false`` under HAMi: ``gpu_sharing.values.device_plugin_overrides``).
 
     Raises:
         BundleError: the chart version is unknown or the bundle lacks an operand it needs.
@@ -65,7 +69,7 @@ def values_for(settings: GpuOperatorSettings, host_driver: str | None, bundle_di
         hint = f"Set gpu_operator.version to a supported chart version: {', '.join(KNOWN_IMAGES)}."
         raise BundleError(msg, hint)
     try:
-        return gpu_operator_values(settings, host_driver=host_driver, images=images)
+        values = gpu_operator_values(settings, host_driver=host_driver, images=images)
     except MissingImages as exc:
         msg = f"the bundle has no image for GPU Operator operand(s): {', '.join(exc.missing)}"
         hint = "Rebuild the bundle with the GPU Operator enabled (`./install.sh export --profile ...`)."
@@ -79,6 +83,8 @@ def values_for(settings: GpuOperatorSettings, host_driver: str | None, bundle_di
                         "the driver image of the host's OS). Install the driver on the host (nvidia-smi must work), "
                         f"or add the image: `./install.sh export --profile PROFILE --image {image}`.")
         raise BundleError(msg, hint) from None
+    values["devicePlugin"].update(device_plugin or {})
+    return values
 
 
 class GpuOperatorStep(HelmChartStep):
@@ -100,7 +106,8 @@ class GpuOperatorStep(HelmChartStep):
         """Values from the profile, the host's driver and the bundle's images."""
         facts = host_facts(ctx)
         return values_for(self.settings, facts.host_driver, self.bundle_dir,
-                          driver_os_tag(facts.system.os_id, facts.system.os_version))
+                          driver_os_tag(facts.system.os_id, facts.system.os_version),
+                          device_plugin=device_plugin_overrides(ctx.profile))
 
     def extra_helm_args(self, ctx: StepContext) -> list[str]:
         """``--disable-openapi-validation`` when a release of another chart version is upgraded.

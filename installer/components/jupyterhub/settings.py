@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -91,6 +91,23 @@ class NotebookImage(Section):
     """Give servers an RDMA device (needs the RDMA plugin)."""
     shm_size: Quantity | None = None
     """Size of a memory-backed ``/dev/shm`` (PyTorch data loaders need more than 64M)."""
+    gpu_memory: Annotated[int, Field(ge=1)] | Quantity | None = None
+    """A GPU slice's memory: MiB (``4096``) or a quantity (``10Gi``); needs ``gpu_slicing`` and
+    ``gpu_sharing.mode: hami`` to be enforced (time-slicing gives a shared GPU, unbounded)."""
+    gpu_cores: int | None = Field(None, ge=1, le=100)
+    """A GPU slice's share of the SMs, in percent (HAMi); needs ``gpu_slicing``."""
+    gpu_slicing: bool = False
+    """The image supports GPU slicing (HAMi's ``libvgpu.so`` preloaded works with its CUDA); only
+    such an image may have a sliced size (``gpu_memory``/``gpu_cores``)."""
+
+    @model_validator(mode="after")
+    def _slice_needs_a_slicing_image(self) -> NotebookImage:
+        if (self.gpu_memory is not None or self.gpu_cores is not None) and not self.gpu_slicing:
+            msg = (f"catalog entry '{self.name}' has a sliced GPU size (gpu_memory/gpu_cores) but its image "
+                   f"{self.image} is not marked as supporting slicing: set gpu_slicing: true once the image "
+                   "is known to work with HAMi, or remove gpu_memory/gpu_cores to give it whole GPUs")
+            raise ValueError(msg)
+        return self
 
 
 def _default_images() -> list[NotebookImage]:

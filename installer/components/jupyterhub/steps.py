@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from installer.check.token import SERVICE, ensure_token, save_token, token_path
 from installer.components.bundled import load_bundle_manifest, pin_to_bundle
+from installer.components.gpu_sharing.artifacts import sharing
 from installer.components.jupyterhub.artifacts import HubImages
 from installer.components.jupyterhub.image_checks import check_notebook_images
 from installer.components.jupyterhub.settings import JupyterHubSettings
@@ -55,7 +56,7 @@ def values_for(profile: Profile, bundle_dir: Path, *, check_token: str | None = 
     acceptance check's hub service when its token is given)."""
     rdma = profile.rdma.resource_name if profile.rdma.enabled else None
     return jupyterhub_values(profile.jupyterhub, hub_images(profile.jupyterhub, bundle_dir), rdma_resource=rdma,
-                             check_token=check_token)
+                             check_token=check_token, sharing=sharing(profile).mode)
 
 
 def check_token_for(ctx: StepContext, namespace: str) -> str:
@@ -172,6 +173,11 @@ class JupyterHubStep(HelmChartStep):
             if image.gpus and not ctx.profile.gpu_operator.enabled:
                 ctx.log(f"catalog entry '{image.name}' asks for {image.gpus} GPU(s) but gpu_operator is off: "
                         "its servers will stay Pending", "warning")
+            mode = sharing(ctx.profile).mode
+            if (image.gpu_memory is not None or image.gpu_cores is not None) and mode != "hami":
+                ctx.log(f"catalog entry '{image.name}' has a sliced GPU size but gpu_sharing.mode is {mode}: its "
+                        "servers get " + ("a time-shared GPU with no memory bound" if mode == "time-slicing"
+                                          else "a whole GPU"), "warning")
             if image.rdma and not ctx.profile.rdma.enabled:
                 ctx.log(f"catalog entry '{image.name}' asks for RDMA but rdma is off: it gets no RDMA device",
                         "warning")

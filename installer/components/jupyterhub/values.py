@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from installer.check.token import service_values
+from installer.components.gpu_sharing.values import entry_limits
 from installer.components.jupyterhub.artifacts import KNOWN_HUB_IMAGES, HubImages
 from installer.components.jupyterhub.settings import JupyterHubSettings, NotebookImage
 from installer.components.kube import parse_quantity
@@ -71,15 +72,15 @@ def _quantity_bytes(value: str) -> Decimal:
     return amount if amount is not None else Decimal(0)
 
 
-def _profile_entry(image: NotebookImage, chosen_default: str, rdma_resource: str | None) -> dict[str, Any]:
+def _profile_entry(image: NotebookImage, chosen_default: str, rdma_resource: str | None,
+                   sharing: str = "none") -> dict[str, Any]:
     override: dict[str, Any] = {"image": image.image, "image_pull_policy": PULL_POLICY}
     if image.cpu_limit is not None:
         override["cpu_limit"] = float(image.cpu_limit)
     if image.mem_limit is not None:
         override["mem_limit"] = image.mem_limit
-    limits: dict[str, str] = {}
-    if image.gpus:
-        limits[GPU_RESOURCE] = str(image.gpus)
+    limits = entry_limits(sharing, gpus=image.gpus, gpu_memory=image.gpu_memory, gpu_cores=image.gpu_cores)
+    if limits:
         override["node_selector"] = dict(GPU_NODE_SELECTOR)
         override["tolerations"] = [*USER_TOLERATIONS, GPU_TOLERATION]
     if image.rdma and rdma_resource:
@@ -133,7 +134,8 @@ def _shm_volume(settings: JupyterHubSettings) -> dict[str, Any]:
 
 
 def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
-                      rdma_resource: str | None = None, check_token: str | None = None) -> dict[str, Any]:
+                      rdma_resource: str | None = None, check_token: str | None = None,
+                      sharing: str = "none") -> dict[str, Any]:
     """The values for ``helm upgrade --install jupyterhub``.
 
     Args:
@@ -142,6 +144,8 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
         rdma_resource: ``resource_name`` of the RDMA plugin when it is installed; catalog
             entries asking for RDMA get ``rdma/<resource_name>`` only then.
         check_token: the acceptance check's API token: adds its ``hub.services`` entry and role.
+        sharing: ``gpu_sharing.mode``: under ``hami`` a sliced entry gets ``nvidia.com/gpumem`` and
+            ``nvidia.com/gpucores`` beside its ``nvidia.com/gpu`` (``gpu_sharing.values.entry_limits``).
     """
     chosen = default_image(settings)
     storage_class = settings.storage.class_name
@@ -169,7 +173,7 @@ def jupyterhub_values(settings: JupyterHubSettings, images: HubImages, *,
                 "extraVolumes": [_shm_volume(settings)],
                 "extraVolumeMounts": [{"name": "dev-shm", "mountPath": "/dev/shm"}],
             },
-            "profileList": [_profile_entry(i, chosen.name, rdma_resource) for i in offered_images(settings)],
+            "profileList": [_profile_entry(i, chosen.name, rdma_resource, sharing) for i in offered_images(settings)],
             "networkPolicy": _network_policy(settings),
         },
         "prePuller": {

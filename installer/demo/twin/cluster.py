@@ -22,11 +22,12 @@ from installer.demo.twin import images
 from installer.demo.twin.state import KUBELET_ARGS, TEMPLATE, Config
 
 CLUSTER_SCOPED = {"Namespace", "StorageClass", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-                  "ClusterPolicy", "PriorityClass", "RuntimeClass", "NodeFeatureRule"}
+                  "ClusterPolicy", "PriorityClass", "RuntimeClass", "NodeFeatureRule", "MutatingWebhookConfiguration"}
 BUILTIN_KINDS = {"Namespace", "StorageClass", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                  "PriorityClass", "RuntimeClass", "ConfigMap", "Secret", "Service", "ServiceAccount", "Role",
                  "RoleBinding", "Deployment", "DaemonSet", "StatefulSet", "Job", "Pod", "PersistentVolumeClaim",
-                 "NetworkPolicy", "PodDisruptionBudget", "Ingress", "ReplicaSet", "CronJob"}
+                 "NetworkPolicy", "PodDisruptionBudget", "Ingress", "ReplicaSet", "CronJob",
+                 "MutatingWebhookConfiguration"}
 WORKLOADS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "Pod")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 API_REFUSED = ("The connection to the server 127.0.0.1:16443 was refused - did you specify the right host or port?")
@@ -466,9 +467,14 @@ def allocatable(config: Config, state: dict[str, Any], *, ready: bool | None = N
     # only after the toolkit is ready (validator init containers); no device plugin pod, no GPUs.
     gpus = gpu_count(config)
     driver = host_driver(config) or running(config, state, None, "nvidia-driver-daemonset")
-    if gpus and driver and running(config, state, None, "nvidia-device-plugin-daemonset") and running(
-            config, state, None, "nvidia-container-toolkit-daemonset"):
-        result["nvidia.com/gpu"] = format_quantity(gpus)
+    toolkit = running(config, state, None, "nvidia-container-toolkit-daemonset")
+    if gpus and driver and toolkit and running(config, state, None, "nvidia-device-plugin-daemonset"):
+        result["nvidia.com/gpu"] = format_quantity(gpus * time_slicing_replicas(state))
+    # HAMi v2.8.3: its device plugin (DaemonSet <release>-device-plugin) advertises deviceSplitCount
+    # virtual GPUs per GPU, from the scheduler's device ConfigMap (templates/scheduler/device-configmap.yaml);
+    # it starts once the operator's toolkit is ready (devicePlugin.gpuOperatorToolkitReady).
+    if gpus and driver and toolkit and running(config, state, None, "hami-device-plugin"):
+        result["nvidia.com/gpu"] = format_quantity(gpus * hami_split_count(state))
     # k8s-rdma-shared-dev-plugin@v1.5.3: each configList entry becomes rdma/<resourceName> with
     # rdmaHcaMax devices, while the plugin daemonset runs and its selectors match a device
     # (no match: no resource server, nothing advertised).
@@ -483,6 +489,35 @@ def allocatable(config: Config, state: dict[str, Any], *, ready: bool | None = N
                 prefix = entry.get("resourcePrefix") or "rdma"
                 result[f"{prefix}/{entry['resourceName']}"] = format_quantity(int(entry.get("rdmaHcaMax", 0)))
     return result
+
+
+def time_slicing_replicas(state: dict[str, Any]) -> int:
+    """How many times the operator's device plugin advertises each GPU (1 without a sharing config).
+
+    The ClusterPolicy's ``devicePlugin.config`` names a ConfigMap in the operator's namespace and
+    its default entry (gpu-operator v25.3.4 ``templates/clusterpolicy.yaml``); the entry is the
+    plugin's ``sharing.timeSlicing.resources[].replicas`` file (``tests/plugin-config.yaml``).
+    """
+    policy = next((p for p in state["objects"].values() if p["kind"] == "ClusterPolicy"), None)
+    plugin_config = (((policy or {}).get("spec") or {}).get("devicePlugin") or {}).get("config") or {}
+    if not plugin_config.get("name"):
+        return 1
+    maps = [o for o in state["objects"].values() if o["kind"] == "ConfigMap"
+            and o["metadata"]["name"] == plugin_config["name"]]
+    text = ((maps[0].get("data") or {}).get(plugin_config.get("default") or "") if maps else None) or ""
+    data = yaml.safe_load(text) if text else None
+    resources = ((((data or {}).get("sharing") or {}).get("timeSlicing") or {}).get("resources") or [])
+    replicas = [int(r.get("replicas") or 1) for r in resources if r.get("name") == "nvidia.com/gpu"]
+    return replicas[0] if replicas else 1
+
+
+def hami_split_count(state: dict[str, Any]) -> int:
+    """HAMi's ``deviceSplitCount`` from its scheduler's device ConfigMap (10, the chart's default, without one)."""
+    maps = [o for o in state["objects"].values() if o["kind"] == "ConfigMap"
+            and o["metadata"]["name"].endswith("-scheduler-device")]
+    text = ((maps[0].get("data") or {}).get("device-config.yaml") if maps else None) or ""
+    data = yaml.safe_load(text) if text else None
+    return int(((data or {}).get("nvidia") or {}).get("deviceSplitCount") or 10)
 
 
 def node_json(config: Config, state: dict[str, Any]) -> dict[str, Any]:
@@ -504,7 +539,6 @@ def node_json(config: Config, state: dict[str, Any]) -> dict[str, Any]:
 
 # --- what MicroK8s runs by itself ----------------------------------------------------------------
 
-
 def _workload(kind: str, namespace: str, name: str, containers: list[dict[str, Any]],
               init: list[dict[str, Any]] | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"containers": containers}
@@ -512,7 +546,6 @@ def _workload(kind: str, namespace: str, name: str, containers: list[dict[str, A
         spec["initContainers"] = init
     return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": namespace},
             "spec": {"template": {"metadata": {"labels": labels or {"app": name}}, "spec": spec}}}
-
 
 def launch(config: Config, state: dict[str, Any]) -> None:
     """What MicroK8s starts once its API is up: calico, and the launch configuration's dns addon.
@@ -535,7 +568,6 @@ def launch(config: Config, state: dict[str, Any]) -> None:
                          labels={"k8s-app": "calico-kube-controllers"}))
     enable_dns(config, state, [])
     state["launched"] = True
-
 
 def enable_dns(config: Config, state: dict[str, Any], servers: list[str]) -> list[str]:
     """core-addons@1.32 addons/dns/enable: apply CoreDNS; returns the lines it prints.
@@ -583,7 +615,6 @@ def enable_dns(config: Config, state: dict[str, Any], servers: list[str]) -> lis
     out.append("DNS is enabled")
     return out
 
-
 def disable_dns(config: Config, state: dict[str, Any]) -> list[str]:
     """core-addons@1.32 addons/dns/disable: delete CoreDNS, drop the kubelet arguments, restart kubelite.
 
@@ -598,7 +629,6 @@ def disable_dns(config: Config, state: dict[str, Any]) -> list[str]:
                                 if not line.startswith(("--cluster-domain", "--cluster-dns"))))
     restart_kubelite(config, state)
     return ["Disabling DNS", "Reconfiguring kubelet", "Removing DNS manifest", "DNS is disabled"]
-
 
 def enable_hostpath(config: Config, state: dict[str, Any]) -> list[str]:
     """core-addons@1.32 addons/hostpath-storage/enable + storage.yaml: provisioner and StorageClass (no wait)."""
@@ -615,14 +645,12 @@ def enable_hostpath(config: Config, state: dict[str, Any]) -> list[str]:
     return ["Enabling default storage class.", "WARNING: Hostpath storage is not suitable for production environments.",
             "Storage will be available soon."]
 
-
 class AddonFailed(Exception):
     """An addon script exited non-zero; ``lines`` is what it printed."""
 
     def __init__(self, lines: list[str]) -> None:
         super().__init__("\n".join(lines))
         self.lines = lines
-
 
 # addons.yaml of core-addons@1.32: ``check_status`` is what `microk8s status` looks for in
 # `kubectl get all` (the pod or deployment existing, running or not).
@@ -631,7 +659,6 @@ ADDONS = {"dns": ("CoreDNS", "pod/coredns"),
                                "deployment.apps/hostpath-provisioner"),
           "metallb": ("Loadbalancer for your Kubernetes cluster", "daemonset.apps/speaker"),
           "ingress": ("Ingress controller for external access", "daemonset.apps/nginx-ingress-microk8s-controller")}
-
 
 def get_all_lines(config: Config, state: dict[str, Any]) -> list[str]:
     """``kubectl get all -A`` rows as ``kind/name`` (enough for upstream's substring checks)."""
@@ -644,21 +671,17 @@ def get_all_lines(config: Config, state: dict[str, Any]) -> list[str]:
             rows.append(f"{kind.lower()}.apps/{obj['metadata']['name']}")
     return rows
 
-
 def enabled_addons(config: Config, state: dict[str, Any]) -> set[str]:
     """core-addons@1.32 addons.yaml check_status, as scripts/wrappers/common/utils.py get_status uses it."""
     rows = get_all_lines(config, state)
     return {name for name, (_, check) in ADDONS.items() if any(check in row for row in rows)}
 
-
 # --- the GPU Operator's operator ------------------------------------------------------------------
-
 
 OPERANDS = {"toolkit": "nvidia-container-toolkit-daemonset", "devicePlugin": "nvidia-device-plugin-daemonset",
             "validator": "nvidia-operator-validator", "driver": "nvidia-driver-daemonset",
             "dcgmExporter": "nvidia-dcgm-exporter", "gfd": "gpu-feature-discovery", "migManager": "nvidia-mig-manager"}
 """ClusterPolicy spec key -> the DaemonSet the operator creates (gpu-operator assets/state-*)."""
-
 
 def operands(config: Config, state: dict[str, Any]) -> list[dict[str, Any]]:
     """The DaemonSets gpu-operator makes from the ClusterPolicy, once it and NFD run.
@@ -697,7 +720,6 @@ def operands(config: Config, state: dict[str, Any]) -> list[dict[str, Any]]:
         made.append(_workload("DaemonSet", namespace, name, [container], labels={"app": name}))
     return made
 
-
 def os_tag(config: Config) -> str:
     """``ubuntu22.04`` from the host's /etc/os-release."""
     fields = {}
@@ -705,7 +727,6 @@ def os_tag(config: Config) -> str:
         key, _, value = line.partition("=")
         fields[key] = value.strip('"')
     return f"{fields.get('ID', 'ubuntu')}{fields.get('VERSION_ID', '')}"
-
 
 def _base_pods_plain(config: Config, state: dict[str, Any]) -> list[PodState]:
     """Pods of the stored workloads only (no operands), for the operator's own decisions."""
@@ -719,7 +740,6 @@ def _base_pods_plain(config: Config, state: dict[str, Any]) -> list[PodState]:
         found.append(PodState(obj["metadata"]["name"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
                               spec, {}, phase, reason, message))
     return found
-
 
 def toolkit_effect(config: Config, state: dict[str, Any]) -> None:
     """What the container toolkit does to MicroK8s's containerd-template.toml once its pod runs.
@@ -768,15 +788,12 @@ def toolkit_effect(config: Config, state: dict[str, Any]) -> None:
                               '  runtime_type = "io.containerd.runc.v2"\n')
     state["toolkit_applied"] = True
 
-
 MIG_LABEL = "nvidia.com/mig.config"
-
 
 def mig_capable(config: Config) -> bool:
     """gpu-operator v25.3.4 controllers/state_manager.go hasMIGCapableGPU: A100/H100/A30 by product name."""
     models = " ".join(p.read_text() for p in config.host("/proc/driver/nvidia/gpus").glob("*/information"))
     return any(name in models.lower() for name in ("a100", "h100", "a30"))
-
 
 def mig_effect(config: Config, state: dict[str, Any]) -> None:
     """The operator labels an unlabelled MIG-capable node, and mig-manager applies the label.
@@ -803,13 +820,11 @@ def mig_effect(config: Config, state: dict[str, Any]) -> None:
     if smi.exists():
         smi.write_text(smi.read_text().replace(", Enabled\n", ", Disabled\n"))
 
-
 def reconcile(config: Config, state: dict[str, Any]) -> None:
     """What the cluster does by itself between two commands."""
     launch(config, state)
     toolkit_effect(config, state)
     mig_effect(config, state)
-
 
 def load_manifests(text: str) -> list[dict[str, Any]]:
     """The objects in a multi-document YAML (Lists flattened)."""

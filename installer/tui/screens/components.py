@@ -8,11 +8,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
-from textual.widgets import Static, Switch
+from textual.widgets import RadioButton, RadioSet, Static, Switch
 
 from installer.tui.screens.base import WizardScreen
 from installer.tui.widgets.toggles import OnOffSwitch
-from installer.wizard.backend import always_installed, component_choices, component_warnings
+from installer.wizard.backend import SHARING_MODES, always_installed, component_choices, component_warnings
 from installer.wizard.model import ComponentChoice
 
 
@@ -36,6 +36,11 @@ class ComponentsScreen(WizardScreen):
                     with Vertical(classes="component-text"):
                         yield Static(f"[b]{escape(choice.title)}[/b]", classes="component-title")
                         yield Static(self._reason(choice), classes="component-reason")
+            yield Static("[b]GPU sharing[/b] (gpu_sharing.mode; sliced sizes are set per catalog image)")
+            mode = model.profile.gpu_sharing.mode
+            with RadioSet(id="gpu-sharing"):
+                for key, line in SHARING_MODES:
+                    yield RadioButton(line, value=key == mode, id=f"sharing-{key}")
 
     @staticmethod
     def _reason(choice: ComponentChoice) -> str:
@@ -53,6 +58,10 @@ class ComponentsScreen(WizardScreen):
                 break
         else:
             self.query_one("#next").focus()
+
+    @on(RadioSet.Changed, "#gpu-sharing")
+    def _sharing(self, event: RadioSet.Changed) -> None:
+        self.session.model.set_sharing((event.pressed.id or "").removeprefix("sharing-"))
 
     @on(Switch.Changed)
     def _switched(self, event: Switch.Changed) -> None:

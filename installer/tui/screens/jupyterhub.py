@@ -75,7 +75,8 @@ class JupyterHubScreen(WizardScreen):
                 yield OnOffCheckbox("notebooks reach private addresses (mirrors, git, NFS)",
                                     PRIVATE_EGRESS.get(profile), id=PRIVATE_EGRESS.widget, compact=True)
             yield Static(f"[b]{IMAGES.label}[/b] · space: on/off · enter: edit · a: add", id="catalog-title")
-            yield CatalogTable(model.catalog, model.image_warnings, id=IMAGES.widget)
+            yield CatalogTable(model.catalog, model.image_warnings, id=IMAGES.widget,
+                               sharing=model.profile.gpu_sharing.mode != "none")
             yield Static("", id="catalog-warnings")
 
     def _merge_image_warnings(self) -> None:

@@ -55,16 +55,20 @@ class CatalogTable(DataTable[Text]):
     FIXED_COLUMNS: ClassVar[tuple[tuple[str, str, int], ...]] = (
         ("on", "On", 3), ("cpu", "CPU", 4), ("mem", "Mem", 5), ("gpu", "GPU", 3), ("warn", "!", 1))
     """Columns of a fixed width; Name and Image share the rest."""
+    SHARING_COLUMNS: ClassVar[tuple[tuple[str, str, int], ...]] = (("gmem", "GPU mem", 7), ("gcores", "GPU %", 5))
+    """A sliced entry's GPU memory and cores, shown after GPU only while GPU sharing is on."""
     _laid_out_for = 0
 
     def __init__(self, entries: list[NotebookImage], warnings: Mapping[str, list[str]] | None = None,
-                 **kwargs: object) -> None:
+                 *, sharing: bool = False, **kwargs: object) -> None:
         # the ignore below: DataTable's keyword arguments, passed through
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.entries = entries
         """The profile's catalog list, edited in place."""
         self.warnings: Mapping[str, list[str]] = warnings if warnings is not None else {}
         """Image ref -> the image checks' warnings (a ▲ in the last column)."""
+        self.sharing = sharing
+        """GPU sharing is on: show the memory and cores columns."""
 
     def on_mount(self) -> None:
         """Columns for the screen's width until the table knows its own."""
@@ -79,13 +83,19 @@ class CatalogTable(DataTable[Text]):
             self._add_columns(width)
             self.refresh_rows()
 
+    def _fixed_columns(self) -> tuple[tuple[str, str, int], ...]:
+        if not self.sharing:
+            return self.FIXED_COLUMNS
+        return (*self.FIXED_COLUMNS[:-1], *self.SHARING_COLUMNS, self.FIXED_COLUMNS[-1])
+
     def _add_columns(self, width: int) -> None:
         self._laid_out_for = width
-        fixed = sum(w for _, _, w in self.FIXED_COLUMNS) + 2 * (len(self.FIXED_COLUMNS) + 2)  # cell padding
+        fixed_columns = self._fixed_columns()
+        fixed = sum(w for _, _, w in fixed_columns) + 2 * (len(fixed_columns) + 2)  # cell padding
         spare = max(36, width - fixed - 1)
         name = max(14, spare * 2 // 5)
-        columns = [*self.FIXED_COLUMNS[:1], ("name", "Name", name), ("image", "Image", spare - name),
-                   *self.FIXED_COLUMNS[1:]]
+        columns = [*fixed_columns[:1], ("name", "Name", name), ("image", "Image", spare - name),
+                   *fixed_columns[1:]]
         for key, label, column_width in columns:
             self.add_column(label, key=key, width=column_width)
 
@@ -94,11 +104,13 @@ class CatalogTable(DataTable[Text]):
         row = self.cursor_row
         self.clear()
         for index, entry in enumerate(self.entries):
+            slices = [Text(str(entry.gpu_memory) if entry.gpu_memory is not None else "-"),
+                      Text(f"{entry.gpu_cores}%" if entry.gpu_cores is not None else "-")] if self.sharing else []
             self.add_row(
                 Text("✔" if entry.enabled else "✘", style="green" if entry.enabled else "red"),
                 Text(entry.display_name), Text(entry.image, overflow="ellipsis", no_wrap=True),
                 Text(f"{entry.cpu_limit:g}" if entry.cpu_limit else "-"), Text(entry.mem_limit or "-"),
-                Text(str(entry.gpus)), Text("▲" if self.warnings.get(entry.image) else "", style="yellow"),
+                Text(str(entry.gpus)), *slices, Text("▲" if self.warnings.get(entry.image) else "", style="yellow"),
                 key=str(index),
             )
         if self.entries:
