@@ -13,6 +13,8 @@ VERBS: tuple[str, ...] = (
     "verify",
     "check",
     "import_",
+    "add_node",
+    "join",
     "bundle",
     "export",
     "schema",
