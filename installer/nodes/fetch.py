@@ -122,7 +122,7 @@ def download(base_url: str, name: str, size: int | None, sha256: str, target: Pa
                             if cancel is not None and cancel.is_set():
                                 msg = f"fetching {name} was cancelled ({done} of {size} bytes kept)"
                                 raise Interrupted(msg, "Run the same command again: the fetch resumes.")
-                            chunk = response.read(CHUNK)
+                            chunk = response.read1(CHUNK)  # what has arrived: kept even if the link drops next
                             if not chunk:
                                 break
                             out.write(chunk)

@@ -210,6 +210,7 @@ def _handler(server: BundleServer) -> type[BaseHTTPRequestHandler]:
             if name.startswith("nodes/") and server.node_status is not None:
                 self._node(name.removeprefix("nodes/"), parts.query, body=body)
                 return
+            _LOGGER.info("%s %s range=%s", self.command, name, self.headers.get("Range", "-"))
             opened = server.open(name)
             if opened is None:
                 self._refuse(HTTPStatus.NOT_FOUND)

@@ -62,8 +62,12 @@ class CheckMemberStep(Step):
     def __init__(self, target: JoinTarget) -> None:
         self.target = target
 
+    def is_done(self, ctx: StepContext) -> bool:
+        """Never: it changes nothing and guards every later step, so it runs on every run."""
+        return False
+
     def run(self, ctx: StepContext) -> None:
-        """Always runs: it changes nothing and guards every later step."""
+        """Fetch and check; the manifest is kept in the spool for the later steps."""
         from installer.preflight.facts import host_facts
 
         manifest, data = fetch_manifest(self.target.bundle_url, self.target.manifest_sha256)
@@ -239,6 +243,10 @@ class WaitSeenStep(Step):
 
     def __init__(self, target: JoinTarget) -> None:
         self.target = target
+
+    def is_done(self, ctx: StepContext) -> bool:
+        """Never: the member is asked again on every run (a re-run confirms the node is still Ready)."""
+        return False
 
     def run(self, ctx: StepContext) -> None:
         """Poll the member's server every 2 s up to the timeout."""

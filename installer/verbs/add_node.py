@@ -27,6 +27,15 @@ EXAMPLES = "sudo ./install.sh add-node --worker --profile profiles/gpu.yaml"
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _minutes(text: str) -> float:
+    """A positive number of minutes (fractions allowed: ``0.5``)."""
+    value = float(text)
+    if not 0 < value <= 1440:
+        msg = f"{text} is not between 0 and 1440 minutes"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Role, output, bundle, and where and how long to serve."""
     parser.add_argument("--worker", action="store_true", help="the new node joins as a worker (no control plane)")
@@ -37,7 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                                         "microk8s add-node offers)")
     parser.add_argument("--port", type=int, metavar="N", help="bundle server port (default: the profile's "
                                                               "microk8s.bundle_server_port, 25080)")
-    parser.add_argument("--minutes", type=int, metavar="M", help="how long the server and the token stay valid "
+    parser.add_argument("--minutes", type=_minutes, metavar="M", help="how long the server and the token stay valid "
                                                                  "(default: microk8s.bundle_server_minutes, 60)")
 
 
@@ -51,7 +60,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> ExitCo
     minutes = args.minutes or profile.microk8s.bundle_server_minutes
     port = args.port if args.port is not None else profile.microk8s.bundle_server_port
     runner = RealRunner(redactor=Redactor(profile.secrets()))
-    info = member.add_node_token(runner, minutes * 60)
+    info = member.add_node_token(runner, max(1, round(minutes * 60)))
     connection = info.connection(args.address)
     address = connection.split(":", 1)[0]
     server = BundleServer(bundle, address, port, minutes * 60.0, repo=REPO,
