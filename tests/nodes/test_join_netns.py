@@ -70,7 +70,8 @@ def test_worker_joins_with_the_printed_command_and_a_rerun_changes_nothing(hosts
         assert images == needed_refs(hosts), images ^ needed_refs(hosts)
         assert pinned(hosts) == images
         listed = hosts.member.run("microk8s", "kubectl", "get", "nodes", "-o", "json")
-        node = next(n for n in json.loads(listed.stdout)["items"] if n["metadata"]["name"] == hosts.node.config.node_name)
+        name = hosts.node.config.node_name
+        node = next(n for n in json.loads(listed.stdout)["items"] if n["metadata"]["name"] == name)
         assert node["status"]["conditions"][0]["status"] == "True"
         assert node["metadata"]["labels"]["jupyterhub-offline-installer/role"] == "worker"
         assert node["metadata"]["labels"]["node.kubernetes.io/microk8s-worker"] == "microk8s-worker"
@@ -94,7 +95,7 @@ def test_worker_joins_with_the_printed_command_and_a_rerun_changes_nothing(hosts
 def test_wrong_token_is_refused_and_joins_nothing(hosts: Hosts) -> None:
     server, printed = hosts.add_node()
     try:
-        address, token, check = printed["connection"].split("/")
+        address, _, check = printed["connection"].split("/")
         wrong = f"{address}/{'f' * 32}/{check}"
         done = hosts.join(wrong, printed["bundle_url"], printed["manifest_sha256"])
         assert done.returncode == 1, done.stderr
