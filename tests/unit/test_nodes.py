@@ -121,3 +121,26 @@ def test_server_answers_nothing_after_its_time(tmp_path: Path) -> None:
     server.wait()  # returns at once: past the deadline
     with pytest.raises(OSError):
         _get(server.port, "/manifest.yaml")
+
+
+def test_a_node_runs_the_gpu_and_rdma_images_only_with_that_hardware(tmp_path: Path) -> None:
+    from fakehost import base_host, gpu_and_infiniband
+
+    from installer.bundle.manifest import Manifest
+    from installer.bundle.requirements import component_needs
+    from installer.components.gpu_operator.settings import GpuOperatorSettings
+    from installer.components.rdma.settings import RdmaSettings
+    from installer.config.profile import Profile
+    from installer.engine.commands import RecordingRunner
+    from installer.nodes.needs import node_needs, require_in_manifest
+    from installer.probes import probe_host
+
+    profile = Profile(gpu_operator=GpuOperatorSettings(enabled=True), rdma=RdmaSettings(enabled=True))
+    cpu = node_needs(profile, probe_host(RecordingRunner(strict=True), base_host(tmp_path / "cpu").root))
+    gpu = node_needs(profile, probe_host(RecordingRunner(strict=True), gpu_and_infiniband(tmp_path / "gpu").root))
+    assert "gpu_operator" not in cpu.components and set(cpu.skipped) == {"gpu_operator", "rdma"}
+    assert {"gpu_operator", "rdma"} <= set(gpu.components) and gpu.gpus and gpu.infiniband
+    operator_refs = set(component_needs(profile, "gpu_operator").images)
+    assert operator_refs <= set(gpu.refs) and not operator_refs & set(cpu.refs)
+    with pytest.raises(BundleError, match=r"needs \d+ image"):
+        require_in_manifest(gpu, Manifest(), "http://10.0.0.5:25080")
