@@ -21,6 +21,7 @@ from installer.nodes.steps import (
     FetchSnapsStep,
     JoinStep,
     JoinTarget,
+    NodePreflightStep,
     WaitSeenStep,
 )
 
@@ -31,7 +32,7 @@ def join_plan(profile: Profile, target: JoinTarget) -> Plan:
     """Check, fetch the snaps and install MicroK8s (when asked), fetch and import the images, join, wait."""
     from installer.components.microk8s.steps import InstallSnapsStep
 
-    steps: list[Step] = [CheckMemberStep(target)]
+    steps: list[Step] = [CheckMemberStep(target), NodePreflightStep(target)]
     if profile.microk8s.install_snaps:
         steps += [FetchSnapsStep(target), InstallSnapsStep(target.spool, profile.microk8s.channel)]
     steps += [FetchImagesStep(target), JoinStep(target), WaitSeenStep(target)]
@@ -39,7 +40,7 @@ def join_plan(profile: Profile, target: JoinTarget) -> Plan:
 
 
 def run_join(profile: Profile, target: JoinTarget, sink: EventSink, *, state_dir: Path, host_root: Path,
-             runner: CommandRunner | None = None) -> RunResult:
+             runner: CommandRunner | None = None, skip_checks: frozenset[str] = frozenset()) -> RunResult:
     """Run the join plan under the install lock; the token is masked in every event.
 
     Raises:
@@ -49,7 +50,8 @@ def run_join(profile: Profile, target: JoinTarget, sink: EventSink, *, state_dir
     redactor.add(target.connection.split("/", 1)[1])
     sink = RedactingSink(sink, redactor)
     ctx = StepContext(runner=runner or RealRunner(sink, redactor), files=FileWriter(sink, redactor), sink=sink,
-                      profile=profile, state_dir=state_dir, host_root=host_root, bundle=BundleSource(target.spool))
+                      profile=profile, state_dir=state_dir, host_root=host_root, bundle=BundleSource(target.spool),
+                      skip_checks=skip_checks | frozenset(profile.preflight.skip_checks))
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with InstallLock(state_dir / LOCK_NAME):
         return run_plan(join_plan(profile, target), ctx, Journal(state_dir / JOURNAL))

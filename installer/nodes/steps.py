@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from installer.bundle.importer import MICROK8S_SOCKET, ContainerdStore, ImageImporter, items_from_manifest
 from installer.bundle.manifest import Manifest, SnapEntry, parse_manifest
@@ -22,6 +22,11 @@ from installer.engine.plan import ImportedImages, Step, StepContext
 from installer.errors import StepFailed
 from installer.nodes.fetch import download, fetch_manifest
 from installer.nodes.needs import NodeNeeds, node_needs, require_in_manifest
+from installer.preflight.report import BundleEstimate, ImageTarget
+from installer.preflight.step import PreflightStep
+
+if TYPE_CHECKING:
+    from installer.config.profile import Profile
 
 SNAP_DATA: Final = "/var/snap/microk8s/current"
 CLUSTERED_LOCK: Final = f"{SNAP_DATA}/var/lock/clustered.lock"
@@ -50,6 +55,39 @@ def local_manifest(target: JoinTarget) -> Manifest:
     """The manifest the first step fetched and checked."""
     path = target.spool / "manifest.yaml"
     return parse_manifest(path.read_text(), path)
+
+
+def node_profile(profile: Profile, needs: NodeNeeds) -> Profile:
+    """``profile`` with the components this node does not run turned off (their checks do not apply here)."""
+    changes = {key: getattr(profile, key).model_copy(update={"enabled": False}) for key in needs.skipped}
+    return profile.model_copy(update=changes)
+
+
+class NodePreflightStep(PreflightStep):
+    """The install's preflight, for what this node will run (a CPU worker of a GPU cluster needs no GPU)."""
+
+    title = "Check this node"
+    component = "nodes"
+
+    def __init__(self, target: JoinTarget) -> None:
+        super().__init__(target.spool, images_target=ImageTarget(target.socket, target.namespace))
+        self.target = target
+
+    def run(self, ctx: StepContext) -> None:
+        """Probe, then the checks with the node's own profile."""
+        from installer.preflight.facts import host_facts
+
+        needs = node_needs(ctx.profile, host_facts(ctx))
+        manifest = local_manifest(self.target)
+        wanted = set(needs.refs)
+        sizes = [e.content_size or e.size for _, e in manifest.images() if set(e.all_refs()) & wanted]
+        self.bundle = BundleEstimate(sum(sizes) if sizes else None, manifest.find_snap("microk8s") is not None)
+        whole = ctx.profile
+        ctx.profile = node_profile(whole, needs)
+        try:
+            super().run(ctx)
+        finally:
+            ctx.profile = whole
 
 
 class CheckMemberStep(Step):

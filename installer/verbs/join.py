@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-name", metavar="NAME", help="this node's name in the cluster (default: its hostname)")
     parser.add_argument("--wait-timeout", type=int, default=600, metavar="S",
                         help="seconds to wait for the member to see this node Ready")
+    parser.add_argument("--skip-check", action="append", default=argparse.SUPPRESS, metavar="ID",
+                        help="skip a failed preflight check by id (recorded in the log); repeatable")
     parser.add_argument("--output", choices=("text", "jsonl"), default=argparse.SUPPRESS)
     parser.add_argument("--log-file", type=Path, metavar="PATH", default=argparse.SUPPRESS)
     parser.add_argument("--containerd-socket", type=Path, metavar="PATH", default=argparse.SUPPRESS,
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     log = LogFileSink(getattr(args, "log_file", None) or default_log_path(), None)
     sinks.add(log)
     try:
-        result = run_join(profile, target, sinks, state_dir=state_dir, host_root=getattr(args, "host_root", Path("/")))
+        result = run_join(profile, target, sinks, state_dir=state_dir, host_root=getattr(args, "host_root", Path("/")),
+                          skip_checks=frozenset(getattr(args, "skip_check", None) or ()))
     finally:
         log.close()
     if result.error is not None:

@@ -24,7 +24,7 @@ from installer.bundle.requirements import chosen_components, component_needs
 
 pytestmark = [pytest.mark.containerd]
 
-ALWAYS_RUN = {"nodes.manifest", "nodes.ready"}
+ALWAYS_RUN = {"preflight", "nodes.manifest", "nodes.ready"}
 
 
 def steps(out: str) -> dict[str, str]:
