@@ -70,3 +70,32 @@ def test_join_refuses_what_upstream_refuses(tmp_path: Path, clean_containerd: An
     worker = node.run("microk8s", "join", url, "--worker")
     assert worker.returncode == 0
     assert node.run("microk8s", "add-node").returncode == 1  # a worker adds no nodes
+
+
+def test_the_member_labels_a_ready_node_for_the_hardware_it_reported(tmp_path: Path, clean_containerd: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """NotReady (no calico/pause in the node's containerd): not labelled; once they are there: labelled."""
+    from imagegen import make_image_archive
+    from twin.fixture import use_twin
+
+    from installer.engine.commands import RealRunner
+    from installer.nodes.member import node_status
+
+    member, node = _pair(tmp_path, clean_containerd)
+    url = json.loads(member.run("microk8s", "add-node", "--format", "json").stdout)["urls"][0]
+    assert node.run("microk8s", "join", url, "--worker").returncode == 0
+    use_twin(monkeypatch, member)
+    query = {"gpus": "8", "infiniband": "0", "role": "worker"}
+    before = node_status(RealRunner(), "node-2", query)
+    assert before is not None and not before["ready"]
+    assert "jupyterhub-offline-installer/gpu" not in before["labels"]
+    for seed, ref in enumerate(node.config.images()[:2]):
+        archive = tmp_path / f"{seed}.tar"
+        make_image_archive(archive, ref, seed=seed, size=1024)
+        clean_containerd.ctr("images", "import", str(archive))
+    after = node_status(RealRunner(), "node-2", query)
+    assert after is not None and after["ready"] and after["role"] == "worker"
+    listed = json.loads(member.run("microk8s", "kubectl", "get", "nodes", "node-2", "-o", "json").stdout)
+    assert listed["metadata"]["labels"]["jupyterhub-offline-installer/gpu"] == "true"
+    assert "jupyterhub-offline-installer/infiniband" not in listed["metadata"]["labels"]
+    assert node_status(RealRunner(), "no-such-node", query) is None
