@@ -54,7 +54,7 @@ def installer_tar(repo: Path, bundle: Path, target: Path) -> Path:
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         parts = Path(info.name).parts
-        if any(p in _LEFT_OUT for p in parts) or info.issym() or info.islnk():
+        if any(p in _LEFT_OUT or p.endswith(".egg-info") for p in parts) or info.issym() or info.islnk():
             return None
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
@@ -62,7 +62,8 @@ def installer_tar(repo: Path, bundle: Path, target: Path) -> Path:
 
     with tarfile.open(target, "w") as tar:
         for child in sorted(repo.iterdir()):
-            if child.name in (*_LEFT_OUT, "offline-images") or Path(os.path.realpath(child)) == bundle_real:
+            if (child.name in (*_LEFT_OUT, "offline-images") or child.name.endswith(".egg-info")
+                    or Path(os.path.realpath(child)) == bundle_real):
                 continue
             tar.add(child, arcname=child.name, filter=keep)
         wheels = bundle / "wheels"
