@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 from installer.bundle.manifest import load_manifest
 from installer.bundle.safefile import UnsafeBundleFile, bundle_path, open_regular
 from installer.bundle.verify import verify_bundle
-from installer.errors import BundleError
+from installer.errors import BundleError, StepFailed
 
 _LOGGER: Final = logging.getLogger(__name__)
 
@@ -135,9 +135,18 @@ class BundleServer:
         return digest.hexdigest()
 
     def start(self) -> int:
-        """Listen and serve in a thread; returns the port (a free one when asked for 0)."""
+        """Listen and serve in a thread; returns the port (a free one when asked for 0).
+
+        Raises:
+            StepFailed: the port is taken (or the address is not this host's).
+        """
         handler = _handler(self)
-        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        try:
+            self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        except OSError as exc:
+            msg = f"cannot serve the bundle on {self.host}:{self.port}: {exc.strerror or exc}"
+            raise StepFailed(msg, "Another program uses that port (`ss -ltnp`): give --port N, or set "
+                                  "microk8s.bundle_server_port in the profile.") from None
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.deadline = time.time() + self.seconds

@@ -144,3 +144,17 @@ def test_a_node_runs_the_gpu_and_rdma_images_only_with_that_hardware(tmp_path: P
     assert operator_refs <= set(gpu.refs) and not operator_refs & set(cpu.refs)
     with pytest.raises(BundleError, match=r"needs \d+ image"):
         require_in_manifest(gpu, Manifest(), "http://10.0.0.5:25080")
+
+
+def test_a_taken_port_is_said_plainly(tmp_path: Path) -> None:
+    from installer.errors import StepFailed
+
+    bundle, _ = _bundle(tmp_path)
+    first = BundleServer(bundle, "127.0.0.1", 0, 60.0)
+    first.prepare()
+    with serving(first):
+        second = BundleServer(bundle, "127.0.0.1", first.port, 60.0)
+        second.prepare()
+        with pytest.raises(StepFailed, match=f"127.0.0.1:{first.port}"):
+            second.start()
+        second.stop()
