@@ -8,6 +8,7 @@ twin's (tokens checked as the cluster agent does).
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -61,10 +62,13 @@ def test_worker_joins_with_the_printed_command_and_a_rerun_changes_nothing(hosts
     """The Done-when of issue 16: exactly the role's images, pinned; Ready and labelled on the member; idempotent."""
     server, printed = hosts.add_node()
     try:
-        command = printed["join_command"].split()
+        command = shlex.split(printed["join_command"])
         assert command[:3] == ["sudo", "./install.sh", "join"] and "--worker" in command
-        assert printed["connection"].startswith(f"{MEMBER_IP}:25000/")
-        done = hosts.join(printed["connection"], printed["bundle_url"], printed["manifest_sha256"])
+        assert command[command.index("--profile") + 1] == str(hosts.profile_path)
+        connection = command[3]
+        url, sha = command[command.index("--bundle-from") + 1], command[command.index("--manifest-sha256") + 1]
+        assert connection.startswith(f"{MEMBER_IP}:25000/") and url.startswith(f"http://{MEMBER_IP}:")
+        done = hosts.join(connection, url, sha)
         assert done.returncode == 0, done.stderr[-1500:]
         images = set(hosts.node.containerd.images())
         assert images == needed_refs(hosts), images ^ needed_refs(hosts)
@@ -79,7 +83,7 @@ def test_worker_joins_with_the_printed_command_and_a_rerun_changes_nothing(hosts
         assert token not in done.stdout + done.stderr + (hosts.tmp / "join.log").read_text()
         assert not list((hosts.tmp / "node-state" / "join-spool" / "images").glob("*")), "fetched archives stay"
 
-        again = hosts.join(printed["connection"], printed["bundle_url"], printed["manifest_sha256"])
+        again = hosts.join(connection, url, sha)
         assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
         ran = {s for s, status in steps(again.stdout).items() if status != "skipped"}
         assert ran == ALWAYS_RUN, steps(again.stdout)
