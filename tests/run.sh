@@ -9,7 +9,7 @@ cd "$here"
 
 need_apt=()
 for pair in containerd:containerd ctr:containerd dockerd:docker.io docker-registry:docker-registry \
-            skopeo:skopeo zstd:zstd pigz:pigz tmux:tmux unshare:util-linux ssh-keygen:openssh-client; do
+            skopeo:skopeo zstd:zstd pigz:pigz tmux:tmux unshare:util-linux ssh-keygen:openssh-client ip:iproute2; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then

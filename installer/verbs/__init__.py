@@ -16,6 +16,8 @@ VERBS: tuple[str, ...] = (
     "import_",
     "upgrade",
     "uninstall",
+    "add_node",
+    "join",
     "bundle",
     "export",
     "schema",

@@ -25,5 +25,10 @@ class MicroK8sSettings(Section):
     CoreDNS forwards nowhere and answers only the cluster's own names (a warning says so)."""
     ready_timeout: int = Field(600, ge=30, le=7200)
     """Seconds to wait for ``microk8s status --wait-ready``."""
+    bundle_server_port: int = Field(25080, ge=1, le=65535)
+    """Port of the bundle server ``./install.sh add-node`` starts on this member for joining nodes
+    (MicroK8s's own cluster agent listens on 25000)."""
+    bundle_server_minutes: int = Field(60, ge=1, le=1440)
+    """Minutes that server (and the join token it prints) stay valid; then it stops by itself."""
     add_default_route: bool = True
     """Add a link-scope default route when the host has none (the apiserver needs one)."""

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from installer.demo.twin import cluster, images, passthrough
-from installer.demo.twin.state import Config, Store, lay_out_microk8s, start_containerd
+from installer.demo.twin.state import SNAP_DATA, Config, Store, lay_out_microk8s, start_containerd
 
 
 def main(program: str, argv: list[str]) -> int:
@@ -65,6 +65,11 @@ def microk8s(config: Config, argv: list[str]) -> int:
         print("microk8s: not found", file=sys.stderr)  # what the runner reports for a missing program
         return 127
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command == "kubectl" and config.host(f"{SNAP_DATA}/var/lock/clustered.lock").exists():
+        # microk8s@1.32 microk8s-resources/wrappers/microk8s-kubectl.wrapper: a worker has no API of its own
+        print("This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s kubectl on the "
+              "master.")
+        return 0
     if command == "kubectl":
         from installer.demo.twin import kubectl
 
@@ -79,6 +84,10 @@ def microk8s(config: Config, argv: list[str]) -> int:
         return status(config, store, rest)
     if command in ("enable", "disable"):
         return addon(config, store, command, rest)
+    if command in ("add-node", "join"):
+        from installer.demo.twin import nodes
+
+        return nodes.add_node(config, rest) if command == "add-node" else nodes.join(config, rest)
     if command == "inspect":
         print("Inspecting services\n  (twin: nothing to collect)")
         return 0

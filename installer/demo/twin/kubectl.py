@@ -152,13 +152,22 @@ def get(config: Config, state: dict[str, Any], args: Args) -> int:
         return 1
     namespace = None if args.all_namespaces else (args.namespace or "default")
     if kind == "Node":
-        items = [cluster.node_json(config, state)]
+        from installer.demo.twin.nodes import joined_json
+
+        items = [cluster.node_json(config, state), *joined_json(config, state)]
+        if name is not None:
+            items = [i for i in items if i["metadata"]["name"] == name]
+            if not items:
+                print(f'Error from server (NotFound): nodes "{name}" not found', file=sys.stderr)
+                return 1
         if args.output in ("json", "yaml") or args.output.startswith("jsonpath"):
             _emit(items, args.output, single=name is not None)
         else:
-            ready = items[0]["status"]["conditions"][0]["status"] == "True"
             print("NAME   STATUS   ROLES   AGE   VERSION")
-            print(f"{config.node_name}   {'Ready' if ready else 'NotReady'}   <none>   5m   v{config.channel}.3")
+            for item in items:
+                ready = item["status"]["conditions"][0]["status"] == "True"
+                print(f"{item['metadata']['name']}   {'Ready' if ready else 'NotReady'}   <none>   5m   "
+                      f"v{config.channel}.3")
         return 0
     if kind == "Pod":
         items = [p.to_json() for p in cluster.pods(config, state) if namespace is None or p.namespace == namespace]
@@ -301,6 +310,12 @@ def rollout_status(config: Config, store: Store, args: Args) -> int:
 
 def label_node(config: Config, store: Store, rest: list[str], *, overwrite: bool) -> int:
     """``kubectl label node NAME k=v k2-``: refuses to change a value without --overwrite, as kubectl does."""
+    if rest and rest[0] != config.node_name:
+        from installer.demo.twin.nodes import label_joined
+
+        done = label_joined(store, rest[0], rest[1:], overwrite)
+        if done is not None:
+            return done
     if not rest or rest[0] != config.node_name:
         print(f'Error from server (NotFound): nodes "{rest[0] if rest else ""}" not found', file=sys.stderr)
         return 1

@@ -57,6 +57,8 @@ class Config:
     interface: str = "eno1"
     fs_type: str = "ext4"
     """Filesystem of /var/snap/microk8s/common (``zfs`` makes MicroK8s use the native snapshotter)."""
+    peers: str = ""
+    """A JSON file ``{ip: state folder}`` of the nodes a ``microk8s join`` can reach (see :mod:`.nodes`)."""
     helm_delay: float = 0.0
     """Seconds (unscaled) ``helm upgrade`` stays pending before it applies: lets a test kill it there."""
 
