@@ -15,6 +15,7 @@ from installer.config.profile import Profile
 from installer.daytwo.catalog import catalog_rows
 from installer.daytwo.cluster import pods, releases
 from installer.engine.plan import StepContext
+from installer.nodes.listing import rows_from_json
 
 
 def microk8s_version(ctx: StepContext) -> str | None:
@@ -35,12 +36,8 @@ def kubernetes_version(ctx: StepContext) -> str | None:
 
 
 def _node_rows(ctx: StepContext) -> list[dict[str, Any]]:
-    rows = []
-    for node in nodes(ctx):
-        conditions = (node.get("status") or {}).get("conditions") or []
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions if isinstance(c, dict))
-        rows.append({"name": str((node.get("metadata") or {}).get("name", "")), "ready": ready})
-    return rows
+    """Each node's name, readiness, role, address and advertised hardware (the listing ``add-node`` users read)."""
+    return [row.to_dict() for row in rows_from_json({"items": nodes(ctx)})]
 
 
 def survey(ctx: StepContext, profile: Profile | None) -> dict[str, Any]:

@@ -42,7 +42,8 @@ class NodeRow:
 def rows_from_json(document: dict[str, Any]) -> list[NodeRow]:
     """``kubectl get nodes -o json`` -> rows, sorted by name."""
     rows = []
-    for node in document.get("items") or [document]:
+    items = document.get("items")
+    for node in items if isinstance(items, list) else [document]:  # a list (maybe empty), or one node
         meta, status = node.get("metadata") or {}, node.get("status") or {}
         labels = meta.get("labels") or {}
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])

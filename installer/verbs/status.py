@@ -82,7 +82,8 @@ def _survey(state_dir: Path) -> dict[str, Any]:
 def _lines(report: dict[str, Any], state_dir: Path) -> list[str]:
     lines = [f"MicroK8s: {report['microk8s'] or 'not installed'}"
              + (f" (Kubernetes {report['kubernetes']})" if report["kubernetes"] else "")]
-    lines += [f"node {n['name']}: {'Ready' if n['ready'] else 'NOT Ready'}" for n in report["nodes"]]
+    lines += [f"node {n['name']} ({n['role']}{', ' + ', '.join(_hardware(n)) if _hardware(n) else ''}): "
+              f"{'Ready' if n['ready'] else 'NOT Ready'}" for n in report["nodes"]]
     lines += [f"release {r['namespace']}/{r['name']}: {r['chart']} revision {r['revision']}, {r['status']}"
               for r in report["releases"]]
     if report["hub_url"]:
@@ -99,6 +100,11 @@ def _lines(report: dict[str, Any], state_dir: Path) -> list[str]:
     lines += [f"PROBLEM: {p}" for p in report["problems"]]
     lines.append("healthy" if report["healthy"] and not (last and last["exit_code"]) else "NOT healthy")
     return lines
+
+
+def _hardware(node: dict[str, Any]) -> list[str]:
+    """What a node advertises, for its status line (GPUs, RDMA resources, hardware labels)."""
+    return [*node["hardware"], *([f"{node['gpus']} × nvidia.com/gpu"] if node["gpus"] else []), *node["rdma"]]
 
 
 def _say(args: argparse.Namespace, report: dict[str, Any], lines: list[str]) -> None:

@@ -221,6 +221,8 @@ def test_status_names_a_pod_whose_image_is_missing(site: dict[str, Any], capsys:
     code, out, _ = cli(site, capsys, "status")
     assert code == 0, out
     assert "healthy" in out.splitlines()[-1]
+    assert any(line.startswith("node ") and "(control-plane" in line and line.endswith(": Ready")
+               for line in out.splitlines()), out  # the node listing add-node's operators read
     start_server(site["twin"], "bob", "quay.io/example/not-imported:1")
     code, out, _ = cli(site, capsys, "status", "--json")
     report = json.loads(out)

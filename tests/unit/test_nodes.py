@@ -158,3 +158,8 @@ def test_a_taken_port_is_said_plainly(tmp_path: Path) -> None:
         with pytest.raises(StepFailed, match=f"127.0.0.1:{first.port}"):
             second.start()
         second.stop()
+
+
+def test_an_empty_node_list_has_no_rows() -> None:
+    """`kubectl get nodes -o json` with no items is no node (not one nameless node)."""
+    assert rows_from_json({"apiVersion": "v1", "kind": "List", "items": []}) == []
