@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Final
 
-from installer.check.run import ProbeResult
+from installer.check.hub_api import HubClient
+from installer.check.run import Probe, ProbeResult
 from installer.components.jupyterhub.settings import NotebookImage
 from installer.components.kube import parse_quantity
 from installer.engine.commands import CommandResult, CommandRunner
@@ -34,6 +35,22 @@ def _ended(done: CommandResult) -> str:
     if done.returncode is None:
         return f"no answer in {EXEC_TIMEOUT:.0f} s"
     return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+
+
+def make_probe(client: HubClient, runner: CommandRunner, images: dict[str, NotebookImage], namespace: str) -> Probe:
+    """The looks inside each entry's pod, found through the hub's record of its spawner (KubeSpawner state;
+    ``namespace``, the profile's, only when the state names none)."""
+
+    def probe(entry: str, user: str, server: str) -> list[ProbeResult]:
+        state = client.server(user, server).state or {}
+        pod, where = state.get("pod_name"), state.get("namespace") or namespace
+        if not isinstance(pod, str) or not pod:
+            return [ProbeResult("pod", False, "the hub names no pod for this server",
+                                "the hub's spawner is not KubeSpawner, or the service lacks admin:server_state "
+                                "(part of admin:servers); use --no-probes to skip the looks inside")]
+        return probe_pod(runner, str(where), pod, images[entry])
+
+    return probe
 
 
 def probe_pod(runner: CommandRunner, namespace: str, pod: str, image: NotebookImage) -> list[ProbeResult]:

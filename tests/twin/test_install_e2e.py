@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.containerd,
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).resolve().parent / "install_child.py"
-ALWAYS_RUN = {"preflight", "bundle-check", "jupyterhub.url"}
+ALWAYS_RUN = {"preflight", "bundle-check", "jupyterhub.url", "check"}
 """Steps that run on every run by design (they check or report; they change nothing)."""
 
 
@@ -127,7 +127,7 @@ def assert_hub_up(twin: Twin) -> None:
 def test_fresh_host_installs_to_the_hub_url(site: dict[str, Any]) -> None:
     """A host without MicroK8s: the whole install runs and ends with the hub's URL."""
     result, events = install(site)
-    assert result.ok, (result.error, events.steps())
+    assert result.ok, (result.error, result.results.check)
     assert hub_url(events) == f"http://{site['twin'].config.node_ip}:30080/"
     assert_hub_up(site["twin"])
     if site["profile"].rdma.enabled:  # issue 11 item 4: NCCL needs unlimited locked memory in the pods

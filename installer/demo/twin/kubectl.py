@@ -37,6 +37,8 @@ class Args:
         self.files: list[str] = []
         self.timeout = 0.0
         self.raw: str | None = None
+        self.selector: dict[str, str] = {}
+        self.address = "127.0.0.1"
         self.rest: list[str] = []
         it = iter(argv)
         for arg in it:
@@ -58,6 +60,11 @@ class Args:
                 self.timeout = _seconds(arg.split("=", 1)[1])
             elif arg == "--raw":
                 self.raw = next(it)
+            elif arg in ("-l", "--selector") or arg.startswith("--selector="):
+                text = next(it) if "=" not in arg else arg.split("=", 1)[1]
+                self.selector = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+            elif arg.startswith("--address="):
+                self.address = arg.split("=", 1)[1]
             elif arg.startswith("-"):
                 continue  # --wait, --ignore-not-found...: accepted
             else:
@@ -97,6 +104,11 @@ def main(config: Config, argv: list[str]) -> int:
         return rollout_status(config, store, args)
     if verb == "patch":
         return patch(store, args, argv)
+    if verb == "port-forward":
+        from installer.demo.twin.hub import port_forward
+
+        target = args.rest[1] if len(args.rest) > 1 else ""
+        return port_forward(config, args.namespace or "default", target.split("/", 1)[-1], args.address)
     if verb in ("exec", "run"):
         return run_in_pod(config, store.read(), args, argv)
     if verb == "label" and args.rest[1:2] in (["node"], ["nodes"], ["no"]):
@@ -129,6 +141,9 @@ def _emit(items: list[dict[str, Any]], output: str, single: bool) -> None:
         for part in path:
             value = value.get(part, "") if isinstance(value, dict) else ""
         print(value, end="")
+    elif output == "name":
+        for item in items:
+            print(f"{item['kind'].lower()}/{item['metadata']['name']}")
     else:
         print("NAME")
         for item in items:
@@ -164,6 +179,8 @@ def get(config: Config, state: dict[str, Any], args: Args) -> int:
     else:
         items = [_with_status(config, state, o) for o in cluster.objects(state, kind)
                  if kind in cluster.CLUSTER_SCOPED or namespace is None or o["metadata"].get("namespace") == namespace]
+    if args.selector:
+        items = [i for i in items if args.selector.items() <= ((i["metadata"].get("labels") or {}).items())]
     if name is not None:
         items = [i for i in items if i["metadata"]["name"] == name]
         if not items:
@@ -227,7 +244,17 @@ def apply(store: Store, args: Args) -> int:
 
 
 def delete(store: Store, args: Args) -> int:
-    """``kubectl delete KIND NAME``."""
+    """``kubectl delete KIND NAME`` or ``kubectl delete KIND -l KEY=VALUE``."""
+    if len(args.rest) == 2 and args.selector and ALIASES.get(args.rest[1].lower()):
+        chosen_kind = ALIASES[args.rest[1].lower()]
+        namespace = args.namespace or "default"
+        with store.edit() as state:
+            chosen = [o["metadata"]["name"] for o in cluster.objects(state, chosen_kind, namespace)
+                      if args.selector.items() <= (o["metadata"].get("labels") or {}).items()]
+            for name in chosen:
+                cluster.delete(state, chosen_kind, namespace, name)
+        print("\n".join(f'{chosen_kind.lower()} "{name}" deleted' for name in chosen) or "No resources found")
+        return 0
     kind = ALIASES.get(args.rest[1].lower()) if len(args.rest) > 2 else None
     if kind is None:
         print("twin: kubectl delete needs KIND NAME", file=sys.stderr)
