@@ -18,8 +18,9 @@ def report_dict(report: CheckReport, url: str) -> dict[str, Any]:
             "entries": [entry.to_dict() for entry in report.entries], "leftovers": report.leftovers}
 
 
-def table_lines(document: dict[str, Any]) -> list[str]:
-    """The result table: entry, how long it took to start, each probe with what was found and a hint."""
+def table_lines(document: dict[str, Any], *, brief: bool = False) -> list[str]:
+    """The result table: entry, how long it took to start, each probe with what was found and a hint
+    (``brief``: the failed probes only, for a screen with little room)."""
     entries = document.get("entries") or []
     lines = []
     width = max([len(str(e.get("entry", ""))) for e in entries] + [5])
@@ -33,6 +34,8 @@ def table_lines(document: dict[str, Any]) -> list[str]:
             if entry.get("hint"):
                 lines.append(f"{'':<{width}}    hint: {printable(str(entry['hint']))}")
         for probe in entry.get("probes") or []:
+            if brief and probe.get("ok"):
+                continue
             mark = "pass" if probe.get("ok") else "FAIL"
             lines.append(f"{'':<{width}}    {mark}  {printable(str(probe.get('name')))}: "
                          f"{printable(str(probe.get('found')))}")
@@ -41,6 +44,18 @@ def table_lines(document: dict[str, Any]) -> list[str]:
     for item in document.get("leftovers") or []:
         lines.append(f"left behind: {printable(str(item))} (remove it in the hub's admin page)")
     return lines
+
+
+def headed_table(document: dict[str, Any] | None, simulated: str = "", *, brief: bool = False) -> list[str]:
+    """How many entries passed, then the table indented (the install's end lines and Done screen); none when
+    the check did not run. ``simulated`` names what answered instead of a real hub (the demo's twin)."""
+    if not document:
+        return []
+    entries = document.get("entries") or []
+    passed = sum(1 for e in entries if e.get("ok"))
+    where = f" ({simulated})" if simulated else ""
+    return [f"Check{where}: {passed} of {len(entries)} notebook image(s) passed",
+            *("  " + line for line in table_lines(document, brief=brief))]
 
 
 def render(document: dict[str, Any]) -> str:

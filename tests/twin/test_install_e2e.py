@@ -101,13 +101,13 @@ def site(request: pytest.FixtureRequest, tmp_path: Path, clean_containerd: Any,
             "state": tmp_path / "state", "tmp": tmp_path}
 
 
-def install(site: dict[str, Any], profile: Profile | None = None) -> tuple[RunResult, Events]:
-    """One run of the real session against the twin."""
+def install(site: dict[str, Any], profile: Profile | None = None, *, check: bool = True) -> tuple[RunResult, Events]:
+    """One run of the real session against the twin (ending with the acceptance check unless ``check`` is off)."""
     events = Events()
     twin: Twin = site["twin"]
     options = InstallOptions(profile=profile or site["profile"], state_dir=site["state"], host_root=twin.host.root,
                              bundle_dir=site["bundle"], containerd_socket=twin.containerd.socket,
-                             namespace=twin.containerd.namespace)
+                             namespace=twin.containerd.namespace, check=check)
     return run_install(options, events), events
 
 
