@@ -55,13 +55,49 @@ def make_probe(client: HubClient, runner: CommandRunner, images: dict[str, Noteb
 
 def probe_pod(runner: CommandRunner, namespace: str, pod: str, image: NotebookImage) -> list[ProbeResult]:
     """Every probe that applies to ``image``, in a fixed order."""
-    results = [_uid(runner, namespace, pod), _home(runner, namespace, pod)]
+    results = [_server(runner, namespace, pod), _uid(runner, namespace, pod), _home(runner, namespace, pod)]
     if image.gpus:
         results.append(_gpus(runner, namespace, pod, image.gpus))
     if image.rdma:
-        results += [_infiniband(runner, namespace, pod), _memlock(runner, namespace, pod)]
+        results += [_infiniband(runner, namespace, pod), _active_port(runner, namespace, pod),
+                    _memlock(runner, namespace, pod)]
     results.append(_shm(runner, namespace, pod, image.shm_size))
     return results
+
+
+SERVER_SCRIPT: Final = (
+    "import os, urllib.parse, urllib.request\n"
+    "u = urllib.parse.urlsplit(os.environ['JUPYTERHUB_SERVICE_URL'])\n"
+    "r = urllib.request.urlopen(f'http://127.0.0.1:{u.port}{u.path}api', timeout=20)\n"
+    "print(r.status, u.path + 'api')\n")
+"""Asks the notebook server on its own prefix, from inside the pod. JupyterHub gives every server
+``JUPYTERHUB_SERVICE_URL`` (``http://0.0.0.0:8888/user/<name>/<server>/`` with KubeSpawner's ip and port;
+jupyterhub 5 ``spawner.py`` ``get_env``); the Jupyter server answers ``GET <prefix>api`` without a token."""
+
+
+def _server(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:
+    done = pod_exec(runner, namespace, pod, ["python3", "-c", SERVER_SCRIPT])
+    fields = done.stdout.split() if done.ok else []
+    ok = len(fields) == 2 and fields[0] == "200"
+    found = f"GET {fields[1]}: HTTP {fields[0]}" if len(fields) == 2 else _ended(done)
+    return ProbeResult("server", ok, found, "the notebook server does not answer on its prefix "
+                                            "(JUPYTERHUB_SERVICE_PREFIX): see the pod's log "
+                                            "(microk8s kubectl logs -n jupyterhub POD)")
+
+
+def _active_port(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:
+    """``ibv_devinfo`` when the image has it: some port ``PORT_ACTIVE`` (rdma-core ``ibv_devinfo.c``)."""
+    done = pod_exec(runner, namespace, pod, ["ibv_devinfo"])
+    if done.returncode == 127 or "executable file not found" in done.stderr:
+        return ProbeResult("rdma port", True, "ibv_devinfo not in the image: not checked")
+    states = [line.split(":", 1)[1].split()[0] for line in done.stdout.splitlines()
+              if line.strip().startswith("state:") and ":" in line and line.split(":", 1)[1].split()]
+    active = states.count("PORT_ACTIVE")
+    found = (f"ibv_devinfo: {active} of {len(states)} port(s) active" if states else
+             (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1])
+    return ProbeResult("rdma port", active > 0, found,
+                       "no active RDMA port in the pod: check the link (ibstat on the host) and the RDMA plugin's "
+                       "selectors (rdma.devices in the profile)")
 
 
 def _uid(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -130,6 +131,12 @@ def test_fresh_host_installs_to_the_hub_url(site: dict[str, Any]) -> None:
     assert result.ok, (result.error, result.results.check)
     assert hub_url(events) == f"http://{site['twin'].config.node_ip}:30080/"
     assert_hub_up(site["twin"])
+    check = result.results.check  # issue 14: the install ends with the acceptance check, every entry probed
+    assert check is not None and check["ok"] and check["entries"], check
+    probes = {p["name"]: p["found"] for e in check["entries"] for p in e["probes"]}
+    assert probes["server"].startswith("GET /user/acceptance-check/check-") and probes["server"].endswith(": HTTP 200")
+    if any(i.rdma for i in site["profile"].jupyterhub.images if i.enabled):
+        assert re.fullmatch(r"ibv_devinfo: [1-9]\d* of \d+ port\(s\) active", probes["rdma port"]), probes
     if site["profile"].rdma.enabled:  # issue 11 item 4: NCCL needs unlimited locked memory in the pods
         memlock = site["twin"].run("microk8s", "kubectl", "run", "memlock", "--image=registry.k8s.io/pause:3.10",
                                    "--restart=Never", "--rm", "-i", "--", "sh", "-c", "ulimit -l")

@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+import urllib.parse
 from typing import Any
 
 import yaml
@@ -351,10 +352,26 @@ def run_in_pod(config: Config, state: dict[str, Any], args: Args, argv: list[str
     if not found or not found[0].running:
         print(f'Error from server (BadRequest): pod "{name}" is not running', file=sys.stderr)
         return 1
-    return _exec_answer(state, found[0].spec, command, argv)
+    return _exec_answer(config, state, found[0].spec, command, argv)
 
 
-def _exec_answer(state: dict[str, Any], spec: dict[str, Any], command: list[str], argv: list[str]) -> int:
+def _ibv_devinfo(config: Config, limits: dict[str, Any]) -> int:
+    """rdma-core ``ibv_devinfo``: each device the container got (the plugin mounts them all) with its ports'
+    states from the host's ``/sys/class/infiniband/*/ports/*/state``; without a device "No IB devices found"."""
+    if not any(r.startswith("rdma/") and str(v) not in ("0", "") for r, v in limits.items()):
+        print("No IB devices found", file=sys.stderr)
+        return 255
+    names = {1: "PORT_DOWN", 2: "PORT_INIT", 3: "PORT_ARMED", 4: "PORT_ACTIVE"}
+    for device in sorted(config.host("/sys/class/infiniband").glob("*")):
+        print(f"hca_id:\t{device.name}")
+        for port in sorted(device.glob("ports/*")):
+            number = (port / "state").read_text().split(":", 1)[0].strip()
+            print(f"\t\tport:\t{port.name}\n\t\t\tstate:\t\t\t{names.get(int(number), 'PORT_NOP')} ({number})")
+    return 0
+
+
+def _exec_answer(config: Config, state: dict[str, Any], spec: dict[str, Any], command: list[str],
+                 argv: list[str]) -> int:
     containers = spec.get("containers") or [{}]
     container = containers[0]
     limits = (container.get("resources") or {}).get("limits") or {}
@@ -382,6 +399,18 @@ def _exec_answer(state: dict[str, Any], spec: dict[str, Any], command: list[str]
         for index in range(gpus):
             print(f"GPU {index}: NVIDIA Twin GPU (UUID: GPU-twin-{index:04d})")
         return 0
+    if command[:2] == ["python3", "-c"] and "JUPYTERHUB_SERVICE_URL" in " ".join(command[2:]):
+        # The notebook server answers on its prefix once the pod runs (the twin does not run the image):
+        # JupyterHub's JUPYTERHUB_SERVICE_URL in the pod's env says where (KubeSpawner puts it there).
+        env = {e.get("name"): e.get("value") for e in container.get("env") or []}
+        url = env.get("JUPYTERHUB_SERVICE_URL")
+        if not url:
+            print("KeyError: 'JUPYTERHUB_SERVICE_URL'", file=sys.stderr)
+            return 1
+        print(f"200 {urllib.parse.urlsplit(url).path}api")
+        return 0
+    if command == ["ibv_devinfo"]:
+        return _ibv_devinfo(config, limits)
     if command == ["test", "-d", "/dev/infiniband"]:
         return 0 if any(r.startswith("rdma/") and str(v) not in ("0", "") for r, v in limits.items()) else 1
     if command == ["df", "-P", "-k", "/dev/shm"]:
