@@ -19,7 +19,14 @@ from twin.charts import build_bundle
 from twin.fixture import Twin, make_twin, use_twin
 from twin.test_install_e2e import install, write_profile
 
+from installer.check.step import AcceptanceCheckStep
 from installer.config.profile import load_profile
+from installer.engine.commands import RealRunner
+from installer.engine.events import CollectingSink
+from installer.engine.files import FileWriter
+from installer.engine.journal import Journal
+from installer.engine.plan import Plan, StepContext
+from installer.engine.runner import run_plan
 from installer.headless.summary import summary_lines
 
 pytestmark = [pytest.mark.containerd,
@@ -82,3 +89,21 @@ def test_a_passing_check_leaves_nothing_and_no_check_leaves_it_out(
     assert _leftovers(site["twin"]) == {"pods": [], "pvcs": [], "users": []}
     again, events = install(site, check=False)
     assert again.ok and "check" not in events.steps() and again.results.check is None
+
+
+def test_volumes_the_hub_keeps_are_deleted_by_the_check(tmp_path: Path, clean_containerd: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``KubeSpawner.delete_pvc`` off in the deployed values: the hub keeps each named server's PVC when the
+    server is removed; the check deletes them itself (by KubeSpawner's username label), on a re-run too."""
+    site = _gpu_site(tmp_path, clean_containerd, monkeypatch, gpus=2)
+    first, _ = install(site, check=False)
+    assert first.ok, first.error
+    with site["twin"].store.edit() as state:
+        values = state["releases"]["jupyterhub/jupyterhub"][-1]["values"]
+        values["hub"].setdefault("config", {})["KubeSpawner"] = {"delete_pvc": False}
+    sink = CollectingSink()  # the check step alone: a whole re-run would upgrade the release back
+    ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink, profile=site["profile"],
+                      state_dir=site["state"])
+    result = run_plan(Plan([AcceptanceCheckStep(site["profile"].jupyterhub)]), ctx, Journal(None))
+    assert result.ok, (result.error, result.results.check)
+    assert _leftovers(site["twin"]) == {"pods": [], "pvcs": [], "users": []}
