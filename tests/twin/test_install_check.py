@@ -107,3 +107,28 @@ def test_volumes_the_hub_keeps_are_deleted_by_the_check(tmp_path: Path, clean_co
     result = run_plan(Plan([AcceptanceCheckStep(site["profile"].jupyterhub)]), ctx, Journal(None))
     assert result.ok, (result.error, result.results.check)
     assert _leftovers(site["twin"]) == {"pods": [], "pvcs": [], "users": []}
+
+
+class _CtrlCDuringSecondSpawn(CollectingSink):
+    """Ctrl-C (KeyboardInterrupt, as the CLI's handlers raise it) once the second entry's spawn is under way."""
+
+    def emit(self, event: Any) -> None:
+        super().emit(event)
+        if type(event).__name__ == "StepProgress" and getattr(event, "item", "") == "pytorch-gpu":
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_a_spawn_leaves_no_server_user_or_volume(tmp_path: Path, clean_containerd: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    site = _gpu_site(tmp_path, clean_containerd, monkeypatch, gpus=2)
+    first, _ = install(site, check=False)
+    assert first.ok, first.error
+    with site["twin"].store.edit() as state:  # the hub keeps volumes: only the check's own clean-up removes them
+        values = state["releases"]["jupyterhub/jupyterhub"][-1]["values"]
+        values["hub"].setdefault("config", {})["KubeSpawner"] = {"delete_pvc": False}
+    sink = _CtrlCDuringSecondSpawn()
+    ctx = StepContext(runner=RealRunner(sink), files=FileWriter(sink), sink=sink, profile=site["profile"],
+                      state_dir=site["state"])
+    result = run_plan(Plan([AcceptanceCheckStep(site["profile"].jupyterhub)]), ctx, Journal(None))
+    assert result.status == "interrupted" and int(result.exit_code) == 130
+    assert _leftovers(site["twin"]) == {"pods": [], "pvcs": [], "users": []}
