@@ -39,7 +39,11 @@ def hub_forward(runner: CommandRunner, namespace: str, log: Path) -> Iterator[st
     log.parent.mkdir(parents=True, exist_ok=True)
     daemon = runner.daemon([*KUBECTL, "port-forward", "-n", namespace, "service/proxy-public",
                             "--address=127.0.0.1", ":80"], log)
-    daemon.start()
+    try:
+        daemon.start()
+    except OSError as error:
+        raise StepFailed(f"could not start microk8s kubectl port-forward: {error.strerror or error}",
+                         "is MicroK8s installed (microk8s on PATH)?") from None
     try:
         deadline = time.monotonic() + FORWARD_TIMEOUT
         while True:
