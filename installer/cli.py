@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read /sys and /proc under DIR (a copy of another host's; for support and tests)")
     parser.add_argument("--skip-check", action="append", default=[], metavar="ID",
                         help="skip a failed preflight check by id (recorded in the log); repeatable")
+    parser.add_argument("--no-check", action="store_true",
+                        help="do not end with the acceptance check (a server per image, probed, removed)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every command as it runs")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
     for module in _verb_modules():
@@ -115,7 +117,8 @@ def _install_mode(args: argparse.Namespace) -> ExitCode:
     profile = load_profile(args.profile) if args.profile else Profile()
     options = InstallOptions(profile=profile, dry_run=args.dry_run,
                              state_dir=args.state_dir or default_state_dir(), host_root=args.host_root,
-                             skip_checks=frozenset(args.skip_check), bundle_dir=args.bundle)
+                             skip_checks=frozenset(args.skip_check), bundle_dir=args.bundle,
+                             check=not args.no_check)
     from installer.headless.install import run_headless
 
     log_file = args.log_file or default_log_path()

@@ -65,6 +65,8 @@ class InstallOptions:
     runner_factory: RunnerFactory | None = None
     """Makes the command runner of a real run when the caller chooses it (the demo's, for its simulated
     MicroK8s); ``None`` is the :class:`RealRunner`. A dry-run always records instead."""
+    check: bool = True
+    """End with the acceptance check (``--no-check``: leave it out)."""
     simulated: str = ""
     """What stands in for the cluster, said beside the hub's URL at the end (the demo: "simulated MicroK8s")."""
 
@@ -79,7 +81,8 @@ class InstallOptions:
     def plan_options(self) -> PlanOptions:
         """What the components' plan builder needs of these options."""
         return PlanOptions(dry_run=self.dry_run, host_root=self.host_root, bundle_dir=self.bundle(),
-                           containerd_socket=self.containerd_socket, namespace=self.namespace, jobs=self.jobs)
+                           containerd_socket=self.containerd_socket, namespace=self.namespace, jobs=self.jobs,
+                           check=self.check)
 
     def all_skipped_checks(self) -> frozenset[str]:
         """Checks skipped by the command line or the profile."""

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Final
 
-from installer.check.run import ProbeResult
+from installer.check.hub_api import HubClient
+from installer.check.run import Probe, ProbeResult
 from installer.components.jupyterhub.settings import NotebookImage
 from installer.components.kube import parse_quantity
 from installer.engine.commands import CommandResult, CommandRunner
@@ -36,15 +37,67 @@ def _ended(done: CommandResult) -> str:
     return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
 
 
+def make_probe(client: HubClient, runner: CommandRunner, images: dict[str, NotebookImage], namespace: str) -> Probe:
+    """The looks inside each entry's pod, found through the hub's record of its spawner (KubeSpawner state;
+    ``namespace``, the profile's, only when the state names none)."""
+
+    def probe(entry: str, user: str, server: str) -> list[ProbeResult]:
+        state = client.server(user, server).state or {}
+        pod, where = state.get("pod_name"), state.get("namespace") or namespace
+        if not isinstance(pod, str) or not pod:
+            return [ProbeResult("pod", False, "the hub names no pod for this server",
+                                "the hub's spawner is not KubeSpawner, or the service lacks admin:server_state "
+                                "(part of admin:servers); use --no-probes to skip the looks inside")]
+        return probe_pod(runner, str(where), pod, images[entry])
+
+    return probe
+
+
 def probe_pod(runner: CommandRunner, namespace: str, pod: str, image: NotebookImage) -> list[ProbeResult]:
     """Every probe that applies to ``image``, in a fixed order."""
-    results = [_uid(runner, namespace, pod), _home(runner, namespace, pod)]
+    results = [_server(runner, namespace, pod), _uid(runner, namespace, pod), _home(runner, namespace, pod)]
     if image.gpus:
         results.append(_gpus(runner, namespace, pod, image.gpus))
     if image.rdma:
-        results += [_infiniband(runner, namespace, pod), _memlock(runner, namespace, pod)]
+        results += [_infiniband(runner, namespace, pod), _active_port(runner, namespace, pod),
+                    _memlock(runner, namespace, pod)]
     results.append(_shm(runner, namespace, pod, image.shm_size))
     return results
+
+
+SERVER_SCRIPT: Final = (
+    "import os, urllib.parse, urllib.request\n"
+    "u = urllib.parse.urlsplit(os.environ['JUPYTERHUB_SERVICE_URL'])\n"
+    "r = urllib.request.urlopen(f'http://127.0.0.1:{u.port}{u.path}api', timeout=20)\n"
+    "print(r.status, u.path + 'api')\n")
+"""Asks the notebook server on its own prefix, from inside the pod. JupyterHub gives every server
+``JUPYTERHUB_SERVICE_URL`` (``http://0.0.0.0:8888/user/<name>/<server>/`` with KubeSpawner's ip and port;
+jupyterhub 5 ``spawner.py`` ``get_env``); the Jupyter server answers ``GET <prefix>api`` without a token."""
+
+
+def _server(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:
+    done = pod_exec(runner, namespace, pod, ["python3", "-c", SERVER_SCRIPT])
+    fields = done.stdout.split() if done.ok else []
+    ok = len(fields) == 2 and fields[0] == "200"
+    found = f"GET {fields[1]}: HTTP {fields[0]}" if len(fields) == 2 else _ended(done)
+    return ProbeResult("server", ok, found, "the notebook server does not answer on its prefix "
+                                            "(JUPYTERHUB_SERVICE_PREFIX): see the pod's log "
+                                            "(microk8s kubectl logs -n jupyterhub POD)")
+
+
+def _active_port(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:
+    """``ibv_devinfo`` when the image has it: some port ``PORT_ACTIVE`` (rdma-core ``ibv_devinfo.c``)."""
+    done = pod_exec(runner, namespace, pod, ["ibv_devinfo"])
+    if done.returncode == 127 or "executable file not found" in done.stderr:
+        return ProbeResult("rdma port", True, "ibv_devinfo not in the image: not checked")
+    states = [line.split(":", 1)[1].split()[0] for line in done.stdout.splitlines()
+              if line.strip().startswith("state:") and ":" in line and line.split(":", 1)[1].split()]
+    active = states.count("PORT_ACTIVE")
+    found = (f"ibv_devinfo: {active} of {len(states)} port(s) active" if states else
+             (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1])
+    return ProbeResult("rdma port", active > 0, found,
+                       "no active RDMA port in the pod: check the link (ibstat on the host) and the RDMA plugin's "
+                       "selectors (rdma.devices in the profile)")
 
 
 def _uid(runner: CommandRunner, namespace: str, pod: str) -> ProbeResult:

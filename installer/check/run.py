@@ -94,8 +94,12 @@ def server_name(entry: str) -> str:
 
 
 def run_check(client: HubClient, entries: Sequence[str], sink: EventSink, *, user: str = TEST_USER,
-              timeout: float = DEFAULT_TIMEOUT, probe: Probe | None = None) -> CheckReport:
+              timeout: float = DEFAULT_TIMEOUT, probe: Probe | None = None,
+              remove_volumes: Callable[[str], list[str]] | None = None) -> CheckReport:
     """Start, follow, probe and stop one named server per entry (profile slug) for a fresh test user.
+
+    ``remove_volumes(user)`` deletes the user's home volumes once the user is gone (still with the
+    signals held) and returns what it could not delete.
 
     Raises:
         HubUnreachable / HubApiError: the hub is down or refuses the token (nothing was started).
@@ -116,6 +120,12 @@ def run_check(client: HubClient, entries: Sequence[str], sink: EventSink, *, use
     finally:
         with _signals_held():
             report.leftovers = _clean_up(client, user, started, sink)
+            if remove_volumes is not None:
+                volumes = remove_volumes(user)
+                for item in volumes:
+                    sink.emit(LogLine(level="error", message=f"the check could not remove {item}: "
+                                                             "microk8s kubectl delete it", step_id=STEP_ID))
+                report.leftovers += volumes
     return report
 
 

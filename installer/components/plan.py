@@ -25,6 +25,7 @@ step                                   why it is here
 ``rdma.plugin`` / ``rdma.wait``        optional: ``rdma/<resource>`` on the node
 ``jupyterhub.install`` / ``.wait``     the hub, from the local chart
 ``jupyterhub.url``                     where to go next
+``check``                              optional, on by default: a server per image, probed, removed
 =====================================  ====================================================
 
 The image import, the route and the kubelet fix come before ``wait-ready`` on purpose:
@@ -75,6 +76,8 @@ class PlanOptions:
     """Import the bundle's images (off for a plan on a machine without the bundle)."""
     poll_interval: float = 5.0
     """Seconds between polls while waiting for a node resource or the hub."""
+    check: bool = True
+    """End with the acceptance check (``--no-check`` turns it off)."""
 
     def bundle(self, profile: Profile) -> Path:
         """The bundle folder in effect."""
@@ -121,4 +124,8 @@ def build_plan(profile: Profile, options: PlanOptions | None = None) -> Plan:
     if options.import_images:
         steps.append(import_step(options, profile))
     steps += by_phase["cluster"] + by_phase["apps"]
+    if options.check:
+        from installer.check.step import AcceptanceCheckStep
+
+        steps.append(AcceptanceCheckStep(profile.jupyterhub))
     return Plan(steps)

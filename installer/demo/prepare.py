@@ -541,6 +541,7 @@ def run_demo(args: argparse.Namespace) -> ExitCode:
             options = demo.options_for(load_profile(args.profile)) if args.profile else demo.options
             if args.dry_run:  # asked for: the simulated MicroK8s is not run either, every command is shown
                 options = dataclasses.replace(options, dry_run=True)
+            options = dataclasses.replace(options, check=not getattr(args, "no_check", False))
             log = args.log_file or demo.log_file
             # The demo changes nothing on the host (its temp folder, log and saved profile only): no confirmation.
             code = run_headless(options, output=args.output, log_file=log, assume_yes=True, verbose=args.verbose)
@@ -549,5 +550,6 @@ def run_demo(args: argparse.Namespace) -> ExitCode:
         from installer.tui.app import run_wizard  # the CLI-level switch to the UI, as installer.cli does
 
         options = dataclasses.replace(demo.options, dry_run=True) if args.dry_run else demo.options
+        options = dataclasses.replace(options, check=not getattr(args, "no_check", False))
         return run_wizard(options, demo_notes=demo.notes, log_file=args.log_file or demo.log_file,
                           profile_dir=demo.profile_dir)

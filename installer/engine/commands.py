@@ -282,6 +282,10 @@ class CommandRunner:
         """Where ``program`` is on PATH, or None."""
         return shutil.which(program)
 
+    def daemon(self, argv: Sequence[str], log: Path) -> Daemon:
+        """A long-running program (``kubectl port-forward``) started the way this runner starts commands."""
+        return Daemon(argv, log)
+
     def _execute(self, argv: tuple[str, ...], *, timeout: float | None, stdin: Stdin,
                  env: dict[str, str] | None, mutates: bool,
                  on_stdout_line: Callable[[str], None] | None) -> CommandResult:
@@ -440,9 +444,11 @@ class Daemon:
         log: file that receives its stdout and stderr (quoted when it fails to start).
     """
 
-    def __init__(self, argv: Sequence[str], log: Path) -> None:
+    def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.argv = tuple(argv)
         self.log = log
+        self.env = env
+        """Added to the installer's environment (the runner's own additions: :meth:`CommandRunner.daemon`)."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -450,6 +456,7 @@ class Daemon:
         with self.log.open("wb") as out:
             self._proc = subprocess.Popen(  # argv list, no shell, by design
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
                 preexec_fn=_die_with_installer if _PRCTL is not None else None,  # noqa: PLW1509 - see its docstring
             )
 

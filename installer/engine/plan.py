@@ -62,10 +62,13 @@ class RunResults:
     """Where users open the hub (``<node-ip>`` in a dry-run, where no node answers)."""
     images: ImportedImages | None = None
     """The image import's outcome; ``None`` when no import ran."""
+    check: dict[str, Any] | None = None
+    """The acceptance check's result document (``./install.sh check --json``'s); ``None`` when it did not run."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results`` object of the ``plan_finished`` JSON line."""
-        return {"hub_url": self.hub_url, "images": self.images.to_dict() if self.images is not None else None}
+        return {"hub_url": self.hub_url, "images": self.images.to_dict() if self.images is not None else None,
+                "check": self.check}
 
 
 @dataclass

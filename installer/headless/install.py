@@ -13,7 +13,7 @@ from installer.engine.logfile import LogFileSink
 from installer.engine.runner import RunResult
 from installer.errors import ExitCode, Interrupted, UsageError
 from installer.headless.console import ConsoleSink, JsonLinesSink, indent_block
-from installer.headless.summary import summary_lines
+from installer.headless.summary import check_lines, summary_lines
 from installer.install_run import InstallOptions, make_redactor, run_install
 
 
@@ -104,7 +104,7 @@ def print_summary(result: RunResult, options: InstallOptions, output: str, log: 
                           saved_profile=options.profile.source,
                           simulated=options.url_note())
     if not result.ok:
-        sys.stderr.write(redact(lines[0]) + "\n")
+        sys.stderr.write("".join(redact(line) + "\n" for line in [lines[0], *check_lines(result, options.url_note())]))
     elif output != "jsonl":
         sys.stdout.write("".join(redact(line) + "\n" for line in lines))
         sys.stdout.flush()

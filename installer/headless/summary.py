@@ -42,7 +42,7 @@ def summary_lines(result: RunResult | None, profile: Profile, *, log_file: Path 
     if result is None:
         return files if saved_profile is not None else []  # nothing ran and nothing was kept: nothing to say
     if not result.ok:
-        return [failure_line(result, dry_run=simulated == "dry-run"), *files]
+        return [failure_line(result, dry_run=simulated == "dry-run"), *check_lines(result, simulated), *files]
     lines = []
     url = result.results.hub_url
     if url:
@@ -54,7 +54,14 @@ def summary_lines(result: RunResult | None, profile: Profile, *, log_file: Path 
                 if images.would_import else f"{images.imported} imported ({human_bytes(images.bytes_imported)})")
         text = f"Images: {done}, {images.present} already present"
         lines.append(text + (f", {images.failed} failed" if images.failed else ""))
-    return [*lines, *files]
+    return [*lines, *check_lines(result, simulated), *files]
+
+
+def check_lines(result: RunResult, simulated: str = "") -> list[str]:
+    """The acceptance check's table (``./install.sh check``'s), headed by how many entries passed."""
+    from installer.check.report import headed_table
+
+    return headed_table(result.results.check, simulated)
 
 
 def failure_line(result: RunResult, *, dry_run: bool = False) -> str:

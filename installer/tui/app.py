@@ -236,4 +236,4 @@ def options_from_args(args: argparse.Namespace) -> InstallOptions:
                           state_dir=getattr(args, "state_dir", None) or default_state_dir(),
                           host_root=getattr(args, "host_root", Path("/")),
                           skip_checks=frozenset(getattr(args, "skip_check", []) or []),
-                          bundle_dir=getattr(args, "bundle", None))
+                          bundle_dir=getattr(args, "bundle", None), check=not getattr(args, "no_check", False))

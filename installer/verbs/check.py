@@ -14,14 +14,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from installer.check.cluster import remove_volumes
 from installer.check.hub_api import HubClient
-from installer.check.probes import probe_pod
-from installer.check.run import DEFAULT_TIMEOUT, STEP_ID, CheckReport, Probe, ProbeResult, run_check
+from installer.check.probes import make_probe
+from installer.check.report import render, report_dict
+from installer.check.run import DEFAULT_TIMEOUT, run_check
 from installer.check.token import read_token
-from installer.components.jupyterhub.settings import NotebookImage
 from installer.components.jupyterhub.steps import hub_url
 from installer.components.jupyterhub.values import offered_images
-from installer.engine.commands import CommandRunner, RealRunner, Redactor
+from installer.engine.commands import RealRunner, Redactor
 from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
 from installer.engine.printable import printable
 from installer.engine.redacting import RedactingSink
@@ -48,24 +49,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
                         help="the install's state folder, which holds the check's API token")
     parser.add_argument("--no-probes", action="store_true",
-                        help="only start and stop each server; do not look inside the pods")
+                        help="only start and stop each server through the hub; no kubectl (no looks inside the pods, "
+                             "no volume clean-up)")
     add_json_option(parser)
-
-
-def make_probe(client: HubClient, runner: CommandRunner, images: dict[str, NotebookImage], namespace: str) -> Probe:
-    """The looks inside each entry's pod, found through the hub's record of its spawner (KubeSpawner state;
-    ``namespace``, the profile's, only when the state names none)."""
-
-    def probe(entry: str, user: str, server: str) -> list[ProbeResult]:
-        state = client.server(user, server).state or {}
-        pod, where = state.get("pod_name"), state.get("namespace") or namespace
-        if not isinstance(pod, str) or not pod:
-            return [ProbeResult("pod", False, "the hub names no pod for this server",
-                                "the hub's spawner is not KubeSpawner, or the service lacks admin:server_state "
-                                "(part of admin:servers); use --no-probes to skip the looks inside")]
-        return probe_pod(runner, str(where), pod, images[entry])
-
-    return probe
 
 
 class _LiveLines:
@@ -104,13 +90,16 @@ def run(args: argparse.Namespace) -> ExitCode:
     sink = RedactingSink(_LiveLines(), redactor)
     client = HubClient(url, token)
     images = {image.name: image for image in offered_images(profile.jupyterhub)}
-    probe = None if args.no_probes else make_probe(client, RealRunner(redactor=redactor), images,
-                                                    profile.jupyterhub.namespace)
-    report = run_check(client, entries, sink, timeout=args.timeout, probe=probe)
+    runner = RealRunner(redactor=redactor)
+    namespace = profile.jupyterhub.namespace
+    probe = None if args.no_probes else make_probe(client, runner, images, namespace)
+    volumes = None if args.no_probes else lambda user: remove_volumes(runner, namespace, user)
+    report = run_check(client, entries, sink, timeout=args.timeout, probe=probe, remove_volumes=volumes)
+    document = report_dict(report, url)
     if args.json:
-        emit_json(report_dict(report, url))
+        emit_json(document)
     else:
-        sys.stdout.write(render(report))
+        sys.stdout.write(render(document))
     if not report.ok:
         names = ", ".join(report.failed) or "clean-up"
         stderr(f"check failed: {names}")
@@ -122,31 +111,3 @@ def _address() -> str | None:
     from installer.wizard.model import primary_address
 
     return primary_address() or None
-
-
-def report_dict(report: CheckReport, url: str) -> dict[str, object]:
-    """The ``--json`` document."""
-    return {"step": STEP_ID, "hub_url": url, "ok": report.ok, "failed": report.failed,
-            "entries": [entry.to_dict() for entry in report.entries], "leftovers": report.leftovers}
-
-
-def render(report: CheckReport) -> str:
-    """The result table: entry, how long it took to start, each probe with what was found and a hint."""
-    lines = []
-    width = max([len(e.entry) for e in report.entries] + [5])
-    for entry in report.entries:
-        status = "ok" if entry.ok else "FAILED"
-        started = f"started in {entry.seconds:.0f} s" if entry.started else f"not started after {entry.seconds:.0f} s"
-        lines.append(f"{printable(entry.entry):<{width}}  {status:<6}  {started}")
-        if entry.error:
-            lines.append(f"{'':<{width}}    {printable(entry.error)}")
-            if entry.hint:
-                lines.append(f"{'':<{width}}    hint: {printable(entry.hint)}")
-        for probe in entry.probes:
-            mark = "pass" if probe.ok else "FAIL"
-            lines.append(f"{'':<{width}}    {mark}  {printable(probe.name)}: {printable(probe.found)}")
-            if not probe.ok and probe.hint:
-                lines.append(f"{'':<{width}}          hint: {printable(probe.hint)}")
-    for item in report.leftovers:
-        lines.append(f"left behind: {printable(item)} (remove it in the hub's admin page)")
-    return "\n".join(lines) + "\n"

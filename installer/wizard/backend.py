@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from installer.check.report import headed_table
 from installer.components.registry import bundle_order, component, components, optional_components
 from installer.engine.commands import RealRunner
 from installer.engine.events import CheckReported, CollectingSink, EventSink, LogLine, NullSink
@@ -623,6 +624,10 @@ def review_lines(session: WizardSession) -> list[str]:
                                     else "cannot reach private addresses (z2jh's default policy)"),
         f"Images      {len(enabled)} of {len(model.catalog)} offered: " + ", ".join(e.display_name for e in enabled),
     ]
+    if options.check and not options.dry_run:
+        lines.append("Check       at the end: each offered image started, probed, removed (--no-check: off)")
+    elif not options.dry_run:
+        lines.append("Check       off (--no-check): run ./install.sh check later")
     if options.dry_run:
         lines.append("Mode        DRY-RUN: nothing on this host changes")
     elif session.is_demo:
@@ -640,6 +645,8 @@ class DoneReport:
     login: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    check: tuple[str, ...] = ()
+    """The acceptance check's table, when it ran."""
 
 
 def done_report(session: WizardSession) -> DoneReport:
@@ -673,12 +680,13 @@ def done_report(session: WizardSession) -> DoneReport:
         problems.append(f"✘ {result.error.message}")
         if result.error.hint:
             problems.append(f"  hint: {result.error.hint}")
+    check = tuple(headed_table(result.results.check, options.url_note(), brief=True))  # the Done screen is small
     if result.status == "interrupted":
         headline = "Install cancelled. Run the installer again to resume; finished steps are skipped."
-        return DoneReport("interrupted", headline, problems=tuple(problems), files=tuple(files))
+        return DoneReport("interrupted", headline, problems=tuple(problems), files=tuple(files), check=check)
     if result.status != "ok":
         headline = "The install stopped at a failed step; fix it and run the installer again to resume."
-        return DoneReport("failed", headline, problems=tuple(problems), files=tuple(files))
+        return DoneReport("failed", headline, problems=tuple(problems), files=tuple(files), check=check)
     hub = model.profile.jupyterhub
     url = result.results.hub_url or ""  # as the install step read it from the cluster: never worked out again here
     if not url:
@@ -694,7 +702,8 @@ def done_report(session: WizardSession) -> DoneReport:
         headline = f"Demo finished ({session.demo_notes[0]}): the URL below is the simulated node's."
     else:
         headline = "JupyterHub is installed and answering."
-    return DoneReport("ok", headline, url=url, login=login, problems=tuple(problems), files=tuple(files))
+    return DoneReport("ok", headline, url=url, login=login, problems=tuple(problems), files=tuple(files),
+                      check=check)
 
 
 def _admin_names(admins: list[str]) -> str:

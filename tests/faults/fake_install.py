@@ -261,7 +261,8 @@ def main(argv: list[str]) -> int:
     def install_plan(opts: Any) -> Any:
         return components_plan(opts.profile, PlanOptions(dry_run=opts.dry_run, host_root=opts.host_root,
                                                          bundle_dir=opts.bundle(), preflight=False,
-                                                         import_images=False, poll_interval=0.0))
+                                                         import_images=False, poll_interval=0.0,
+                                                         check=False))  # no hub here: tests/twin checks
 
     headless.run_install = run_install  # type: ignore[assignment]
     session.install_plan = install_plan  # type: ignore[assignment]

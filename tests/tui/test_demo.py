@@ -129,7 +129,8 @@ def test_headless_demo_runs_to_the_hub_url_on_simulated_microk8s(tmp_path: Path)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert "JupyterHub is at http://" in out and ":30080/" in out
-    assert "ok: 13 of 13 steps done" in out
+    assert "ok: 14 of 14 steps done" in out  # the last is the acceptance check (issue 14)
+    assert "Check (simulated MicroK8s): 2 of 2 notebook image(s) passed" in done.stdout, out[-3000:]
     assert "simulated MicroK8s: microk8s, snap" in done.stdout  # in the run's own log lines too
     assert "dry-run" not in out.lower() and "nothing on this host will change" not in out
     lines = done.stderr.strip().splitlines()

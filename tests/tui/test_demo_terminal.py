@@ -86,7 +86,7 @@ def test_install_sh_demo_walks_to_the_hub_url(tmp_path: Path) -> None:
         assert "Admin users" in screen and "SciPy stack" in screen
         assert "jupyter-scipy:v1.9.2 runs as" in screen.replace("\n", " ")  # the image check warning
         term.keys("C-n")
-        screen = term.wait_for("Plan: 13 steps")
+        screen = term.wait_for("Plan: 14 steps")
         assert "Import container images" in screen and "dry-run" not in screen
         term.keys("C-n")
         screen = term.wait_for("A cancelled or failed run resumes")
@@ -94,6 +94,7 @@ def test_install_sh_demo_walks_to_the_hub_url(tmp_path: Path) -> None:
         screen = term.wait_for("Demo finished", 300)
         assert "Open http://" in screen and ":30080/" in screen
         assert "Sign up first as 'admin'" in screen
+        assert "Check (simulated MicroK8s): 2 of 2 notebook image(s) passed" in screen  # issue 14
         assert f"{tmp_path}/demo.log" in screen
         term.keys("q")
         deadline = time.monotonic() + 60

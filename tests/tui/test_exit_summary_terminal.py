@@ -27,7 +27,7 @@ def test_the_terminal_keeps_the_url_login_profile_and_log_after_the_wizard(tmp_p
         term.keys("C-n")
         term.wait_for("Step 4 of 5: JupyterHub")
         term.keys("C-n")
-        term.wait_for("Plan: 13 steps")
+        term.wait_for("Plan: 14 steps")
         term.keys("C-n")
         term.wait_for("A cancelled or failed run resumes")
         term.keys("y")
@@ -45,5 +45,6 @@ def test_the_terminal_keeps_the_url_login_profile_and_log_after_the_wizard(tmp_p
         saved = list((tmp_path / "state" / "demo" / "profiles").glob("*.yaml"))
         assert len(saved) == 1 and f"Profile: {saved[0]}" in screen
         assert "Images: " in screen
+        assert "Check (simulated MicroK8s): 2 of 2 notebook image(s) passed" in screen  # issue 14
     finally:
         term.close()

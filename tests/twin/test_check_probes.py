@@ -42,7 +42,8 @@ def _pod(name: str, *, gpus: int = 0, uid: int | None = 1000, home: bool = True,
 def gpu_node(tmp_path: Path, clean_containerd: Any, monkeypatch: pytest.MonkeyPatch) -> Twin:
     made = _gpu_cluster(tmp_path, clean_containerd, "v25.3.4", host_containerd=False)
     ok(made.run("microk8s", "kubectl", "create", "namespace", NS))
-    pods = [_pod("jupyter-good", gpus=2, shm="1Gi"), _pod("jupyter-one-gpu", gpus=1),
+    served = [{"name": "JUPYTERHUB_SERVICE_URL", "value": "http://0.0.0.0:8888/user/u/s/"}]
+    pods = [_pod("jupyter-good", gpus=2, shm="1Gi", env=served), _pod("jupyter-one-gpu", gpus=1),
             _pod("jupyter-no-smi", gpus=1, env=[{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute"}]),
             _pod("jupyter-root-nohome", uid=None, home=False)]
     (tmp_path / "pods.yaml").write_text(yaml.safe_dump_all(pods))
@@ -61,7 +62,8 @@ def _found(results: list[Any]) -> dict[str, tuple[bool, str]]:
 
 def test_probes_pass_on_a_pod_that_has_what_the_entry_asks(gpu_node: Twin) -> None:
     results = _found(probe_pod(RealRunner(), NS, "jupyter-good", _entry(gpus=2, shm_size="1Gi")))
-    assert results == {"uid": (True, "id -u: 1000"), "home": (True, "/home/jovyan writable"),
+    assert results == {"server": (True, "GET /user/u/s/api: HTTP 200"),
+                       "uid": (True, "id -u: 1000"), "home": (True, "/home/jovyan writable"),
                        "gpus": (True, "nvidia-smi -L lists 2 GPU(s), 2 asked"),
                        "shm": (True, "/dev/shm 1024 MiB, 1Gi asked")}
 
@@ -76,6 +78,8 @@ def test_fewer_gpus_than_asked_and_no_nvidia_smi_fail_with_hints(gpu_node: Twin)
 def test_root_no_home_default_shm_and_rdma_with_memlock_16384(gpu_node: Twin) -> None:
     results = probe_pod(RealRunner(), NS, "jupyter-root-nohome", _entry(rdma=True, shm_size="2Gi"))
     found = _found(results)
+    assert found["server"] == (False, "KeyError: 'JUPYTERHUB_SERVICE_URL'")  # no server on a prefix
+    assert found["rdma port"] == (False, "No IB devices found")
     assert found["uid"] == (False, "id -u: 0")
     assert found["home"] == (False, "/home/jovyan not writable")
     assert found["rdma devices"] == (False, "/dev/infiniband missing")

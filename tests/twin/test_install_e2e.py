@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,7 +36,7 @@ pytestmark = [pytest.mark.containerd,
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).resolve().parent / "install_child.py"
-ALWAYS_RUN = {"preflight", "bundle-check", "jupyterhub.url"}
+ALWAYS_RUN = {"preflight", "bundle-check", "jupyterhub.url", "check"}
 """Steps that run on every run by design (they check or report; they change nothing)."""
 
 
@@ -101,13 +102,13 @@ def site(request: pytest.FixtureRequest, tmp_path: Path, clean_containerd: Any,
             "state": tmp_path / "state", "tmp": tmp_path}
 
 
-def install(site: dict[str, Any], profile: Profile | None = None) -> tuple[RunResult, Events]:
-    """One run of the real session against the twin."""
+def install(site: dict[str, Any], profile: Profile | None = None, *, check: bool = True) -> tuple[RunResult, Events]:
+    """One run of the real session against the twin (ending with the acceptance check unless ``check`` is off)."""
     events = Events()
     twin: Twin = site["twin"]
     options = InstallOptions(profile=profile or site["profile"], state_dir=site["state"], host_root=twin.host.root,
                              bundle_dir=site["bundle"], containerd_socket=twin.containerd.socket,
-                             namespace=twin.containerd.namespace)
+                             namespace=twin.containerd.namespace, check=check)
     return run_install(options, events), events
 
 
@@ -127,9 +128,15 @@ def assert_hub_up(twin: Twin) -> None:
 def test_fresh_host_installs_to_the_hub_url(site: dict[str, Any]) -> None:
     """A host without MicroK8s: the whole install runs and ends with the hub's URL."""
     result, events = install(site)
-    assert result.ok, (result.error, events.steps())
+    assert result.ok, (result.error, result.results.check)
     assert hub_url(events) == f"http://{site['twin'].config.node_ip}:30080/"
     assert_hub_up(site["twin"])
+    check = result.results.check  # issue 14: the install ends with the acceptance check, every entry probed
+    assert check is not None and check["ok"] and check["entries"], check
+    probes = {p["name"]: p["found"] for e in check["entries"] for p in e["probes"]}
+    assert probes["server"].startswith("GET /user/acceptance-check/check-") and probes["server"].endswith(": HTTP 200")
+    if any(i.rdma for i in site["profile"].jupyterhub.images if i.enabled):
+        assert re.fullmatch(r"ibv_devinfo: [1-9]\d* of \d+ port\(s\) active", probes["rdma port"]), probes
     if site["profile"].rdma.enabled:  # issue 11 item 4: NCCL needs unlimited locked memory in the pods
         memlock = site["twin"].run("microk8s", "kubectl", "run", "memlock", "--image=registry.k8s.io/pause:3.10",
                                    "--restart=Never", "--rm", "-i", "--", "sh", "-c", "ulimit -l")

@@ -267,7 +267,7 @@ def run_install(profile: Profile, cluster: FakeCluster, host_root: Path, state_d
                       state_dir=state_dir, host_root=host_root)
     ctx.facts = probe_host(RecordingRunner(), host_root, profile.bundle_dir())
     plan = build_plan(profile, PlanOptions(host_root=host_root, preflight=False, import_images=False,
-                                           poll_interval=0.0))
+                                           poll_interval=0.0, check=False))  # the check needs a hub: tests/twin
     result = run_plan(plan, ctx, Journal(state_dir / "journal.json"))
     return Run(ctx, sink, runner, result)
 
@@ -298,7 +298,7 @@ def test_fresh_host_runs_every_step_in_order(tmp_path: Path, host: Path) -> None
 
     assert run.result.ok, run.result.error
     assert list(run.statuses()) == [s for s, _ in build_plan(profile, PlanOptions(
-        preflight=False, import_images=False)).outline()]
+        preflight=False, import_images=False, check=False)).outline()]
     assert run.statuses()["microk8s.default-route"] == "skipped"  # base_host has a default route
     snap_calls = [c[1:3] for c in run.runner.ran("snap") if c[1] in ("ack", "install")]
     assert [c[0] for c in snap_calls] == ["ack", "install"] * 3
@@ -415,7 +415,7 @@ def test_gpu_wait_times_out_with_a_hint(tmp_path: Path) -> None:
     ctx = StepContext(runner=runner, files=FileWriter(sink, redactor), sink=sink, profile=profile,
                       state_dir=tmp_path / "state", host_root=host)
     ctx.facts = probe_host(RecordingRunner(), host, profile.bundle_dir())
-    plan = build_plan(profile, PlanOptions(preflight=False, import_images=False, poll_interval=0.0))
+    plan = build_plan(profile, PlanOptions(preflight=False, import_images=False, poll_interval=0.0, check=False))
     for step in plan.steps:
         if step.id == "gpu-operator.wait":
             step.clock = lambda: float(next(clock))  # type: ignore[attr-defined]

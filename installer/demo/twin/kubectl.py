@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+import urllib.parse
 from typing import Any
 
 import yaml
@@ -37,6 +38,8 @@ class Args:
         self.files: list[str] = []
         self.timeout = 0.0
         self.raw: str | None = None
+        self.selector: dict[str, str] = {}
+        self.address = "127.0.0.1"
         self.rest: list[str] = []
         self.ignore_not_found = "--ignore-not-found" in argv or "--ignore-not-found=true" in argv
         it = iter(argv)
@@ -59,6 +62,11 @@ class Args:
                 self.timeout = _seconds(arg.split("=", 1)[1])
             elif arg == "--raw":
                 self.raw = next(it)
+            elif arg in ("-l", "--selector") or arg.startswith("--selector="):
+                text = next(it) if "=" not in arg else arg.split("=", 1)[1]
+                self.selector = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+            elif arg.startswith("--address="):
+                self.address = arg.split("=", 1)[1]
             elif arg.startswith("-"):
                 continue  # --wait, --ignore-not-found...: accepted
             else:
@@ -98,6 +106,11 @@ def main(config: Config, argv: list[str]) -> int:
         return rollout_status(config, store, args)
     if verb == "patch":
         return patch(store, args, argv)
+    if verb == "port-forward":
+        from installer.demo.twin.hub import port_forward
+
+        target = args.rest[1] if len(args.rest) > 1 else ""
+        return port_forward(config, args.namespace or "default", target.split("/", 1)[-1], args.address)
     if verb in ("exec", "run"):
         return run_in_pod(config, store.read(), args, argv)
     if verb == "label" and args.rest[1:2] in (["node"], ["nodes"], ["no"]):
@@ -130,6 +143,9 @@ def _emit(items: list[dict[str, Any]], output: str, single: bool) -> None:
         for part in path:
             value = value.get(part, "") if isinstance(value, dict) else ""
         print(value, end="")
+    elif output == "name":
+        for item in items:
+            print(f"{item['kind'].lower()}/{item['metadata']['name']}")
     else:
         print("NAME")
         for item in items:
@@ -174,6 +190,8 @@ def get(config: Config, state: dict[str, Any], args: Args) -> int:
     else:
         items = [_with_status(config, state, o) for o in cluster.objects(state, kind)
                  if kind in cluster.CLUSTER_SCOPED or namespace is None or o["metadata"].get("namespace") == namespace]
+    if args.selector:
+        items = [i for i in items if args.selector.items() <= ((i["metadata"].get("labels") or {}).items())]
     if name is not None:
         items = [i for i in items if i["metadata"]["name"] == name]
         if not items:
@@ -237,7 +255,7 @@ def apply(store: Store, args: Args) -> int:
 
 
 def delete(store: Store, args: Args) -> int:
-    """``kubectl delete KIND NAME`` and ``kubectl delete -f FILE [--ignore-not-found]``.
+    """``kubectl delete KIND NAME``, ``kubectl delete KIND -l KEY=VALUE`` and ``kubectl delete -f FILE [--ignore-not-found]``.
 
     Deleting a Namespace deletes every object in it, PVCs included: the namespace controller
     empties it before it goes (kubernetes pkg/controller/namespace/deletion/
@@ -245,6 +263,16 @@ def delete(store: Store, args: Args) -> int:
     """
     if args.files:
         return _delete_files(store, args)
+    if len(args.rest) == 2 and args.selector and ALIASES.get(args.rest[1].lower()):
+        chosen_kind = ALIASES[args.rest[1].lower()]
+        namespace = args.namespace or "default"
+        with store.edit() as state:
+            chosen = [o["metadata"]["name"] for o in cluster.objects(state, chosen_kind, namespace)
+                      if args.selector.items() <= (o["metadata"].get("labels") or {}).items()]
+            for name in chosen:
+                cluster.delete(state, chosen_kind, namespace, name)
+        print("\n".join(f'{chosen_kind.lower()} "{name}" deleted' for name in chosen) or "No resources found")
+        return 0
     kind = ALIASES.get(args.rest[1].lower()) if len(args.rest) > 2 else None
     if kind is None:
         print("twin: kubectl delete needs KIND NAME", file=sys.stderr)
@@ -374,10 +402,26 @@ def run_in_pod(config: Config, state: dict[str, Any], args: Args, argv: list[str
     if not found or not found[0].running:
         print(f'Error from server (BadRequest): pod "{name}" is not running', file=sys.stderr)
         return 1
-    return _exec_answer(state, found[0].spec, command, argv)
+    return _exec_answer(config, state, found[0].spec, command, argv)
 
 
-def _exec_answer(state: dict[str, Any], spec: dict[str, Any], command: list[str], argv: list[str]) -> int:
+def _ibv_devinfo(config: Config, limits: dict[str, Any]) -> int:
+    """rdma-core ``ibv_devinfo``: each device the container got (the plugin mounts them all) with its ports'
+    states from the host's ``/sys/class/infiniband/*/ports/*/state``; without a device "No IB devices found"."""
+    if not any(r.startswith("rdma/") and str(v) not in ("0", "") for r, v in limits.items()):
+        print("No IB devices found", file=sys.stderr)
+        return 255
+    names = {1: "PORT_DOWN", 2: "PORT_INIT", 3: "PORT_ARMED", 4: "PORT_ACTIVE"}
+    for device in sorted(config.host("/sys/class/infiniband").glob("*")):
+        print(f"hca_id:\t{device.name}")
+        for port in sorted(device.glob("ports/*")):
+            number = (port / "state").read_text().split(":", 1)[0].strip()
+            print(f"\t\tport:\t{port.name}\n\t\t\tstate:\t\t\t{names.get(int(number), 'PORT_NOP')} ({number})")
+    return 0
+
+
+def _exec_answer(config: Config, state: dict[str, Any], spec: dict[str, Any], command: list[str],
+                 argv: list[str]) -> int:
     containers = spec.get("containers") or [{}]
     container = containers[0]
     limits = (container.get("resources") or {}).get("limits") or {}
@@ -405,6 +449,18 @@ def _exec_answer(state: dict[str, Any], spec: dict[str, Any], command: list[str]
         for index in range(gpus):
             print(f"GPU {index}: NVIDIA Twin GPU (UUID: GPU-twin-{index:04d})")
         return 0
+    if command[:2] == ["python3", "-c"] and "JUPYTERHUB_SERVICE_URL" in " ".join(command[2:]):
+        # The notebook server answers on its prefix once the pod runs (the twin does not run the image):
+        # JupyterHub's JUPYTERHUB_SERVICE_URL in the pod's env says where (KubeSpawner puts it there).
+        env = {e.get("name"): e.get("value") for e in container.get("env") or []}
+        url = env.get("JUPYTERHUB_SERVICE_URL")
+        if not url:
+            print("KeyError: 'JUPYTERHUB_SERVICE_URL'", file=sys.stderr)
+            return 1
+        print(f"200 {urllib.parse.urlsplit(url).path}api")
+        return 0
+    if command == ["ibv_devinfo"]:
+        return _ibv_devinfo(config, limits)
     if command == ["test", "-d", "/dev/infiniband"]:
         return 0 if any(r.startswith("rdma/") and str(v) not in ("0", "") for r, v in limits.items()) else 1
     if command == ["df", "-P", "-k", "/dev/shm"]:

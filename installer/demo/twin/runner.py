@@ -8,11 +8,12 @@ the demo's real containerd); everything else (``ctr``, ``zstd``) is this machine
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from installer.demo.twin import twin_env
 from installer.demo.twin.state import Config
-from installer.engine.commands import CommandResult, RealRunner, Redactor, Stdin
+from installer.engine.commands import CommandResult, Daemon, RealRunner, Redactor, Stdin
 from installer.engine.events import EventSink, LogLine
 
 SIMULATED = ("microk8s", "snap", "netplan", "ip", "systemctl")
@@ -38,6 +39,10 @@ class TwinRunner(RealRunner):
             self.announce = None
         return super()._execute(argv, timeout=timeout, stdin=stdin, env={**self.twin_env, **(env or {})},
                                 mutates=mutates, on_stdout_line=on_stdout_line)
+
+    def daemon(self, argv: Sequence[str], log: Path) -> Daemon:
+        """A long-running twin command (its ``kubectl port-forward``), finding the twin first like every command."""
+        return Daemon(argv, log, env=self.twin_env)
 
     def which(self, program: str) -> str | None:
         """Where ``program`` is on the twin's PATH."""

@@ -48,6 +48,10 @@ class DoneScreen(Screen[None]):
                 failed = any(line.startswith("✘") for line in report.problems)
                 yield Static("\n".join(escape(line) for line in report.problems), id="problems",
                              classes="panel -failed" if failed else "panel")
+            if report.check:
+                failed = any(" FAILED " in f" {line} " for line in report.check)
+                yield Static("\n".join(escape(line) for line in report.check), id="check",
+                             classes="panel -failed" if failed else "panel")
             yield Static("\n".join(escape(line) for line in report.files), id="files")
         with Horizontal(id="nav"):
             if fix_step(self.session, self.session.failed_checks):
