@@ -255,7 +255,7 @@ def apply(store: Store, args: Args) -> int:
 
 
 def delete(store: Store, args: Args) -> int:
-    """``kubectl delete KIND NAME``, ``kubectl delete KIND -l KEY=VALUE`` and ``kubectl delete -f FILE [--ignore-not-found]``.
+    """``kubectl delete KIND NAME``, ``delete KIND -l KEY=VALUE`` and ``delete -f FILE [--ignore-not-found]``.
 
     Deleting a Namespace deletes every object in it, PVCs included: the namespace controller
     empties it before it goes (kubernetes pkg/controller/namespace/deletion/
