@@ -124,6 +124,12 @@ def masked_result(result: RunResult, redactor: Redactor) -> RunResult:
     return result
 
 
+def _only_the_check_failed(result: RunResult) -> bool:
+    """Every install step finished and only the acceptance check (the last step) failed: the hub is installed."""
+    failed = [o.step_id for o in result.outcomes if o.status not in ("ok", "skipped")]
+    return result.status == "failed" and failed == ["check"]
+
+
 def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor | None = None,
                 runner: CommandRunner | None = None, cancel: threading.Event | None = None,
                 log_file: Path | None = None) -> RunResult:
@@ -153,7 +159,7 @@ def run_install(options: InstallOptions, sink: EventSink, *, redactor: Redactor 
                     sink.emit(LogLine(level="info",
                                       message=f"resuming: {len(journal.entries)} step(s) finished by a previous run"))
                 result = masked_result(run_plan(plan, ctx, journal), redactor)
-                if result.ok:  # day two (upgrade, uninstall) starts from what this run applied
+                if result.ok or _only_the_check_failed(result):  # day two starts from what this run applied
                     save_installed(ctx.state_dir, options.profile.with_bundle(options.bundle()), options.bundle())
                     pending_path(ctx.state_dir).unlink(missing_ok=True)  # a catalog change it overrode
             except KeyboardInterrupt:  # between steps (say, while an event is shown): not a failed install

@@ -56,8 +56,10 @@ def make_probe(client: HubClient, runner: CommandRunner, images: dict[str, Noteb
 def probe_pod(runner: CommandRunner, namespace: str, pod: str, image: NotebookImage) -> list[ProbeResult]:
     """Every probe that applies to ``image``, in a fixed order."""
     results = [_server(runner, namespace, pod), _uid(runner, namespace, pod), _home(runner, namespace, pod)]
-    if image.gpus:
-        results.append(_gpus(runner, namespace, pod, image.gpus))
+    sliced = image.gpu_memory is not None or image.gpu_cores is not None  # a slice of one GPU at least
+    gpus = max(image.gpus, 1) if sliced else image.gpus  # as components/gpu_sharing/values.py entry_limits asks
+    if gpus:
+        results.append(_gpus(runner, namespace, pod, gpus))
     if image.rdma:
         results += [_infiniband(runner, namespace, pod), _active_port(runner, namespace, pod),
                     _memlock(runner, namespace, pod)]

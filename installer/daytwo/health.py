@@ -59,6 +59,10 @@ def survey(ctx: StepContext, profile: Profile | None) -> dict[str, Any]:
         problems.append("MicroK8s is not installed")
     elif report["kubernetes"] is None:
         problems.append("the Kubernetes API server does not answer")
+    elif listed is None:  # no answer is not "no release": status must not call that healthy
+        problems.append("helm did not list the releases (`microk8s helm3 list -A` failed)")
+    elif found is None:
+        problems.append("kubectl did not list the pods (`microk8s kubectl get pods -A` failed)")
     problems += [f"node {n['name']} is not Ready" for n in report["nodes"] if not n["ready"]]
     problems += [f"release {r['namespace']}/{r['name']} is {r['status']}" for r in report["releases"]
                  if r["status"] != "deployed"]

@@ -85,11 +85,15 @@ def upgrade_plan(upgrade: Upgrade, options: InstallOptions, *, prune: bool) -> P
                                containerd_socket=options.containerd_socket, namespace=options.namespace,
                                jobs=options.jobs, preflight=False)
     steps: list[Step] = [VerifyBundleStep(upgrade.bundle, upgrade.manifest, upgrade.manifest_text, options.jobs)]
-    steps += build_plan(upgrade.profile, plan_options).steps
+    install = build_plan(upgrade.profile, plan_options).steps
+    check = [step for step in install if step.id == "check"]
+    steps += [step for step in install if step.id != "check"]
     if prune and upgrade.changes.unneeded:
         steps.append(UnpinImagesStep(upgrade.changes.unneeded, options.containerd_socket, options.namespace))
+    # Recorded before the check: the releases run the new charts whatever the check finds, and a later
+    # catalog change must start from them (an older record would downgrade the hub).
     steps.append(RecordInstalledStep(upgrade.profile, upgrade.bundle))
-    return Plan(steps)
+    return Plan(steps + check if options.check else steps)
 
 
 def run_upgrade(upgrade: Upgrade, options: InstallOptions, sink: EventSink, *, prune: bool,

@@ -45,7 +45,7 @@ NodeStatus = Callable[[str, dict[str, str]], dict[str, Any] | None]
 
 
 def installer_tar(repo: Path, bundle: Path, target: Path) -> Path:
-    """``install.tar``: the installer tree (no .git, .venv or bundle) plus the bundle's Python wheels.
+    """``install.tar``: the installer tree (no .git, .venv, bundle or private file) plus the bundle's Python wheels.
 
     The wheels let ``install.sh`` make its venv on the new node with no network; the images stay
     out (the node fetches those it needs itself).
@@ -55,6 +55,8 @@ def installer_tar(repo: Path, bundle: Path, target: Path) -> Path:
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         parts = Path(info.name).parts
         if any(p in _LEFT_OUT or p.endswith(".egg-info") for p in parts) or info.issym() or info.islnk():
+            return None
+        if info.isfile() and not info.mode & 0o044:  # private (a profile saved with its password): not served
             return None
         info.uid = info.gid = 0
         info.uname = info.gname = "root"

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from installer.config.profile import Profile
 from installer.engine.commands import RealRunner, Redactor
 from installer.errors import ExitCode
 from installer.verbs.common import (
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> ExitCo
     minutes = args.minutes or profile.microk8s.bundle_server_minutes
     port = args.port if args.port is not None else profile.microk8s.bundle_server_port
     runner = RealRunner(redactor=Redactor(profile.secrets()))
+    _check_signature(bundle, profile, runner)  # a member with trust configured never serves a bundle it would refuse
     info = member.add_node_token(runner, max(1, round(minutes * 60)))
     connection = info.connection(args.address)
     address = connection.split(":", 1)[0]
@@ -89,3 +91,19 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> ExitCo
         return ExitCode.OK
     stderr("bundle server stopped: its time is up (run add-node again for a new token and server)")
     return ExitCode.OK
+
+
+def _check_signature(bundle: Path, profile: Profile, runner: RealRunner) -> None:
+    """The install's signature rule (the profile's or the kept trust file), said on stderr.
+
+    Raises:
+        BundleError: trust is configured and the bundle is unsigned, signed by another key, or changed.
+    """
+    from installer.bundle.signature import check_signature, resolve_trust
+    from installer.install_run import default_state_dir
+
+    signature = check_signature(bundle, resolve_trust(None, profile.bundle_trust(), default_state_dir()), runner)
+    sys.stderr.write(f"bundle {bundle}: {signature.describe()}\n")
+    warning = signature.warning()
+    if warning:
+        sys.stderr.write(f"warning: {warning}\n")

@@ -22,6 +22,7 @@ from installer.check.run import DEFAULT_TIMEOUT, run_check
 from installer.check.token import read_token
 from installer.components.jupyterhub.steps import hub_url
 from installer.components.jupyterhub.values import offered_images
+from installer.config.profile import Profile
 from installer.engine.commands import RealRunner, Redactor
 from installer.engine.events import Event, ItemFinished, LogLine, StepProgress
 from installer.engine.printable import printable
@@ -81,10 +82,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     """Check every chosen entry; exit 1 naming the ones that failed."""
     from installer.install_run import default_state_dir
 
-    profile = profile_from_args(args)
+    state_dir = getattr(args, "state_dir", None) or default_state_dir()
+    profile = _installed_profile(Path(state_dir)) if getattr(args, "profile", None) is None else None
+    profile = profile or profile_from_args(args)
     entries = entries_for([image.name for image in offered_images(profile.jupyterhub)], args.image)
     url = args.hub_url or hub_url(profile.jupyterhub, _address())
-    state_dir = getattr(args, "state_dir", None) or default_state_dir()
     token = read_token(Path(state_dir))
     redactor = Redactor([token])
     sink = RedactingSink(_LiveLines(), redactor)
@@ -111,3 +113,13 @@ def _address() -> str | None:
     from installer.wizard.model import primary_address
 
     return primary_address() or None
+
+
+def _installed_profile(state_dir: Path) -> Profile | None:
+    """The catalog the install (and the later ``images`` changes) applied, when this user can read it."""
+    from installer.daytwo.saved import load_installed, profile_path
+
+    try:
+        return load_installed(state_dir) if profile_path(state_dir).is_file() else None
+    except OSError:  # not root: the defaults, as before (an edited file's error names its line)
+        return None

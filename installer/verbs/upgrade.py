@@ -42,6 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune", action="store_true",
                         help="unpin images nothing needs any more, so the kubelet's image GC may remove them")
     add_change_options(parser)
+    parser.add_argument("--no-check", action="store_true",
+                        help="leave out the acceptance check at the end (run `./install.sh check` later)")
     parser.add_argument("--json", action="store_true", help="print the changes as one JSON document and stop")
     parser.add_argument("--containerd-socket", type=Path, default=MICROK8S_SOCKET, metavar="PATH",
                         help=f"containerd socket (default: {MICROK8S_SOCKET})")
@@ -57,6 +59,12 @@ def run(args: argparse.Namespace) -> ExitCode:
         msg = "no new bundle given and no interrupted upgrade to resume"
         raise UsageError(msg, "Give the new offline-images folder: ./install.sh upgrade --bundle DIR")
     installed = installed_from_args(args, folder, NAME)
+    from installer.daytwo.saved import pending_path
+
+    if pending_path(folder).is_file():  # its profile names the old charts: applied later, it would downgrade the hub
+        msg = f"a catalog change did not finish ({pending_path(folder)})"
+        raise UsageError(msg, "Finish it with `sudo ./install.sh images resume`, or give it up with "
+                              "`sudo ./install.sh images resume --abandon`, then run the upgrade again.")
     upgrade = prepare(installed, Path(bundle))
     if args.json:
         emit_json({"bundle": str(upgrade.bundle), "changes": upgrade.changes.to_dict()})
@@ -68,7 +76,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     require_root(dry_run, NAME)
     options = InstallOptions(profile=upgrade.profile, dry_run=dry_run, state_dir=folder, host_root=args.host_root,
                              bundle_dir=upgrade.bundle, containerd_socket=args.containerd_socket,
-                             namespace=args.containerd_namespace)
+                             namespace=args.containerd_namespace, check=not args.no_check)
     with console(args, upgrade.profile, dry_run=dry_run) as sinks:
         result = run_upgrade(upgrade, options, sinks, prune=args.prune, cancel=threading.Event())
     return finish(result, NAME)

@@ -260,3 +260,13 @@ def test_a_trusted_key_limited_to_another_namespace_is_named_as_such(site: Site)
     name, key_type, blob = site.builder.trust_line().split()
     site.trust.write_text(f'{name} namespaces="git" {key_type} {blob}\n')
     refused(verify(site, "--trust", str(site.trust)), "does not allow that key", site.builder.fingerprint)
+
+
+def test_add_node_will_not_serve_a_bundle_the_trust_file_refuses(site: Site, tmp_path: Path) -> None:
+    """Signed by a stranger, with trust in the profile: refused before any token is made or anything served."""
+    resign_with(site, site.stranger)
+    profile = tmp_path / "lab.yaml"
+    profile.write_text(yaml.safe_dump({"bundle": {"path": str(site.bundle), "trust": str(site.trust)}}))
+    done = cli("add-node", "--profile", str(profile), "--port", "0", "--minutes", "1")
+    refused(done, site.stranger.fingerprint)
+    assert "add-node" not in done.stdout

@@ -92,3 +92,11 @@ def test_a_pod_that_is_not_running_is_a_failed_probe_not_a_crash(gpu_node: Twin)
     results = probe_pod(RealRunner(), NS, "jupyter-gone", _entry())
     assert not any(r.ok for r in results)
     assert "not running" in results[0].found
+
+
+def test_a_sliced_entry_is_checked_for_its_one_gpu(gpu_node: Twin) -> None:
+    """A HAMi slice (gpu_memory, gpus 0) is still a GPU entry: its pod must show the one GPU it is given."""
+    sliced = _entry(gpu_memory=4096, gpu_slicing=True)
+    [gpus] = [r for r in probe_pod(RealRunner(), NS, "jupyter-one-gpu", sliced) if r.name == "gpus"]
+    assert gpus.ok and gpus.found == "nvidia-smi -L lists 1 GPU(s), 1 asked"
+    assert "gpus" not in {r.name for r in probe_pod(RealRunner(), NS, "jupyter-root-nohome", _entry())}

@@ -76,6 +76,11 @@ def test_an_entry_asking_more_gpus_than_the_node_has_fails_the_install_naming_it
     assert "Check: 2 of 3 notebook image(s) passed" in lines
     assert any(line.strip().startswith("many-gpus") and "FAILED" in line for line in lines)
     assert _leftovers(site["twin"]) == {"pods": [], "pvcs": [], "users": []}
+    # the hub is installed all the same: day two (images, upgrade, uninstall) starts from its record
+    from installer.lifecycle.installed import load_installed
+
+    installed = load_installed(site["state"])
+    assert installed is not None and [i.name for i in installed.profile.jupyterhub.images][-1] == "many-gpus"
 
 
 def test_a_passing_check_leaves_nothing_and_no_check_leaves_it_out(

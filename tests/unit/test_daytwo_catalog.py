@@ -48,3 +48,24 @@ def test_an_unknown_entry_is_named_with_those_there_are() -> None:
     with pytest.raises(UsageError) as raised:
         catalog.find_entry(Profile(), "nope")
     assert "'nope'" in raised.value.message and "minimal" in raised.value.hint
+
+
+def test_status_is_not_healthy_when_helm_does_not_answer(tmp_path: Path) -> None:
+    """No answer from Helm is not "no release": the survey names it instead of calling the cluster healthy."""
+    import json
+
+    from installer.daytwo.health import survey
+    from installer.engine.commands import RecordingRunner
+    from installer.engine.events import NullSink
+    from installer.install_run import InstallOptions, make_context
+
+    runner = RecordingRunner()
+    runner.answer(["snap", "list", "microk8s"], "Name Version Rev\nmicrok8s v1.32.3 7964\n")
+    runner.answer(["microk8s", "kubectl", "version"], json.dumps({"serverVersion": {"gitVersion": "v1.32.3"}}))
+    runner.answer(["microk8s", "kubectl", "get", "nodes"], json.dumps({"items": []}))
+    runner.answer(["microk8s", "kubectl", "get", "pods"], json.dumps({"items": []}))
+    runner.answer(["microk8s", "helm3", "list"], "", returncode=1, stderr="Error: Kubernetes cluster unreachable")
+    options = InstallOptions(profile=Profile(), state_dir=tmp_path / "state")
+    report = survey(make_context(options, NullSink(), runner=runner), None)
+    assert not report["healthy"]
+    assert any("helm did not list the releases" in p for p in report["problems"]), report["problems"]

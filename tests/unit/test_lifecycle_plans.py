@@ -93,3 +93,39 @@ def test_delete_data_never_deletes_a_namespace_kubernetes_needs(tmp_path: Path,
     save_installed(tmp_path, Profile().model_copy(update={"jupyterhub": hub}), tmp_path / "bundle")
     assert main(["uninstall", "--state-dir", str(tmp_path), "--delete-data", "--confirm", "default"]) == 2
     assert "which Kubernetes itself needs" in capsys.readouterr().err
+
+
+def _bundle_with_manifest(folder: Path) -> Path:
+    from installer.bundle.manifest import save_manifest
+
+    folder.mkdir(parents=True)
+    save_manifest(_manifest("4.2.1", "quay.io/jupyterhub/k8s-hub:4.2.1"), folder)
+    return folder
+
+
+def test_an_upgrade_records_the_new_charts_before_the_check(tmp_path: Path) -> None:
+    """A failed check must not leave the record on the old charts (a later catalog change would downgrade)."""
+    from installer.install_run import InstallOptions
+    from installer.lifecycle.installed import Installed
+    from installer.lifecycle.upgrade import prepare, upgrade_plan
+
+    upgrade = prepare(Installed(Profile(), _manifest("4.2.0", "quay.io/jupyterhub/k8s-hub:4.2.0"), tmp_path / "a",
+                                tmp_path / "installed"), _bundle_with_manifest(tmp_path / "b"))
+    options = InstallOptions(profile=upgrade.profile, state_dir=tmp_path / "state", bundle_dir=upgrade.bundle)
+    ids = [s.id for s in upgrade_plan(upgrade, options, prune=False).steps]
+    assert ids[-2:] == ["upgrade.record", "check"], ids
+    unchecked = InstallOptions(profile=upgrade.profile, state_dir=tmp_path / "state", bundle_dir=upgrade.bundle,
+                               check=False)
+    assert "check" not in [s.id for s in upgrade_plan(upgrade, unchecked, prune=False).steps]
+
+
+def test_an_upgrade_waits_for_an_unfinished_catalog_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The pending change's profile names the old charts: the upgrade refuses until it is resumed or abandoned."""
+    from installer.daytwo.saved import pending_path
+
+    state = tmp_path / "state"
+    save_installed(state, Profile(), tmp_path / "a")
+    pending_path(state).write_text("{}\n")
+    code = main(["upgrade", "--bundle", str(_bundle_with_manifest(tmp_path / "b")), "--state-dir", str(state)])
+    assert code == 2
+    assert "images resume" in capsys.readouterr().err

@@ -163,3 +163,26 @@ def test_a_taken_port_is_said_plainly(tmp_path: Path) -> None:
 def test_an_empty_node_list_has_no_rows() -> None:
     """`kubectl get nodes -o json` with no items is no node (not one nameless node)."""
     assert rows_from_json({"apiVersion": "v1", "kind": "List", "items": []}) == []
+
+
+def test_install_tar_leaves_out_private_files_and_the_bundle_images(tmp_path: Path) -> None:
+    """A profile the wizard saved with its password (0600) is not served to the network; the wheels are."""
+    import tarfile
+
+    from installer.nodes.server import installer_tar
+
+    repo, bundle = tmp_path / "repo", tmp_path / "repo" / "offline-images"
+    (repo / "profiles").mkdir(parents=True)
+    (repo / "install.sh").write_text("#!/bin/sh\n")
+    (repo / "profiles" / "cpu.yaml").write_text("jupyterhub: {}\n")
+    secret = repo / "profiles" / "lab.yaml"
+    secret.write_text("jupyterhub: {auth: {password: s3cret}}\n")
+    secret.chmod(0o600)
+    (bundle / "wheels").mkdir(parents=True)
+    (bundle / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"w")
+    (bundle / "images").mkdir()
+    (bundle / "images" / "big.tar").write_bytes(b"i")
+    with tarfile.open(installer_tar(repo, bundle, tmp_path / "install.tar")) as tar:
+        names = set(tar.getnames())
+    assert {"install.sh", "profiles/cpu.yaml", "offline-images/wheels/x-1-py3-none-any.whl"} <= names
+    assert "profiles/lab.yaml" not in names and not any("big.tar" in n for n in names)
