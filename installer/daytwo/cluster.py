@@ -88,3 +88,19 @@ def releases(ctx: StepContext) -> list[dict[str, Any]] | None:
     result = probe(ctx, [*HELM, "list", "--all-namespaces", "--all", "-o", "json"])
     data = parse_json(result.stdout) if result.ok else None
     return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else None
+
+
+def other_nodes_warning(ctx: StepContext, what: str) -> str | None:
+    """A warning when the cluster has more nodes than this one: ``what`` reached this node's containerd only.
+
+    Each MicroK8s node has its own containerd, and an offline node cannot pull: a server
+    scheduled on another node would wait for an image it cannot get (ImagePullBackOff).
+    """
+    from installer.components.kube import nodes
+
+    names = sorted(str((n.get("metadata") or {}).get("name", "")) for n in nodes(ctx))
+    if len(names) < 2:  # one node is this one
+        return None
+    return (f"this cluster has {len(names)} nodes ({', '.join(names)}); {what} went into this node's containerd only. "
+            "Import it on each other node that runs notebooks (`sudo ./install.sh import --bundle DIR` there), "
+            "or servers placed there wait for an image they cannot pull.")

@@ -21,7 +21,7 @@ from installer.components.jupyterhub.image_checks import check_notebook_images
 from installer.config.profile import Profile
 from installer.daytwo import catalog, saved
 from installer.daytwo.apply import apply_profile, change_options
-from installer.daytwo.cluster import servers_using
+from installer.daytwo.cluster import other_nodes_warning, servers_using
 from installer.engine.commands import RealRunner
 from installer.engine.events import NullSink
 from installer.engine.lock import LOCK_NAME, InstallLock
@@ -198,6 +198,9 @@ def _prepare_image(args: argparse.Namespace, after: Profile, ref: str, state_dir
         error = BundleError if any(r.bad_bundle for r in report.failed) else StepFailed
         raise error(f"cannot import {ref}: {reasons}", "Nothing was changed on the hub. " + store.hint)
     sys.stdout.write(printable(report.summary()) + "\n")
+    warning = other_nodes_warning(_context(args, after, state_dir), ref)
+    if warning:
+        stderr(f"warning: {warning}")
 
 
 def _refuse_while_used(args: argparse.Namespace, before: Profile, state_dir: Path) -> None:

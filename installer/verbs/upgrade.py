@@ -79,4 +79,13 @@ def run(args: argparse.Namespace) -> ExitCode:
                              namespace=args.containerd_namespace, check=not args.no_check)
     with console(args, upgrade.profile, dry_run=dry_run) as sinks:
         result = run_upgrade(upgrade, options, sinks, prune=args.prune, cancel=threading.Event())
+    if upgrade.changes.added and not dry_run:
+        from installer.daytwo.cluster import other_nodes_warning
+        from installer.engine.events import NullSink
+        from installer.install_run import make_context, make_redactor
+
+        ctx = make_context(options, NullSink(), redactor=make_redactor(upgrade.profile))
+        warning = other_nodes_warning(ctx, f"the {len(upgrade.changes.added)} new image(s)")
+        if warning:
+            say(args, f"warning: {warning}")
     return finish(result, NAME)

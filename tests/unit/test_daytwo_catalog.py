@@ -69,3 +69,23 @@ def test_status_is_not_healthy_when_helm_does_not_answer(tmp_path: Path) -> None
     report = survey(make_context(options, NullSink(), runner=runner), None)
     assert not report["healthy"]
     assert any("helm did not list the releases" in p for p in report["problems"]), report["problems"]
+
+
+def test_an_image_imported_on_one_node_of_several_is_a_warning_naming_them(tmp_path: Path) -> None:
+    """Each MicroK8s node has its own containerd: an image added on this one is missing on the others."""
+    import json
+
+    from installer.daytwo.cluster import other_nodes_warning
+    from installer.engine.commands import RecordingRunner
+    from installer.engine.events import NullSink
+    from installer.install_run import InstallOptions, make_context
+
+    def ctx_with(names: list[str]) -> object:
+        runner = RecordingRunner()
+        runner.answer(["microk8s", "kubectl", "get", "nodes"],
+                      json.dumps({"items": [{"metadata": {"name": n}} for n in names]}))
+        return make_context(InstallOptions(profile=Profile(), state_dir=tmp_path / "s"), NullSink(), runner=runner)
+
+    assert other_nodes_warning(ctx_with(["gpu1"]), "x:1") is None  # type: ignore[arg-type]
+    warning = other_nodes_warning(ctx_with(["gpu1", "gpu2"]), "x:1") or ""  # type: ignore[arg-type]
+    assert "2 nodes (gpu1, gpu2)" in warning and "x:1" in warning and "install.sh import" in warning
