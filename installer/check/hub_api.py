@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -81,8 +81,9 @@ class HubClient:
             return urllib.request.urlopen(request, timeout=timeout or self.timeout)
         except urllib.error.HTTPError as error:
             detail = _error_message(error)
-            hint = ("the API token is wrong or lacks the admin:users/admin:servers scopes (hub.services and "
-                    "hub.loadRoles in the values)") if error.code in (401, 403) else ""
+            hint = ("the API token is wrong, expired or lacks the admin:users/admin:servers/tokens scopes "
+                    "(hub.services and hub.loadRoles in the values: run the install again to renew them)"
+                    if error.code in (401, 403) else "")
             raise HubApiError(f"{method} {self.api}{path}: HTTP {error.code} {detail}".rstrip(), hint,
                               status=error.code) from None
         except (urllib.error.URLError, OSError) as error:
@@ -90,6 +91,28 @@ class HubClient:
             raise HubUnreachable(f"JupyterHub at {self.api} does not answer ({reason})",
                                  "check that the hub pod is running (microk8s kubectl get pods -n jupyterhub) "
                                  "and that the URL is right") from None
+
+    def with_token(self, token: str) -> HubClient:
+        """The same hub with another token (the test user's own)."""
+        return HubClient(self.api.removesuffix("/hub/api"), token, timeout=self.timeout)
+
+    def create_token(self, user: str, *, expires_in: int, scopes: Sequence[str], note: str) -> tuple[str, str]:
+        """``POST /users/{user}/tokens`` (scope ``tokens`` on ``user``): a token of ``user`` that expires in
+        ``expires_in`` seconds, limited to ``scopes``; its id (for :meth:`revoke_token`) and its secret."""
+        answer = self.call("POST", f"/users/{_q(user)}/tokens",
+                           {"expires_in": expires_in, "scopes": list(scopes), "note": note})
+        if not isinstance(answer, dict) or not answer.get("token") or not answer.get("id"):
+            raise HubApiError(f"POST {self.api}/users/{user}/tokens: the answer holds no token",
+                              "is this a JupyterHub (3.0 or newer)?")
+        return str(answer["id"]), str(answer["token"])
+
+    def revoke_token(self, user: str, token_id: str) -> None:
+        """``DELETE /users/{user}/tokens/{id}``; a token (or user) already gone is fine."""
+        try:
+            self.call("DELETE", f"/users/{_q(user)}/tokens/{_q(token_id)}")
+        except HubApiError as error:
+            if error.status != 404:
+                raise
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """One API call; the decoded JSON answer, or None when it has no body."""

@@ -3,7 +3,10 @@
 One test user holds one named server per entry. Whatever happens (a failed spawn, a
 timeout, Ctrl-C, SIGTERM), the ``finally`` stops every server the check started, waits
 for the hub to let go of them and deletes the user, with SIGINT/SIGTERM held back
-meanwhile so a second Ctrl-C cannot leave a server behind. The probes inside the pod
+meanwhile so a second Ctrl-C cannot leave a server behind. The servers are started, followed and
+stopped with a token of the test user's own, which the service mints with an expiry (the whole
+run's worst case) and revokes in that ``finally``; the service's token only creates and removes
+the user and its token, reads the servers' state and cleans up. The probes inside the pod
 are a callable handed in (``probe``), so this module needs no Kubernetes.
 """
 
@@ -24,9 +27,13 @@ from installer.errors import InstallerError
 STEP_ID: Final = "check"
 TEST_USER: Final = "acceptance-check"
 """The test user's name (fixed, so a re-run after a crash finds and removes the old one)."""
+USER_SCOPES: Final = ("servers!user",)
+"""The test user's token: start, follow and stop its own servers (``!user`` is the token's owner)."""
 DEFAULT_TIMEOUT: Final = 600.0
 """Seconds one server may take to become ready (a first pull of a large image takes minutes)."""
 CLEANUP_TIMEOUT: Final = 120.0
+ENTRY_MARGIN: Final = 300.0
+"""Seconds per entry beyond its spawn timeout that the test user's token lives on (probes, stopping)."""
 SPAWN_HINT: Final = ("see the hub's log (microk8s kubectl logs -n jupyterhub deploy/hub) and the user pod's events "
                      "(microk8s kubectl get events -n jupyterhub)")
 
@@ -95,11 +102,13 @@ def server_name(entry: str) -> str:
 
 def run_check(client: HubClient, entries: Sequence[str], sink: EventSink, *, user: str = TEST_USER,
               timeout: float = DEFAULT_TIMEOUT, probe: Probe | None = None,
-              remove_volumes: Callable[[str], list[str]] | None = None) -> CheckReport:
+              remove_volumes: Callable[[str], list[str]] | None = None,
+              secret: Callable[[str], None] | None = None) -> CheckReport:
     """Start, follow, probe and stop one named server per entry (profile slug) for a fresh test user.
 
     ``remove_volumes(user)`` deletes the user's home volumes once the user is gone (still with the
-    signals held) and returns what it could not delete.
+    signals held) and returns what it could not delete. ``secret(token)`` is told the test user's token
+    as soon as it exists (the caller's Redactor), so no message can show it.
 
     Raises:
         HubUnreachable / HubApiError: the hub is down or refuses the token (nothing was started).
@@ -107,18 +116,26 @@ def run_check(client: HubClient, entries: Sequence[str], sink: EventSink, *, use
     client.version()  # a hub that is down fails here, before anything is created
     report = CheckReport()
     started: list[str] = []
+    token_id = ""
     try:
         client.create_user(user)
+        token_id, token = client.create_token(user, expires_in=token_lifetime(len(entries), timeout),
+                                              scopes=USER_SCOPES, note="acceptance check (revoked at its end)")
+        if secret is not None:
+            secret(token)
+        own = client.with_token(token)
         for entry in entries:
             server = server_name(entry)
             started.append(server)
-            result = _check_entry(client, user, server, entry, sink, timeout, probe)
+            result = _check_entry(client, own, user, server, entry, sink, timeout, probe)
             report.entries.append(result)
             sink.emit(ItemFinished(step_id=STEP_ID, item=entry, status="ok" if result.ok else "failed",
                                    reason=result.error or "; ".join(p.found for p in result.probes if not p.ok)))
-            _stop(client, user, server, sink)
+            _stop(own, user, server, sink)
     finally:
         with _signals_held():
+            if token_id:
+                _revoke(client, user, token_id, sink)
             report.leftovers = _clean_up(client, user, started, sink)
             if remove_volumes is not None:
                 volumes = remove_volumes(user)
@@ -129,15 +146,21 @@ def run_check(client: HubClient, entries: Sequence[str], sink: EventSink, *, use
     return report
 
 
-def _check_entry(client: HubClient, user: str, server: str, entry: str, sink: EventSink, timeout: float,
-                 probe: Probe | None) -> EntryResult:
+def token_lifetime(entries: int, timeout: float) -> int:
+    """Seconds the test user's token lives: every entry's spawn timeout and margin, and the clean-up."""
+    return int(max(entries, 1) * (timeout + ENTRY_MARGIN) + CLEANUP_TIMEOUT)
+
+
+def _check_entry(client: HubClient, own: HubClient, user: str, server: str, entry: str, sink: EventSink,
+                 timeout: float, probe: Probe | None) -> EntryResult:
+    """``own`` (the test user's token) starts and follows the server; ``client`` (the service) reads its state."""
     begin = time.monotonic()
     deadline = begin + timeout
     messages: list[str] = []
     try:
-        client.start_server(user, server, entry)
+        own.start_server(user, server, entry)
         last: dict[str, Any] = {}
-        for event in client.progress(user, server, deadline):
+        for event in own.progress(user, server, deadline):
             last = event
             message = str(event.get("message") or "")
             if message:
@@ -168,6 +191,15 @@ def _check_entry(client: HubClient, user: str, server: str, entry: str, sink: Ev
 def _stop(client: HubClient, user: str, server: str, sink: EventSink) -> None:
     client.stop_server(user, server)
     sink.emit(LogLine(level="info", message=f"stopped {user}/{server}", step_id=STEP_ID))
+
+
+def _revoke(client: HubClient, user: str, token_id: str, sink: EventSink) -> None:
+    """Revoke the test user's token (deleting the user would too; this also covers a user left behind)."""
+    try:
+        client.revoke_token(user, token_id)
+    except InstallerError as error:
+        sink.emit(LogLine(level="warning", message=f"the check could not revoke its token for {user} "
+                                                   f"({error.message}); it expires by itself", step_id=STEP_ID))
 
 
 def _clean_up(client: HubClient, user: str, servers: list[str], sink: EventSink) -> list[str]:

@@ -55,7 +55,7 @@ class AcceptanceCheckStep(Step):
         ctx.runner.redact.add(token)
         with hub_forward(ctx.runner, namespace, ctx.state_dir / FORWARD_LOG) as url:
             client = HubClient(url, token)
-            report = run_check(client, list(images), ctx.sink, timeout=self.timeout,
+            report = run_check(client, list(images), ctx.sink, timeout=self.timeout, secret=ctx.runner.redact.add,
                                probe=make_probe(client, ctx.runner, images, namespace),
                                remove_volumes=lambda user: remove_volumes(ctx.runner, namespace, user))
         ctx.results.check = report_dict(report, url)

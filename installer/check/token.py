@@ -10,12 +10,14 @@ import secrets
 from pathlib import Path
 from typing import Any, Final
 
+from installer.check.run import TEST_USER
 from installer.errors import StepFailed
 
 SERVICE: Final = "installer-check"
 """The hub service the check acts as (the test user must not share this name: a service cannot delete itself)."""
-SCOPES: Final = ("admin:users", "admin:servers")
-"""Create and delete the test user; start, watch and stop its servers."""
+SCOPES: Final = ("admin:users", "admin:servers", f"tokens!user={TEST_USER}")
+"""Create and delete the test user; read and stop its servers; mint and revoke the test user's (and only its)
+short-lived token, which the check starts, follows and stops the servers with."""
 TOKEN_FILE: Final = "check-token"
 
 

@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     namespace = profile.jupyterhub.namespace
     probe = None if args.no_probes else make_probe(client, runner, images, namespace)
     volumes = None if args.no_probes else lambda user: remove_volumes(runner, namespace, user)
-    report = run_check(client, entries, sink, timeout=args.timeout, probe=probe, remove_volumes=volumes)
+    report = run_check(client, entries, sink, timeout=args.timeout, probe=probe, remove_volumes=volumes,
+                       secret=redactor.add)
     document = report_dict(report, url)
     if args.json:
         emit_json(document)

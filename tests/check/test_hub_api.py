@@ -117,3 +117,34 @@ def test_ctrl_c_during_a_spawn_leaves_no_user_or_server(hub: Hub) -> None:
         if child.poll() is None:
             child.kill()
     _nothing_left(hub)
+
+
+def test_the_servers_go_through_a_short_lived_user_token_that_is_revoked_at_the_end(hub: Hub) -> None:
+    client = _client(hub)
+    secrets: list[str] = []
+    seen: list[dict[str, object]] = []
+
+    def probe(entry: str, user: str, server: str) -> list[ProbeResult]:
+        answer = hub.api("GET", f"/users/{user}/tokens")  # the service's own look (read:tokens on the test user)
+        assert isinstance(answer, dict)
+        seen.extend(answer["api_tokens"])
+        return []
+
+    report = run_check(client, ["cpu"], CollectingSink(), probe=probe, timeout=120, secret=secrets.append)
+
+    assert report.ok, report
+    [token] = secrets
+    assert token != hub.token
+    # the check's token among the test user's (its running server has one of its own)
+    mine = [m for m in seen if "acceptance check" in str(m["note"])]
+    assert len(mine) == 1, seen
+    [model] = mine
+    assert model["expires_at"], model  # it expires by itself
+    assert model["last_activity"], model  # the start and the progress went through it
+    scopes = model["scopes"]
+    assert isinstance(scopes, list) and f"start:servers!user={TEST_USER}" in scopes, model
+    assert all(s.endswith(f"!user={TEST_USER}") and not s.startswith("admin") for s in scopes), model
+    with pytest.raises(HubApiError) as caught:  # revoked (and the user removed): it opens nothing any more
+        HubClient(hub.url, token).call("GET", f"/users/{TEST_USER}")
+    assert caught.value.status == 403
+    _nothing_left(hub)

@@ -4,7 +4,10 @@ No JupyterHub runs in the twin, so the forwarded port answers the few calls the
 acceptance check makes, derived from the installed release's values and the twin's
 cluster, never scripted per test:
 
-* the API token must be a ``hub.services`` entry's ``apiToken`` of the deployed values (403 otherwise);
+* the API token must be a ``hub.services`` entry's ``apiToken`` of the deployed values, or a user
+  token that service minted (``POST /users/{name}/tokens`` with ``expires_in``), which opens only
+  that user's servers until it expires or is revoked (``DELETE /users/{name}/tokens/{id}``, or the
+  user's deletion), as JupyterHub's ``APIToken.find`` ignores expired tokens (403 otherwise);
 * a start looks up the ``profile`` slug in ``singleuser.profileList`` (an unknown slug fails,
   as KubeSpawner's ``_load_profile`` raises) and creates the user pod and its PVC as
   KubeSpawner 7.1.0 does for z2jh 4.2.0 (``pod_name_template`` ``jupyter-{user_server}``,
@@ -22,8 +25,10 @@ only lets a twin install end with the check.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import secrets
 import sys
 import time
 import urllib.parse
@@ -50,6 +55,11 @@ def release_values(state: dict[str, Any], namespace: str) -> dict[str, Any] | No
 def _tokens(values: dict[str, Any]) -> set[str]:
     services = ((values.get("hub") or {}).get("services") or {})
     return {str(s.get("apiToken")) for s in services.values() if isinstance(s, dict) and s.get("apiToken")}
+
+
+def _digest(token: str) -> str:
+    """What the state file keeps of a user token (as JupyterHub keeps a hash, never the token)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def user_server(user: str, server: str) -> str:
@@ -208,12 +218,18 @@ class Handler(BaseHTTPRequestHandler):
         if values is None:
             self._error(503, "the hub release is not deployed")
             return
-        if token not in _tokens(values):
-            self._error(403, "Action is not authorized with current scopes; requires any of [admin:users]")
-            return
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"null") if length else None
+        tokens = re.fullmatch(r"/users/([^/]+)/tokens(?:/([^/]+))?", rest)
         match = re.fullmatch(r"/users/([^/]+)(?:/servers/([^/]+)(/progress)?)?", rest)
+        owner = self._owner(state, token)
+        service = token in _tokens(values)
+        if not service and not (owner and match and match.group(2) and urllib.parse.unquote(match.group(1)) == owner):
+            self._error(403, "Action is not authorized with current scopes; requires any of [admin:users]")
+            return
+        if tokens is not None:
+            self._tokens(method, urllib.parse.unquote(tokens.group(1)), tokens.group(2), body)
+            return
         if match is None:
             self._error(404, "Not Found")
             return
@@ -224,6 +240,39 @@ class Handler(BaseHTTPRequestHandler):
             self._server(method, user, server, body)
         else:
             self._user(method, user)
+
+    @staticmethod
+    def _owner(state: dict[str, Any], token: str) -> str | None:
+        """The user whose minted token this is, while it has not expired or been revoked."""
+        record = ((state.get("hub") or {}).get("tokens") or {}).get(_digest(token)) if token else None
+        return str(record["user"]) if record and record["expires"] > time.time() else None
+
+    def _tokens(self, method: str, user: str, token_id: str | None, body: Any) -> None:
+        """Mint (``POST .../tokens``) or revoke (``DELETE .../tokens/{id}``) a token of ``user``."""
+        with self.hub.store.edit() as state:
+            hub = state.setdefault("hub", {})
+            kept = hub.setdefault("tokens", {})
+            if user not in hub.setdefault("users", {}):
+                self._error(404, f"No such user: {user}")
+            elif method == "POST" and token_id is None:
+                expires_in = (body or {}).get("expires_in") if isinstance(body, dict) else None
+                if not isinstance(expires_in, int):  # the check always sets one (JupyterHub allows null: never)
+                    self._error(400, f"token expires_in must be null or integer, not {expires_in!r}")
+                    return
+                token = secrets.token_hex(16)
+                number = 1 + max((int(r["id"][1:]) for r in kept.values()), default=0)
+                kept[_digest(token)] = {"user": user, "id": f"a{number}", "expires": time.time() + expires_in}
+                self._answer(201, {"kind": "api_token", "id": f"a{number}", "token": token, "user": user,
+                                   "scopes": list(body.get("scopes") or []), "note": body.get("note")})
+            elif method == "DELETE" and token_id:
+                found = [k for k, r in kept.items() if r["user"] == user and r["id"] == token_id]
+                if not found:
+                    self._error(404, f"No such token {token_id} for user {user}")
+                    return
+                del kept[found[0]]
+                self._answer(204)
+            else:
+                self._error(405, "Method Not Allowed")
 
     def _user(self, method: str, user: str) -> None:
         with self.hub.store.edit() as state:
@@ -244,6 +293,9 @@ class Handler(BaseHTTPRequestHandler):
                 for server in list(users[user]["servers"]):
                     self.hub.stop(state, user, server, remove=True)
                 del users[user]
+                kept = state["hub"].get("tokens") or {}
+                for key in [k for k, r in kept.items() if r["user"] == user]:  # its tokens go with it
+                    del kept[key]
                 self._answer(204)
 
     def _server(self, method: str, user: str, server: str, body: Any) -> None:
