@@ -5,7 +5,9 @@ user starts a named server with that profile through the hub's REST API; the hub
 progress messages are shown live, one line each; then the server is stopped and the
 user removed, whatever happens. Prints a table (or ``--json``); exit 1 names the
 entries that failed. The API token is the one the install made (``check-token`` in
-the state folder); it is never taken from the command line.
+the state folder); it is never taken from the command line. With it the check mints a
+short-lived token for the test user, starts and stops the servers with that one, and
+revokes it at the end.
 """
 
 from __future__ import annotations
