@@ -57,7 +57,7 @@ def test_status_is_not_healthy_when_helm_does_not_answer(tmp_path: Path) -> None
     from installer.daytwo.health import survey
     from installer.engine.commands import RecordingRunner
     from installer.engine.events import NullSink
-    from installer.install_run import InstallOptions, make_context
+    from installer.install_run import InstallOptions, make_context, make_redactor
 
     runner = RecordingRunner()
     runner.answer(["snap", "list", "microk8s"], "Name Version Rev\nmicrok8s v1.32.3 7964\n")
@@ -66,7 +66,7 @@ def test_status_is_not_healthy_when_helm_does_not_answer(tmp_path: Path) -> None
     runner.answer(["microk8s", "kubectl", "get", "pods"], json.dumps({"items": []}))
     runner.answer(["microk8s", "helm3", "list"], "", returncode=1, stderr="Error: Kubernetes cluster unreachable")
     options = InstallOptions(profile=Profile(), state_dir=tmp_path / "state")
-    report = survey(make_context(options, NullSink(), runner=runner), None)
+    report = survey(make_context(options, NullSink(), runner=runner, redactor=make_redactor(options.profile)), None)
     assert not report["healthy"]
     assert any("helm did not list the releases" in p for p in report["problems"]), report["problems"]
 
@@ -78,13 +78,14 @@ def test_an_image_imported_on_one_node_of_several_is_a_warning_naming_them(tmp_p
     from installer.daytwo.cluster import other_nodes_warning
     from installer.engine.commands import RecordingRunner
     from installer.engine.events import NullSink
-    from installer.install_run import InstallOptions, make_context
+    from installer.install_run import InstallOptions, make_context, make_redactor
 
     def ctx_with(names: list[str]) -> object:
         runner = RecordingRunner()
         runner.answer(["microk8s", "kubectl", "get", "nodes"],
                       json.dumps({"items": [{"metadata": {"name": n}} for n in names]}))
-        return make_context(InstallOptions(profile=Profile(), state_dir=tmp_path / "s"), NullSink(), runner=runner)
+        options = InstallOptions(profile=Profile(), state_dir=tmp_path / "s")
+        return make_context(options, NullSink(), runner=runner, redactor=make_redactor(options.profile))
 
     assert other_nodes_warning(ctx_with(["gpu1"]), "x:1") is None  # type: ignore[arg-type]
     warning = other_nodes_warning(ctx_with(["gpu1", "gpu2"]), "x:1") or ""  # type: ignore[arg-type]

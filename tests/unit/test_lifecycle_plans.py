@@ -99,7 +99,7 @@ def _bundle_with_manifest(folder: Path) -> Path:
     from installer.bundle.manifest import save_manifest
 
     folder.mkdir(parents=True)
-    save_manifest(_manifest("4.2.1", "quay.io/jupyterhub/k8s-hub:4.2.1"), folder)
+    save_manifest(_manifest("4.2.0", "example.org/extra:1"), folder)
     return folder
 
 
