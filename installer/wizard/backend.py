@@ -625,7 +625,7 @@ def review_lines(session: WizardSession) -> list[str]:
         f"Images      {len(enabled)} of {len(model.catalog)} offered: " + ", ".join(e.display_name for e in enabled),
     ]
     if options.check and not options.dry_run:
-        lines.append("Check       at the end: each offered image started, probed, removed (--no-check: off)")
+        lines.append("Check       at the end: start, probe and remove each offered image")
     elif not options.dry_run:
         lines.append("Check       off (--no-check): run ./install.sh check later")
     if options.dry_run:

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -377,6 +377,18 @@ def pods(config: Config, state: dict[str, Any]) -> list[PodState]:
     return found
 
 
+HAMI_MANAGED: Final = frozenset({"nvidia.com/gpumem", "nvidia.com/gpucores", "nvidia.com/gpumem-percentage",
+                                  "nvidia.com/priority"})
+"""Resources no node advertises: HAMi's scheduler extender counts them (``managedResources`` with
+``ignoredByScheduler: true`` in HAMi v2.8.3 ``charts/hami/templates/scheduler/configmap.yaml``), and its
+admission webhook sends the pods asking for them to that scheduler (``schedulerName: hami-scheduler``)."""
+
+
+def hami_scheduling(state: dict[str, Any]) -> bool:
+    """HAMi's scheduler is deployed (without it, a pod asking for a GPU slice is unschedulable, as upstream)."""
+    return any(obj["metadata"]["name"] == "hami-scheduler" for obj in objects(state, "Deployment"))
+
+
 def _phase(config: Config, state: dict[str, Any], namespace: str, spec: dict[str, Any], ready: bool, why: str,
            resources: dict[str, str], *, job: bool = False) -> tuple[str, str, str]:
     if not ready:
@@ -386,9 +398,10 @@ def _phase(config: Config, state: dict[str, Any], namespace: str, spec: dict[str
         claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
         if claim and not pvc_bound(config, state, namespace, claim):
             return "Pending", "Unschedulable", f'pod has unbound immediate PersistentVolumeClaims ("{claim}")'
+    ignored = HAMI_MANAGED if hami_scheduling(state) else frozenset()
     for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
         for resource, amount in ((container.get("resources") or {}).get("limits") or {}).items():
-            extended = "/" in resource and not resource.startswith("hugepages")
+            extended = "/" in resource and not resource.startswith("hugepages") and resource not in ignored
             if extended and parse_quantity(resources.get(resource, "0")) < parse_quantity(str(amount)):
                 return "Pending", "Unschedulable", f"0/1 nodes are available: 1 Insufficient {resource}"
     for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
